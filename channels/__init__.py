@@ -1,0 +1,21 @@
+"""Signal and channel generation: constellations, the seed paper's MIMO models, Sionna channels.
+
+- :mod:`~hwsim.channels.constellations`: real alphabets (BPSK, PAM, QPSK/QAM by real decomposition)
+- :mod:`~hwsim.channels.mimo`: symbol detection, seed 001 eq. (8), with CSI uncertainty and time variation
+- :mod:`~hwsim.channels.pilots`: pilot channel estimation, seed 001 eq. (6), and its second-order statistics
+- :mod:`~hwsim.channels.fading`: Sionna-backed Rayleigh / Kronecker-correlated flat fading
+"""
+
+from .constellations import CONSTELLATIONS, MAX_HYPOTHESES, Constellation, get_constellation
+from .fading import RayleighFading
+from .mimo import (PAPER_CSI_ERROR, FixedChannel, SymbolChannel, SymbolFrames, exponential_channel,
+                   noise_std, perturb_channel)
+from .pilots import PilotChannel, SecondOrderStats, complex_to_real_matrix, dft_pilots
+
+__all__ = [
+    "CONSTELLATIONS", "MAX_HYPOTHESES", "Constellation", "get_constellation",
+    "RayleighFading",
+    "PAPER_CSI_ERROR", "FixedChannel", "SymbolChannel", "SymbolFrames", "exponential_channel",
+    "noise_std", "perturb_channel",
+    "PilotChannel", "SecondOrderStats", "complex_to_real_matrix", "dft_pilots",
+]
