@@ -1,0 +1,64 @@
+"""Monte Carlo helpers: confidence intervals for error rates and reproducible per-point streams."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+from scipy import stats
+
+from . import _checks
+
+
+def _check_counts(errors, trials):
+    trials = _checks.integer("trials", trials, minimum=0)
+    errors = _checks.integer("errors", errors, minimum=0, maximum=trials)
+    return errors, trials
+
+
+def _z(confidence: float) -> float:
+    confidence = _checks.real("confidence", confidence)
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+def wilson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``errors / trials``.
+
+    Returns ``(low, high)``; with no trials, ``(0, 1)``.
+    """
+    errors, trials = _check_counts(errors, trials)
+    z = _z(confidence)
+    if trials == 0:
+        return 0.0, 1.0
+    p = errors / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def clopper_pearson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (conservative) Clopper-Pearson interval for ``errors / trials``."""
+    errors, trials = _check_counts(errors, trials)
+    _z(confidence)
+    if trials == 0:
+        return 0.0, 1.0
+    alpha = 1 - confidence
+    low = 0.0 if errors == 0 else float(stats.beta.ppf(alpha / 2, errors, trials - errors + 1))
+    high = 1.0 if errors == trials else float(stats.beta.ppf(1 - alpha / 2, errors + 1, trials - errors))
+    return low, high
+
+
+def point_seed(root_seed: int, **params) -> np.random.SeedSequence:
+    """SeedSequence for one grid point, keyed by its parameters (order-free, stable across runs).
+
+    The same ``root_seed`` and parameters always give the same stream, whatever order the
+    points run in or how many workers run them.
+    """
+    root_seed = _checks.integer("root_seed", root_seed, minimum=0)
+    key = json.dumps(params, sort_keys=True, default=str).encode()
+    words = np.frombuffer(hashlib.sha256(key).digest(), dtype=np.uint32)
+    return np.random.SeedSequence(root_seed, spawn_key=tuple(int(w) for w in words))
