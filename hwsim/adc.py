@@ -161,8 +161,8 @@ class ThresholdADC:
         if key not in self._torch_cache:
             import torch
 
-            self._torch_cache[key] = (torch.as_tensor(self._thresholds, dtype=dtype, device=device),
-                                      torch.as_tensor(self._levels, dtype=dtype, device=device))
+            self._torch_cache[key] = (torch.tensor(self._thresholds, dtype=dtype, device=device),
+                                      torch.tensor(self._levels, dtype=dtype, device=device))
         return self._torch_cache[key]
 
     def _encode_torch(self, x):

@@ -37,7 +37,9 @@ def wilson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple
     denom = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if errors == 0 else max(0.0, float(centre - half))
+    high = 1.0 if errors == trials else min(1.0, float(centre + half))
+    return low, high
 
 
 def clopper_pearson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
