@@ -4,33 +4,54 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __version__
 
-#: Seed 001 Sec. 4.2: SNR (dB) at BER 1e-3, as stated in the text (None: never reached in 6..14 dB).
-PAPER_SNR_AT_1E3 = {
-    "MAP": "about 10 dB",
-    "MAP (CSI uncertainty)": "not stated (much worse than MAP)",
-    "QMAP R=1": "never (BER stays above 1e-2)",
-    "QMAP R=2": "more than 13 dB",
-}
 
+def _print_summary(cfg, out: Path) -> None:
+    """For each curve, where it reaches the config's [summary] target, beside the paper's value."""
+    from .results import crossing, read_results
+    from .studies import load_study
 
-def _ber_sweep(args) -> int:
-    from .detection_sweep import DetectionSweep, read_csv, run, snr_at_ber
-
-    overrides = {} if args.seed is None else {"seed": args.seed}
-    settings = DetectionSweep.quick(**overrides) if args.quick else DetectionSweep(**overrides)
-    out = args.out or ("runs/ber-quick" if args.quick else "runs/ber")
-    csv_path, png_path = run(settings, out, progress=not args.quiet)
-    rows = read_csv(csv_path)
-    print(f"{'curve':<24}{'SNR at BER 1e-3':>18}   paper (seed 001 Sec. 4.2)")
+    target = cfg.summary.get("target")
+    if target is None or not (out / "results.csv").exists():
+        return
+    study = load_study(cfg.study)
+    rows = read_results(out / "results.csv")
+    x = cfg.plot.get("x") or next(iter(cfg.grid))
+    refs = cfg.summary.get("reference", {})
+    head = f"{x} at {study.ESTIMATE_COLUMN} {target:g}"
+    print(f"{'curve':<26}{head:>22}   paper")
     for curve in dict.fromkeys(r["curve"] for r in rows):
-        snr = snr_at_ber(rows, curve)
-        measured = "not reached" if snr is None else f"{snr:.1f} dB"
-        print(f"{curve:<24}{measured:>18}   {PAPER_SNR_AT_1E3.get(curve, '')}")
-    print(f"results: {csv_path}")
-    print(f"plot:    {png_path}")
+        value = crossing(rows, curve, x, study.ESTIMATE_COLUMN, target)
+        measured = "not reached" if value is None else f"{value:.2f}"
+        print(f"{curve:<26}{measured:>22}   {refs.get(curve, '')}")
+
+
+def _sweep(args) -> int:
+    from .sweep import load_config, run_sweep, shipped_configs
+
+    if args.list:
+        print("\n".join(shipped_configs()))
+        return 0
+    if args.config is None:
+        raise ValueError("give a CONFIG (a TOML file or a shipped name: " + ", ".join(shipped_configs()) + ")")
+    cfg = load_config(args.config, quick=args.quick)
+    out = Path(args.out or f"runs/{Path(args.config).stem}{'-quick' if args.quick else ''}")
+    run_sweep(cfg, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
+              connect_timeout=args.connect_timeout)
+    _print_summary(cfg, out)
+    print(f"results: {out / 'results.csv'}")
+    print(f"plots:   {', '.join(str(p) for p in sorted(out.glob('plot*.png')))}")
+    return 0
+
+
+def _plot(args) -> int:
+    from .plotting import plot_sweep
+
+    for path in plot_sweep(args.dir):
+        print(path)
     return 0
 
 
@@ -41,14 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("ber-sweep", help="BER vs SNR of MAP and QMAP detection (seed 001 Sec. 4.2)",
-                       description="BER vs SNR 6..14 dB, n_t=12, n_u=4, BPSK: MAP (perfect CSI), "
-                                   "MAP (20%% CSI uncertainty), QMAP at R=1 and R=2. Writes ber.csv and ber.png.")
-    p.add_argument("--quick", action="store_true", help="fewer points and samples (about a minute)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default runs/ber or runs/ber-quick)")
-    p.add_argument("--seed", type=int, help="root seed (default 2021)")
+    p = sub.add_parser("sweep", help="run a Monte Carlo sweep declared in a TOML file",
+                       description="Run (or resume) a sweep. CONFIG is a TOML file or the name of a shipped "
+                                   "example (see --list). Writes results.csv, manifest.json, points.jsonl and "
+                                   "plots into --out.")
+    p.add_argument("config", nargs="?", metavar="CONFIG")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/CONFIG-NAME[-quick])")
+    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDR", help="run on a Dask cluster, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the Dask scheduler (default 10)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
+    p.add_argument("--quick", action="store_true", help="apply the config's [quick] overrides")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_ber_sweep)
+    p.add_argument("--list", action="store_true", help="list the shipped example sweeps and exit")
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("plot", help="redraw the plots of a sweep folder")
+    p.add_argument("dir", metavar="DIR")
+    p.set_defaults(func=_plot)
     return parser
 
 
@@ -58,11 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from .sweep import SweepError
+
     try:
         return args.func(args)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, SweepError) as exc:
         print(f"hwsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"hwsim {args.command}: interrupted; finished points are kept (rerun with --resume)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""BER vs SNR of MAP and QMAP symbol detection (seed 001 Sec. 4.2); same as `hwsim ber-sweep`.
+"""BER vs SNR of MAP and QMAP symbol detection (seed 001 Sec. 4.2); same as `hwsim sweep ber_snr`.
 
-    python scripts/ber_sweep.py --quick      # about a minute
-    python scripts/ber_sweep.py              # full size: 1 dB steps, 400 errors per point
+    python scripts/ber_sweep.py --quick           # about half a minute
+    python scripts/ber_sweep.py --out runs/ber    # full size
+Any other `hwsim sweep` option (--workers, --scheduler, --resume, --quiet) passes through.
 """
 
 import sys
@@ -10,4 +11,4 @@ import sys
 from hwsim.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["ber-sweep", *sys.argv[1:]]))
+    sys.exit(main(["sweep", "ber_snr", *sys.argv[1:]]))

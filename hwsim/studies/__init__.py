@@ -1,0 +1,30 @@
+"""Studies: the systems a sweep can simulate, each a module with a small fixed interface.
+
+A study module defines
+
+- ``METRIC``: ``"rate"`` (error counts) or ``"mse"``;
+- ``ESTIMATE_COLUMN`` / ``SAMPLES_COLUMN``: names of those columns in results.csv (e.g. ``"ber"``, ``"bits"``);
+- ``SYSTEM``: the ``[system]`` keys with their defaults (the type of the default is the allowed type);
+- ``POINT_KEYS``: keys a ``[[curves]]`` entry or a ``[grid]`` axis may set, with their types;
+- ``REQUIRED``: point keys every point must have once curve and grid are merged;
+- ``validate(system, point)``: raise ``ValueError`` for a bad combination;
+- ``make_link(system, point)``: return the Monte Carlo link ``link(rng, batch) -> counts``.
+
+The sweep engine finds studies by name here and imports the module only when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: Study name -> module path.
+STUDIES = {
+    "detection": "hwsim.studies.detection",
+}
+
+
+def load_study(name: str):
+    """Import the study module called ``name`` (one of :data:`STUDIES`)."""
+    if name not in STUDIES:
+        raise ValueError(f"study must be one of {', '.join(sorted(STUDIES))}, got {name!r}")
+    return importlib.import_module(STUDIES[name])

@@ -1,0 +1,124 @@
+"""Symbol detection over eq. (8) with MAP or QMAP receivers (seed 001 Sec. 4.2).
+
+Point keys: ``receiver`` (``map`` or ``qmap``), ``csi`` (``perfect``: the receiver knows
+the channel; ``uncertain``: it uses a copy whose entries carry Gaussian noise of variance
+``csi_error * |H_ij|``, redrawn every frame), ``snr_db``, and for QMAP ``rate`` (bits per
+antenna: ``floor(2**rate)`` uniform levels over ``[-gamma, gamma]``) or ``levels``.
+
+System keys: ``channel`` = ``exponential`` (the paper's fixed :math:`H_{ij} = e^{-|i-j|}`,
+``n_t x n_u``) or ``rayleigh`` (Sionna flat Rayleigh fading, ``n_t`` receive and ``n_u``
+transmit complex antennas, optional exponential correlation, redrawn every frame).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRIC = "rate"
+ESTIMATE_COLUMN = "ber"
+SAMPLES_COLUMN = "bits"
+
+SYSTEM = {
+    "n_t": 12,
+    "n_u": 4,
+    "constellation": "bpsk",
+    "channel": "exponential",
+    "rx_correlation": 0.0,
+    "tx_correlation": 0.0,
+    "csi_error": 0.2,
+    "frame_len": 100,
+    "gamma": 2.0,
+}
+
+POINT_KEYS = {
+    "receiver": str,
+    "csi": str,
+    "snr_db": float,
+    "rate": float,
+    "levels": int,
+}
+
+REQUIRED = ("receiver", "snr_db")
+
+RECEIVERS = ("map", "qmap")
+CSI = ("perfect", "uncertain")
+CHANNELS = ("exponential", "rayleigh")
+
+
+def validate(system: dict, point: dict) -> None:
+    from hwsim import _checks
+    from hwsim.budget import split_budget
+    from hwsim.channels import get_constellation
+
+    if system["channel"] not in CHANNELS:
+        raise ValueError(f"system.channel must be one of {', '.join(CHANNELS)}, got {system['channel']!r}")
+    _checks.integer("system.n_t", system["n_t"], minimum=1)
+    _checks.integer("system.n_u", system["n_u"], minimum=1)
+    _checks.integer("system.frame_len", system["frame_len"], minimum=1)
+    _checks.real("system.gamma", system["gamma"], positive=True)
+    _checks.real("system.csi_error", system["csi_error"], nonnegative=True)
+    get_constellation(system["constellation"])
+    if point["receiver"] not in RECEIVERS:
+        raise ValueError(f"receiver must be one of {', '.join(RECEIVERS)}, got {point['receiver']!r}")
+    if point.get("csi", "perfect") not in CSI:
+        raise ValueError(f"csi must be one of {', '.join(CSI)}, got {point['csi']!r}")
+    _checks.real("snr_db", point["snr_db"])
+    if point["receiver"] == "qmap":
+        if ("rate" in point) == ("levels" in point):
+            raise ValueError("a qmap curve needs exactly one of rate or levels")
+        if "rate" in point:
+            n = _receive_dims(system)
+            split_budget(n, point["rate"], n)
+        else:
+            _checks.integer("levels", point["levels"], minimum=2)
+
+
+def _receive_dims(system: dict) -> int:
+    return 2 * system["n_t"] if system["channel"] == "rayleigh" else system["n_t"]
+
+
+def _channel(system: dict):
+    from hwsim.channels import RayleighFading, SymbolChannel, exponential_channel, get_constellation
+
+    const = get_constellation(system["constellation"])
+    if system["channel"] == "exponential":
+        H = exponential_channel(system["n_t"], const.real_dims(system["n_u"]))
+    else:
+        H = RayleighFading(system["n_t"], system["n_u"], complex_symbols=const.complex_symbols,
+                           rx_correlation=system["rx_correlation"], tx_correlation=system["tx_correlation"])
+    return SymbolChannel(H, constellation=const)
+
+
+def make_link(system: dict, point: dict):
+    """Link for one point: ``link(rng, batch) -> (bit_errors, bits)``; ``batch`` is rounded up to whole frames."""
+    from hwsim.adc import UniformADC
+    from hwsim.budget import split_budget
+    from hwsim.channels import FixedChannel, perturb_channel
+    from hwsim.receivers import MAPDetector, QMAPDetector
+
+    channel = _channel(system)
+    const = channel.constellation
+    frame_len = system["frame_len"]
+    snr_db = float(point["snr_db"])
+    uncertain = point.get("csi", "perfect") == "uncertain"
+    fixed = isinstance(channel.source, FixedChannel)
+    adc = None
+    if point["receiver"] == "qmap":
+        n = channel.n
+        levels = point["levels"] if "levels" in point else split_budget(n, point["rate"], n).levels
+        adc = UniformADC(levels, system["gamma"])
+
+    def link(rng: np.random.Generator, batch: int):
+        n_frames = -(-batch // frame_len)
+        fr = channel.sample(n_frames, frame_len, snr_db, rng)
+        if uncertain:
+            H = perturb_channel(fr.H, rng, n_frames, system["csi_error"])
+        else:  # a fixed channel needs one table for all frames, a fading one a table per frame
+            H = channel.source.H if fixed else fr.H
+        if adc is None:
+            idx = MAPDetector(H, fr.noise_std, const).detect(fr.x)
+        else:
+            idx = QMAPDetector(H, fr.noise_std, adc, const).detect(adc.encode(fr.x))
+        return const.bit_errors(fr.indices, idx), fr.indices.size * const.bits_per_dim
+
+    return link
