@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import hwsim
-from hwsim.detection_sweep import DetectionSweep, run_point, snr_at_ber
+from hwsim.results import crossing, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 HWSIM = [sys.executable, "-m", "hwsim.cli"]
@@ -22,7 +22,7 @@ def test_version_and_help():
     r = _run(HWSIM + ["--version"])
     assert r.returncode == 0 and r.stdout.strip() == f"hwsim {hwsim.__version__}"
     r = _run(HWSIM + ["--help"])
-    assert r.returncode == 0 and "ber-sweep" in r.stdout
+    assert r.returncode == 0 and "sweep" in r.stdout and "plot" in r.stdout
 
 
 def test_import_is_light():
@@ -30,47 +30,38 @@ def test_import_is_light():
     assert _run([sys.executable, "-c", code]).stdout.strip() == "False"
 
 
-def test_quick_ber_sweep_writes_csv_and_plot_with_the_papers_orderings(tmp_path):
-    r = _run(HWSIM + ["ber-sweep", "--quick", "--quiet", "--out", str(tmp_path)])
+def test_quick_ber_sweep_writes_results_and_plots_with_the_papers_orderings(tmp_path):
+    r = _run(HWSIM + ["sweep", "ber_snr", "--quick", "--quiet", "--out", str(tmp_path)])
     assert r.returncode == 0, r.stderr
-    assert f"results: {tmp_path / 'ber.csv'}" in r.stdout
-    png = tmp_path / "ber.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with open(tmp_path / "ber.csv") as f:
-        rows = list(csv.DictReader(f))
+    assert f"results: {tmp_path / 'results.csv'}" in r.stdout and "about 10 dB" in r.stdout
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "plot.pdf").read_bytes()[:4] == b"%PDF"
+    rows = read_results(tmp_path / "results.csv")
     assert set(rows[0]) >= {"curve", "rate", "snr_db", "ber", "ci_low", "ci_high", "errors", "bits"}
-    assert not list(tmp_path.glob("*.tmp*"))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
     ber = {(r["curve"], float(r["snr_db"])): float(r["ber"]) for r in rows}
     for row in rows:
         assert float(row["ci_low"]) <= float(row["ber"]) <= float(row["ci_high"])
     # seed 001 Sec. 4.2: MAP reaches 1e-3 near 10 dB; QMAP R=1 stays above 1e-2; QMAP R=2 needs > 13 dB
-    assert 9.0 < snr_at_ber(rows, "MAP") < 11.0
+    assert 9.0 < crossing(rows, "MAP", "snr_db", "ber", 1e-3) < 11.0
     assert min(v for (c, _), v in ber.items() if c == "QMAP R=1") > 1e-2
-    s2 = snr_at_ber(rows, "QMAP R=2")
+    s2 = crossing(rows, "QMAP R=2", "snr_db", "ber", 1e-3)
     assert s2 is None or s2 > 13.0
     for snr in (6.0, 10.0, 14.0):
         assert ber["MAP", snr] < ber["QMAP R=2", snr] < ber["QMAP R=1", snr]
         assert ber["MAP", snr] < ber["MAP (CSI uncertainty)", snr]
 
 
-def test_sweep_points_are_reproducible():
-    s = DetectionSweep.quick(max_bits=40_000, min_bits=40_000)
-    a = run_point(s, "QMAP", 1.0, 8.0)
-    b = run_point(s, "QMAP", 1.0, 8.0)
-    assert (a["errors"], a["bits"]) == (b["errors"], b["bits"])
-
-
-def test_sweep_rejects_bad_settings(tmp_path):
-    from hwsim.detection_sweep import run
-
-    with pytest.raises(ValueError, match="snr_db must hold at least one"):
-        run(DetectionSweep(snr_db=[]), tmp_path)
-    with pytest.raises(ValueError, match="snr_db must be finite"):
-        run(DetectionSweep(snr_db=[float("nan")]), tmp_path)
-    with pytest.raises(ValueError, match="at least 2 levels"):
-        run(DetectionSweep(rates=[0.5]), tmp_path)
-    r = _run(HWSIM + ["ber-sweep", "--seed", "-1", "--out", str(tmp_path)])
-    assert r.returncode == 2 and "root_seed must be >= 0" in r.stderr
+def test_cli_errors_are_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('study = "detection"\nseed = 1\n[grid]\nsnr_db = [1]\n[[curves]]\nname = "a"\nreceiver = "map"\n'
+                   "[stopping]\nmax_sample = 3\n")
+    r = _run(HWSIM + ["sweep", str(bad), "--out", str(tmp_path / "o")])
+    assert r.returncode == 2 and "unknown key 'max_sample' in [stopping]; valid keys:" in r.stderr
+    r = _run(HWSIM + ["sweep", "no_such_sweep"])
+    assert r.returncode == 2 and "ber_snr" in r.stderr
+    r = _run(HWSIM + ["sweep", "--list"])
+    assert r.returncode == 0 and "ber_snr" in r.stdout.split()
 
 
 def test_benchmark_script_smoke():

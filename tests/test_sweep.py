@@ -1,0 +1,181 @@
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hwsim.sweep import SweepError, load_config, parse_config, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(**stopping) -> dict:
+    """A small detection sweep: 2 curves x 3 SNRs, a few hundred thousand bits per point."""
+    return {
+        "study": "detection", "seed": 7,
+        "system": {"n_t": 6, "n_u": 2, "frame_len": 50},
+        "grid": {"snr_db": [2.0, 5.0, 8.0]},
+        "curves": [{"name": "MAP", "receiver": "map"},
+                   {"name": "QMAP R=2", "receiver": "qmap", "rate": 2.0},
+                   {"name": "MAP CSI", "receiver": "map", "csi": "uncertain"}],
+        "stopping": {"target_errors": 300, "min_samples": 2000, "max_samples": 200_000, "batch": 2000,
+                     **stopping},
+    }
+
+
+def _rows(out):
+    with open(Path(out) / "results.csv") as f:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+
+
+# --------------------------------------------------------------------------- config validation
+@pytest.mark.parametrize("mutate, match", [
+    (lambda c: c.update(sweeep=1), r"unknown key 'sweeep' in the sweep file; valid keys: curves, grid"),
+    (lambda c: c["system"].update(nt=3), r"unknown key 'nt' in \[system\]; valid keys: .*n_t"),
+    (lambda c: c["stopping"].update(max_errors=3), r"unknown key 'max_errors' in \[stopping\]; valid keys: batch"),
+    (lambda c: c["curves"][0].update(reciever="map"), r"unknown key 'reciever' in \[\[curves\]\] entry 1"),
+    (lambda c: c["system"].update(n_t="twelve"), "system.n_t must be an integer"),
+    (lambda c: c["grid"].update(snr_db=[]), "grid.snr_db is empty"),
+    (lambda c: c["grid"].update(snr_db=[1.0, float("nan")]), "snr_db must be finite"),
+    (lambda c: c["grid"].update(snr_db={"start": 5, "stop": 1, "step": 1}), "stop >= start"),
+    (lambda c: c.update(study="estimation"), "study must be one of detection"),
+    (lambda c: c["curves"][1].pop("rate"), "curve 'QMAP R=2': a qmap curve needs exactly one of rate or levels"),
+    (lambda c: c["curves"][1].update(rate=0.5), "at least 2 levels"),
+    (lambda c: c["curves"][0].update(receiver="ml"), "receiver must be one of map, qmap"),
+    (lambda c: c["curves"].append({"name": "MAP", "receiver": "map"}), "'MAP' appears twice"),
+    (lambda c: c["stopping"].update(min_samples=10**9), "min_samples must be <="),
+    (lambda c: c.update(curves=[]), "at least one"),
+    (lambda c: c.update(seed=-1), "seed must be >= 0"),
+])
+def test_bad_configs_are_rejected_with_a_clear_message(mutate, match):
+    cfg = tiny()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=match):
+        parse_config(cfg)
+
+
+def test_points_merge_curves_and_grid_and_quick_overrides():
+    cfg = tiny()
+    cfg["grid"]["rate"] = [1.0, 2.0]
+    cfg["curves"] = [{"name": "QMAP", "receiver": "qmap"}, {"name": "Q1", "receiver": "qmap", "rate": 1.0}]
+    pts = parse_config(cfg).points()
+    assert len(pts) == 3 * 2 + 3  # Q1 fixes the rate axis
+    assert {p.params["rate"] for p in pts if p.curve == "Q1"} == {1.0}
+    cfg["quick"] = {"grid": {"snr_db": [4.0]}}
+    assert len(parse_config(cfg, quick=True).points()) == 2 + 1
+    assert load_config("ber_snr").hash != load_config("ber_snr", quick=True).hash
+
+
+# --------------------------------------------------------------------------- running
+def test_results_do_not_depend_on_workers(tmp_path):
+    cfg = parse_config(tiny())
+    run_sweep(cfg, tmp_path / "one", workers=1, quiet=True)
+    run_sweep(cfg, tmp_path / "two", workers=2, quiet=True, plot=False)
+    assert _rows(tmp_path / "one") == _rows(tmp_path / "two")
+    rows = _rows(tmp_path / "one")
+    assert len(rows) == 9 and rows[0]["curve"] == "MAP" and rows[0]["snr_db"] == "2.0"
+    assert all(float(r["ci_low"]) <= float(r["ber"]) <= float(r["ci_high"]) for r in rows)
+    manifest = json.loads((tmp_path / "one" / "manifest.json").read_text())
+    assert manifest["config_hash"] == cfg.hash and manifest["root_seed"] == 7 and manifest["finished"]
+    assert {"hwsim", "numpy", "numba", "torch"} <= set(manifest["versions"])
+    for ext in ("png", "pdf"):
+        assert (tmp_path / "one" / f"plot.{ext}").stat().st_size > 1000
+
+
+def test_a_folder_of_another_sweep_is_refused(tmp_path):
+    run_sweep(parse_config(tiny()), tmp_path, workers=1, quiet=True, plot=False)
+    other = tiny()
+    other["seed"] = 8
+    with pytest.raises(SweepError, match="holds a different sweep"):
+        run_sweep(parse_config(other), tmp_path, workers=1, quiet=True)
+    with pytest.raises(SweepError, match="configuration changed.*changed: seed"):
+        run_sweep(parse_config(other), tmp_path, workers=1, quiet=True, resume=True)
+    with pytest.raises(SweepError, match="already holds 9 finished points"):
+        run_sweep(parse_config(tiny()), tmp_path, workers=1, quiet=True)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "notes.txt").write_text("mine")
+    with pytest.raises(SweepError, match="not empty and holds no hwsim sweep"):
+        run_sweep(parse_config(tiny()), tmp_path / "x", workers=1, quiet=True)
+
+
+def test_panels_make_one_figure_each(tmp_path):
+    cfg = tiny()
+    cfg["grid"]["rate"] = [1.0, 2.0]
+    cfg["plot"] = {"x": "rate"}
+    cfg["curves"] = [{"name": "QMAP", "receiver": "qmap"}]
+    run_sweep(parse_config(cfg), tmp_path, workers=1, quiet=True)
+    names = sorted(p.name for p in tmp_path.glob("plot*.png"))
+    assert names == ["plot_snr_db=2.0.png", "plot_snr_db=5.0.png", "plot_snr_db=8.0.png"]
+
+
+def test_sigkill_then_resume_loses_nothing_and_recomputes_only_missing_points(tmp_path):
+    cfg = tiny(target_errors=10**9, max_samples=1_500_000, min_samples=0, batch=20_000)
+    path = tmp_path / "slow.toml"
+    path.write_text(_toml(cfg))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "hwsim.cli", "sweep", str(path), "--out", str(out), "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    journal = out / "points.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not journal.exists() or len(journal.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(journal.read_text().splitlines())
+    assert 2 <= finished < 9, "the sweep should have been killed mid-way"
+    assert len(_rows(out)) in (finished - 1, finished)  # csv is complete, never truncated
+    r = subprocess.run(cmd + ["--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    keys = [json.loads(line)["key"] for line in journal.read_text().splitlines()]
+    assert len(keys) == 9 == len(set(keys))  # finished points were not computed again
+    clean = tmp_path / "clean"
+    subprocess.run(cmd[:5] + ["--out", str(clean), "--workers", "2", "--quiet"], cwd=ROOT, check=True, timeout=300)
+    assert _rows(out) == _rows(clean)
+
+
+def _toml(cfg: dict) -> str:
+    def val(v):
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return repr(v)
+
+    lines = [f"study = {val(cfg['study'])}", f"seed = {cfg['seed']}"]
+    for table in ("system", "grid", "stopping"):
+        lines.append(f"[{table}]")
+        lines += [f"{k} = {val(v)}" for k, v in cfg[table].items()]
+    for curve in cfg["curves"]:
+        lines.append("[[curves]]")
+        lines += [f"{k} = {val(v)}" for k, v in curve.items()]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- Dask
+def test_dask_cluster_gives_the_same_numbers_bit_for_bit(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    cfg = parse_config(tiny())
+    run_sweep(cfg, tmp_path / "local", workers=2, quiet=True, plot=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        run_sweep(cfg, tmp_path / "dask", scheduler=cluster.scheduler_address, quiet=True, plot=False)
+    assert _rows(tmp_path / "local") == _rows(tmp_path / "dask")
+    assert json.loads((tmp_path / "dask" / "manifest.json").read_text())["scheduler"].startswith("tcp://127.0.0.1")
+
+
+def test_unreachable_scheduler_times_out_with_a_clear_error(tmp_path):
+    pytest.importorskip("distributed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    t0 = time.time()
+    with pytest.raises(SweepError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within 2 s"):
+        run_sweep(parse_config(tiny()), tmp_path, scheduler=f"tcp://127.0.0.1:{port}", quiet=True,
+                  connect_timeout=2)
+    assert time.time() - t0 < 30
