@@ -71,12 +71,19 @@ def test_benchmark_script_smoke():
     assert "ratio QMAP / baseline" in r.stdout and "decisions equal to baseline 1.000000" in r.stdout
 
 
+def test_link_benchmark_smoke():
+    r = _run([sys.executable, "scripts/bench_link.py", "--quick"])
+    assert r.returncode == 0, r.stderr
+    assert "parallel efficiency" in r.stdout and "ratio link(2) / Sionna" in r.stdout
+
+
 def test_wheel_maps_every_folder_under_the_hwsim_root(tmp_path):
     r = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)])
     assert r.returncode == 0, r.stderr
     import zipfile
 
     names = zipfile.ZipFile(next(tmp_path.glob("hwsim-*.whl"))).namelist()
-    for mod in ("hwsim/adc.py", "hwsim/channels/mimo.py", "hwsim/receivers/map.py", "hwsim/designs/__init__.py"):
+    for mod in ("hwsim/adc.py", "hwsim/channels/mimo.py", "hwsim/receivers/map.py", "hwsim/designs/__init__.py",
+                "hwsim/studies/detection.py", "hwsim/configs/ber_snr.toml"):
         assert mod in names
     assert not any(n.startswith(("channels/", "receivers/", "designs/", "tests/")) for n in names)
