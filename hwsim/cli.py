@@ -22,11 +22,12 @@ def _print_summary(cfg, out: Path) -> None:
     x = cfg.plot.get("x") or next(iter(cfg.grid))
     refs = cfg.summary.get("reference", {})
     head = f"{x} at {study.ESTIMATE_COLUMN} {target:g}"
-    print(f"{'curve':<26}{head:>22}   paper")
+    width = max(26, 2 + max(len(c["name"]) for c in cfg.curves))
+    print(f"{'curve':<{width}}{head:>22}   paper")
     for curve in dict.fromkeys(r["curve"] for r in rows):
         value = crossing(rows, curve, x, study.ESTIMATE_COLUMN, target)
         measured = "not reached" if value is None else f"{value:.2f}"
-        print(f"{curve:<26}{measured:>22}   {refs.get(curve, '')}")
+        print(f"{curve:<{width}}{measured:>22}   {refs.get(curve, '')}")
 
 
 def _sweep(args) -> int:

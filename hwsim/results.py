@@ -79,13 +79,16 @@ def read_results(path) -> list[dict]:
 
 
 def crossing(rows: list[dict], curve: str, x: str, y: str, target: float) -> float | None:
-    """First ``x`` where ``curve``'s ``y`` falls to ``target`` (log-linear interpolation), or None."""
-    pts = sorted((float(r[x]), float(r[y])) for r in rows if r["curve"] == curve and r[x] != "")
+    """First ``x`` where ``curve``'s ``y`` falls to ``target`` (log-linear interpolation), or None.
+
+    A point with no error seen (estimate 0) enters with its interval's upper end, so the
+    crossing found is then an upper bound (never an optimistic value).
+    """
+    pts = sorted((float(r[x]), float(r[y]) or float(r["ci_high"])) for r in rows
+                 if r["curve"] == curve and r[x] != "")
     if pts and pts[0][1] <= target:
         return pts[0][0]
     for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
         if y0 > target >= y1:
-            if y1 <= 0:
-                return x1
             return x0 + (x1 - x0) * (math.log(y0) - math.log(target)) / (math.log(y0) - math.log(y1))
     return None

@@ -246,12 +246,14 @@ def load_config(source, *, quick: bool = False) -> SweepConfig:
 
 # --------------------------------------------------------------------------- running
 def _limit_threads() -> None:
-    """One thread per point: parallelism comes from running points side by side."""
+    """One thread per point (numba, BLAS, torch): parallelism comes from running points side by side."""
     import numba
+    import torch
     from threadpoolctl import threadpool_limits
 
     numba.set_num_threads(1)
     threadpool_limits(1)
+    torch.set_num_threads(1)
 
 
 def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed) -> dict:
@@ -260,7 +262,8 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
 
     _limit_threads()
     study = load_study(study_name)
-    link = study.make_link(system, params)
+    setup_seed = seed.spawn(1)[0]  # set-up (e.g. training) draws from its own child stream
+    link = study.make_link(system, params, np.random.default_rng(setup_seed))
     return estimate(link, np.random.default_rng(seed), rule, study.METRIC).as_dict()
 
 

@@ -29,7 +29,7 @@ POINT = {"receiver": "qmap", "levels": 8, "snr_db": 10.0}
 def _link():
     from hwsim.studies import detection
 
-    return detection.make_link(dict(detection.SYSTEM), POINT)
+    return detection.make_link(dict(detection.SYSTEM), POINT, np.random.default_rng(0))
 
 
 def run_link(seed: int, calls: int, batch: int) -> tuple[int, int, float]:

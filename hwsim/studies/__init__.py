@@ -8,7 +8,8 @@ A study module defines
 - ``POINT_KEYS``: keys a ``[[curves]]`` entry or a ``[grid]`` axis may set, with their types;
 - ``REQUIRED``: point keys every point must have once curve and grid are merged;
 - ``validate(system, point)``: raise ``ValueError`` for a bad combination;
-- ``make_link(system, point)``: return the Monte Carlo link ``link(rng, batch) -> counts``.
+- ``make_link(system, point, rng)``: return the Monte Carlo link ``link(rng, batch) -> counts``;
+  ``rng`` (a child stream of the point's seed) is for set-up such as training.
 
 The sweep engine finds studies by name here and imports the module only when it runs.
 """

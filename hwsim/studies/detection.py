@@ -1,9 +1,16 @@
-"""Symbol detection over eq. (8) with MAP or QMAP receivers (seed 001 Sec. 4.2).
+"""Symbol detection over eq. (8) with MAP, QMAP or the learned hybrid receiver (seed 001 Sec. 4.2).
 
-Point keys: ``receiver`` (``map`` or ``qmap``), ``csi`` (``perfect``: the receiver knows
-the channel; ``uncertain``: it uses a copy whose entries carry Gaussian noise of variance
-``csi_error * |H_ij|``, redrawn every frame), ``snr_db``, and for QMAP ``rate`` (bits per
-antenna: ``floor(2**rate)`` uniform levels over ``[-gamma, gamma]``) or ``levels``.
+Point keys: ``receiver`` (``map``, ``qmap`` or ``hybrid``), ``snr_db``, and
+
+- map / qmap: ``csi`` (``perfect``: the receiver knows the channel; ``uncertain``: it uses a
+  copy whose entries carry Gaussian noise of variance ``csi_error * |H_ij|``, redrawn every
+  frame); for QMAP ``rate`` (bits per antenna: ``floor(2**rate)`` uniform levels over
+  ``[-gamma, gamma]``) or ``levels``;
+- hybrid: ``training`` (a :data:`hwsim.learned_adc.MODES` entry), ``trainset`` (``optimal``:
+  samples of the true channel; ``csi``: of a CSI-uncertain channel redrawn every frame) and
+  ``rate`` (Sec. 4.2 budget: ``p = floor(k R)`` ADCs with ``floor(2**(R n / p))`` levels).
+  The receiver is trained when the point starts (seeded from the point's stream); every
+  bit error counted uses its hard ADC table.
 
 System keys: ``channel`` = ``exponential`` (the paper's fixed :math:`H_{ij} = e^{-|i-j|}`,
 ``n_t x n_u``) or ``rayleigh`` (Sionna flat Rayleigh fading, ``n_t`` receive and ``n_u``
@@ -28,6 +35,14 @@ SYSTEM = {
     "csi_error": 0.2,
     "frame_len": 100,
     "gamma": 2.0,
+    # hybrid receiver training (see hwsim.receivers.hybrid.TrainSettings)
+    "train_samples": 5000,
+    "epochs": 60,
+    "batch_size": 64,
+    "lr": 1e-2,
+    "hidden": 64,
+    "sharpness": 6.0,
+    "anneal_to": 0.0,       # final tanh sharpness when annealing; 0: no annealing
 }
 
 POINT_KEYS = {
@@ -36,11 +51,15 @@ POINT_KEYS = {
     "snr_db": float,
     "rate": float,
     "levels": int,
+    "training": str,
+    "trainset": str,
 }
 
 REQUIRED = ("receiver", "snr_db")
 
-RECEIVERS = ("map", "qmap")
+RECEIVERS = ("map", "qmap", "hybrid")
+TRAINSETS = ("optimal", "csi")
+TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")
 CSI = ("perfect", "uncertain")
 CHANNELS = ("exponential", "rayleigh")
 
@@ -63,7 +82,19 @@ def validate(system: dict, point: dict) -> None:
     if point.get("csi", "perfect") not in CSI:
         raise ValueError(f"csi must be one of {', '.join(CSI)}, got {point['csi']!r}")
     _checks.real("snr_db", point["snr_db"])
-    if point["receiver"] == "qmap":
+    if point["receiver"] == "hybrid":
+        from hwsim.budget import bit_budget
+
+        if point.get("training") not in TRAININGS:
+            raise ValueError(f"a hybrid curve needs training = one of {', '.join(TRAININGS)}, "
+                             f"got {point.get('training')!r}")
+        if point.get("trainset", "optimal") not in TRAINSETS:
+            raise ValueError(f"trainset must be one of {', '.join(TRAINSETS)}, got {point['trainset']!r}")
+        if "rate" not in point:
+            raise ValueError("a hybrid curve needs a rate")
+        k = get_constellation(system["constellation"]).real_dims(system["n_u"])
+        bit_budget(_receive_dims(system), k, point["rate"])
+    elif point["receiver"] == "qmap":
         if ("rate" in point) == ("levels" in point):
             raise ValueError("a qmap curve needs exactly one of rate or levels")
         if "rate" in point:
@@ -89,8 +120,33 @@ def _channel(system: dict):
     return SymbolChannel(H, constellation=const)
 
 
-def make_link(system: dict, point: dict):
-    """Link for one point: ``link(rng, batch) -> (bit_errors, bits)``; ``batch`` is rounded up to whole frames."""
+def train_settings(system: dict):
+    from hwsim.receivers.hybrid import TrainSettings
+
+    return TrainSettings(train_samples=system["train_samples"], epochs=system["epochs"],
+                         batch_size=system["batch_size"], lr=system["lr"], hidden=system["hidden"],
+                         sharpness=system["sharpness"], anneal_to=system["anneal_to"] or None)
+
+
+def train_receiver(system: dict, point: dict, rng: np.random.Generator, progress: bool = False):
+    """Train the hybrid receiver of a point; returns a :class:`hwsim.receivers.hybrid.TrainedReceiver`."""
+    from hwsim.budget import bit_budget
+    from hwsim.receivers.hybrid import train_hybrid
+
+    channel = _channel(system)
+    budget = bit_budget(channel.n, channel.k, point["rate"])
+    if point.get("trainset", "optimal") == "csi":
+        channel.csi_error = system["csi_error"]
+    return train_hybrid(channel, float(point["snr_db"]), budget.p, budget.levels, point["training"], rng,
+                        settings=train_settings(system), frame_len=system["frame_len"],
+                        config={"system": system, "point": point}, progress=progress)
+
+
+def make_link(system: dict, point: dict, rng: np.random.Generator):
+    """Link for one point: ``link(rng, batch) -> (bit_errors, bits)``; ``batch`` is rounded up to whole frames.
+
+    ``rng`` seeds the point's set-up (training, for the hybrid receiver).
+    """
     from hwsim.adc import UniformADC
     from hwsim.budget import split_budget
     from hwsim.channels import FixedChannel, perturb_channel
@@ -102,8 +158,10 @@ def make_link(system: dict, point: dict):
     snr_db = float(point["snr_db"])
     uncertain = point.get("csi", "perfect") == "uncertain"
     fixed = isinstance(channel.source, FixedChannel)
-    adc = None
-    if point["receiver"] == "qmap":
+    adc = model = None
+    if point["receiver"] == "hybrid":
+        model = train_receiver(system, point, rng).model
+    elif point["receiver"] == "qmap":
         n = channel.n
         levels = point["levels"] if "levels" in point else split_budget(n, point["rate"], n).levels
         adc = UniformADC(levels, system["gamma"])
@@ -115,7 +173,9 @@ def make_link(system: dict, point: dict):
             H = perturb_channel(fr.H, rng, n_frames, system["csi_error"])
         else:  # a fixed channel needs one table for all frames, a fading one a table per frame
             H = channel.source.H if fixed else fr.H
-        if adc is None:
+        if model is not None:
+            idx = const.hypothesis_indices(channel.k)[model.detect_index(fr.x)]
+        elif adc is None:
             idx = MAPDetector(H, fr.noise_std, const).detect(fr.x)
         else:
             idx = QMAPDetector(H, fr.noise_std, adc, const).detect(adc.encode(fr.x))

@@ -1,0 +1,240 @@
+r"""The deep task-based quantizer for symbol detection (seed 001 Sec. 3.1 and 4.2).
+
+.. code-block:: text
+
+    x [n]  --analog DNN-->  z [p]  --p identical scalar ADCs-->  q [p]  --digital DNN-->  logits [A**k]
+
+- analog DNN: ``Linear(n, hidden) -> tanh -> Linear(hidden, p)``; nothing bypasses the ADCs.
+- ADCs: :class:`hwsim.learned_adc.LearnedADC` (soft-to-hard, uniform soft-to-hard,
+  passing gradient or straight-through in training; always its hard table in evaluation).
+- digital DNN: ``Linear(p, hidden) -> ReLU -> Linear(hidden, A**k)``, softmax over the
+  symbol vectors, trained with cross-entropy.
+
+Nonlinearities: the analog side uses ``tanh`` because a saturating, smooth transfer is
+what analog (neuromorphic) circuits realise cheaply and it keeps the ADC inputs bounded;
+the digital side uses ReLU, the usual cheap choice in software. Both sides are two fully
+connected layers, as in the paper.
+
+Training (:func:`train_hybrid`): Adam on ``train_samples`` (5000, the paper's size)
+samples of eq. (8) at one SNR, drawn from the true channel ("optimal") or from a
+CSI-uncertain copy redrawn every frame ("csi"); every epoch the *hard* receiver is
+validated on fresh samples of the same training distribution and the best epoch is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwsim import _checks
+from hwsim.adc import ThresholdADC
+from hwsim.learned_adc import DEFAULT_SHARPNESS, MODES, LearnedADC
+
+FORMAT_VERSION = 1
+TRAINSETS = ("optimal", "csi")
+
+
+class HybridReceiver(nn.Module):
+    """Analog DNN -> p scalar ADCs -> digital DNN -> logits over the symbol vectors.
+
+    Parameters
+    ----------
+    n : int             ADC-less input dimension (antennas)
+    p : int             number of scalar ADCs
+    n_levels : int      levels of each ADC
+    n_classes : int     symbol vectors (A**k)
+    mode : str          ADC training mode (:data:`hwsim.learned_adc.MODES`)
+    hidden : int        width of the hidden layer on each side
+    gamma, sharpness    passed to :class:`~hwsim.learned_adc.LearnedADC`
+    """
+
+    def __init__(self, n: int, p: int, n_levels: int, n_classes: int, mode: str = "soft_to_hard", *,
+                 hidden: int = 32, gamma: float = 2.0, sharpness: float = DEFAULT_SHARPNESS):
+        super().__init__()
+        self.arch = dict(n=n, p=p, n_levels=n_levels, n_classes=n_classes, mode=mode, hidden=hidden, gamma=gamma,
+                         sharpness=sharpness)
+        self.analog = nn.Sequential(nn.Linear(n, hidden), nn.Tanh(), nn.Linear(hidden, p))
+        self.adc = LearnedADC(n_levels, mode, gamma=gamma, sharpness=sharpness)
+        self.digital = nn.Sequential(nn.Linear(p, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x: torch.Tensor, hard: bool = False) -> torch.Tensor:
+        """Logits [..., n_classes] from samples [..., n]; ``hard=True`` uses the ADCs' hard table."""
+        return self.digital(self.adc(self.analog(x), hard=hard))
+
+    @torch.no_grad()
+    def detect_index(self, x, batch: int = 200_000) -> np.ndarray:
+        """Hard-path decisions (symbol-vector indices) for numpy samples [..., n]."""
+        x = np.asarray(x)
+        flat = torch.as_tensor(x.reshape(-1, x.shape[-1]), dtype=torch.float32)
+        out = [self(flat[i:i + batch], hard=True).argmax(-1) for i in range(0, len(flat), batch)]
+        return torch.cat(out).numpy().reshape(x.shape[:-1])
+
+    def adc_table(self) -> ThresholdADC:
+        """The hard decision table every converter implements."""
+        return self.adc.to_table()
+
+
+@dataclass
+class TrainSettings:
+    """Training hyper-parameters (defaults: the paper's t = 5000 samples)."""
+
+    train_samples: int = 5000
+    val_samples: int = 5000
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 1e-2
+    hidden: int = 64
+    sharpness: float = DEFAULT_SHARPNESS
+    anneal_to: float | None = None   # final c*D when annealing c upward (None: fixed c)
+
+    def validate(self):
+        _checks.integer("train_samples", self.train_samples, minimum=1)
+        _checks.integer("val_samples", self.val_samples, minimum=1)
+        _checks.integer("epochs", self.epochs, minimum=1)
+        _checks.integer("batch_size", self.batch_size, minimum=1)
+        _checks.real("lr", self.lr, positive=True)
+        _checks.integer("hidden", self.hidden, minimum=1)
+        _checks.real("sharpness", self.sharpness, positive=True)
+        if self.anneal_to is not None:
+            _checks.real("anneal_to", self.anneal_to, positive=True)
+
+
+@dataclass
+class TrainedReceiver:
+    """A trained hybrid receiver with everything needed to reproduce and export it."""
+
+    model: HybridReceiver
+    config: dict                     # system, point and training settings
+    seed: int
+    history: list = field(default_factory=list)   # per epoch: loss, hard validation error
+
+    def save(self, path) -> None:
+        """Write ``path`` (weights, torch) and ``path + '.json'`` (configuration, seed, hard ADC table)."""
+        from hwsim.results import atomic_write_text
+        import io
+        import os
+        import tempfile
+        from pathlib import Path
+
+        path = Path(path)
+        table = self.model.adc_table()
+        sidecar = {"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION, "arch": self.model.arch,
+                   "config": self.config, "seed": self.seed, "history": self.history,
+                   "adc_table": {"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist()}}
+        buf = io.BytesIO()
+        torch.save({"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION,
+                    "state_dict": self.model.state_dict()}, buf)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+        atomic_write_text(Path(str(path) + ".json"), json.dumps(sidecar, indent=2))
+
+    @classmethod
+    def load(cls, path) -> "TrainedReceiver":
+        """Load a receiver written by :meth:`save`; a wrong format, version or a damaged file is a ValueError."""
+        from pathlib import Path
+
+        path = Path(path)
+        side_path = Path(str(path) + ".json")
+        try:
+            sidecar = json.loads(side_path.read_text())
+        except FileNotFoundError:
+            raise ValueError(f"{side_path} is missing: a receiver needs its JSON sidecar") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{side_path} is not valid JSON ({exc})") from None
+        if not isinstance(sidecar, dict) or sidecar.get("format") != "hwsim-hybrid-receiver":
+            raise ValueError(f"{side_path} is not an hwsim hybrid receiver")
+        if sidecar.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{side_path} has format version {sidecar.get('version')}; this hwsim reads "
+                             f"version {FORMAT_VERSION}")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many kinds for a damaged file
+            raise ValueError(f"{path} is not a readable receiver weight file ({type(exc).__name__}: {exc})") from None
+        if not isinstance(blob, dict) or blob.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{path} has an unknown format or version")
+        model = HybridReceiver(**sidecar["arch"])
+        try:
+            model.load_state_dict(blob["state_dict"])
+        except (RuntimeError, KeyError) as exc:
+            raise ValueError(f"{path} does not match its sidecar's architecture ({exc})") from None
+        table = model.adc_table()
+        saved = sidecar["adc_table"]
+        if not (np.allclose(table.thresholds, saved["thresholds"]) and np.allclose(table.levels, saved["levels"])):
+            raise ValueError(f"{path}: weights and the sidecar's ADC table disagree (files from different runs?)")
+        return cls(model=model, config=sidecar["config"], seed=sidecar["seed"], history=sidecar["history"])
+
+
+def hypothesis_labels(indices: np.ndarray, alphabet_size: int) -> np.ndarray:
+    """Symbol-vector index (base ``alphabet_size``, first dimension most significant) of per-dim indices [..., k]."""
+    k = indices.shape[-1]
+    weights = alphabet_size ** np.arange(k - 1, -1, -1)
+    return indices @ weights
+
+
+def _draw(channel, n_samples, frame_len, snr_db, rng):
+    frames = channel.sample(-(-n_samples // frame_len), frame_len, snr_db, rng)
+    x = frames.x.reshape(-1, channel.n)[:n_samples]
+    y = hypothesis_labels(frames.indices.reshape(-1, channel.k)[:n_samples], channel.constellation.size)
+    return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
+
+
+def train_hybrid(channel, snr_db: float, p: int, n_levels: int, mode: str, rng: np.random.Generator, *,
+                 settings: TrainSettings | None = None, frame_len: int = 100, config: dict | None = None,
+                 progress: bool = False) -> TrainedReceiver:
+    """Train a :class:`HybridReceiver` on samples of ``channel`` at ``snr_db``.
+
+    ``channel`` is a :class:`hwsim.channels.SymbolChannel`; give it ``csi_error`` to train
+    under CSI uncertainty. Seeds for data, initial weights and batches all come from ``rng``.
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or TrainSettings()
+    settings.validate()
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    _checks.generator("rng", rng)
+    seed = int(rng.integers(2**31))
+    torch_gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # parameter initialisation and the passing-gradient noise
+    n_classes = channel.constellation.n_hypotheses(channel.k)
+    model = HybridReceiver(channel.n, p, n_levels, n_classes, mode, hidden=settings.hidden,
+                           gamma=2.0, sharpness=settings.sharpness)
+    x_tr, y_tr = _draw(channel, settings.train_samples, frame_len, snr_db, rng)
+    x_va, y_va = _draw(channel, settings.val_samples, frame_len, snr_db, rng)
+    opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    best, best_err, history = None, math.inf, []
+    for epoch in tqdm(range(settings.epochs), desc=f"train {mode}", disable=not progress, leave=False):
+        if settings.anneal_to is not None and model.adc.uses_tanh:
+            frac = epoch / max(1, settings.epochs - 1)
+            model.adc.set_sharpness(settings.sharpness * (settings.anneal_to / settings.sharpness) ** frac)
+        model.train()
+        order = torch.randperm(len(x_tr), generator=torch_gen)
+        total = 0.0
+        for i in range(0, len(order), settings.batch_size):
+            idx = order[i:i + settings.batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(x_tr[idx]), y_tr[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        model.eval()
+        with torch.no_grad():
+            err = float((model(x_va, hard=True).argmax(-1) != y_va).float().mean())
+        history.append({"epoch": epoch, "loss": total / len(x_tr), "val_error": err})
+        if err <= best_err:
+            best_err, best = err, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best)
+    model.eval()
+    cfg = dict(config or {})
+    cfg.update(snr_db=snr_db, p=p, n_levels=n_levels, mode=mode, frame_len=frame_len, training=asdict(settings),
+               csi_error=channel.csi_error)
+    return TrainedReceiver(model=model, config=cfg, seed=seed, history=history)
