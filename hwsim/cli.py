@@ -48,6 +48,29 @@ def _sweep(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    import numpy as np
+
+    from .studies import detection
+
+    system = dict(detection.SYSTEM)
+    point = {"receiver": "hybrid", "training": args.training, "trainset": args.trainset, "rate": args.rate,
+             "snr_db": args.snr}
+    detection.validate(system, point)
+    out = Path(args.out)
+    if out.suffix != ".pt":
+        raise ValueError(f"--out must end in .pt (the JSON sidecar goes beside it), got {args.out!r}")
+    trained = detection.train_receiver(system, point, np.random.default_rng(args.seed), progress=not args.quiet)
+    trained.save(out)
+    table = trained.model.adc_table()
+    best = min(h["val_error"] for h in trained.history)
+    print(f"trained {args.training} ({args.trainset}) at {args.snr} dB, R={args.rate}: p={trained.config['p']} "
+          f"ADCs of {trained.config['n_levels']} levels; best hard validation symbol-error rate {best:.4g}")
+    print("ADC thresholds: " + ", ".join(f"{t:.4f}" for t in table.thresholds))
+    print(f"saved: {out} and {out}.json")
+    return 0
+
+
 def _plot(args) -> int:
     from .plotting import plot_sweep
 
@@ -78,6 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the shipped example sweeps and exit")
     p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("train", help="train one hybrid receiver (seed 001 Sec. 4.2 system) and save it",
+                       description="Train the deep task-based quantizer for n_t=12, n_u=4 BPSK at one SNR and "
+                                   "rate; writes the weights (.pt) and a JSON sidecar with the configuration, "
+                                   "seed and hard ADC table.")
+    p.add_argument("--snr", type=float, required=True, metavar="DB", help="training SNR in dB")
+    p.add_argument("--rate", type=float, default=1.0, help="bit budget R (default 1)")
+    p.add_argument("--training", default="soft_to_hard",
+                   help="soft_to_hard (default), uniform_soft_to_hard, passing_gradient, clipped_passing_gradient, ste")
+    p.add_argument("--trainset", default="optimal", help="optimal (default) or csi")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="FILE.pt")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_train)
 
     p = sub.add_parser("plot", help="redraw the plots of a sweep folder")
     p.add_argument("dir", metavar="DIR")

@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hwsim.channels import SymbolChannel, exponential_channel
+from hwsim.receivers.hybrid import TrainedReceiver, TrainSettings, hypothesis_labels, train_hybrid
+from hwsim.stats import wilson_interval
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = TrainSettings(train_samples=3000, val_samples=2000, epochs=15)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(1)
+    ch = SymbolChannel(exponential_channel())
+    return ch, train_hybrid(ch, 12.0, 4, 8, "soft_to_hard", np.random.default_rng(3), settings=FAST)
+
+
+def _ber(ch, model, snr, n=40_000, seed=9):
+    fr = ch.sample(1, n, snr, np.random.default_rng(seed))
+    idx = ch.constellation.hypothesis_indices(ch.k)[model.detect_index(fr.x)]
+    return ch.constellation.bit_errors(fr.indices, idx), fr.indices.size
+
+
+def test_labels_follow_the_hypothesis_order():
+    idx = SymbolChannel(exponential_channel()).constellation.hypothesis_indices(4)
+    np.testing.assert_array_equal(hypothesis_labels(idx, 2), np.arange(16))
+
+
+def test_training_learns_to_detect_and_is_repeatable(trained):
+    ch, tr = trained
+    errors, bits = _ber(ch, tr.model, 12.0)
+    assert wilson_interval(errors, bits, 0.999)[1] < 0.01  # far below chance (0.5) and QMAP R=1 (~2.6e-2)
+    again = train_hybrid(ch, 12.0, 4, 8, "soft_to_hard", np.random.default_rng(3), settings=FAST)
+    assert again.history == tr.history and again.seed == tr.seed
+    for a, b in zip(again.model.state_dict().values(), tr.model.state_dict().values()):
+        assert torch.equal(a, b)
+    # the kept epoch is the best hard validation error
+    assert len(tr.history) == 15
+
+
+def test_hard_table_has_the_budgeted_levels(trained):
+    _, tr = trained
+    table = tr.model.adc_table()
+    assert table.n_levels <= 8 and np.all(np.diff(table.thresholds) > 0)
+
+
+def test_save_and_load_round_trip(trained, tmp_path):
+    ch, tr = trained
+    path = tmp_path / "rx.pt"
+    tr.save(path)
+    side = json.loads((tmp_path / "rx.pt.json").read_text())
+    assert side["seed"] == tr.seed and side["version"] == 1
+    assert side["adc_table"]["thresholds"] == tr.model.adc_table().thresholds.tolist()
+    back = TrainedReceiver.load(path)
+    x = ch.sample(1, 5000, 10.0, np.random.default_rng(1)).x
+    np.testing.assert_array_equal(back.model.detect_index(x), tr.model.detect_index(x))
+    assert not list(tmp_path.glob(".*"))  # nothing temporary left
+
+
+def test_loading_bad_files_gives_clear_errors(trained, tmp_path):
+    _, tr = trained
+    path = tmp_path / "rx.pt"
+    tr.save(path)
+    side = Path(str(path) + ".json")
+    good = side.read_text()
+    side.write_text(good.replace('"version": 1', '"version": 99'))
+    with pytest.raises(ValueError, match="format version 99"):
+        TrainedReceiver.load(path)
+    side.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        TrainedReceiver.load(path)
+    side.write_text(good)
+    path.write_bytes(b"garbage" * 10)
+    with pytest.raises(ValueError, match="not a readable receiver weight file"):
+        TrainedReceiver.load(path)
+    side.unlink()
+    with pytest.raises(ValueError, match="sidecar"):
+        TrainedReceiver.load(path)
+
+
+def test_train_cli_writes_a_receiver(tmp_path):
+    out = tmp_path / "m.pt"
+    r = subprocess.run([sys.executable, "-m", "hwsim.cli", "train", "--snr", "10", "--rate", "1", "--out", str(out),
+                        "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "p=4 ADCs of 8 levels" in r.stdout and out.exists()
+    assert TrainedReceiver.load(out).config["mode"] == "soft_to_hard"
+    r = subprocess.run([sys.executable, "-m", "hwsim.cli", "train", "--snr", "10", "--rate", "0.2", "--out",
+                        str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "p = floor(k*rate) = 0" in r.stderr
+
+
+def test_fig7_quick_reproduces_the_orderings(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "hwsim.cli", "sweep", "fig7", "--quick", "--quiet", "--out",
+                        str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    from hwsim.results import read_results
+
+    ber = {(row["curve"], float(row["snr_db"])): float(row["ber"]) for row in read_results(tmp_path / "results.csv")}
+    # seed 001 Sec. 4.2 orderings at R = 1
+    assert ber["soft-to-hard", 14.0] < 2e-3 and ber["soft-to-hard", 14.0] < ber["QMAP", 14.0] / 10
+    assert ber["soft-to-hard", 14.0] < ber["passing gradient", 14.0] / 10
+    assert ber["soft-to-hard (CSI uncertainty)", 14.0] < ber["MAP (CSI uncertainty)", 14.0]
+    assert ber["MAP", 10.0] < ber["soft-to-hard", 10.0]
