@@ -24,9 +24,11 @@ validated on fresh samples of the same training distribution and the best epoch 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,9 +37,9 @@ from torch import nn
 from hwsim import _checks
 from hwsim.adc import ThresholdADC
 from hwsim.learned_adc import DEFAULT_SHARPNESS, MODES, LearnedADC
+from hwsim.results import atomic_write_bytes, atomic_write_text
 
 FORMAT_VERSION = 1
-TRAINSETS = ("optimal", "csi")
 
 
 class HybridReceiver(nn.Module):
@@ -71,8 +73,9 @@ class HybridReceiver(nn.Module):
     def detect_index(self, x, batch: int = 200_000) -> np.ndarray:
         """Hard-path decisions (symbol-vector indices) for numpy samples [..., n]."""
         x = np.asarray(x)
+        device = next(self.parameters()).device
         flat = torch.as_tensor(x.reshape(-1, x.shape[-1]), dtype=torch.float32)
-        out = [self(flat[i:i + batch], hard=True).argmax(-1) for i in range(0, len(flat), batch)]
+        out = [self(flat[i:i + batch].to(device), hard=True).argmax(-1).cpu() for i in range(0, len(flat), batch)]
         return torch.cat(out).numpy().reshape(x.shape[:-1])
 
     def adc_table(self) -> ThresholdADC:
@@ -115,13 +118,7 @@ class TrainedReceiver:
     history: list = field(default_factory=list)   # per epoch: loss, hard validation error
 
     def save(self, path) -> None:
-        """Write ``path`` (weights, torch) and ``path + '.json'`` (configuration, seed, hard ADC table)."""
-        from hwsim.results import atomic_write_text
-        import io
-        import os
-        import tempfile
-        from pathlib import Path
-
+        """Write ``path`` (weights, torch) and ``path + '.json'`` (configuration, seed, hard ADC table), atomically."""
         path = Path(path)
         table = self.model.adc_table()
         sidecar = {"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION, "arch": self.model.arch,
@@ -130,17 +127,12 @@ class TrainedReceiver:
         buf = io.BytesIO()
         torch.save({"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION,
                     "state_dict": self.model.state_dict()}, buf)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
+        atomic_write_bytes(path, buf.getvalue())
         atomic_write_text(Path(str(path) + ".json"), json.dumps(sidecar, indent=2))
 
     @classmethod
     def load(cls, path) -> "TrainedReceiver":
         """Load a receiver written by :meth:`save`; a wrong format, version or a damaged file is a ValueError."""
-        from pathlib import Path
-
         path = Path(path)
         side_path = Path(str(path) + ".json")
         try:
@@ -186,13 +178,20 @@ def _draw(channel, n_samples, frame_len, snr_db, rng):
     return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
 
 
+def default_device() -> str:
+    """``"cuda"`` when a GPU is visible to torch, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def train_hybrid(channel, snr_db: float, p: int, n_levels: int, mode: str, rng: np.random.Generator, *,
                  settings: TrainSettings | None = None, frame_len: int = 100, config: dict | None = None,
-                 progress: bool = False) -> TrainedReceiver:
+                 progress: bool = False, device: str | None = None) -> TrainedReceiver:
     """Train a :class:`HybridReceiver` on samples of ``channel`` at ``snr_db``.
 
     ``channel`` is a :class:`hwsim.channels.SymbolChannel`; give it ``csi_error`` to train
     under CSI uncertainty. Seeds for data, initial weights and batches all come from ``rng``.
+    ``device``: torch device for training (default: a GPU when present, else the CPU); the
+    returned model lives on the CPU.
     """
     from tqdm.auto import tqdm
 
@@ -207,8 +206,10 @@ def train_hybrid(channel, snr_db: float, p: int, n_levels: int, mode: str, rng: 
     n_classes = channel.constellation.n_hypotheses(channel.k)
     model = HybridReceiver(channel.n, p, n_levels, n_classes, mode, hidden=settings.hidden,
                            gamma=2.0, sharpness=settings.sharpness)
-    x_tr, y_tr = _draw(channel, settings.train_samples, frame_len, snr_db, rng)
-    x_va, y_va = _draw(channel, settings.val_samples, frame_len, snr_db, rng)
+    device = torch.device(device or default_device())
+    model.to(device)
+    x_tr, y_tr = (t.to(device) for t in _draw(channel, settings.train_samples, frame_len, snr_db, rng))
+    x_va, y_va = (t.to(device) for t in _draw(channel, settings.val_samples, frame_len, snr_db, rng))
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
     loss_fn = nn.CrossEntropyLoss()
     best, best_err, history = None, math.inf, []
@@ -220,7 +221,7 @@ def train_hybrid(channel, snr_db: float, p: int, n_levels: int, mode: str, rng: 
         order = torch.randperm(len(x_tr), generator=torch_gen)
         total = 0.0
         for i in range(0, len(order), settings.batch_size):
-            idx = order[i:i + settings.batch_size]
+            idx = order[i:i + settings.batch_size].to(device)
             opt.zero_grad()
             loss = loss_fn(model(x_tr[idx]), y_tr[idx])
             loss.backward()
@@ -233,7 +234,7 @@ def train_hybrid(channel, snr_db: float, p: int, n_levels: int, mode: str, rng: 
         if err <= best_err:
             best_err, best = err, copy.deepcopy(model.state_dict())
     model.load_state_dict(best)
-    model.eval()
+    model.to("cpu").eval()
     cfg = dict(config or {})
     cfg.update(snr_db=snr_db, p=p, n_levels=n_levels, mode=mode, frame_len=frame_len, training=asdict(settings),
                csi_error=channel.csi_error)

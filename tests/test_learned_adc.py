@@ -75,3 +75,10 @@ def test_bad_modes_are_named():
         LearnedADC(8, "noise")
     with pytest.raises(ValueError, match="n_levels must be >= 2"):
         LearnedADC(1)
+
+
+def test_sweep_validation_knows_every_mode():
+    from hwsim.learned_adc import MODES
+    from hwsim.studies.detection import TRAININGS
+
+    assert TRAININGS == MODES

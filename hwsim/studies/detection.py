@@ -59,7 +59,7 @@ REQUIRED = ("receiver", "snr_db")
 
 RECEIVERS = ("map", "qmap", "hybrid")
 TRAINSETS = ("optimal", "csi")
-TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")
+TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")  # = learned_adc.MODES (kept here so validation does not import torch)
 CSI = ("perfect", "uncertain")
 CHANNELS = ("exponential", "rayleigh")
 
