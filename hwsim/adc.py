@@ -29,9 +29,13 @@ from . import _checks
 MAX_LEVELS = 2**16
 
 
+#: Up to this many thresholds a branch-free count beats binary search.
+_LINEAR_SEARCH_MAX = 32
+
+
 @njit(parallel=True, cache=True)
 def _encode_kernel(x, thresholds, out):  # pragma: no cover - compiled
-    """Binary search of each x in the sorted thresholds; returns the number of NaNs seen."""
+    """Code of each x: the number of thresholds <= x. Returns the number of NaNs seen."""
     m = thresholds.size
     nan_count = 0
     for i in prange(x.size):
@@ -39,16 +43,21 @@ def _encode_kernel(x, thresholds, out):  # pragma: no cover - compiled
         if v != v:
             nan_count += 1
             out[i] = 0
-            continue
-        lo = 0
-        hi = m
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if thresholds[mid] <= v:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[i] = lo
+        elif m <= _LINEAR_SEARCH_MAX:
+            c = 0
+            for j in range(m):
+                c += thresholds[j] <= v
+            out[i] = c
+        else:
+            lo = 0
+            hi = m
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if thresholds[mid] <= v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            out[i] = lo
     return nan_count
 
 

@@ -23,10 +23,11 @@ def test_one_bit_is_sign():
     np.testing.assert_allclose(adc.quantize(x), [-1.5, -1.5, 1.5, 1.5])
 
 
-def test_encode_equals_searchsorted_and_round_trips():
+@pytest.mark.parametrize("n_thresholds", [1, 15, 200])  # linear count and binary search paths
+def test_encode_equals_searchsorted_and_round_trips(n_thresholds):
     rng = np.random.default_rng(RNG_SEED)
-    t = np.sort(rng.normal(size=15))
-    adc = ThresholdADC(t, np.arange(16.0))
+    t = np.sort(rng.normal(size=n_thresholds))
+    adc = ThresholdADC(t, np.arange(n_thresholds + 1.0))
     x = np.concatenate([rng.normal(scale=2, size=(1000, 7)).ravel(), t, [-np.inf, np.inf]])
     codes = adc.encode(x)
     np.testing.assert_array_equal(codes, np.searchsorted(t, x, side="right"))
