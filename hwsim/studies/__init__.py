@@ -8,6 +8,7 @@ A study module defines
 - ``POINT_KEYS``: keys a ``[[curves]]`` entry or a ``[grid]`` axis may set, with their types;
 - ``REQUIRED``: point keys every point must have once curve and grid are merged;
 - ``validate(system, point)``: raise ``ValueError`` for a bad combination;
+- optionally ``exact_value(system, point)``: a closed-form value (no Monte Carlo) or None;
 - ``make_link(system, point, rng)``: return the Monte Carlo link ``link(rng, batch) -> counts``;
   ``rng`` (a child stream of the point's seed) is for set-up such as training.
 
@@ -21,6 +22,7 @@ import importlib
 #: Study name -> module path.
 STUDIES = {
     "detection": "hwsim.studies.detection",
+    "estimation": "hwsim.studies.estimation",
 }
 
 

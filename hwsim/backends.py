@@ -1,0 +1,385 @@
+r"""ADC backends: where the converter codes of a simulation come from.
+
+Every backend converts the analog values of ``p`` converters into integer codes behind one
+interface::
+
+    codes = backend.convert(z)      # z: float64 [B, p] -> int32 codes [B, p] in [0, M-1]
+    backend.n_converters, backend.n_levels, backend.name
+    backend.close()                 # also: ``with backend: ...``
+
+:class:`SimulatedBackend` (the default) applies a :class:`~hwsim.adc.ThresholdADC` or an
+:class:`~hwsim.impairments.ImpairedADC` in process. :class:`ExternalBackend` hands the
+samples to another program (a bench instrument driver, an FPGA link, an RTL simulation,
+or the reference emulator ``scripts/adc_emulator.py``) over its stdin/stdout.
+
+External backend protocol, version 1
+------------------------------------
+All integers and floats are **little-endian**; ``u32`` is an unsigned 32-bit integer,
+``f64`` an IEEE 754 double and ``i32`` a signed 32-bit integer. The client (hwsim) writes
+to the program's stdin and reads its stdout; the program's stderr is free text (kept, and
+its tail quoted in error messages).
+
+1. Handshake. The client sends 20 bytes::
+
+       b"HWSIMADC"  u32 version (= 1)  u32 p (converters, >= 1)  u32 M (levels, 2..65536)
+
+   The server answers 16 bytes::
+
+       b"HWSIMADC"  u32 version (= 1)  u32 status
+
+   ``status`` 0 means ready; any other value is a refusal (1: server failure, e.g. its
+   table could not be loaded; 2: unsupported version; 3: the server's converter has a
+   different number of levels than M; 4: unsupported p), after which the server exits
+   with a non-zero status and explains on stderr.
+
+2. Requests, any number, each answered before the next is sent::
+
+       u32 n (rows, >= 1)   then n*p f64 samples, row-major ([n, p], converter fastest)
+
+   Reply: ``n*p`` ``i32`` codes, row-major, each in ``[0, M-1]``. The server reads the
+   whole request before it replies.
+
+3. End. The client sends ``u32 n = 0``; the server exits with status 0 without replying.
+
+The client writes requests of at most :data:`MAX_REQUEST_BYTES` bytes (it splits larger
+batches); a server must accept any ``n >= 1``.
+
+Failures: :class:`ExternalBackend` raises :class:`BackendError` (a RuntimeError) naming the
+backend when the program cannot start, refuses the handshake, exits or closes its output
+(with its exit status and the tail of its stderr), sends a short reply, sends a code outside
+``[0, M-1]`` or makes no progress for ``timeout`` seconds on a request (``start_timeout``
+for the handshake). The failed program is killed, no partial result is returned, and the
+backend refuses further conversions. Waiting uses ``select.poll``, so ``ExternalBackend``
+needs a POSIX system.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import struct
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+
+from . import _checks
+from .adc import MAX_LEVELS, ThresholdADC
+
+MAGIC = b"HWSIMADC"
+PROTOCOL_VERSION = 1
+#: Handshake status words.
+STATUS_OK, STATUS_FAILURE, STATUS_BAD_VERSION, STATUS_BAD_LEVELS, STATUS_BAD_CONVERTERS = 0, 1, 2, 3, 4
+STATUS_TEXT = {STATUS_OK: "ok", STATUS_FAILURE: "server failure", STATUS_BAD_VERSION: "unsupported version",
+               STATUS_BAD_LEVELS: "different number of levels", STATUS_BAD_CONVERTERS: "unsupported number of converters"}
+
+#: Largest request body (samples) the client sends at once; bigger batches are split.
+MAX_REQUEST_BYTES = 1 << 20
+
+HANDSHAKE = struct.Struct("<8sIII")
+HANDSHAKE_REPLY = struct.Struct("<8sII")
+ROWS = struct.Struct("<I")
+
+_STDERR_TAIL = 2000
+
+
+class BackendError(RuntimeError):
+    """A backend failed (crashed, hung, broke the protocol); the message names it."""
+
+
+class ADCBackend:
+    """Interface: ``convert(z [B, p]) -> int32 codes [B, p]``, ``n_converters``, ``n_levels``, ``name``, ``close()``."""
+
+    name: str = "backend"
+    n_converters: int
+    n_levels: int
+
+    def convert(self, z) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the backend (idempotent)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _check_input(self, z) -> np.ndarray:
+        z = np.ascontiguousarray(z, dtype=np.float64)
+        if z.ndim != 2 or z.shape[1] != self.n_converters:
+            raise ValueError(f"z must have shape [B, {self.n_converters}] (one column per converter), got {z.shape}")
+        if np.isnan(z).any():
+            raise ValueError("z must not contain NaN (an ADC has no code for it)")
+        return z
+
+
+class SimulatedBackend(ADCBackend):
+    """In-process converters: a :class:`~hwsim.adc.ThresholdADC` or an :class:`~hwsim.impairments.ImpairedADC`.
+
+    Parameters
+    ----------
+    adc : ThresholdADC or ImpairedADC
+        The converter (an ImpairedADC must have ``n_converters`` converters).
+    n_converters : int
+        p.
+    rng : numpy.random.Generator or None
+        Thermal-noise source of an ImpairedADC with ``noise_lsb > 0``.
+    """
+
+    def __init__(self, adc, n_converters: int, rng=None, *, name: str = "simulated"):
+        from .impairments import ImpairedADC
+
+        self.n_converters = _checks.integer("n_converters", n_converters, minimum=1)
+        if isinstance(adc, ImpairedADC):
+            if adc.n_converters != self.n_converters:
+                raise ValueError(f"n_converters ({self.n_converters}) must equal the ImpairedADC's "
+                                 f"n_converters ({adc.n_converters})")
+            if adc.noise_lsb > 0 and rng is None:
+                raise TypeError("rng must be a numpy.random.Generator for an ImpairedADC with thermal noise")
+        elif not isinstance(adc, ThresholdADC):
+            raise TypeError(f"adc must be a ThresholdADC or an ImpairedADC, got {type(adc).__name__}")
+        if rng is not None:
+            _checks.generator("rng", rng)
+        self.adc = adc
+        self.rng = rng
+        self.n_levels = adc.n_levels
+        self.name = name
+
+    def convert(self, z) -> np.ndarray:
+        """Codes (int32 [B, p]) of ``z`` (float64 [B, p])."""
+        z = self._check_input(z)
+        if isinstance(self.adc, ThresholdADC):
+            return self.adc.encode(z)
+        return self.adc.encode(z, self.rng)
+
+    def __repr__(self) -> str:
+        return f"SimulatedBackend({self.adc!r}, n_converters={self.n_converters})"
+
+
+class ExternalBackend(ADCBackend):
+    """Converters in another program, spoken to over its stdin/stdout (protocol in the module docstring).
+
+    Parameters
+    ----------
+    command : list[str]
+        Program and arguments (no shell).
+    n_converters : int
+        p (>= 1).
+    n_levels : int
+        M (2..MAX_LEVELS); the program must agree in the handshake.
+    timeout : float
+        Seconds a request (one chunk of at most MAX_REQUEST_BYTES) may take before the
+        program is declared hung.
+    name : str or None
+        Name used in messages (default: the command line).
+    start_timeout : float or None
+        Seconds for the program to start and answer the handshake (default ``max(timeout, 30)``).
+    """
+
+    def __init__(self, command, n_converters: int, n_levels: int, timeout: float = 10.0, name: str | None = None,
+                 *, start_timeout: float | None = None, cwd=None, env=None):
+        if isinstance(command, (str, bytes)) or not command or not all(isinstance(c, str) for c in command):
+            raise TypeError(f"command must be a non-empty list of strings (no shell), got {command!r}")
+        self.command = list(command)
+        self.n_converters = _checks.integer("n_converters", n_converters, minimum=1, maximum=2**31)
+        self.n_levels = _checks.integer("n_levels", n_levels, minimum=2, maximum=MAX_LEVELS)
+        self.timeout = _checks.real("timeout", timeout, positive=True)
+        self.start_timeout = max(self.timeout, 30.0) if start_timeout is None else \
+            _checks.real("start_timeout", start_timeout, positive=True)
+        if name is None:
+            name = shlex.join(self.command)
+            name = name if len(name) <= 100 else name[:97] + "..."
+        elif not isinstance(name, str):
+            raise TypeError(f"name must be a string, got {name!r}")
+        self.name = name
+        self._broken: str | None = None
+        self._proc = None
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=self._stderr, cwd=cwd, env=env, bufsize=0)
+        except OSError as exc:
+            self._stderr.close()
+            raise BackendError(f"ADC backend {self.name!r} could not start: {exc}") from None
+        self._in = self._proc.stdin.fileno()
+        self._out = self._proc.stdout.fileno()
+        os.set_blocking(self._in, False)
+        os.set_blocking(self._out, False)
+        try:
+            self._handshake()
+        except BaseException:
+            self._kill()
+            self._stderr.close()
+            raise
+
+    # ------------------------------------------------------------------ low level
+    def _stderr_tail(self) -> str:
+        try:
+            self._stderr.flush()
+            size = self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, size - _STDERR_TAIL))
+            tail = self._stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+        return tail
+
+    def _fail(self, what: str, grace: float = 0.5) -> BackendError:
+        """Kill the program (after ``grace`` s), mark the backend broken and build the error (exit status, stderr)."""
+        status = self._kill(grace=grace)
+        detail = f"ADC backend {self.name!r}: {what}"
+        if status is not None:
+            detail += f" (exit status {status})"
+        tail = self._stderr_tail()
+        if tail:
+            detail += f"; its stderr ends with:\n{tail}"
+        self._broken = detail
+        return BackendError(detail)
+
+    def _write_all(self, data: bytes, deadline: float, what: str) -> None:
+        view = memoryview(data)
+        poller = select.poll()
+        poller.register(self._in, select.POLLOUT)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._fail(f"timed out after {self.timeout if what != 'handshake' else self.start_timeout:g} s "
+                                 f"writing the {what} (the program does not read its input)", grace=0.0)
+            events = poller.poll(max(1, int(left * 1000)))
+            if not events:
+                continue
+            if any(ev & (select.POLLERR | select.POLLHUP) and not ev & select.POLLOUT for _, ev in events):
+                raise self._fail(f"closed its input (exited or crashed) while the {what} was being sent")
+            try:
+                n = os.write(self._in, view)
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                raise self._fail(f"closed its input (exited or crashed) while the {what} was being sent") from None
+            view = view[n:]
+
+    def _read_exact(self, n: int, deadline: float, what: str) -> bytes:
+        buf = bytearray()
+        poller = select.poll()
+        poller.register(self._out, select.POLLIN)
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                limit = self.start_timeout if what == "handshake reply" else self.timeout
+                raise self._fail(f"timed out after {limit:g} s waiting for the {what} "
+                                 f"({len(buf)} of {n} bytes received): the program hangs", grace=0.0)
+            if not poller.poll(max(1, int(left * 1000))):
+                continue
+            try:
+                chunk = os.read(self._out, min(n - len(buf), 1 << 20))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise self._fail(f"closed its output after {len(buf)} of the {n} bytes of the {what} "
+                                 "(crashed or sent a short reply)")
+            buf += chunk
+        return bytes(buf)
+
+    def _handshake(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        self._write_all(HANDSHAKE.pack(MAGIC, PROTOCOL_VERSION, self.n_converters, self.n_levels), deadline,
+                        "handshake")
+        magic, version, status = HANDSHAKE_REPLY.unpack(self._read_exact(HANDSHAKE_REPLY.size, deadline,
+                                                                         "handshake reply"))
+        if magic != MAGIC:
+            raise self._fail(f"answered the handshake with {magic!r} instead of {MAGIC!r} "
+                             "(not an hwsim ADC backend, or it writes text to stdout)")
+        if version != PROTOCOL_VERSION:
+            raise self._fail(f"speaks protocol version {version}; hwsim speaks version {PROTOCOL_VERSION}")
+        if status != STATUS_OK:
+            raise self._fail(f"refused the handshake with status {status} "
+                             f"({STATUS_TEXT.get(status, 'unknown')}) for p = {self.n_converters}, "
+                             f"M = {self.n_levels}")
+
+    def _kill(self, grace: float = 0.0):
+        """Stop the program (if running), reap it, close the pipes; returns its exit status or None."""
+        proc = self._proc
+        if proc is None:
+            return None
+        for f in (proc.stdin, proc.stdout):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+        if proc.poll() is None and grace > 0:
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(5.0)
+        except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
+            pass
+        self._broken = self._broken or f"ADC backend {self.name!r} is closed"
+        return proc.returncode
+
+    # ------------------------------------------------------------------ interface
+    @property
+    def pid(self) -> int | None:
+        """Process id of the program."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit status of the program once it has ended (None while it runs)."""
+        return None if self._proc is None else self._proc.returncode
+
+    def convert(self, z) -> np.ndarray:
+        """Codes (int32 [B, p]) of ``z`` (float64 [B, p]) from the program; raises BackendError on any failure."""
+        if self._broken:
+            raise BackendError(self._broken)
+        z = self._check_input(z)
+        b, p = z.shape
+        out = np.empty((b, p), dtype=np.int32)
+        rows = max(1, MAX_REQUEST_BYTES // (8 * p))
+        for start in range(0, b, rows):
+            chunk = z[start:start + rows]
+            n = chunk.shape[0]
+            deadline = time.monotonic() + self.timeout
+            self._write_all(ROWS.pack(n) + chunk.astype("<f8", copy=False).tobytes(), deadline, "request")
+            raw = self._read_exact(4 * n * p, deadline, "reply")
+            codes = np.frombuffer(raw, dtype="<i4").reshape(n, p)
+            if codes.size and (codes.min() < 0 or codes.max() >= self.n_levels):
+                bad = codes[(codes < 0) | (codes >= self.n_levels)][0]
+                raise self._fail(f"returned code {int(bad)} outside [0, {self.n_levels - 1}] "
+                                 f"(protocol violation)")
+            out[start:start + n] = codes
+        return out
+
+    def close(self) -> None:
+        """End the session (n = 0), wait briefly for the program to exit, then kill it if needed."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None and not self._broken:
+            try:
+                self._write_all(ROWS.pack(0), time.monotonic() + min(self.timeout, 2.0), "end of session")
+            except BackendError:
+                pass
+        self._kill(grace=min(self.timeout, 2.0))
+        try:
+            self._stderr.close()
+        except OSError:  # pragma: no cover
+            pass
+
+    def __del__(self):
+        try:
+            if self._proc is not None and self._proc.returncode is None:
+                self._proc.kill()
+                self._proc.wait(1.0)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    def __repr__(self) -> str:
+        state = "broken" if self._broken else "open"
+        return f"ExternalBackend({self.name!r}, n_converters={self.n_converters}, n_levels={self.n_levels}, {state})"
