@@ -1,6 +1,6 @@
-"""Model-based designs and bounds (task-based combiners, rate-distortion limits).
+"""Model-based designs and bounds.
 
-Empty for now: the Theorem 3 design, the bounds and BLMMSE arrive with the
-channel-estimation work. Their inputs (second-order statistics of the pilot model)
-are already provided by :meth:`hwsim.channels.PilotChannel.stats`.
+- :mod:`~hwsim.designs.task_based`: Lemma 2 and Theorem 3 of the task-based quantization survey
+  (linear tasks, uniform scalar ADCs);
+- :mod:`~hwsim.designs.bounds`: Gaussian rate-distortion limits, the indirect bound and seed 001 eq. (7).
 """
