@@ -73,7 +73,8 @@ PROTOCOL_VERSION = 1
 #: Handshake status words.
 STATUS_OK, STATUS_FAILURE, STATUS_BAD_VERSION, STATUS_BAD_LEVELS, STATUS_BAD_CONVERTERS = 0, 1, 2, 3, 4
 STATUS_TEXT = {STATUS_OK: "ok", STATUS_FAILURE: "server failure", STATUS_BAD_VERSION: "unsupported version",
-               STATUS_BAD_LEVELS: "different number of levels", STATUS_BAD_CONVERTERS: "unsupported number of converters"}
+               STATUS_BAD_LEVELS: "different number of levels",
+               STATUS_BAD_CONVERTERS: "unsupported number of converters"}
 
 #: Largest request body (samples) the client sends at once; bigger batches are split.
 MAX_REQUEST_BYTES = 1 << 20

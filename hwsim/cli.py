@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
+    from .adc_cli import add_adc_parser
+
+    add_adc_parser(sub)
+
     p = sub.add_parser("plot", help="redraw the plots of a sweep folder")
     p.add_argument("dir", metavar="DIR")
     p.set_defaults(func=_plot)

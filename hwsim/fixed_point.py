@@ -152,7 +152,8 @@ def dac_round(adc: ThresholdADC, bits: int = DEFAULT_DAC_BITS, full_scale=None) 
             codes[i] = codes[i - 1] + 1
             bumped.append(i)
     if codes.size and codes[-1] > n_codes - 1:
-        raise ValueError(f"the {t.size} thresholds in [{t[0]:.6g}, {t[-1]:.6g}] cannot get distinct codes of a {bits}-bit DAC over "
+        raise ValueError(f"the {t.size} thresholds in [{t[0]:.6g}, {t[-1]:.6g}] cannot get distinct codes of a "
+                         f"{bits}-bit DAC over "
                          f"[{lo}, {hi}] (LSB {lsb:.6g}): they crowd against the top code {n_codes - 1}; "
                          "use more bits or a wider full_scale")
     rounded = lo + codes * lsb

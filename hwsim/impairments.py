@@ -144,7 +144,10 @@ class ImpairedADC:
         return ThresholdADC(self.transition_levels[j], self.table.levels)
 
     def encode(self, z, rng=None) -> np.ndarray:
-        """Codes of ``z`` (float64 [B, p]) as int32 [B, p]; ``rng`` draws the thermal noise (needed if noise_lsb > 0)."""
+        """Codes of ``z`` (float64 [B, p]) as int32 [B, p].
+
+        ``rng`` draws the thermal noise (required when noise_lsb > 0, unused otherwise).
+        """
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != self.n_converters:
             raise ValueError(f"z must have shape [B, {self.n_converters}] (one column per converter), got {z.shape}")

@@ -69,7 +69,8 @@ import io
 import json
 import math
 import numbers
-import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -368,9 +369,9 @@ def _read_limited(path: Path) -> bytes:
         raise ValueError(f"{path} holds {size} bytes; a table file may hold at most {MAX_FILE_BYTES} "
                          f"(a {MAX_LEVELS}-level table needs far less)")
     with open(path, "rb") as f:
-        data = f.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:  # grew while we looked
-        raise ValueError(f"{path} holds more than {MAX_FILE_BYTES} bytes")
+        data = f.read(size + 1)   # never a buffer larger than the file itself
+    if len(data) > size:  # grew while we looked
+        raise ValueError(f"{path} changed while it was being read")
     return data
 
 
@@ -576,6 +577,39 @@ def _import_csv(path: Path) -> tuple[ThresholdADC, dict]:
     return _from_document(src, doc, "csv")
 
 
+def _check_mat_inflation(src: str, data: bytes) -> None:
+    """Refuse a v5 .mat file whose elements would inflate beyond MAX_FILE_BYTES (a zip bomb).
+
+    Walks the top-level elements (8-byte tag: type, byte count; uncompressed data padded
+    to 8 bytes; ``miCOMPRESSED`` = 15 data is a zlib stream) and inflates each compressed
+    one at most to the remaining budget.
+    """
+    order = {b"IM": "<", b"MI": ">"}.get(data[126:128])
+    if len(data) < 128 or order is None:
+        raise ValueError(f"{src} is not a readable .mat file (damaged header)")
+    tag = struct.Struct(order + "II")
+    pos, total = 128, 0
+    while pos + 8 <= len(data):
+        dtype, nbytes = tag.unpack_from(data, pos)
+        if dtype >> 16:          # small data element: type and size share the first word
+            total += dtype >> 16
+            pos += 8
+            continue
+        body = pos + 8
+        if dtype == 15:
+            try:
+                total += len(zlib.decompressobj().decompress(data[body:body + nbytes], MAX_FILE_BYTES - total + 1))
+            except zlib.error as exc:
+                raise ValueError(f"{src} is not a readable .mat file (damaged compressed data: {exc})") from None
+            pos = body + nbytes
+        else:
+            total += nbytes
+            pos = body + nbytes + (-nbytes % 8)
+        if total > MAX_FILE_BYTES:
+            raise ValueError(f"{src} would inflate to more than {MAX_FILE_BYTES} bytes; a table file may hold at "
+                             f"most that much (a {MAX_LEVELS}-level table needs far less)")
+
+
 def _import_mat(path: Path) -> tuple[ThresholdADC, dict]:
     from scipy.io import loadmat, whosmat
 
@@ -584,6 +618,7 @@ def _import_mat(path: Path) -> tuple[ThresholdADC, dict]:
     if not data.startswith(b"MATLAB 5.0 MAT-file"):
         raise ValueError(f"{path} is not a MATLAB v5 .mat file (its header does not start with "
                          "'MATLAB 5.0 MAT-file')")
+    _check_mat_inflation(src, data)
     wanted = {"format", "version", "n_levels", "bits", "thresholds", "levels", "codes", "full_scale", "units",
               "metadata"}
     try:

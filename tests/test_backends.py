@@ -1,0 +1,179 @@
+"""ADC backends over real pipes: scripts/adc_emulator.py behind ExternalBackend (hwsim.backends)."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.adc import ThresholdADC, UniformADC
+from hwsim.backends import MAX_REQUEST_BYTES, BackendError, ExternalBackend, SimulatedBackend
+from hwsim.impairments import ImpairedADC
+from hwsim.tables import export_table
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="ExternalBackend needs POSIX pipes and poll")
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20261126
+P = 4
+
+
+@pytest.fixture(autouse=True)
+def _repo_root(monkeypatch):
+    monkeypatch.chdir(ROOT)   # the emulator is started as scripts/adc_emulator.py
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    rng = np.random.default_rng(SEED)
+    adc = ThresholdADC(np.sort(rng.uniform(-2, 2, size=15)), rng.normal(size=16))
+    path = tmp_path_factory.mktemp("table") / "table.json"
+    export_table(adc, path, "json")
+    return adc, path
+
+
+def _emulator(path, *extra):
+    return [sys.executable, "scripts/adc_emulator.py", "--table", str(path), *map(str, extra)]
+
+
+def _zombie_children():
+    """Our child processes that have exited but were never reaped."""
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] == "Z":
+            found.append(int(entry))
+    return found
+
+
+def _inputs(adc, b, seed=SEED):
+    z = np.random.default_rng(seed).normal(scale=1.5, size=(b, P))
+    z[: adc.n_levels - 1, 0] = adc.thresholds
+    z[: adc.n_levels - 1, 1] = np.nextafter(adc.thresholds, -np.inf)
+    z[0, 2], z[1, 2] = -np.inf, np.inf
+    return z
+
+
+def test_external_codes_equal_simulated_codes(table):
+    adc, path = table
+    b = 3 * MAX_REQUEST_BYTES // (8 * P) + 123    # several requests
+    z = _inputs(adc, b)
+    sim = SimulatedBackend(adc, P)
+    with ExternalBackend(_emulator(path), P, adc.n_levels, timeout=20.0, name="emulator") as ext:
+        assert ext.n_converters == P and ext.n_levels == adc.n_levels and ext.name == "emulator"
+        codes = ext.convert(z)
+        assert codes.dtype == np.int32 and codes.shape == (b, P)
+        np.testing.assert_array_equal(codes, sim.convert(z))
+        np.testing.assert_array_equal(codes, adc.encode(z))
+        np.testing.assert_array_equal(ext.convert(z[:1]), adc.encode(z[:1]))   # one row
+        assert ext.convert(np.empty((0, P))).shape == (0, P)                     # nothing to send
+        pid = ext.pid
+    assert ext.returncode == 0      # n = 0 ended the session and the server exited cleanly
+    assert pid not in _zombie_children()
+    with pytest.raises(BackendError, match="emulator"):
+        ext.convert(z[:2])
+    ext.close()                     # idempotent
+
+
+def test_impaired_emulator_matches_the_simulated_impaired_adc(table):
+    adc, path = table
+    z = _inputs(adc, 2 * MAX_REQUEST_BYTES // (8 * P) + 7, seed=SEED + 1)
+    rng = np.random.default_rng(7)
+    sim = SimulatedBackend(ImpairedADC(adc, P, offset_lsb=0.3, noise_lsb=0.5, mismatch_lsb=0.2, rng=rng), P, rng=rng)
+    cmd = _emulator(path, "--offset-lsb", 0.3, "--noise-lsb", 0.5, "--mismatch-lsb", 0.2, "--seed", 7)
+    with ExternalBackend(cmd, P, adc.n_levels, timeout=20.0) as ext:
+        first = ext.convert(z)
+        np.testing.assert_array_equal(first, sim.convert(z))
+        assert (first != adc.encode(z)).mean() > 0.05     # the impairments did something
+        np.testing.assert_array_equal(ext.convert(z[:100]), sim.convert(z[:100]))   # the noise stream goes on
+
+
+@pytest.mark.parametrize("mode, match", [
+    ("crash", r"(?s)exit status 3.*crashing on purpose"),
+    ("hang", r"(?s)timed out after 2 s.*hanging on purpose"),
+    ("short", r"(?s)closed its output after \d+ of the \d+ bytes.*short reply on purpose"),
+    ("out-of-range", r"returned code 16 outside \[0, 15\]"),
+])
+@pytest.mark.parametrize("rows", [20, 100_000])   # a small request, and one larger than a pipe buffer
+def test_misbehaving_backend_raises_backend_error(table, mode, match, rows):
+    adc, path = table
+    z = _inputs(adc, rows)
+    name = f"bench-{mode}"
+    ext = ExternalBackend(_emulator(path, "--misbehave", mode), P, adc.n_levels, timeout=2.0, name=name)
+    start = time.monotonic()
+    with pytest.raises(BackendError, match=match) as info:
+        ext.convert(z)
+    elapsed = time.monotonic() - start
+    assert isinstance(info.value, RuntimeError)
+    assert str(info.value).startswith(f"ADC backend {name!r}:")
+    assert elapsed < (3.5 if mode == "hang" else 10.0)
+    # the program is gone and reaped; the backend refuses further work; no partial result
+    assert ext.returncode is not None
+    with pytest.raises(BackendError, match=name):
+        ext.convert(z[:1])
+    ext.close()
+    assert _zombie_children() == []
+
+
+def test_handshake_refusals_and_bad_programs(table):
+    adc, path = table
+    with pytest.raises(BackendError, match=r"refused the handshake with status 3 \(different number of levels\)"):
+        ExternalBackend(_emulator(path), P, 8)
+    with pytest.raises(BackendError, match=r"(?s)status 1 .*cannot load the table"):
+        ExternalBackend(_emulator(path.with_name("missing.json")), P, 16)
+    with pytest.raises(BackendError, match="'no-such-program' could not start"):
+        ExternalBackend(["/nonexistent/adc-server"], P, 16, name="no-such-program")
+    with pytest.raises(BackendError, match=r"instead of b'HWSIMADC'"):
+        ExternalBackend([sys.executable, "-c", "import sys; sys.stdin.buffer.read(20); print('hello there, world')"],
+                        P, 16, name="chatty")
+    with pytest.raises(BackendError, match=r"closed its output after 0 of the 16 bytes.*exit status 5"):
+        ExternalBackend([sys.executable, "-c", "import sys; sys.exit(5)"], P, 16)
+    with pytest.raises(BackendError, match=r"timed out after 1 s waiting for the handshake reply"):
+        ExternalBackend([sys.executable, "-c", "import time; time.sleep(60)"], P, 16, start_timeout=1.0)
+    assert _zombie_children() == []
+
+
+def test_bad_input_is_a_value_error_and_the_backend_stays_usable(table):
+    adc, path = table
+    with ExternalBackend(_emulator(path), P, adc.n_levels) as ext:
+        with pytest.raises(ValueError, match=r"shape \[B, 4\]"):
+            ext.convert(np.zeros((3, 2)))
+        with pytest.raises(ValueError, match="NaN"):
+            ext.convert(np.full((2, P), np.nan))
+        np.testing.assert_array_equal(ext.convert(np.zeros((2, P))), adc.encode(np.zeros((2, P))))
+    with pytest.raises(TypeError, match="command must be a non-empty list"):
+        ExternalBackend("python scripts/adc_emulator.py", P, 16)
+    with pytest.raises(ValueError, match="n_levels must be <= 65536"):
+        ExternalBackend(_emulator(path), P, 2**31)
+    with pytest.raises(ValueError, match="timeout must be > 0"):
+        ExternalBackend(_emulator(path), P, 16, timeout=0)
+
+
+def test_simulated_backend():
+    table = UniformADC(8, 2.0)
+    z = np.random.default_rng(SEED).normal(size=(1000, 3))
+    with SimulatedBackend(table, 3) as sim:
+        np.testing.assert_array_equal(sim.convert(z), table.encode(z))
+        assert sim.n_levels == 8 and sim.n_converters == 3
+        with pytest.raises(ValueError, match=r"shape \[B, 3\]"):
+            sim.convert(z[:, :2])
+    noisy = ImpairedADC(table, 3, noise_lsb=1.0)
+    a = SimulatedBackend(noisy, 3, rng=np.random.default_rng(1)).convert(z)
+    b = SimulatedBackend(noisy, 3, rng=np.random.default_rng(1)).convert(z)
+    np.testing.assert_array_equal(a, b)
+    assert (a != table.encode(z)).any()
+    with pytest.raises(TypeError, match="rng must be"):
+        SimulatedBackend(noisy, 3)
+    with pytest.raises(ValueError, match="must equal the ImpairedADC's n_converters"):
+        SimulatedBackend(noisy, 2, rng=np.random.default_rng(1))
+    with pytest.raises(TypeError, match="adc must be"):
+        SimulatedBackend([0.0], 3)
