@@ -78,6 +78,23 @@ class HybridReceiver(nn.Module):
         out = [self(flat[i:i + batch].to(device), hard=True).argmax(-1).cpu() for i in range(0, len(flat), batch)]
         return torch.cat(out).numpy().reshape(x.shape[:-1])
 
+    @torch.no_grad()
+    def detect_index_via(self, x, backend, batch: int = 200_000) -> np.ndarray:
+        """Decisions with the converters replaced by an ADC ``backend`` (hardware in the loop).
+
+        The analog DNN's outputs (float64 [B, p]) go to ``backend.convert``; its codes are
+        mapped to this receiver's reconstruction levels and fed to the digital DNN.
+        """
+        x = np.asarray(x)
+        flat = x.reshape(-1, x.shape[-1])
+        levels = torch.tensor(self.adc_table().levels, dtype=torch.float32)
+        out = []
+        for i in range(0, len(flat), batch):
+            z = self.analog(torch.as_tensor(flat[i:i + batch], dtype=torch.float32)).double().numpy()
+            codes = torch.as_tensor(backend.convert(z), dtype=torch.int64)
+            out.append(self.digital(levels[codes]).argmax(-1))
+        return torch.cat(out).numpy().reshape(x.shape[:-1])
+
     def adc_table(self) -> ThresholdADC:
         """The hard decision table every converter implements."""
         return self.adc.to_table()

@@ -109,3 +109,33 @@ def test_fig7_quick_reproduces_the_orderings(tmp_path):
     assert ber["soft-to-hard", 14.0] < ber["passing gradient", 14.0] / 10
     assert ber["soft-to-hard (CSI uncertainty)", 14.0] < ber["MAP (CSI uncertainty)", 14.0]
     assert ber["MAP", 10.0] < ber["soft-to-hard", 10.0]
+
+
+def test_hardware_in_the_loop_backends_reproduce_the_learned_table(trained, tmp_path):
+    from hwsim.backends import ExternalBackend, SimulatedBackend
+    from hwsim.tables import export_table
+
+    ch, tr = trained
+    model = tr.model
+    table = model.adc_table()
+    x = ch.sample(1, 20_000, 10.0, np.random.default_rng(4)).x
+    expected = model.detect_index(x)
+    np.testing.assert_array_equal(model.detect_index_via(x, SimulatedBackend(table, 4)), expected)
+    export_table(table, tmp_path / "t.json", "json")
+    with ExternalBackend([sys.executable, "-m", "hwsim.emulator", "--table", str(tmp_path / "t.json")], 4,
+                         table.n_levels, name="emulator") as ext:
+        np.testing.assert_array_equal(model.detect_index_via(x, ext), expected)
+
+
+def test_hil_sweep_quick(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "hwsim.cli", "sweep", "hil", "--quick", "--quiet", "--out",
+                        str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    from hwsim.results import read_results
+
+    rows = read_results(tmp_path / "results.csv")
+    assert {row["curve"] for row in rows} == {"ideal learned table", "8-bit threshold DAC", "10-bit threshold DAC",
+                                            "comparator offsets 0.1 LSB", "comparator offsets 0.3 LSB",
+                                            "external emulator"}
+    ber = {(row["curve"], float(row["snr_db"])): float(row["ber"]) for row in rows}
+    assert all(ber[c, 14.0] < 1e-3 for c, _ in ber)

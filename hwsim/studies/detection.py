@@ -11,6 +11,13 @@ Point keys: ``receiver`` (``map``, ``qmap`` or ``hybrid``), ``snr_db``, and
   ``rate`` (Sec. 4.2 budget: ``p = floor(k R)`` ADCs with ``floor(2**(R n / p))`` levels).
   The receiver is trained when the point starts (seeded from the point's stream); every
   bit error counted uses its hard ADC table.
+- hil (hardware in the loop): *one* hybrid receiver for the whole sweep -- loaded from
+  ``system.model`` or, if that is empty, trained once at ``system.train_snr_db`` with
+  ``system.train_seed`` -- whose converters are replaced by an ADC backend: ``adc`` =
+  ``ideal`` (its learned table), ``dac`` (thresholds rounded to a ``dac_bits``-bit threshold
+  DAC), ``impaired`` (static comparator offsets of ``offset_lsb`` LSB, drawn once from
+  ``system.chip_seed``) or ``external`` (the table served by the reference emulator,
+  ``python -m hwsim.emulator``, over pipes).
 
 System keys: ``channel`` = ``exponential`` (the paper's fixed :math:`H_{ij} = e^{-|i-j|}`,
 ``n_t x n_u``) or ``rayleigh`` (Sionna flat Rayleigh fading, ``n_t`` receive and ``n_u``
@@ -18,6 +25,9 @@ transmit complex antennas, optional exponential correlation, redrawn every frame
 """
 
 from __future__ import annotations
+
+import functools
+import json
 
 import numpy as np
 
@@ -43,6 +53,11 @@ SYSTEM = {
     "hidden": 64,
     "sharpness": 6.0,
     "anneal_to": 0.0,       # final tanh sharpness when annealing; 0: no annealing
+    # hardware-in-the-loop receiver
+    "model": "",            # trained receiver .pt; empty: train one at train_snr_db with train_seed
+    "train_snr_db": 12.0,
+    "train_seed": 0,
+    "chip_seed": 1,         # draws the static offsets of an impaired converter bank
 }
 
 POINT_KEYS = {
@@ -53,11 +68,15 @@ POINT_KEYS = {
     "levels": int,
     "training": str,
     "trainset": str,
+    "adc": str,
+    "dac_bits": int,
+    "offset_lsb": float,
 }
 
 REQUIRED = ("receiver", "snr_db")
 
-RECEIVERS = ("map", "qmap", "hybrid")
+RECEIVERS = ("map", "qmap", "hybrid", "hil")
+ADC_VARIANTS = ("ideal", "dac", "impaired", "external")
 TRAINSETS = ("optimal", "csi")
 TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")  # = learned_adc.MODES (kept here so validation does not import torch)
 CSI = ("perfect", "uncertain")
@@ -82,7 +101,22 @@ def validate(system: dict, point: dict) -> None:
     if point.get("csi", "perfect") not in CSI:
         raise ValueError(f"csi must be one of {', '.join(CSI)}, got {point['csi']!r}")
     _checks.real("snr_db", point["snr_db"])
-    if point["receiver"] == "hybrid":
+    if point["receiver"] == "hil":
+        adc = point.get("adc")
+        if adc not in ADC_VARIANTS:
+            raise ValueError(f"a hil curve needs adc = one of {', '.join(ADC_VARIANTS)}, got {adc!r}")
+        if adc == "dac":
+            _checks.integer("dac_bits", point.get("dac_bits"), minimum=1, maximum=24)
+        if adc == "impaired":
+            _checks.real("offset_lsb", point.get("offset_lsb"), nonnegative=True)
+        if system["model"]:
+            from pathlib import Path
+
+            if not Path(system["model"]).is_file():
+                raise ValueError(f"system.model must be a trained receiver file, {system['model']!r} does not exist")
+            return
+        point = {**point, "training": point.get("training", "soft_to_hard")}
+    if point["receiver"] in ("hybrid", "hil"):
         from hwsim.budget import bit_budget
 
         if point.get("training") not in TRAININGS:
@@ -142,6 +176,51 @@ def train_receiver(system: dict, point: dict, rng: np.random.Generator, progress
                         config={"system": system, "point": point}, progress=progress)
 
 
+@functools.lru_cache(maxsize=4)
+def _shared_receiver(key: str):
+    """The sweep-wide receiver of the hil curves (cached: each worker trains or loads it once)."""
+    system, point = json.loads(key)
+    if system["model"]:
+        from hwsim.receivers.hybrid import TrainedReceiver
+
+        return TrainedReceiver.load(system["model"]).model
+    point = {"receiver": "hybrid", "training": point.get("training", "soft_to_hard"), "trainset": "optimal",
+             "rate": point["rate"], "snr_db": system["train_snr_db"]}
+    return train_receiver(system, point, np.random.default_rng(system["train_seed"])).model
+
+
+def _backend(system: dict, point: dict, model):
+    from hwsim.backends import ExternalBackend, SimulatedBackend
+
+    table = model.adc_table()
+    p = model.arch["p"]
+    variant = point["adc"]
+    if variant == "ideal":
+        return SimulatedBackend(table, p, name="ideal table")
+    if variant == "dac":
+        from hwsim.fixed_point import dac_round
+
+        return SimulatedBackend(dac_round(table, point["dac_bits"]).adc, p, name=f"{point['dac_bits']}-bit DAC table")
+    if variant == "impaired":
+        from hwsim.impairments import ImpairedADC
+
+        chip = ImpairedADC(table, p, offset_lsb=point["offset_lsb"], rng=np.random.default_rng(system["chip_seed"]))
+        return SimulatedBackend(chip, p, name=f"offsets {point['offset_lsb']} LSB")
+    import atexit
+    import shutil
+    import sys
+    import tempfile
+
+    from hwsim.tables import export_table
+
+    folder = tempfile.mkdtemp(prefix="hwsim-hil-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = f"{folder}/table.json"
+    export_table(table, path, "json")
+    return ExternalBackend([sys.executable, "-m", "hwsim.emulator", "--table", path], p, table.n_levels,
+                           name="reference emulator")
+
+
 def make_link(system: dict, point: dict, rng: np.random.Generator):
     """Link for one point: ``link(rng, batch) -> (bit_errors, bits)``; ``batch`` is rounded up to whole frames.
 
@@ -158,9 +237,13 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
     snr_db = float(point["snr_db"])
     uncertain = point.get("csi", "perfect") == "uncertain"
     fixed = isinstance(channel.source, FixedChannel)
-    adc = model = None
+    adc = model = backend = None
     if point["receiver"] == "hybrid":
         model = train_receiver(system, point, rng).model
+    elif point["receiver"] == "hil":
+        shared = {"rate": point["rate"], "training": point.get("training", "soft_to_hard")}
+        model = _shared_receiver(json.dumps([system, shared], sort_keys=True))
+        backend = _backend(system, point, model)
     elif point["receiver"] == "qmap":
         n = channel.n
         levels = point["levels"] if "levels" in point else split_budget(n, point["rate"], n).levels
@@ -173,7 +256,9 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
             H = perturb_channel(fr.H, rng, n_frames, system["csi_error"])
         else:  # a fixed channel needs one table for all frames, a fading one a table per frame
             H = channel.source.H if fixed else fr.H
-        if model is not None:
+        if backend is not None:
+            idx = const.hypothesis_indices(channel.k)[model.detect_index_via(fr.x, backend)]
+        elif model is not None:
             idx = const.hypothesis_indices(channel.k)[model.detect_index(fr.x)]
         elif adc is None:
             idx = MAPDetector(H, fr.noise_std, const).detect(fr.x)
