@@ -146,6 +146,8 @@ class ThresholdADC:
         if _is_torch(codes):
             import torch
 
+            if torch.is_floating_point(codes) or torch.is_complex(codes):
+                raise TypeError(f"codes must be integers, got dtype {codes.dtype}")
             if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.n_levels):
                 raise ValueError(f"codes must lie in [0, {self.n_levels - 1}]")
             return self._torch_table(codes.device, torch.float64)[1][codes]

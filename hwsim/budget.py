@@ -29,12 +29,14 @@ def levels_per_adc(bits: int, p: int) -> int:
     r"""Largest integer :math:`\tilde M` with :math:`\tilde M^p \le 2^{bits}`, i.e. floor(2**(bits/p))."""
     bits = _checks.integer("bits", bits, minimum=0)
     p = _checks.integer("p", p, minimum=1)
-    m = int(2.0 ** (bits / p))
-    while m ** p > 2 ** bits:
-        m -= 1
-    while (m + 1) ** p <= 2 ** bits:
-        m += 1
-    return m
+    lo, hi = 1 << (bits // p), 1 << (bits // p + 1)  # lo**p <= 2**bits < hi**p
+    while hi - lo > 1:  # integer bisection: exact for any size
+        mid = (lo + hi) // 2
+        if mid ** p <= 2 ** bits:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def check_budget(p: int, levels: int, bits: int) -> None:

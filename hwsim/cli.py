@@ -14,12 +14,17 @@ def _print_summary(cfg, out: Path) -> None:
     from .results import crossing, read_results
     from .studies import load_study
 
+    from .plotting import default_x
+
     target = cfg.summary.get("target")
     if target is None or not (out / "results.csv").exists():
         return
+    x = cfg.plot.get("x") or default_x(cfg.grid)
+    if any(len(values) > 1 for axis, values in cfg.grid.items() if axis != x):
+        print(f"(no summary: crossings along {x} would mix panels of other grid axes)")
+        return
     study = load_study(cfg.study)
     rows = read_results(out / "results.csv")
-    x = cfg.plot.get("x") or next(iter(cfg.grid))
     refs = cfg.summary.get("reference", {})
     head = f"{x} at {study.ESTIMATE_COLUMN} {target:g}"
     width = max(26, 2 + max(len(c["name"]) for c in cfg.curves))
@@ -60,7 +65,8 @@ def _train(args) -> int:
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out must end in .pt (the JSON sidecar goes beside it), got {args.out!r}")
-    trained = detection.train_receiver(system, point, np.random.default_rng(args.seed), progress=not args.quiet)
+    trained = detection.train_receiver(system, point, np.random.default_rng(args.seed), progress=not args.quiet,
+                                       device=None)  # a GPU when present
     trained.save(out)
     table = trained.model.adc_table()
     best = min(h["val_error"] for h in trained.history)
@@ -140,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hwsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"hwsim {args.command}: interrupted; finished points are kept (rerun with --resume)", file=sys.stderr)
+        hint = "; finished points are kept (rerun with --resume)" if args.command == "sweep" else ""
+        print(f"hwsim {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

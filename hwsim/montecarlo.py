@@ -35,7 +35,8 @@ class StoppingRule:
     Attributes
     ----------
     max_samples : int
-        Hard cap on trials (bits for BER, entries for MSE).
+        Cap on trials (bits for BER, realizations for MSE), checked after every link call,
+        so the last call may go past it by at most one batch.
     target_errors : int or None
         Stop once this many errors were counted (rates only).
     rel_halfwidth : float or None
@@ -166,8 +167,8 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
         if metric == "rate":
             e, n = counts
             e, n = int(e), int(n)
-            if not 0 <= e <= n:
-                raise ValueError(f"a rate link must return 0 <= errors <= trials, got ({e}, {n})")
+            if not 0 <= e <= n or n == 0:
+                raise ValueError(f"a rate link must return 0 <= errors <= trials with trials > 0, got ({e}, {n})")
             errors += e
             samples += n
         else:

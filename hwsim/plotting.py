@@ -20,12 +20,25 @@ from .studies import load_study
 _LABELS = {"snr_db": "SNR (dB)", "rate": "rate R (bits per input)", "ber": "BER", "mse": "average MSE"}
 
 
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def default_x(grid: dict) -> str:
+    """The x axis when ``[plot] x`` is not given: the first numeric grid axis with several values."""
+    numeric = [a for a, values in grid.items() if all(isinstance(v, (int, float)) for v in values)]
+    varying = [a for a in numeric if len(grid[a]) > 1]
+    return (varying or numeric or list(grid))[0]
+
+
 def plot_sweep(out_dir) -> list[Path]:
     """Draw the sweep in ``out_dir``; returns the written files."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     out = Path(out_dir)
     manifest_path = out / "manifest.json"
@@ -33,24 +46,26 @@ def plot_sweep(out_dir) -> list[Path]:
         raise ValueError(f"{out} holds no sweep (no manifest.json)")
     manifest = json.loads(manifest_path.read_text())
     config = manifest["config"]
+    grid = manifest.get("settings", {}).get("grid") or config["grid"]
     study = load_study(config["study"])
     rows = read_results(out / "results.csv") if (out / "results.csv").exists() else []
     if not rows:
         raise ValueError(f"{out} has no finished points to plot yet")
     y = study.ESTIMATE_COLUMN
     plot_cfg = config.get("plot", {})
-    axes = [a for a in config["grid"] if a in rows[0]]
-    varying = [a for a in axes if len({r[a] for r in rows if r[a] != ""}) > 1]
-    x = plot_cfg.get("x") or (varying[0] if varying else axes[0])
-    panel_axes = [a for a in varying if a != x]
-    panel_values = [sorted({r[a] for r in rows if r[a] != ""}, key=float) for a in panel_axes]
+    x = plot_cfg.get("x") or default_x(grid)
+    panel_axes = [a for a in grid if a != x and a in rows[0] and len({r[a] for r in rows if r[a] != ""}) > 1]
+    panel_values = [sorted({r[a] for r in rows if r[a] != ""}, key=lambda v: (not _is_number(v), _sort_key(v)))
+                    for a in panel_axes]
     logy = plot_cfg.get("logy", study.METRIC == "rate")
     written = []
     for combo in itertools.product(*panel_values) if panel_axes else [()]:
         sel = [r for r in rows if all(r[a] in ("", v) for a, v in zip(panel_axes, combo))]
-        fig, ax = plt.subplots(figsize=(6.4, 4.6))
+        fig = Figure(figsize=(6.4, 4.6))
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
         for curve in dict.fromkeys(r["curve"] for r in sel):
-            pts = sorted((r for r in sel if r["curve"] == curve and r[x] != ""), key=lambda r: float(r[x]))
+            pts = sorted((r for r in sel if r["curve"] == curve and _is_number(r[x])), key=lambda r: float(r[x]))
             if not pts:
                 continue
             xs = np.array([float(r[x]) for r in pts])
@@ -76,8 +91,15 @@ def plot_sweep(out_dir) -> list[Path]:
         for ext in ("png", "pdf"):
             path = out / f"{stem}.{ext}"
             tmp = out / f".{stem}.tmp.{ext}"
-            fig.savefig(tmp, dpi=120)
-            os.replace(tmp, path)
+            try:
+                fig.savefig(tmp, dpi=120)
+                os.replace(tmp, path)
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
             written.append(path)
-        plt.close(fig)
     return written
+
+
+def _sort_key(value: str):
+    return float(value) if _is_number(value) else value

@@ -10,14 +10,14 @@ import os
 import tempfile
 from pathlib import Path
 
-RESULT_COLUMNS = ("ci_low", "ci_high", "errors", "samples", "calls", "seconds", "stop")
-
-
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide results from other users
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -58,9 +58,11 @@ def point_seed(root_seed: int, **params) -> np.random.SeedSequence:
     """SeedSequence for one grid point, keyed by its parameters (order-free, stable across runs).
 
     The same ``root_seed`` and parameters always give the same stream, whatever order the
-    points run in or how many workers run them.
+    points run in or how many workers run them. The key includes each value's JSON form,
+    so ``5`` and ``5.0`` are different keys (numpy scalars count as the Python value).
     """
     root_seed = _checks.integer("root_seed", root_seed, minimum=0)
+    params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
     key = json.dumps(params, sort_keys=True, default=str).encode()
     words = np.frombuffer(hashlib.sha256(key).digest(), dtype=np.uint32)
     return np.random.SeedSequence(root_seed, spawn_key=tuple(int(w) for w in words))

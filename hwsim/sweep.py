@@ -15,12 +15,14 @@ configuration is refused.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import datetime as _dt
 import hashlib
 import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -90,7 +92,7 @@ def _axis_values(axis: str, spec, kind) -> list:
             raise ValueError(f"grid.{axis} as a range needs start, stop and step; missing {exc}") from None
         if step <= 0 or stop < start:
             raise ValueError(f"grid.{axis} needs step > 0 and stop >= start, got {spec}")
-        count = int(round((stop - start) / step)) + 1
+        count = math.floor((stop - start) / step + 1e-9) + 1
         spec = [round(start + i * step, 12) for i in range(count)]
     if not isinstance(spec, list):
         spec = [spec]
@@ -154,12 +156,14 @@ def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
     _check_keys(data, _TOP, "the sweep file")
     for key, kind in _TOP.items():
         if key in data:
-            _typed(data[key], kind, key)
+            data[key] = _typed(data[key], kind, key)
     for key in ("study", "seed", "grid", "curves"):
         if key not in data:
             raise ValueError(f"the sweep file needs a {key!r} entry")
     quick_table = data.pop("quick", {})
     _check_keys(quick_table, _QUICK, "[quick]")
+    for key, value in quick_table.items():
+        _typed(value, _QUICK[key], f"quick.{key}")
     if quick:
         for table, overrides in quick_table.items():
             data.setdefault(table, {}).update(overrides)
@@ -204,10 +208,14 @@ def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
 
     plot = data.get("plot", {})
     _check_keys(plot, _PLOT, "[plot]")
-    if "x" in plot and plot["x"] not in grid:
-        raise ValueError(f"plot.x must be a grid axis ({', '.join(grid)}), got {plot['x']!r}")
+    plot = {k: _typed(v, _PLOT[k], f"plot.{k}") for k, v in plot.items()}
+    numeric_axes = [a for a in grid if study.POINT_KEYS[a] in (int, float)]
+    if "x" in plot and plot["x"] not in numeric_axes:
+        raise ValueError(f"plot.x must be a numeric grid axis ({', '.join(numeric_axes) or 'none'}), "
+                         f"got {plot['x']!r}")
     summary = data.get("summary", {})
     _check_keys(summary, _SUMMARY, "[summary]")
+    summary = {k: _typed(v, _SUMMARY[k], f"summary.{k}") for k, v in summary.items()}
 
     cfg = SweepConfig(raw=data, study=data["study"], seed=data["seed"], system=system, grid=grid, curves=curves,
                       stopping=stopping, plot=plot, summary=summary, title=data.get("title", ""))
@@ -245,32 +253,43 @@ def load_config(source, *, quick: bool = False) -> SweepConfig:
 
 
 # --------------------------------------------------------------------------- running
-def _limit_threads() -> None:
-    """One thread per point (numba, BLAS, torch): parallelism comes from running points side by side."""
+@contextlib.contextmanager
+def single_threaded():
+    """One thread (numba, BLAS, torch) inside the block, restored after it.
+
+    Points run one thread each -- parallelism comes from running points side by side -- and
+    the caller's own settings come back afterwards (this matters for in-process runs).
+    """
     import numba
     import torch
     from threadpoolctl import threadpool_limits
 
+    saved = numba.get_num_threads(), torch.get_num_threads()
     numba.set_num_threads(1)
-    threadpool_limits(1)
     torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        numba.set_num_threads(saved[0])
+        torch.set_num_threads(saved[1])
 
 
 def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed) -> dict:
-    """Simulate one point (runs in a worker process or on a Dask worker)."""
+    """Simulate one point (runs in a worker process, on a Dask worker, or in-process)."""
     import numpy as np
 
     from .montecarlo import Estimate
 
-    _limit_threads()
     study = load_study(study_name)
     exact = getattr(study, "exact_value", None)
     value = exact(system, params) if exact else None
     if value is not None:
         return Estimate(study.METRIC, value, value, value, 0.0, 0, 0, 0.0, "exact").as_dict()
-    setup_seed = seed.spawn(1)[0]  # set-up (e.g. training) draws from its own child stream
-    link = study.make_link(system, params, np.random.default_rng(setup_seed))
-    return estimate(link, np.random.default_rng(seed), rule, study.METRIC).as_dict()
+    with single_threaded():
+        setup_seed = seed.spawn(1)[0]  # set-up (e.g. training) draws from its own child stream
+        link = study.make_link(system, params, np.random.default_rng(setup_seed))
+        return estimate(link, np.random.default_rng(seed), rule, study.METRIC).as_dict()
 
 
 def _versions() -> dict:
@@ -324,6 +343,8 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
             raise SweepError(f"{out} already holds {len(done)} finished points of this sweep; pass --resume to "
                              "finish it, or choose another --out folder")
         old["resumed"] = old.get("resumed", 0) + (1 if resume else 0)
+        old["finished"] = None
+        _trim_journal(out / "points.jsonl")
         return old, done
     if out.exists() and any(out.iterdir()):
         raise SweepError(f"{out} is not empty and holds no hwsim sweep (no manifest.json); choose another --out folder")
@@ -331,6 +352,16 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
                 "root_seed": cfg.seed, "versions": _versions(), "git_commit": _git_commit(), "started": _now(),
                 "finished": None, "resumed": 0}
     return manifest, {}
+
+
+def _trim_journal(path: Path) -> None:
+    """Cut a last line left without its newline (a crash of the machine mid-write) before appending."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 class _Executor:

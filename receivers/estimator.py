@@ -52,6 +52,13 @@ def train_estimator(channel, p: int, n_levels: int, rng: np.random.Generator, *,
     from ``sharpness`` to ``anneal_to`` (None: fixed), which keeps the soft mapping honest
     at coarse resolutions. Returns the model and the per-epoch history."""
     _checks.generator("rng", rng)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's global torch RNG as it was
+        return _train(channel, p, n_levels, rng, train_samples, val_samples, epochs, batch_size, lr, mode,
+                      sharpness, anneal_to)
+
+
+def _train(channel, p, n_levels, rng, train_samples, val_samples, epochs, batch_size, lr, mode, sharpness,
+           anneal_to):
     for name, v in (("train_samples", train_samples), ("val_samples", val_samples), ("epochs", epochs),
                     ("batch_size", batch_size)):
         _checks.integer(name, v, minimum=1)

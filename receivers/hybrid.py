@@ -169,16 +169,19 @@ class TrainedReceiver:
             raise ValueError(f"{path} is not a readable receiver weight file ({type(exc).__name__}: {exc})") from None
         if not isinstance(blob, dict) or blob.get("version") != FORMAT_VERSION:
             raise ValueError(f"{path} has an unknown format or version")
-        model = HybridReceiver(**sidecar["arch"])
         try:
+            model = HybridReceiver(**sidecar["arch"])
             model.load_state_dict(blob["state_dict"])
-        except (RuntimeError, KeyError) as exc:
-            raise ValueError(f"{path} does not match its sidecar's architecture ({exc})") from None
-        table = model.adc_table()
-        saved = sidecar["adc_table"]
-        if not (np.allclose(table.thresholds, saved["thresholds"]) and np.allclose(table.levels, saved["levels"])):
+            table = model.adc_table()
+            saved = sidecar["adc_table"]
+            same = (np.allclose(table.thresholds, saved["thresholds"]) and np.allclose(table.levels, saved["levels"]))
+            config, seed, history = sidecar["config"], sidecar["seed"], sidecar["history"]
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path} does not match its sidecar {side_path.name} ({type(exc).__name__}: {exc})") \
+                from None
+        if not same:
             raise ValueError(f"{path}: weights and the sidecar's ADC table disagree (files from different runs?)")
-        return cls(model=model, config=sidecar["config"], seed=sidecar["seed"], history=sidecar["history"])
+        return cls(model=model, config=config, seed=seed, history=history)
 
 
 def hypothesis_labels(indices: np.ndarray, alphabet_size: int) -> np.ndarray:
@@ -202,14 +205,23 @@ def default_device() -> str:
 
 def train_hybrid(channel, snr_db: float, p: int, n_levels: int, mode: str, rng: np.random.Generator, *,
                  settings: TrainSettings | None = None, frame_len: int = 100, config: dict | None = None,
-                 progress: bool = False, device: str | None = None) -> TrainedReceiver:
+                 progress: bool = False, device: str | None = None, gamma: float = 2.0) -> TrainedReceiver:
     """Train a :class:`HybridReceiver` on samples of ``channel`` at ``snr_db``.
 
     ``channel`` is a :class:`hwsim.channels.SymbolChannel`; give it ``csi_error`` to train
     under CSI uncertainty. Seeds for data, initial weights and batches all come from ``rng``.
     ``device``: torch device for training (default: a GPU when present, else the CPU); the
-    returned model lives on the CPU.
+    returned model lives on the CPU. A GPU gives a different (equally valid) receiver than
+    the CPU for the same seed, so sweeps train on the CPU. ``gamma``: support of the ADCs'
+    uniform initialisation and fixed quantizers. The caller's global torch RNG is untouched.
     """
+    with torch.random.fork_rng(devices=[]):
+        return _train_hybrid(channel, snr_db, p, n_levels, mode, rng, settings=settings, frame_len=frame_len,
+                             config=config, progress=progress, device=device, gamma=gamma)
+
+
+def _train_hybrid(channel, snr_db, p, n_levels, mode, rng, *, settings, frame_len, config, progress, device,
+                  gamma):
     from tqdm.auto import tqdm
 
     settings = settings or TrainSettings()
@@ -222,7 +234,7 @@ def train_hybrid(channel, snr_db: float, p: int, n_levels: int, mode: str, rng: 
     torch.manual_seed(seed)  # parameter initialisation and the passing-gradient noise
     n_classes = channel.constellation.n_hypotheses(channel.k)
     model = HybridReceiver(channel.n, p, n_levels, n_classes, mode, hidden=settings.hidden,
-                           gamma=2.0, sharpness=settings.sharpness)
+                           gamma=gamma, sharpness=settings.sharpness)
     device = torch.device(device or default_device())
     model.to(device)
     x_tr, y_tr = (t.to(device) for t in _draw(channel, settings.train_samples, frame_len, snr_db, rng))

@@ -199,16 +199,18 @@ class QMAPDetector(_ExhaustiveDetector):
 
     def log_likelihoods(self, codes) -> np.ndarray:
         """Log-likelihood of the observed codes under every hypothesis, shape [..., Q]."""
-        cf, batch = self._frames(self._check_codes(codes), "codes")
+        cf, batch = self._frames(self._check_codes(codes, check_range=True), "codes")
         a = np.arange(self.n)
         f = np.arange(cf.shape[0])[:, None, None]
         ll = self.table[f, a, cf].sum(axis=2)  # [F, L, Q]
         return ll.reshape(batch + (self.n_hypotheses,))
 
-    def _check_codes(self, codes):
+    def _check_codes(self, codes, *, check_range: bool = False):
         c = np.asarray(codes)
         if not np.issubdtype(c.dtype, np.integer):
             raise TypeError(f"codes must be integers, got dtype {c.dtype}")
+        if check_range and c.size and (c.min() < 0 or c.max() >= self.adc.n_levels):
+            raise ValueError(f"codes must lie in [0, {self.adc.n_levels - 1}] for this ADC")
         return c
 
     def detect_index(self, codes) -> np.ndarray:
@@ -228,6 +230,8 @@ def qmap_direct(codes, H, noise_std: float, adc: ThresholdADC, constellation="bp
     ``codes`` [B, n], ``H`` [n, k]; returns hypothesis indices [B]. Used as a test oracle
     and as the baseline of ``scripts/bench_detection.py``.
     """
+    if np.ndim(H) != 2:
+        raise ValueError(f"H must be one [n, k] matrix, got shape {np.shape(H)}")
     det = _ExhaustiveDetector(H, noise_std, constellation)
     edges = adc.cell_edges
     codes = np.asarray(codes)

@@ -35,18 +35,18 @@ def _link():
 
 def run_link(seed: int, calls: int, batch: int) -> tuple[int, int, float]:
     """Run ``calls`` link calls of ``batch`` samples; returns (samples, bit errors, seconds)."""
-    from hwsim.sweep import _limit_threads
+    from hwsim.sweep import single_threaded
 
-    _limit_threads()
-    link = _link()
-    rng = np.random.default_rng(seed)
-    link(rng, batch)  # compile, warm caches and allocate at full size before timing
-    t0 = time.perf_counter()
-    errors = 0
-    for _ in range(calls):
-        e, _bits = link(rng, batch)
-        errors += e
-    return calls * batch, errors, time.perf_counter() - t0
+    with single_threaded():
+        link = _link()
+        rng = np.random.default_rng(seed)
+        link(rng, batch)  # compile, warm caches and allocate at full size before timing
+        t0 = time.perf_counter()
+        errors = 0
+        for _ in range(calls):
+            e, _bits = link(rng, batch)
+            errors += e
+        return calls * batch, errors, time.perf_counter() - t0
 
 
 def sionna_rate(n_samples: int, repeats: int) -> tuple[float, float]:

@@ -37,3 +37,9 @@ def test_budget_errors_are_clear():
         total_bits(12, 0.0)
     with pytest.raises(ValueError, match="rate must be finite"):
         bit_budget(12, 4, float("nan"))
+
+
+def test_huge_budgets_are_exact_integers():
+    assert levels_per_adc(3000, 2) == 2**1500
+    m = levels_per_adc(3001, 3)
+    assert m**3 <= 2**3001 < (m + 1) ** 3

@@ -68,3 +68,8 @@ def test_bad_links_and_rules_are_reported():
         StoppingRule(max_samples=10, min_samples=11)
     with pytest.raises(ValueError, match="interval must be one of"):
         StoppingRule(interval="normal")
+
+
+def test_a_rate_link_without_trials_is_refused():
+    with pytest.raises(ValueError, match="trials > 0"):
+        estimate(lambda rng, b: (0, 0), np.random.default_rng(0), StoppingRule(max_samples=10, min_samples=0))

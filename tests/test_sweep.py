@@ -179,3 +179,33 @@ def test_unreachable_scheduler_times_out_with_a_clear_error(tmp_path):
         run_sweep(parse_config(tiny()), tmp_path, scheduler=f"tcp://127.0.0.1:{port}", quiet=True,
                   connect_timeout=2)
     assert time.time() - t0 < 30
+
+
+def test_range_grids_stop_at_stop_and_string_axes_plot(tmp_path):
+    c = tiny()
+    c["grid"]["snr_db"] = {"start": 0, "stop": 1, "step": 0.6}
+    assert parse_config(c).grid["snr_db"] == [0.0, 0.6]
+    c = tiny()
+    c["grid"]["csi"] = ["perfect", "uncertain"]
+    c["curves"] = [{"name": "MAP", "receiver": "map"}]
+    run_sweep(parse_config(c), tmp_path, workers=1, quiet=True)
+    assert sorted(p.name for p in tmp_path.glob("plot*.png")) == ["plot_csi=perfect.png", "plot_csi=uncertain.png"]
+    c["plot"] = {"x": "csi"}
+    with pytest.raises(ValueError, match="plot.x must be a numeric grid axis"):
+        parse_config(c)
+    c = tiny()
+    c["summary"] = {"target": "1e-3"}
+    with pytest.raises(ValueError, match="summary.target must be a number"):
+        parse_config(c)
+
+
+def test_resume_trims_a_cut_journal_line_and_files_are_readable(tmp_path):
+    cfg = parse_config(tiny())
+    run_sweep(cfg, tmp_path, workers=1, quiet=True, plot=False)
+    journal = tmp_path / "points.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:-1]) + lines[-1][:20])  # last line cut mid-write
+    run_sweep(cfg, tmp_path, workers=1, quiet=True, resume=True, plot=False)
+    assert len(journal.read_text().splitlines()) == 9
+    assert all(json.loads(line) for line in journal.read_text().splitlines())
+    assert (tmp_path / "results.csv").stat().st_mode & 0o044  # not mkstemp's 0600

@@ -4,8 +4,9 @@ Point keys: ``receiver`` (``map``, ``qmap`` or ``hybrid``), ``snr_db``, and
 
 - map / qmap: ``csi`` (``perfect``: the receiver knows the channel; ``uncertain``: it uses a
   copy whose entries carry Gaussian noise of variance ``csi_error * |H_ij|``, redrawn every
-  frame); for QMAP ``rate`` (bits per antenna: ``floor(2**rate)`` uniform levels over
-  ``[-gamma, gamma]``) or ``levels``;
+  frame); for QMAP ``rate`` (``round(rate * n)`` bits shared by the ``n`` antennas, i.e.
+  ``floor(2**rate)`` uniform levels over ``[-gamma, gamma]`` when ``rate * n`` is an
+  integer) or ``levels``;
 - hybrid: ``training`` (a :data:`hwsim.learned_adc.MODES` entry), ``trainset`` (``optimal``:
   samples of the true channel; ``csi``: of a CSI-uncertain channel redrawn every frame) and
   ``rate`` (Sec. 4.2 budget: ``p = floor(k R)`` ADCs with ``floor(2**(R n / p))`` levels).
@@ -18,6 +19,8 @@ Point keys: ``receiver`` (``map``, ``qmap`` or ``hybrid``), ``snr_db``, and
   DAC), ``impaired`` (static comparator offsets of ``offset_lsb`` LSB, drawn once from
   ``system.chip_seed``) or ``external`` (the table served by the reference emulator,
   ``python -m hwsim.emulator``, over pipes).
+
+Learned receivers train on the CPU in sweeps, so that every worker gets the same one.
 
 System keys: ``channel`` = ``exponential`` (the paper's fixed :math:`H_{ij} = e^{-|i-j|}`,
 ``n_t x n_u``) or ``rayleigh`` (Sionna flat Rayleigh fading, ``n_t`` receive and ``n_u``
@@ -95,7 +98,12 @@ def validate(system: dict, point: dict) -> None:
     _checks.integer("system.frame_len", system["frame_len"], minimum=1)
     _checks.real("system.gamma", system["gamma"], positive=True)
     _checks.real("system.csi_error", system["csi_error"], nonnegative=True)
-    get_constellation(system["constellation"])
+    for key in ("rx_correlation", "tx_correlation"):
+        if not 0.0 <= _checks.real(f"system.{key}", system[key]) < 1.0:
+            raise ValueError(f"system.{key} must lie in [0, 1), got {system[key]}")
+    train_settings(system).validate()
+    const = get_constellation(system["constellation"])
+    const.hypothesis_indices(const.real_dims(system["n_u"]))  # exhaustive limit, for every receiver's labels
     if point["receiver"] not in RECEIVERS:
         raise ValueError(f"receiver must be one of {', '.join(RECEIVERS)}, got {point['receiver']!r}")
     if point.get("csi", "perfect") not in CSI:
@@ -110,10 +118,7 @@ def validate(system: dict, point: dict) -> None:
         if adc == "impaired":
             _checks.real("offset_lsb", point.get("offset_lsb"), nonnegative=True)
         if system["model"]:
-            from pathlib import Path
-
-            if not Path(system["model"]).is_file():
-                raise ValueError(f"system.model must be a trained receiver file, {system['model']!r} does not exist")
+            _check_model_rate(system["model"], system, point)
             return
         point = {**point, "training": point.get("training", "soft_to_hard")}
     if point["receiver"] in ("hybrid", "hil"):
@@ -136,6 +141,28 @@ def validate(system: dict, point: dict) -> None:
             split_budget(n, point["rate"], n)
         else:
             _checks.integer("levels", point["levels"], minimum=2)
+
+
+def _check_model_rate(path: str, system: dict, point: dict) -> None:
+    """A hil curve's rate must match the loaded receiver's converters (read from its JSON sidecar)."""
+    from pathlib import Path
+
+    from hwsim.budget import bit_budget
+
+    side = Path(f"{path}.json")
+    if not Path(path).is_file() or not side.is_file():
+        raise ValueError(f"system.model must be a trained receiver (.pt with its .pt.json sidecar), got {path!r}")
+    try:
+        arch = json.loads(side.read_text())["arch"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(f"{side} is not a receiver sidecar") from None
+    if "rate" not in point:
+        raise ValueError("a hil curve needs a rate")
+    k = arch["n_classes"].bit_length() - 1
+    b = bit_budget(_receive_dims(system), k, point["rate"])
+    if (b.p, b.levels) != (arch["p"], arch["n_levels"]):
+        raise ValueError(f"rate {point['rate']} means {b.p} ADCs of {b.levels} levels, but {path} has "
+                         f"{arch['p']} of {arch['n_levels']}")
 
 
 def _receive_dims(system: dict) -> int:
@@ -162,8 +189,12 @@ def train_settings(system: dict):
                          sharpness=system["sharpness"], anneal_to=system["anneal_to"] or None)
 
 
-def train_receiver(system: dict, point: dict, rng: np.random.Generator, progress: bool = False):
-    """Train the hybrid receiver of a point; returns a :class:`hwsim.receivers.hybrid.TrainedReceiver`."""
+def train_receiver(system: dict, point: dict, rng: np.random.Generator, progress: bool = False,
+                   device: str | None = "cpu"):
+    """Train the hybrid receiver of a point; returns a :class:`hwsim.receivers.hybrid.TrainedReceiver`.
+
+    ``device`` defaults to the CPU (identical receivers on every worker); None picks a GPU when present.
+    """
     from hwsim.budget import bit_budget
     from hwsim.receivers.hybrid import train_hybrid
 
@@ -173,24 +204,25 @@ def train_receiver(system: dict, point: dict, rng: np.random.Generator, progress
         channel.csi_error = system["csi_error"]
     return train_hybrid(channel, float(point["snr_db"]), budget.p, budget.levels, point["training"], rng,
                         settings=train_settings(system), frame_len=system["frame_len"],
-                        config={"system": system, "point": point}, progress=progress)
+                        config={"system": system, "point": point}, progress=progress, device=device,
+                        gamma=system["gamma"])
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def _shared_receiver(key: str):
     """The sweep-wide receiver of the hil curves (cached: each worker trains or loads it once)."""
     system, point = json.loads(key)
     if system["model"]:
         from hwsim.receivers.hybrid import TrainedReceiver
 
-        return TrainedReceiver.load(system["model"]).model
+        return TrainedReceiver.load(system["model"]).model  # its rate was checked by validate()
     point = {"receiver": "hybrid", "training": point.get("training", "soft_to_hard"), "trainset": "optimal",
              "rate": point["rate"], "snr_db": system["train_snr_db"]}
     return train_receiver(system, point, np.random.default_rng(system["train_seed"])).model
 
 
 def _backend(system: dict, point: dict, model):
-    from hwsim.backends import ExternalBackend, SimulatedBackend
+    from hwsim.backends import SimulatedBackend
 
     table = model.adc_table()
     p = model.arch["p"]
@@ -206,19 +238,31 @@ def _backend(system: dict, point: dict, model):
 
         chip = ImpairedADC(table, p, offset_lsb=point["offset_lsb"], rng=np.random.default_rng(system["chip_seed"]))
         return SimulatedBackend(chip, p, name=f"offsets {point['offset_lsb']} LSB")
+    return _emulator(json.dumps({"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist(), "p": p}))
+
+
+@functools.lru_cache(maxsize=8)
+def _emulator(key: str):
+    """One reference-emulator process per table and worker, shared by its points, closed at exit."""
     import atexit
     import shutil
     import sys
     import tempfile
 
+    from hwsim.adc import ThresholdADC
+    from hwsim.backends import ExternalBackend
     from hwsim.tables import export_table
 
+    spec = json.loads(key)
+    table = ThresholdADC(spec["thresholds"], spec["levels"])
     folder = tempfile.mkdtemp(prefix="hwsim-hil-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = f"{folder}/table.json"
     export_table(table, path, "json")
-    return ExternalBackend([sys.executable, "-m", "hwsim.emulator", "--table", path], p, table.n_levels,
-                           name="reference emulator")
+    backend = ExternalBackend([sys.executable, "-m", "hwsim.emulator", "--table", path], spec["p"], table.n_levels,
+                              name="reference emulator")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    atexit.register(backend.close)
+    return backend
 
 
 def make_link(system: dict, point: dict, rng: np.random.Generator):
@@ -241,7 +285,7 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
     if point["receiver"] == "hybrid":
         model = train_receiver(system, point, rng).model
     elif point["receiver"] == "hil":
-        shared = {"rate": point["rate"], "training": point.get("training", "soft_to_hard")}
+        shared = {"rate": point.get("rate"), "training": point.get("training", "soft_to_hard")}
         model = _shared_receiver(json.dumps([system, shared], sort_keys=True))
         backend = _backend(system, point, model)
     elif point["receiver"] == "qmap":

@@ -11,7 +11,9 @@ Point keys: ``receiver`` and ``rate``, plus
 - ``mmse``, ``eta_opt`` (eq. 7), ``thm3_theory`` (MMSE + (4c)), ``blmmse_theory``: exact values;
 - ``thm3``: Monte Carlo of the Theorem 3 system, ``adc = "dithered"`` (non-subtractive, as
   the theory assumes) or ``"plain"``; ``snr = "known"`` or ``"noisy"`` (designed with
-  :math:`\hat P = P + \mathcal N(0, P/4)`, redrawn every batch and floored at 0.1);
+  :math:`\hat P = P + \mathcal N(0, P/4)`, redrawn every batch and floored at 0.1; the
+  batch is then the unit of the confidence interval, so ``stopping.batch`` sets how many
+  SNR estimates are averaged);
 - ``learned``: the learned linear / soft-to-hard / linear estimator, ``trainset =
   "optimal"`` (P fixed) or ``"snr"`` (P uniform in [1, 10] per training sample);
 - ``blmmse``: Monte Carlo of one-bit BLMMSE (no analog combining; needs R >= 1).
@@ -78,6 +80,12 @@ def validate(system: dict, point: dict) -> None:
         raise ValueError(f"system.tau_p must be >= n_u = {system['n_u']}, got {system['tau_p']}")
     _checks.real("system.P", system["P"], positive=True)
     _checks.real("system.eta", system["eta"], positive=True)
+    _checks.real("system.snr_error_fraction", system["snr_error_fraction"], nonnegative=True)
+    _checks.integer("system.train_samples", system["train_samples"], minimum=1)
+    _checks.integer("system.epochs", system["epochs"], minimum=1)
+    _checks.real("system.lr", system["lr"], positive=True)
+    _checks.real("system.sharpness", system["sharpness"], positive=True)
+    _checks.real("system.anneal_to", system["anneal_to"], nonnegative=True)
     receiver = point["receiver"]
     if receiver not in RECEIVERS:
         raise ValueError(f"receiver must be one of {', '.join(RECEIVERS)}, got {receiver!r}")
@@ -182,6 +190,9 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
         z = x @ design.A.T
         if dithered:
             z = z + rng.uniform(-adc.step / 2, adc.step / 2, size=z.shape)
-        return _counts(s, adc.quantize(z) @ design.B.T)
+        total, total_sq, count = _counts(s, adc.quantize(z) @ design.B.T)
+        # One SNR estimate per batch: realizations in a batch are not independent, so the
+        # interval comes from the spread of batch means.
+        return (total, count) if noisy else (total, total_sq, count)
 
     return link
