@@ -4,7 +4,9 @@ A sweep file names a study (see :mod:`hwsim.studies`), its ``[system]``, the ``[
 axes, the ``[[curves]]`` (each fixes some point keys and may fix a grid axis), the
 ``[stopping]`` rule and a root ``seed``. Every (curve, grid point) is one Monte Carlo
 point whose random stream derives from the root seed and the point's parameters, so
-results do not depend on the number of workers, their order, or a resume.
+results do not depend on the number of workers, their order, or a resume. With
+``common_random_numbers = true`` the stream depends on the grid position only: every
+curve sees the same channel draws there, which makes differences between curves precise.
 
 Runs go to a folder holding ``manifest.json`` (config, its hash, versions, git commit,
 times), ``points.jsonl`` (one line appended per finished point: the checkpoint),
@@ -40,8 +42,8 @@ from .studies import STUDIES, load_study
 CONFIG_DIR = Path(__file__).with_name("configs")
 MANIFEST_FORMAT = 1
 
-_TOP = {"study": str, "seed": int, "title": str, "system": dict, "grid": dict, "curves": list,
-        "stopping": dict, "plot": dict, "summary": dict, "quick": dict}
+_TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
+        "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict}
 _STOPPING = {f.name: f.type for f in dataclasses.fields(StoppingRule)}
 _PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str}
 _SUMMARY = {"target": float, "reference": dict}
@@ -129,6 +131,14 @@ class SweepConfig:
     plot: dict
     summary: dict
     title: str
+    common_random_numbers: bool = False
+
+    def point_seed(self, point: "Point"):
+        """The point's SeedSequence: keyed by curve and parameters, or with common random numbers
+        by the grid position alone, so every curve sees the same draws there (paired comparisons)."""
+        if self.common_random_numbers:
+            return point_seed(self.seed, **{a: point.params[a] for a in self.grid if a in point.params})
+        return point_seed(self.seed, curve=point.curve, **point.params)
 
     @property
     def hash(self) -> str:
@@ -138,7 +148,8 @@ class SweepConfig:
     def numbers(self) -> dict:
         """The resolved settings that determine the results (defaults filled, ranges expanded)."""
         return {"study": self.study, "seed": self.seed, "system": self.system, "grid": self.grid,
-                "curves": self.curves, "stopping": dataclasses.asdict(self.stopping)}
+                "curves": self.curves, "stopping": dataclasses.asdict(self.stopping),
+                "common_random_numbers": self.common_random_numbers}
 
     def points(self) -> list[Point]:
         out = []
@@ -218,7 +229,8 @@ def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
     summary = {k: _typed(v, _SUMMARY[k], f"summary.{k}") for k, v in summary.items()}
 
     cfg = SweepConfig(raw=data, study=data["study"], seed=data["seed"], system=system, grid=grid, curves=curves,
-                      stopping=stopping, plot=plot, summary=summary, title=data.get("title", ""))
+                      stopping=stopping, plot=plot, summary=summary, title=data.get("title", ""),
+                      common_random_numbers=data.get("common_random_numbers", False))
     points = cfg.points()
     if not points:
         raise ValueError("the grid has no points")
@@ -389,8 +401,7 @@ class _Executor:
             self.executor = None
 
     def run(self, cfg: SweepConfig, points: list[Point]):
-        args = [(cfg.study, cfg.system, p.params, cfg.stopping, point_seed(cfg.seed, curve=p.curve, **p.params))
-                for p in points]
+        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p)) for p in points]
         if self.executor is None:
             for p, a in zip(points, args):
                 yield p, run_point(*a)

@@ -36,7 +36,7 @@ def _rows(out):
 
 # --------------------------------------------------------------------------- config validation
 @pytest.mark.parametrize("mutate, match", [
-    (lambda c: c.update(sweeep=1), r"unknown key 'sweeep' in the sweep file; valid keys: curves, grid"),
+    (lambda c: c.update(sweeep=1), r"unknown key 'sweeep' in the sweep file; valid keys: common_random_numbers, curves, grid"),
     (lambda c: c["system"].update(nt=3), r"unknown key 'nt' in \[system\]; valid keys: .*n_t"),
     (lambda c: c["stopping"].update(max_errors=3), r"unknown key 'max_errors' in \[stopping\]; valid keys: batch"),
     (lambda c: c["curves"][0].update(reciever="map"), r"unknown key 'reciever' in \[\[curves\]\] entry 1"),
@@ -209,3 +209,18 @@ def test_resume_trims_a_cut_journal_line_and_files_are_readable(tmp_path):
     assert len(journal.read_text().splitlines()) == 9
     assert all(json.loads(line) for line in journal.read_text().splitlines())
     assert (tmp_path / "results.csv").stat().st_mode & 0o044  # not mkstemp's 0600
+
+
+def test_common_random_numbers_pair_the_curves(tmp_path):
+    c = tiny()
+    c["curves"] = [{"name": "A", "receiver": "map"}, {"name": "B", "receiver": "map"}]
+    c["common_random_numbers"] = True
+    run_sweep(parse_config(c), tmp_path / "crn", workers=1, quiet=True, plot=False)
+    rows = _rows(tmp_path / "crn")
+    a = [(r["snr_db"], r["errors"]) for r in rows if r["curve"] == "A"]
+    b = [(r["snr_db"], r["errors"]) for r in rows if r["curve"] == "B"]
+    assert a == b  # the same receiver on the same draws: identical counts
+    c["common_random_numbers"] = False
+    run_sweep(parse_config(c), tmp_path / "ind", workers=1, quiet=True, plot=False)
+    rows = _rows(tmp_path / "ind")
+    assert [r["errors"] for r in rows if r["curve"] == "A"] != [r["errors"] for r in rows if r["curve"] == "B"]
