@@ -401,16 +401,21 @@ class _Executor:
             self.executor = None
 
     def run(self, cfg: SweepConfig, points: list[Point]):
+        """Yield ``(point, result)`` as points finish; ``result`` is the exception of a point that failed."""
         args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p)) for p in points]
         if self.executor is None:
             for p, a in zip(points, args):
-                yield p, run_point(*a)
+                try:
+                    yield p, run_point(*a)
+                except Exception as exc:  # noqa: BLE001 - reported with the point, the sweep goes on
+                    yield p, exc
             return
         pending = {self.executor.submit(run_point, *a): p for p, a in zip(points, args)}
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                yield pending.pop(fut), fut.result()
+                exc = fut.exception()
+                yield pending.pop(fut), exc if exc is not None else fut.result()
 
     def close(self, cancel: bool = False):
         if self.pool is not None:
@@ -441,8 +446,13 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
     bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="point", desc="sweep",
                disable=quiet or not sys.stderr.isatty())
     executor = _Executor(workers, scheduler, connect_timeout) if todo else None
+    failed = []
     try:
         for p, res in (executor.run(cfg, todo) if todo else ()):
+            if isinstance(res, BaseException):  # nothing of a failed point is recorded
+                failed.append(f"{p.curve} at {json.dumps(p.params)}: {type(res).__name__}: {res}")
+                bar.update()
+                continue
             with open(out / "points.jsonl", "a") as journal:
                 journal.write(json.dumps({"key": p.key, "result": res}) + "\n")
                 journal.flush()
@@ -459,10 +469,15 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
     if executor is not None:
         executor.close()
     write_results_csv(out / "results.csv", points, results, study)
-    manifest["finished"] = _now()
+    manifest["finished"] = None if failed else _now()
+    manifest["failed"] = failed
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
-    if plot:
+    if plot and results:
         from .plotting import plot_sweep
 
         plot_sweep(out)
+    if failed:
+        shown = "\n  ".join(failed[:5]) + (f"\n  ... and {len(failed) - 5} more" if len(failed) > 5 else "")
+        raise SweepError(f"{len(failed)} of {len(points)} points failed (the others are saved in {out}; "
+                         f"fix the cause and rerun with --resume):\n  {shown}")
     return out

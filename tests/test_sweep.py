@@ -224,3 +224,14 @@ def test_common_random_numbers_pair_the_curves(tmp_path):
     run_sweep(parse_config(c), tmp_path / "ind", workers=1, quiet=True, plot=False)
     rows = _rows(tmp_path / "ind")
     assert [r["errors"] for r in rows if r["curve"] == "A"] != [r["errors"] for r in rows if r["curve"] == "B"]
+
+
+def test_a_failing_point_does_not_lose_the_others(tmp_path):
+    cfg = parse_config(tiny())
+    cfg.curves.append({"name": "broken", "receiver": "qmap", "levels": 1})  # skips validation: fails in the worker
+    with pytest.raises(SweepError, match=r"3 of 12 points failed(.|\n)*broken(.|\n)*n_levels must be >= 2"):
+        run_sweep(cfg, tmp_path, workers=2, quiet=True, plot=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert len(manifest["failed"]) == 3 and manifest["finished"] is None
+    assert len((tmp_path / "points.jsonl").read_text().splitlines()) == 9
+    assert {r["curve"] for r in _rows(tmp_path)} == {"MAP", "QMAP R=2", "MAP CSI"}

@@ -140,7 +140,9 @@ def validate(system: dict, point: dict) -> None:
             n = _receive_dims(system)
             split_budget(n, point["rate"], n)
         else:
-            _checks.integer("levels", point["levels"], minimum=2)
+            from hwsim.adc import MAX_LEVELS
+
+            _checks.integer("levels", point["levels"], minimum=2, maximum=MAX_LEVELS)
 
 
 def _check_model_rate(path: str, system: dict, point: dict) -> None:
