@@ -81,7 +81,8 @@ REQUIRED = ("receiver", "snr_db")
 RECEIVERS = ("map", "qmap", "hybrid", "hil")
 ADC_VARIANTS = ("ideal", "dac", "impaired", "external")
 TRAINSETS = ("optimal", "csi")
-TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")  # = learned_adc.MODES (kept here so validation does not import torch)
+# The same as hwsim.learned_adc.MODES (a test checks), kept here so validation does not import torch.
+TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")
 CSI = ("perfect", "uncertain")
 CHANNELS = ("exponential", "rayleigh")
 
@@ -131,8 +132,7 @@ def validate(system: dict, point: dict) -> None:
             raise ValueError(f"trainset must be one of {', '.join(TRAINSETS)}, got {point['trainset']!r}")
         if "rate" not in point:
             raise ValueError("a hybrid curve needs a rate")
-        k = get_constellation(system["constellation"]).real_dims(system["n_u"])
-        bit_budget(_receive_dims(system), k, point["rate"])
+        bit_budget(_receive_dims(system), const.real_dims(system["n_u"]), point["rate"])
     elif point["receiver"] == "qmap":
         if ("rate" in point) == ("levels" in point):
             raise ValueError("a qmap curve needs exactly one of rate or levels")
