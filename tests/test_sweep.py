@@ -115,7 +115,7 @@ def test_panels_make_one_figure_each(tmp_path):
 
 
 def test_sigkill_then_resume_loses_nothing_and_recomputes_only_missing_points(tmp_path):
-    cfg = tiny(target_errors=10**9, max_samples=1_500_000, min_samples=0, batch=20_000)
+    cfg = tiny(target_errors=10**9, max_samples=3_000_000, min_samples=0, batch=20_000)
     path = tmp_path / "slow.toml"
     path.write_text(_toml(cfg))
     out = tmp_path / "run"
