@@ -78,6 +78,17 @@ class Constellation:
         _checks.generator("rng", rng)
         return rng.integers(0, self.size, size=shape)
 
+    def labels(self, indices) -> np.ndarray:
+        """Hypothesis index of per-dimension indices [..., k] (base A, first dimension most significant)."""
+        indices = np.asarray(indices)
+        return indices @ (self.size ** np.arange(indices.shape[-1] - 1, -1, -1))
+
+    def bit_error_table(self, k: int) -> np.ndarray:
+        """``table[q, r]`` = bits that differ between hypotheses q and r, int32 [A**k, A**k]."""
+        idx = self.hypothesis_indices(k)
+        words = (self.gray[idx] << (self.bits_per_dim * np.arange(k - 1, -1, -1))).sum(axis=1)
+        return np.bitwise_count(words[:, None] ^ words[None, :]).astype(np.int32)
+
     def bit_errors(self, idx_true, idx_hat) -> int:
         """Number of differing Gray-mapped bits between two index arrays of equal shape."""
         a, b = np.asarray(idx_true), np.asarray(idx_hat)

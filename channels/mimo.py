@@ -165,5 +165,7 @@ class SymbolChannel:
         gain = self.gain(frame_len)
         if self.time_varying:
             x *= gain[None, :, None]
-        x += sigma * rng.standard_normal(x.shape)
+        noise = rng.standard_normal(x.shape)
+        noise *= sigma  # in place: no temporary on this hot path
+        x += noise
         return SymbolFrames(indices=idx, s=s, x=x, H=np.asarray(H), gain=gain, noise_std=sigma)

@@ -184,17 +184,10 @@ class TrainedReceiver:
         return cls(model=model, config=config, seed=seed, history=history)
 
 
-def hypothesis_labels(indices: np.ndarray, alphabet_size: int) -> np.ndarray:
-    """Symbol-vector index (base ``alphabet_size``, first dimension most significant) of per-dim indices [..., k]."""
-    k = indices.shape[-1]
-    weights = alphabet_size ** np.arange(k - 1, -1, -1)
-    return indices @ weights
-
-
 def _draw(channel, n_samples, frame_len, snr_db, rng):
     frames = channel.sample(-(-n_samples // frame_len), frame_len, snr_db, rng)
     x = frames.x.reshape(-1, channel.n)[:n_samples]
-    y = hypothesis_labels(frames.indices.reshape(-1, channel.k)[:n_samples], channel.constellation.size)
+    y = channel.constellation.labels(frames.indices.reshape(-1, channel.k)[:n_samples])
     return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y)
 
 

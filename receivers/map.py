@@ -166,6 +166,38 @@ def _qmap_kernel(codes, table, frame_len, out):  # pragma: no cover - compiled
     return bad
 
 
+@njit(parallel=True, cache=True)
+def _qmap_errors_kernel(x, thresholds, table, labels, error_table):  # pragma: no cover - compiled
+    """Fused encode + lookup-and-sum + argmax + bit-error count for one table [n, M, Q]."""
+    n_samples, n = x.shape
+    m = thresholds.size
+    n_hyp = table.shape[2]
+    n_chunks = (n_samples + _CHUNK - 1) // _CHUNK
+    total = 0
+    for c in prange(n_chunks):
+        acc = np.empty(n_hyp)
+        stop = min(n_samples, (c + 1) * _CHUNK)
+        for i in range(c * _CHUNK, stop):
+            for q in range(n_hyp):
+                acc[q] = 0.0
+            for a in range(n):
+                v = x[i, a]
+                code = 0
+                for j in range(m):
+                    code += thresholds[j] <= v
+                row = table[a, code]
+                for q in range(n_hyp):
+                    acc[q] += row[q]
+            best = 0
+            best_val = acc[0]
+            for q in range(1, n_hyp):
+                if acc[q] > best_val:
+                    best_val = acc[q]
+                    best = q
+            total += error_table[labels[i], best]
+    return total
+
+
 class QMAPDetector(_ExhaustiveDetector):
     r"""MAP detection from the codes of a threshold-table ADC on every antenna (eq. (10)).
 
@@ -222,6 +254,25 @@ class QMAPDetector(_ExhaustiveDetector):
         if _qmap_kernel(flat, self.table, frame_len, out):
             raise ValueError(f"codes must lie in [0, {self.adc.n_levels - 1}] for this ADC")
         return out.reshape(batch)
+
+
+def qmap_bit_errors(detector: QMAPDetector, x, labels, error_table) -> int:
+    """Bit errors of QMAP decisions on unquantized samples ``x`` [B, n], fused in one numba pass.
+
+    Encodes with the detector's ADC, detects, and sums ``error_table[labels, decision]``
+    (:meth:`~hwsim.channels.Constellation.bit_error_table`) without materialising codes or
+    decisions: the Monte Carlo hot path for one fixed channel. Same result as
+    ``bit_errors(indices, detector.detect(detector.adc.encode(x)))``.
+    """
+    if detector.per_frame:
+        raise ValueError("qmap_bit_errors needs a detector built from one [n, k] channel")
+    x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, detector.n)
+    if np.isnan(x).any():
+        raise ValueError("x must not contain NaN (an ADC has no code for it)")
+    labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
+    if labels.size != x.shape[0]:
+        raise ValueError(f"labels must hold one entry per sample ({x.shape[0]}), got {labels.size}")
+    return int(_qmap_errors_kernel(x, detector.adc.thresholds, detector.table[0], labels, error_table))
 
 
 def qmap_direct(codes, H, noise_std: float, adc: ThresholdADC, constellation="bpsk") -> np.ndarray:

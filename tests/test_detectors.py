@@ -141,3 +141,20 @@ def test_detectors_reject_bad_input():
         MAPDetector(np.ones((16, 13)), 0.1)
     with pytest.raises(TypeError, match="adc must be a ThresholdADC"):
         QMAPDetector(H, 0.1, "uniform")
+
+
+@pytest.mark.parametrize("constellation, levels", [("bpsk", 8), ("pam4", 4), ("bpsk", 64)])
+def test_fused_qmap_error_count_equals_detect_then_count(constellation, levels):
+    from hwsim.receivers import qmap_bit_errors
+
+    H = exponential_channel(8, 3)
+    ch = SymbolChannel(H, constellation=constellation)
+    fr = ch.sample(3, 4000, 9.0, np.random.default_rng(21))
+    adc = UniformADC(levels, 2.0)
+    det = QMAPDetector(H, fr.noise_std, adc, constellation)
+    const = ch.constellation
+    expected = const.bit_errors(fr.indices, det.detect(adc.encode(fr.x)))
+    got = qmap_bit_errors(det, fr.x, const.labels(fr.indices), const.bit_error_table(3))
+    assert got == expected > 0
+    with pytest.raises(ValueError, match="one entry per sample"):
+        qmap_bit_errors(det, fr.x, const.labels(fr.indices).ravel()[:5], const.bit_error_table(3))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hwsim.channels import SymbolChannel, exponential_channel
-from hwsim.receivers.hybrid import TrainedReceiver, TrainSettings, hypothesis_labels, train_hybrid
+from hwsim.receivers.hybrid import TrainedReceiver, TrainSettings, train_hybrid
 from hwsim.stats import wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +29,10 @@ def _ber(ch, model, snr, n=40_000, seed=9):
 
 
 def test_labels_follow_the_hypothesis_order():
-    idx = SymbolChannel(exponential_channel()).constellation.hypothesis_indices(4)
-    np.testing.assert_array_equal(hypothesis_labels(idx, 2), np.arange(16))
+    const = SymbolChannel(exponential_channel()).constellation
+    np.testing.assert_array_equal(const.labels(const.hypothesis_indices(4)), np.arange(16))
+    table = const.bit_error_table(4)
+    assert table[0, 15] == 4 and table[5, 5] == 0 and table[0b0101, 0b0110] == 2
 
 
 def test_training_learns_to_detect_and_is_repeatable(trained):
