@@ -128,6 +128,18 @@ def log_prob_interval(lo, hi):
     return out
 
 
+@njit(cache=True, inline="always")
+def _argmax(acc):  # pragma: no cover - compiled
+    """Index of the first largest entry (np.argmax's tie rule)."""
+    best = 0
+    best_val = acc[0]
+    for q in range(1, acc.size):
+        if acc[q] > best_val:
+            best_val = acc[q]
+            best = q
+    return best
+
+
 @njit(parallel=True, cache=True)
 def _qmap_kernel(codes, table, frame_len, out):  # pragma: no cover - compiled
     """Sum per-antenna log-likelihood rows and take the argmax; returns the count of bad codes."""
@@ -156,13 +168,7 @@ def _qmap_kernel(codes, table, frame_len, out):  # pragma: no cover - compiled
                 bad += 1
                 out[i] = -1
                 continue
-            best = 0
-            best_val = acc[0]
-            for q in range(1, n_hyp):
-                if acc[q] > best_val:
-                    best_val = acc[q]
-                    best = q
-            out[i] = best
+            out[i] = _argmax(acc)
     return bad
 
 
@@ -188,13 +194,7 @@ def _qmap_errors_kernel(x, thresholds, table, labels, error_table):  # pragma: n
                 row = table[a, code]
                 for q in range(n_hyp):
                     acc[q] += row[q]
-            best = 0
-            best_val = acc[0]
-            for q in range(1, n_hyp):
-                if acc[q] > best_val:
-                    best_val = acc[q]
-                    best = q
-            total += error_table[labels[i], best]
+            total += error_table[labels[i], _argmax(acc)]
     return total
 
 
