@@ -33,31 +33,37 @@ MAX_LEVELS = 2**16
 _LINEAR_SEARCH_MAX = 32
 
 
+@njit(cache=True, inline="always")
+def code_of(v, thresholds):  # pragma: no cover - compiled
+    """Code of one (non-NaN) value: the number of thresholds <= v. For use inside numba kernels."""
+    m = thresholds.size
+    if m <= _LINEAR_SEARCH_MAX:
+        c = 0
+        for j in range(m):
+            c += thresholds[j] <= v
+        return c
+    lo = 0
+    hi = m
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if thresholds[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @njit(parallel=True, cache=True)
 def _encode_kernel(x, thresholds, out):  # pragma: no cover - compiled
-    """Code of each x: the number of thresholds <= x. Returns the number of NaNs seen."""
-    m = thresholds.size
+    """Code of each x (:func:`code_of`). Returns the number of NaNs seen."""
     nan_count = 0
     for i in prange(x.size):
         v = x[i]
         if v != v:
             nan_count += 1
             out[i] = 0
-        elif m <= _LINEAR_SEARCH_MAX:
-            c = 0
-            for j in range(m):
-                c += thresholds[j] <= v
-            out[i] = c
         else:
-            lo = 0
-            hi = m
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if thresholds[mid] <= v:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            out[i] = lo
+            out[i] = code_of(v, thresholds)
     return nan_count
 
 

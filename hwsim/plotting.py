@@ -7,14 +7,14 @@ name). Error bars are the points' confidence intervals; rates use a log axis.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from .results import read_results
+from .results import atomic_write_bytes, read_results
 from .studies import load_study
 
 _LABELS = {"snr_db": "SNR (dB)", "rate": "rate R (bits per input)", "ber": "BER", "mse": "average MSE"}
@@ -90,13 +90,9 @@ def plot_sweep(out_dir) -> list[Path]:
         stem = "plot" + "".join(f"_{a}={v}" for a, v in zip(panel_axes, combo))
         for ext in ("png", "pdf"):
             path = out / f"{stem}.{ext}"
-            tmp = out / f".{stem}.tmp.{ext}"
-            try:
-                fig.savefig(tmp, dpi=120)
-                os.replace(tmp, path)
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, dpi=120)
+            atomic_write_bytes(path, buf.getvalue())
             written.append(path)
     return written
 

@@ -18,7 +18,7 @@ from numba import njit, prange
 from scipy.special import log_ndtr
 
 from hwsim import _checks
-from hwsim.adc import ThresholdADC
+from hwsim.adc import ThresholdADC, code_of
 from hwsim.channels.constellations import get_constellation
 
 _CHUNK = 256
@@ -176,7 +176,6 @@ def _qmap_kernel(codes, table, frame_len, out):  # pragma: no cover - compiled
 def _qmap_errors_kernel(x, thresholds, table, labels, error_table):  # pragma: no cover - compiled
     """Fused encode + lookup-and-sum + argmax + bit-error count for one table [n, M, Q]."""
     n_samples, n = x.shape
-    m = thresholds.size
     n_hyp = table.shape[2]
     n_chunks = (n_samples + _CHUNK - 1) // _CHUNK
     total = 0
@@ -187,11 +186,7 @@ def _qmap_errors_kernel(x, thresholds, table, labels, error_table):  # pragma: n
             for q in range(n_hyp):
                 acc[q] = 0.0
             for a in range(n):
-                v = x[i, a]
-                code = 0
-                for j in range(m):
-                    code += thresholds[j] <= v
-                row = table[a, code]
+                row = table[a, code_of(x[i, a], thresholds)]
                 for q in range(n_hyp):
                     acc[q] += row[q]
             total += error_table[labels[i], _argmax(acc)]
