@@ -91,10 +91,18 @@ class Constellation:
 
     def bit_errors(self, idx_true, idx_hat) -> int:
         """Number of differing Gray-mapped bits between two index arrays of equal shape."""
+        return int(self.sample_bit_errors(idx_true, idx_hat).sum())
+
+    def sample_bit_errors(self, idx_true, idx_hat) -> np.ndarray:
+        """Differing Gray-mapped bits per symbol vector: index arrays [..., k] in, counts [...] out.
+
+        The bits of one symbol vector are decided together, so they are the unit of a
+        Monte Carlo interval (:class:`hwsim.montecarlo.Tally`), not the single bit.
+        """
         a, b = np.asarray(idx_true), np.asarray(idx_hat)
         if a.shape != b.shape:
             raise ValueError(f"idx_hat must have the shape of idx_true {a.shape}, got {b.shape}")
-        return int(np.bitwise_count(self.gray[a] ^ self.gray[b]).sum())
+        return np.bitwise_count(self.gray[a] ^ self.gray[b]).sum(axis=-1, dtype=np.int64)
 
     def __repr__(self) -> str:
         return f"Constellation({self.name!r}, points={self.points}, complex_symbols={self.complex_symbols})"

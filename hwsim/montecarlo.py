@@ -1,16 +1,35 @@
 r"""Monte Carlo estimation with adaptive stopping and confidence intervals.
 
 A *link* is a callable ``link(rng, batch)`` that simulates ``batch`` uses of a system
-with the given ``numpy.random.Generator`` and returns counts:
+with the given ``numpy.random.Generator`` and returns its counts, as a :class:`Tally` or
+as one of the short tuples below:
 
-- error rates (BER, SER): ``(errors, trials)``;
-- mean squared error: ``(sum_sq_err, count)``, or ``(sum_sq_err, sum_sq_err_sq, count)``
-  where ``sum_sq_err_sq`` sums the squares of the per-trial squared errors (then the
-  interval uses the per-trial variance; otherwise the variance of batch means).
+- error rates (BER, SER): ``(errors, trials)`` when every trial is independent (the
+  interval is then Wilson or Clopper-Pearson, exact for Bernoulli trials); a
+  :class:`Tally` with clusters when trials share randomness (the bits of one symbol
+  vector, the samples of one frame that share a channel or its estimate);
+- mean squared error: ``(sum_sq_err, count)`` (each call is one independent batch: batch
+  means), ``(sum_sq_err, sum_sq_err_sq, count)`` (independent trials; ``sum_sq_err_sq``
+  sums the squares of the per-trial squared errors), or a :class:`Tally` with clusters.
+
+Which interval each case gets, and why: the unit of an interval must be what is actually
+independent. Clustered counts get a cluster-robust (ratio, linearisation) variance,
+
+.. math:: \widehat{\mathrm{Var}}(\hat p) = \frac{C}{C-1}\,
+          \frac{\sum_i (e_i - \hat p\, n_i)^2}{(\sum_i n_i)^2},
+
+over the ``C`` independent clusters with totals ``e_i`` of ``n_i`` trials. For rates this
+becomes a design effect :math:`d = \max(1, \widehat{\mathrm{Var}} / (\hat p (1 - \hat p) / n))`
+and the chosen Wilson or Clopper-Pearson interval is evaluated at the effective sample
+size ``n / d`` (Korn and Graubard's effective-sample-size interval), so it keeps their good
+behaviour at small counts and equals them when errors are independent. A point with no
+error at all has no spread to measure; it gets the independent-trial bound (``d = 1``).
+MSE gets a Student-t interval with ``C - 1`` degrees of freedom.
 
 :func:`estimate` calls the link until a :class:`StoppingRule` is met and returns an
-:class:`Estimate`. The link is called sequentially with one Generator, so a point's
-result depends only on its seed.
+:class:`Estimate`; the stopping rule's half-width uses the same interval as the report.
+The link is called sequentially with one Generator, so a point's result depends only on
+its seed.
 """
 
 from __future__ import annotations
@@ -18,14 +37,45 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
+from scipy import stats
 
 from . import _checks
-from .stats import _z, clopper_pearson_interval, wilson_interval
+from .stats import effective_interval
 
 METRICS = ("rate", "mse")
 INTERVALS = ("wilson", "clopper-pearson")
+
+
+class Tally(NamedTuple):
+    """Counts of one link call whose trials fall into independent clusters of equal size.
+
+    Attributes
+    ----------
+    total : float
+        Errors (rates) or the sum of per-trial squared errors (MSE) over the call.
+    trials : int
+        Trials of the call (bits, realizations); a multiple of ``clusters``.
+    clusters : int
+        Independent groups the trials fall into, each of ``trials // clusters`` trials
+        (symbol vectors for the bits they carry, frames for samples that share a channel).
+    cluster_sq : float
+        Sum over clusters of the square of the cluster's total.
+    """
+
+    total: float
+    trials: int
+    clusters: int
+    cluster_sq: float
+
+    @classmethod
+    def of(cls, cluster_totals, cluster_size: int) -> "Tally":
+        """Tally of per-cluster totals ``cluster_totals`` [C], each over ``cluster_size`` trials."""
+        t = np.asarray(cluster_totals, dtype=np.float64).reshape(-1)
+        size = _checks.integer("cluster_size", cluster_size, minimum=1)
+        return cls(float(t.sum()), t.size * size, t.size, float(np.dot(t, t)))
 
 
 @dataclass(frozen=True)
@@ -83,7 +133,11 @@ class Estimate:
     """Result of one Monte Carlo point.
 
     ``errors`` is the error count (rates) or the sum of squared errors (MSE); ``samples``
-    the trials used; ``stop`` which rule ended the run.
+    the trials used; ``clusters`` the independent units behind the interval (equal to
+    ``samples`` for independent trials); ``interval`` names the interval (see the module
+    doc); ``stop`` which rule ended the run. An estimate that averages ``replicas``
+    independently set-up systems (see :func:`combine`) gives their smallest and largest
+    estimates as ``spread_low`` / ``spread_high``.
     """
 
     metric: str
@@ -95,59 +149,105 @@ class Estimate:
     calls: int
     seconds: float
     stop: str
+    clusters: int = 0
+    interval: str = ""
+    replicas: int = 1
+    spread_low: float | None = None
+    spread_high: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _rate_interval(errors, samples, rule):
-    fn = wilson_interval if rule.interval == "wilson" else clopper_pearson_interval
-    return fn(int(errors), int(samples), rule.confidence)
+class _Accumulator:
+    """Running sums of a point's tallies, and the interval they support (see the module doc).
 
+    For clusters ``i`` with totals ``e_i`` of ``n_i`` trials it keeps sum e_i, sum n_i,
+    their count, sum e_i^2, sum e_i n_i and sum n_i^2: enough for the cluster-robust
+    variance whatever the cluster sizes of different calls.
+    """
 
-class _MeanAccumulator:
-    def __init__(self):
-        self.total = 0.0
-        self.total_sq = 0.0
-        self.count = 0
-        self.per_trial = None
-        self.batch_means: list[tuple[float, int]] = []
+    def __init__(self, metric: str):
+        self.metric = metric
+        self.kind = None
+        self.total = self.sq = self.cross = 0.0
+        self.trials = self.clusters = self.size_sq = 0
+        self.calls = 0
 
-    def add(self, counts):
+    def add(self, counts) -> None:
+        kind, tally = self._tally(counts)
+        if self.kind is None:
+            self.kind = kind
+        elif self.kind != kind:
+            raise ValueError(f"a link must return the same kind of counts on every call (first {self.kind}, "
+                             f"then {kind})")
+        total, n, c, sq = tally
+        self.calls += 1
+        self.total += total
+        self.trials += n
+        self.clusters += c
+        self.sq += sq
+        size = n // c
+        self.cross += size * total
+        self.size_sq += c * size * size
+
+    def _tally(self, counts) -> tuple[str, Tally]:
+        if isinstance(counts, Tally):
+            total, n, c, sq = float(counts.total), int(counts.trials), int(counts.clusters), float(counts.cluster_sq)
+            if c <= 0 or n <= 0 or n % c:
+                raise ValueError(f"a Tally needs trials > 0 split into clusters > 0 of equal size, got "
+                                 f"{n} trials in {c} clusters")
+            if not (math.isfinite(total) and math.isfinite(sq)) or total < 0 or sq < 0:
+                raise ValueError(f"a Tally needs finite, non-negative totals, got total={total}, cluster_sq={sq}")
+            if self.metric == "rate" and total > n:
+                raise ValueError(f"a rate link must return 0 <= errors <= trials, got ({total}, {n})")
+            return "clusters", Tally(total, n, c, sq)
+        if self.metric == "rate":
+            e, n = counts
+            e, n = int(e), int(n)
+            if not 0 <= e <= n or n == 0:
+                raise ValueError(f"a rate link must return 0 <= errors <= trials with trials > 0, got ({e}, {n})")
+            return "independent", Tally(e, n, n, e)  # Bernoulli trials: e_i^2 = e_i
         if len(counts) == 3:
             s, s2, n = counts
-            per_trial = True
+            kind, c = "per-trial", int(n)
         elif len(counts) == 2:
-            (s, n), s2, per_trial = counts, 0.0, False
+            (s, n), s2, kind, c = counts, float(counts[0]) ** 2, "batch", 1
         else:
-            raise ValueError(f"an MSE link must return (sum, count) or (sum, sum_sq, count), got {len(counts)} values")
-        if self.per_trial is None:
-            self.per_trial = per_trial
-        elif self.per_trial != per_trial:
-            raise ValueError("an MSE link must return the same kind of counts on every call")
-        n = int(n)
-        if n <= 0:
-            raise ValueError(f"an MSE link must report a positive count, got {n}")
-        self.total += float(s)
-        self.total_sq += float(s2)
-        self.count += n
-        self.batch_means.append((float(s) / n, n))
+            raise ValueError(f"an MSE link must return (sum, count), (sum, sum_sq, count) or a Tally, got "
+                             f"{len(counts)} values")
+        if int(n) <= 0:
+            raise ValueError(f"an MSE link must report a positive count, got {int(n)}")
+        return kind, Tally(float(s), int(n), c, float(s2))
 
-    def interval(self, rule):
-        mean = self.total / self.count
-        z = _z(rule.confidence)
-        if self.per_trial:
-            var = max(self.total_sq / self.count - mean * mean, 0.0)
-            half = z * math.sqrt(var / self.count)
-        elif len(self.batch_means) >= 2:
-            m = np.array([b[0] for b in self.batch_means])
-            w = np.array([b[1] for b in self.batch_means], dtype=float)
-            # variance of the weighted mean from the spread of batch means
-            var_b = np.sum(w * (m - mean) ** 2) / (np.sum(w) - np.sum(w**2) / np.sum(w))
-            half = z * math.sqrt(var_b * np.sum(w**2) / np.sum(w) ** 2)
-        else:
-            half = math.inf
-        return mean, mean - half, mean + half
+    @property
+    def estimate(self) -> float:
+        return self.total / self.trials
+
+    def variance(self) -> float:
+        """Cluster-robust variance of the ratio estimate (inf with fewer than two clusters)."""
+        if self.clusters < 2:
+            return math.inf
+        p = self.estimate
+        spread = max(self.sq - 2 * p * self.cross + p * p * self.size_sq, 0.0)
+        return self.clusters / (self.clusters - 1) * spread / self.trials**2
+
+    def name(self, rule: StoppingRule) -> str:
+        if self.metric == "rate":
+            return rule.interval if self.kind == "independent" else f"{rule.interval} (clustered)"
+        return "t (batch means)" if self.kind == "batch" else ("t (clustered)" if self.kind == "clusters" else "t")
+
+    def interval(self, rule: StoppingRule) -> tuple[float, float]:
+        p = self.estimate
+        if self.metric == "rate":
+            if self.kind == "independent" or not 0 < p < 1:
+                return effective_interval(self.total, self.trials, rule.confidence, rule.interval)
+            n_eff = self.trials / max(1.0, self.variance() / (p * (1 - p) / self.trials))
+            return effective_interval(p * n_eff, n_eff, rule.confidence, rule.interval)
+        if self.clusters < 2:
+            return -math.inf, math.inf
+        half = float(stats.t.ppf(0.5 + rule.confidence / 2, self.clusters - 1)) * math.sqrt(self.variance())
+        return p - half, p + half
 
 
 def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "rate") -> Estimate:
@@ -158,41 +258,63 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
     if not isinstance(rule, StoppingRule):
         raise TypeError(f"rule must be a StoppingRule, got {type(rule).__name__}")
     start = time.perf_counter()
-    errors = samples = calls = 0
-    acc = _MeanAccumulator() if metric == "mse" else None
+    acc = _Accumulator(metric)
     stop = "max_samples"
-    while samples < rule.max_samples:
-        counts = link(rng, rule.batch)
-        calls += 1
-        if metric == "rate":
-            e, n = counts
-            e, n = int(e), int(n)
-            if not 0 <= e <= n or n == 0:
-                raise ValueError(f"a rate link must return 0 <= errors <= trials with trials > 0, got ({e}, {n})")
-            errors += e
-            samples += n
-        else:
-            acc.add(counts)
-            errors, samples = acc.total, acc.count
-        if samples < rule.min_samples:
+    while acc.trials < rule.max_samples:
+        acc.add(link(rng, rule.batch))
+        if acc.trials < rule.min_samples:
             continue
-        if metric == "rate" and rule.target_errors is not None and errors >= rule.target_errors:
+        if metric == "rate" and rule.target_errors is not None and acc.total >= rule.target_errors:
             stop = "target_errors"
             break
         if rule.rel_halfwidth is not None:
-            if metric == "rate":
-                est = errors / samples
-                low, high = _rate_interval(errors, samples, rule)
-            else:
-                if not acc.per_trial and calls < rule.min_batches:
-                    continue
-                est, low, high = acc.interval(rule)
-            if est > 0 and (high - low) / 2 <= rule.rel_halfwidth * est:
+            if acc.kind == "batch" and acc.calls < rule.min_batches:
+                continue
+            low, high = acc.interval(rule)
+            if acc.estimate > 0 and (high - low) / 2 <= rule.rel_halfwidth * acc.estimate:
                 stop = "rel_halfwidth"
                 break
+    low, high = acc.interval(rule)
+    errors = int(acc.total) if metric == "rate" else acc.total
+    return Estimate(metric, acc.estimate, low, high, errors, acc.trials, acc.calls, time.perf_counter() - start,
+                    stop, acc.clusters, acc.name(rule))
+
+
+def combine(estimates, confidence: float = 0.95) -> Estimate:
+    """Average of independently set-up replicas of one point, e.g. receivers trained with different seeds.
+
+    The estimate is the plain mean of the replicas' estimates (each replica is one draw of
+    the set-up, such as a training run, so each counts once). Its interval is the Student-t
+    interval over the replicas, which holds both the set-up's randomness and each replica's
+    Monte Carlo noise; it is never narrower than the replicas' own intervals combined as
+    independent errors of the mean (the test samples alone never justify less), and it is
+    clipped at 0 (and at 1 for rates).
+    ``spread_low`` / ``spread_high`` are the smallest and largest replica estimates; the
+    counts, calls and seconds are totals over the replicas.
+    """
+    estimates = list(estimates)
+    if not estimates or not all(isinstance(e, Estimate) for e in estimates):
+        raise TypeError("estimates must be a non-empty sequence of Estimate")
+    if len(estimates) == 1:
+        return estimates[0]
+    metrics = {e.metric for e in estimates}
+    if len(metrics) != 1:
+        raise ValueError(f"estimates must share one metric, got {sorted(metrics)}")
+    metric = metrics.pop()
+    values = np.array([e.estimate for e in estimates])
+    r = len(values)
+    mean = float(values.mean())
+    half = float(stats.t.ppf(0.5 + confidence / 2, r - 1)) * float(values.std(ddof=1)) / math.sqrt(r)
+    # the Monte Carlo noise of the mean alone (replicas' intervals combined as independent errors)
+    mc_low = math.sqrt(sum((e.estimate - e.ci_low) ** 2 for e in estimates)) / r
+    mc_high = math.sqrt(sum((e.ci_high - e.estimate) ** 2 for e in estimates)) / r
+    low = max(0.0, mean - max(half, mc_low))
+    high = mean + max(half, mc_high)
     if metric == "rate":
-        est = errors / samples
-        low, high = _rate_interval(errors, samples, rule)
-    else:
-        est, low, high = acc.interval(rule)
-    return Estimate(metric, est, low, high, errors, samples, calls, time.perf_counter() - start, stop)
+        high = min(1.0, high)
+    stops = {e.stop for e in estimates}
+    errors = sum(e.errors for e in estimates)
+    return Estimate(metric, mean, low, high, errors, sum(e.samples for e in estimates),
+                    sum(e.calls for e in estimates), sum(e.seconds for e in estimates),
+                    stops.pop() if len(stops) == 1 else "mixed", sum(e.clusters for e in estimates),
+                    f"t over {r} replicas", r, float(values.min()), float(values.max()))

@@ -2,7 +2,9 @@
 
 The x axis is ``[plot] x`` (default: the first grid axis with more than one value); every
 other grid axis with several values makes panels (one figure each, its value in the file
-name). Error bars are the points' confidence intervals; rates use a log axis.
+name). Error bars are the points' confidence intervals, bands the spread over independently
+trained receivers (min to max), and a point with no error seen is drawn as an upper bound;
+curves differ in marker and line style as well as colour; rates use a log axis.
 """
 
 from __future__ import annotations
@@ -58,35 +60,30 @@ def plot_sweep(out_dir) -> list[Path]:
     panel_values = [sorted({r[a] for r in rows if r[a] != ""}, key=lambda v: (not _is_number(v), _sort_key(v)))
                     for a in panel_axes]
     logy = plot_cfg.get("logy", study.METRIC == "rate")
+    confidence = manifest.get("settings", {}).get("stopping", {}).get("confidence", 0.95)
     written = []
     for combo in itertools.product(*panel_values) if panel_axes else [()]:
         sel = [r for r in rows if all(r[a] in ("", v) for a, v in zip(panel_axes, combo))]
-        fig = Figure(figsize=(6.4, 4.6))
+        fig = Figure(figsize=(8.4, 4.6))
         FigureCanvasAgg(fig)
         ax = fig.subplots()
-        for curve in dict.fromkeys(r["curve"] for r in sel):
+        notes = {f"bars: {confidence:.0%} confidence intervals"}
+        for i, curve in enumerate(dict.fromkeys(r["curve"] for r in sel)):
             pts = sorted((r for r in sel if r["curve"] == curve and _is_number(r[x])), key=lambda r: float(r[x]))
-            if not pts:
-                continue
-            xs = np.array([float(r[x]) for r in pts])
-            est = np.array([float(r[y]) for r in pts])
-            lo = np.array([float(r["ci_low"]) for r in pts])
-            hi = np.array([float(r["ci_high"]) for r in pts])
-            shown = est > 0 if logy else np.ones_like(est, dtype=bool)
-            line = ax.errorbar(xs[shown], est[shown], yerr=[est[shown] - lo[shown], hi[shown] - est[shown]],
-                               marker="o", ms=4, capsize=3, label=curve)
-            if (~shown).any():  # no error seen: mark the interval's upper end
-                ax.plot(xs[~shown], hi[~shown], "v", color=line[0].get_color())
+            if pts:
+                notes |= _draw_curve(ax, curve, pts, x, y, logy, i)
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel(plot_cfg.get("xlabel", _LABELS.get(x, x)))
         ax.set_ylabel(plot_cfg.get("ylabel", _LABELS.get(y, y)))
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        # outside the axes, so that it never hides a curve
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
         title = config.get("title", "")
         suffix = ", ".join(f"{a} = {v}" for a, v in zip(panel_axes, combo))
         ax.set_title(" | ".join(t for t in (title, suffix) if t), fontsize=10)
-        fig.tight_layout()
+        fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=7, color="0.35")
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
         stem = "plot" + "".join(f"_{a}={v}" for a, v in zip(panel_axes, combo))
         for ext in ("png", "pdf"):
             path = out / f"{stem}.{ext}"
@@ -95,6 +92,43 @@ def plot_sweep(out_dir) -> list[Path]:
             atomic_write_bytes(path, buf.getvalue())
             written.append(path)
     return written
+
+
+_MARKERS = "os^Dv<>PXh*"
+_LINES = ("-", "--", "-.", ":")
+
+
+def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: int) -> set[str]:
+    """One curve: its estimates with interval bars, a band for the spread over replicas, upper
+    bounds for points without any error; returns notes for the caption."""
+    notes = set()
+    xs = np.array([float(r[x]) for r in pts])
+    est = np.array([float(r[y]) for r in pts])
+    lo = np.array([float(r["ci_low"]) for r in pts])
+    hi = np.array([float(r["ci_high"]) for r in pts])
+    exact = all(r["stop"] == "exact" for r in pts)
+    # closed forms: large hollow markers, so a simulated point drawn at the same place stays visible
+    style = dict(marker=_MARKERS[i % len(_MARKERS)], ls=_LINES[i % len(_LINES)],
+                 ms=8 if exact else 4, mfc="none" if exact else None, label=curve)
+    shown = est > 0 if logy else np.ones_like(est, dtype=bool)
+    if exact:
+        line = ax.plot(xs[shown], est[shown], **style)[0]
+    else:
+        line = ax.errorbar(xs[shown], est[shown], yerr=[est[shown] - lo[shown], hi[shown] - est[shown]],
+                           capsize=3, **style)[0]
+    if (~shown).any():  # no error seen: the interval's upper end, drawn as an upper bound
+        ax.plot(xs[~shown], hi[~shown], "v", color=line.get_color(), ms=6)
+        notes.add("v: no error seen, upper end of the interval")
+    spread = [r.get("spread_min", "") for r in pts], [r.get("spread_max", "") for r in pts]
+    has = np.array([a != "" and b != "" for a, b in zip(*spread)])
+    if has.any():
+        smin = np.array([float(a) if a != "" else np.nan for a in spread[0]])
+        smax = np.array([float(b) if b != "" else np.nan for b in spread[1]])
+        if logy:
+            smin = np.where(smin > 0, smin, np.nan)
+        ax.fill_between(xs[has], smin[has], smax[has], color=line.get_color(), alpha=0.15, lw=0)
+        notes.add("bands: min-max over independently trained receivers")
+    return notes
 
 
 def _sort_key(value: str):

@@ -60,10 +60,16 @@ def _fmt(value) -> str:
 
 
 def write_results_csv(path, points, results: dict, study) -> None:
-    """Tidy results: one row per finished point, in the sweep's point order."""
+    """Tidy results: one row per finished point, in the sweep's point order.
+
+    Besides the estimate and its interval: ``interval`` names the interval and
+    ``clusters`` counts the independent units behind it (:mod:`hwsim.montecarlo`);
+    ``replicas`` is the number of independently set-up (trained) systems averaged, and
+    ``spread_min`` / ``spread_max`` their smallest and largest estimates (empty for one).
+    """
     param_keys = list(dict.fromkeys(k for p in points for k in p.params))
-    header = ["curve", *param_keys, study.ESTIMATE_COLUMN, "ci_low", "ci_high", "errors", study.SAMPLES_COLUMN,
-              "calls", "seconds", "stop"]
+    header = ["curve", *param_keys, study.ESTIMATE_COLUMN, "ci_low", "ci_high", "interval", "errors",
+              study.SAMPLES_COLUMN, "clusters", "replicas", "spread_min", "spread_max", "calls", "seconds", "stop"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -72,8 +78,10 @@ def write_results_csv(path, points, results: dict, study) -> None:
             continue
         r = results[p.index]
         writer.writerow([p.curve, *(_fmt(p.params.get(k)) for k in param_keys), _fmt(r["estimate"]),
-                         _fmt(r["ci_low"]), _fmt(r["ci_high"]), _fmt(r["errors"]), _fmt(r["samples"]),
-                         _fmt(r["calls"]), f"{r['seconds']:.3f}", r["stop"]])
+                         _fmt(r["ci_low"]), _fmt(r["ci_high"]), r.get("interval", ""), _fmt(r["errors"]),
+                         _fmt(r["samples"]), _fmt(r.get("clusters")), _fmt(r.get("replicas", 1)),
+                         _fmt(r.get("spread_low")), _fmt(r.get("spread_high")), _fmt(r["calls"]),
+                         f"{r['seconds']:.3f}", r["stop"]])
     atomic_write_text(path, buf.getvalue())
 
 

@@ -30,7 +30,37 @@ def wilson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple
     Returns ``(low, high)``; with no trials, ``(0, 1)``.
     """
     errors, trials = _check_counts(errors, trials)
-    z = _z(confidence)
+    return _wilson(errors, trials, _z(confidence))
+
+
+def clopper_pearson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (conservative) Clopper-Pearson interval for ``errors / trials``."""
+    errors, trials = _check_counts(errors, trials)
+    _z(confidence)
+    return _clopper_pearson(errors, trials, confidence)
+
+
+def effective_interval(errors: float, trials: float, confidence: float = 0.95,
+                       kind: str = "wilson") -> tuple[float, float]:
+    """Wilson or Clopper-Pearson interval for ``errors`` seen in ``trials`` effective trials.
+
+    The counts need not be integers: for correlated trials they are the observed rate times
+    the effective sample size (trials over the design effect; see :mod:`hwsim.montecarlo`).
+    With whole counts this is :func:`wilson_interval` / :func:`clopper_pearson_interval`.
+    """
+    trials = _checks.real("trials", trials, nonnegative=True)
+    errors = _checks.real("errors", errors, nonnegative=True)
+    if errors > trials:
+        raise ValueError(f"errors must be <= trials = {trials}, got {errors}")
+    if kind == "wilson":
+        return _wilson(errors, trials, _z(confidence))
+    if kind == "clopper-pearson":
+        _z(confidence)
+        return _clopper_pearson(errors, trials, confidence)
+    raise ValueError(f"kind must be wilson or clopper-pearson, got {kind!r}")
+
+
+def _wilson(errors: float, trials: float, z: float) -> tuple[float, float]:
     if trials == 0:
         return 0.0, 1.0
     p = errors / trials
@@ -42,10 +72,7 @@ def wilson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple
     return low, high
 
 
-def clopper_pearson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact (conservative) Clopper-Pearson interval for ``errors / trials``."""
-    errors, trials = _check_counts(errors, trials)
-    _z(confidence)
+def _clopper_pearson(errors: float, trials: float, confidence: float) -> tuple[float, float]:
     if trials == 0:
         return 0.0, 1.0
     alpha = 1 - confidence

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .montecarlo import StoppingRule, estimate
+from .montecarlo import StoppingRule, combine, estimate
 from .results import atomic_write_text, read_journal, write_results_csv
 from .stats import point_seed
 from .studies import STUDIES, load_study
@@ -47,7 +47,7 @@ _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, 
 _STOPPING = {f.name: f.type for f in dataclasses.fields(StoppingRule)}
 _PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str}
 _SUMMARY = {"target": float, "reference": dict}
-_QUICK = {"grid": dict, "stopping": dict}
+_QUICK = {"grid": dict, "stopping": dict, "system": dict}
 
 
 class SweepError(RuntimeError):
@@ -298,10 +298,16 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
     value = exact(system, params) if exact else None
     if value is not None:
         return Estimate(study.METRIC, value, value, value, 0.0, 0, 0, 0.0, "exact").as_dict()
+    replicas = study.replicas(system, params) if hasattr(study, "replicas") else 1
     with single_threaded():
-        setup_seed = seed.spawn(1)[0]  # set-up (e.g. training) draws from its own child stream
-        link = study.make_link(system, params, np.random.default_rng(setup_seed))
-        return estimate(link, np.random.default_rng(seed), rule, study.METRIC).as_dict()
+        estimates = []
+        # Each replica's set-up (e.g. training) draws from its own child stream; the first
+        # replica tests on the point's own stream, the others on a child of their set-up's.
+        for r, setup_seed in enumerate(seed.spawn(replicas)):
+            link = study.make_link(system, params, np.random.default_rng(setup_seed))
+            test_seed = seed if r == 0 else setup_seed.spawn(1)[0]
+            estimates.append(estimate(link, np.random.default_rng(test_seed), rule, study.METRIC))
+        return combine(estimates, rule.confidence).as_dict()
 
 
 def _versions() -> dict:

@@ -174,11 +174,15 @@ def _qmap_kernel(codes, table, frame_len, out):  # pragma: no cover - compiled
 
 @njit(parallel=True, cache=True)
 def _qmap_errors_kernel(x, thresholds, table, labels, error_table):  # pragma: no cover - compiled
-    """Fused encode + lookup-and-sum + argmax + bit-error count for one table [n, M, Q]."""
+    """Fused encode + lookup-and-sum + argmax + bit-error count for one table [n, M, Q].
+
+    Returns the bit errors and the sum over samples of their squares (for clustered intervals).
+    """
     n_samples, n = x.shape
     n_hyp = table.shape[2]
     n_chunks = (n_samples + _CHUNK - 1) // _CHUNK
     total = 0
+    total_sq = 0
     for c in prange(n_chunks):
         acc = np.empty(n_hyp)
         stop = min(n_samples, (c + 1) * _CHUNK)
@@ -189,8 +193,10 @@ def _qmap_errors_kernel(x, thresholds, table, labels, error_table):  # pragma: n
                 row = table[a, code_of(x[i, a], thresholds)]
                 for q in range(n_hyp):
                     acc[q] += row[q]
-            total += error_table[labels[i], _argmax(acc)]
-    return total
+            e = error_table[labels[i], _argmax(acc)]
+            total += e
+            total_sq += e * e
+    return total, total_sq
 
 
 class QMAPDetector(_ExhaustiveDetector):
@@ -251,13 +257,14 @@ class QMAPDetector(_ExhaustiveDetector):
         return out.reshape(batch)
 
 
-def qmap_bit_errors(detector: QMAPDetector, x, labels, error_table) -> int:
+def qmap_bit_errors(detector: QMAPDetector, x, labels, error_table) -> tuple[int, int]:
     """Bit errors of QMAP decisions on unquantized samples ``x`` [B, n], fused in one numba pass.
 
     Encodes with the detector's ADC, detects, and sums ``error_table[labels, decision]``
     (:meth:`~hwsim.channels.Constellation.bit_error_table`) without materialising codes or
-    decisions: the Monte Carlo hot path for one fixed channel. Same result as
-    ``bit_errors(indices, detector.detect(detector.adc.encode(x)))``.
+    decisions: the Monte Carlo hot path for one fixed channel. Returns ``(errors,
+    errors_sq)``: the total, the same as ``bit_errors(indices, detector.detect(detector.adc.encode(x)))``,
+    and the sum over samples of each sample's bit errors squared (the clustered interval's input).
     """
     if detector.per_frame:
         raise ValueError("qmap_bit_errors needs a detector built from one [n, k] channel")
@@ -267,7 +274,8 @@ def qmap_bit_errors(detector: QMAPDetector, x, labels, error_table) -> int:
     labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
     if labels.size != x.shape[0]:
         raise ValueError(f"labels must hold one entry per sample ({x.shape[0]}), got {labels.size}")
-    return int(_qmap_errors_kernel(x, detector.adc.thresholds, detector.table[0], labels, error_table))
+    total, total_sq = _qmap_errors_kernel(x, detector.adc.thresholds, detector.table[0], labels, error_table)
+    return int(total), int(total_sq)
 
 
 def qmap_direct(codes, H, noise_std: float, adc: ThresholdADC, constellation="bpsk") -> np.ndarray:

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from hwsim.montecarlo import StoppingRule, estimate
+from hwsim.montecarlo import StoppingRule, Tally, estimate
+from hwsim.stats import clopper_pearson_interval, wilson_interval
 
 
 def bernoulli_link(p):
@@ -60,7 +61,7 @@ def test_bad_links_and_rules_are_reported():
     rule = StoppingRule(max_samples=10, min_samples=0, batch=5)
     with pytest.raises(ValueError, match="0 <= errors <= trials"):
         estimate(lambda rng, b: (6, 5), np.random.default_rng(0), rule)
-    with pytest.raises(ValueError, match=r"\(sum, count\) or \(sum, sum_sq, count\)"):
+    with pytest.raises(ValueError, match=r"\(sum, count\), \(sum, sum_sq, count\) or a Tally"):
         estimate(lambda rng, b: (1.0,), np.random.default_rng(0), rule, "mse")
     with pytest.raises(ValueError, match="metric must be one of"):
         estimate(lambda rng, b: (0, 1), np.random.default_rng(0), rule, "ber")
@@ -73,3 +74,68 @@ def test_bad_links_and_rules_are_reported():
 def test_a_rate_link_without_trials_is_refused():
     with pytest.raises(ValueError, match="trials > 0"):
         estimate(lambda rng, b: (0, 0), np.random.default_rng(0), StoppingRule(max_samples=10, min_samples=0))
+
+
+# --------------------------------------------------------------------- clustered intervals
+SNR = 10.0  # linear Es/N0 of the Rayleigh-faded BPSK link below
+RAYLEIGH_BER = 0.5 * (1 - np.sqrt(SNR / (1 + SNR)))  # closed form, coherent BPSK over flat Rayleigh fading
+
+
+def rayleigh_frames_link(frame_len=100):
+    """BPSK whose frames of ``frame_len`` bits share one Rayleigh gain: bits of a frame are not independent."""
+    def link(rng, batch):
+        frames = -(-batch // frame_len)
+        gain = np.sqrt(rng.exponential(size=(frames, 1)))
+        noise = rng.standard_normal((frames, frame_len)) / np.sqrt(2 * SNR)
+        errors = (gain + noise < 0).sum(axis=1)  # all-ones symbols: by symmetry the BER is the same
+        return Tally.of(errors, frame_len)
+    return link
+
+
+def test_clustered_interval_covers_the_closed_form_and_the_per_bit_one_does_not():
+    rule = StoppingRule(max_samples=40_000, target_errors=None, min_samples=0, batch=4000)
+    rng = np.random.default_rng(2024)
+    ests = [estimate(rayleigh_frames_link(), rng, rule) for _ in range(200)]
+    covered = np.mean([e.ci_low <= RAYLEIGH_BER <= e.ci_high for e in ests])
+    per_bit = np.mean([(lambda lo, hi: lo <= RAYLEIGH_BER <= hi)(*wilson_interval(e.errors, e.samples))
+                       for e in ests])
+    assert all(e.interval == "wilson (clustered)" and e.clusters == 400 for e in ests)
+    assert 0.90 <= covered <= 0.98, covered
+    assert per_bit < 0.80, per_bit  # what the per-bit Wilson interval claimed before
+
+
+def test_clustered_stopping_rule_uses_the_clustered_interval():
+    rule = StoppingRule(max_samples=10**7, target_errors=None, rel_halfwidth=0.1, min_samples=0, batch=2000)
+    est = estimate(rayleigh_frames_link(), np.random.default_rng(5), rule)
+    assert est.stop == "rel_halfwidth" and (est.ci_high - est.ci_low) / 2 <= 0.1 * est.estimate
+    lo, hi = wilson_interval(est.errors, est.samples)
+    assert hi - lo < (est.ci_high - est.ci_low) / 3  # the per-bit interval would have stopped far earlier
+
+
+@pytest.mark.parametrize("kind, fn", [("wilson", wilson_interval), ("clopper-pearson", clopper_pearson_interval)])
+def test_independent_bernoulli_trials_keep_their_exact_interval(kind, fn):
+    rule = StoppingRule(max_samples=50_000, target_errors=None, min_samples=0, batch=5000, interval=kind)
+    est = estimate(bernoulli_link(0.003), np.random.default_rng(8), rule)
+    assert (est.ci_low, est.ci_high) == fn(est.errors, est.samples)
+    assert est.interval == kind and est.clusters == est.samples
+
+    def clustered(rng, batch):  # the same trials reported as clusters of one: the design effect stays 1
+        e = rng.binomial(1, 0.003, size=batch)
+        return Tally.of(e, 1)
+
+    c = estimate(clustered, np.random.default_rng(8), rule)
+    lo, hi = fn(c.errors, c.samples)
+    assert c.ci_low == pytest.approx(lo, rel=1e-3) and c.ci_high == pytest.approx(hi, rel=1e-3)
+
+
+def test_a_rate_with_no_error_keeps_the_independent_bound_and_bad_tallies_are_refused():
+    rule = StoppingRule(max_samples=10_000, target_errors=None, min_samples=0, batch=1000)
+    est = estimate(lambda rng, b: Tally.of(np.zeros(10), 100), np.random.default_rng(0), rule)
+    assert est.ci_low == 0.0 and est.ci_high == wilson_interval(0, 10_000)[1]
+    with pytest.raises(ValueError, match="equal size"):
+        estimate(lambda rng, b: Tally(1.0, 10, 3, 1.0), np.random.default_rng(0), rule)
+    with pytest.raises(ValueError, match="0 <= errors <= trials"):
+        estimate(lambda rng, b: Tally(11.0, 10, 2, 61.0), np.random.default_rng(0), rule)
+    with pytest.raises(ValueError, match="same kind of counts"):
+        calls = iter([(1, 10), Tally(1.0, 10, 2, 1.0)])
+        estimate(lambda rng, b: next(calls), np.random.default_rng(0), rule)

@@ -10,8 +10,10 @@ Point keys: ``receiver`` (``map``, ``qmap`` or ``hybrid``), ``snr_db``, and
 - hybrid: ``training`` (a :data:`hwsim.learned_adc.MODES` entry), ``trainset`` (``optimal``:
   samples of the true channel; ``csi``: of a CSI-uncertain channel redrawn every frame) and
   ``rate`` (Sec. 4.2 budget: ``p = floor(k R)`` ADCs with ``floor(2**(R n / p))`` levels).
-  The receiver is trained when the point starts (seeded from the point's stream); every
-  bit error counted uses its hard ADC table.
+  ``system.trainings`` receivers are trained when the point starts, each from its own
+  child of the point's stream, and the point reports their mean BER with an interval that
+  includes the training spread (:func:`hwsim.montecarlo.combine`); every bit error counted
+  uses the hard ADC table.
 - hil (hardware in the loop): *one* hybrid receiver for the whole sweep -- loaded from
   ``system.model`` or, if that is empty, trained once at ``system.train_snr_db`` with
   ``system.train_seed`` -- whose converters are replaced by an ADC backend: ``adc`` =
@@ -56,6 +58,7 @@ SYSTEM = {
     "hidden": 64,
     "sharpness": 6.0,
     "anneal_to": 0.0,       # final tanh sharpness when annealing; 0: no annealing
+    "trainings": 3,         # hybrid receivers trained per point with independent seeds (their mean is reported)
     # hardware-in-the-loop receiver
     "model": "",            # trained receiver .pt; empty: train one at train_snr_db with train_seed
     "train_snr_db": 12.0,
@@ -103,6 +106,7 @@ def validate(system: dict, point: dict) -> None:
         if not 0.0 <= _checks.real(f"system.{key}", system[key]) < 1.0:
             raise ValueError(f"system.{key} must lie in [0, 1), got {system[key]}")
     train_settings(system).validate()
+    _checks.integer("system.trainings", system["trainings"], minimum=1, maximum=100)
     const = get_constellation(system["constellation"])
     const.hypothesis_indices(const.real_dims(system["n_u"]))  # exhaustive limit, for every receiver's labels
     if point["receiver"] not in RECEIVERS:
@@ -143,6 +147,11 @@ def validate(system: dict, point: dict) -> None:
             from hwsim.adc import MAX_LEVELS
 
             _checks.integer("levels", point["levels"], minimum=2, maximum=MAX_LEVELS)
+
+
+def replicas(system: dict, point: dict) -> int:
+    """Receivers trained per point: ``system.trainings`` for hybrid curves, else 1."""
+    return system["trainings"] if point["receiver"] == "hybrid" else 1
 
 
 def _check_model_rate(path: str, system: dict, point: dict) -> None:
@@ -268,13 +277,16 @@ def _emulator(key: str):
 
 
 def make_link(system: dict, point: dict, rng: np.random.Generator):
-    """Link for one point: ``link(rng, batch) -> (bit_errors, bits)``; ``batch`` is rounded up to whole frames.
+    """Link for one point: ``link(rng, batch) -> Tally`` of bit errors; ``batch`` is rounded up to whole frames.
 
-    ``rng`` seeds the point's set-up (training, for the hybrid receiver).
+    The independent unit of the tally is the symbol vector (its bits are decided together),
+    or the frame when the frames' samples share a randomly drawn channel or channel estimate
+    (CSI uncertainty, fading). ``rng`` seeds the point's set-up (training, for the hybrid receiver).
     """
     from hwsim.adc import UniformADC
     from hwsim.budget import split_budget
     from hwsim.channels import FixedChannel, noise_std, perturb_channel
+    from hwsim.montecarlo import Tally
     from hwsim.receivers import MAPDetector, QMAPDetector, qmap_bit_errors
 
     channel = _channel(system)
@@ -283,6 +295,8 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
     snr_db = float(point["snr_db"])
     uncertain = point.get("csi", "perfect") == "uncertain"
     fixed = isinstance(channel.source, FixedChannel)
+    bits_per_sample = channel.k * const.bits_per_dim
+    per_frame = uncertain or not fixed  # frames share a random channel (estimate): they are the clusters
     adc = model = backend = None
     if point["receiver"] == "hybrid":
         model = train_receiver(system, point, rng).model
@@ -300,8 +314,9 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
 
             def fused_link(rng: np.random.Generator, batch: int):
                 fr = channel.sample(-(-batch // frame_len), frame_len, snr_db, rng)
-                errors = qmap_bit_errors(detector, fr.x, const.labels(fr.indices), error_table)
-                return errors, fr.indices.size * const.bits_per_dim
+                errors, errors_sq = qmap_bit_errors(detector, fr.x, const.labels(fr.indices), error_table)
+                samples = fr.n_samples
+                return Tally(errors, samples * bits_per_sample, samples, errors_sq)
 
             return fused_link
 
@@ -320,6 +335,9 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
             idx = MAPDetector(H, fr.noise_std, const).detect(fr.x)
         else:
             idx = QMAPDetector(H, fr.noise_std, adc, const).detect(adc.encode(fr.x))
-        return const.bit_errors(fr.indices, idx), fr.indices.size * const.bits_per_dim
+        errors = const.sample_bit_errors(fr.indices, idx)  # [frames, frame_len]
+        if per_frame:
+            return Tally.of(errors.sum(axis=1), frame_len * bits_per_sample)
+        return Tally.of(errors, bits_per_sample)
 
     return link

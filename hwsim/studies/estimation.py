@@ -11,11 +11,12 @@ Point keys: ``receiver`` and ``rate``, plus
 - ``mmse``, ``eta_opt`` (eq. 7), ``thm3_theory`` (MMSE + (4c)), ``blmmse_theory``: exact values;
 - ``thm3``: Monte Carlo of the Theorem 3 system, ``adc = "dithered"`` (non-subtractive, as
   the theory assumes) or ``"plain"``; ``snr = "known"`` or ``"noisy"`` (designed with
-  :math:`\hat P = P + \mathcal N(0, P/4)`, redrawn every batch and floored at 0.1; the
-  batch is then the unit of the confidence interval, so ``stopping.batch`` sets how many
-  SNR estimates are averaged);
+  :math:`\hat P = P + \mathcal N(0, P/4)`, floored at 0.1 and redrawn for every
+  ``system.snr_group`` realizations; these groups are the independent units of the
+  confidence interval);
 - ``learned``: the learned linear / soft-to-hard / linear estimator, ``trainset =
   "optimal"`` (P fixed) or ``"snr"`` (P uniform in [1, 10] per training sample);
+  ``system.trainings`` estimators are trained per point and their mean MSE is reported;
 - ``blmmse``: Monte Carlo of one-bit BLMMSE (no analog combining; needs R >= 1).
 
 ``eta`` (system key) is the Theorem 3 support in standard deviations of each ADC input plus
@@ -40,11 +41,13 @@ SYSTEM = {
     "P": 4.0,
     "eta": 2.5,
     "snr_error_fraction": 0.25,   # variance of the SNR estimate's error, as a fraction of P
+    "snr_group": 64,              # realizations per SNR estimate of the noisy-SNR design
     "train_samples": 2**15,
     "epochs": 40,
     "lr": 2e-3,
     "sharpness": 6.0,
     "anneal_to": 60.0,
+    "trainings": 3,               # learned estimators trained per point with independent seeds
 }
 
 POINT_KEYS = {"receiver": str, "rate": float, "adc": str, "snr": str, "trainset": str}
@@ -81,11 +84,13 @@ def validate(system: dict, point: dict) -> None:
     _checks.real("system.P", system["P"], positive=True)
     _checks.real("system.eta", system["eta"], positive=True)
     _checks.real("system.snr_error_fraction", system["snr_error_fraction"], nonnegative=True)
+    _checks.integer("system.snr_group", system["snr_group"], minimum=1, maximum=10**6)
     _checks.integer("system.train_samples", system["train_samples"], minimum=1)
     _checks.integer("system.epochs", system["epochs"], minimum=1)
     _checks.real("system.lr", system["lr"], positive=True)
     _checks.real("system.sharpness", system["sharpness"], positive=True)
     _checks.real("system.anneal_to", system["anneal_to"], nonnegative=True)
+    _checks.integer("system.trainings", system["trainings"], minimum=1, maximum=100)
     receiver = point["receiver"]
     if receiver not in RECEIVERS:
         raise ValueError(f"receiver must be one of {', '.join(RECEIVERS)}, got {receiver!r}")
@@ -108,6 +113,11 @@ def validate(system: dict, point: dict) -> None:
         raise ValueError(f"snr must be known or noisy, got {point['snr']!r}")
     if point.get("trainset", "optimal") not in ("optimal", "snr"):
         raise ValueError(f"trainset must be optimal or snr, got {point['trainset']!r}")
+
+
+def replicas(system: dict, point: dict) -> int:
+    """Estimators trained per point: ``system.trainings`` for the learned curves, else 1."""
+    return system["trainings"] if point["receiver"] == "learned" else 1
 
 
 def _design(system, rate, P=None):
@@ -176,23 +186,32 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
         return link
     # Theorem 3 system
     dithered = point.get("adc", "dithered") == "dithered"
-    noisy = point.get("snr", "known") == "noisy"
-    fixed = None if noisy else _design(system, point["rate"])
+    rate = point["rate"]
 
-    def link(rng, batch):
-        design = fixed
-        if design is None:
-            P = system["P"]
-            P_hat = max(P + math.sqrt(system["snr_error_fraction"] * P) * rng.standard_normal(), 0.1)
-            design = _design(system, point["rate"], P=P_hat)
+    def run(design, rng, n):
         adc = UniformADC(design.levels, design.gamma)
-        s, x, _ = channel.sample(batch, rng)
+        s, x, _ = channel.sample(n, rng)
         z = x @ design.A.T
         if dithered:
             z = z + rng.uniform(-adc.step / 2, adc.step / 2, size=z.shape)
-        total, total_sq, count = _counts(s, adc.quantize(z) @ design.B.T)
-        # One SNR estimate per batch: realizations in a batch are not independent, so the
-        # interval comes from the spread of batch means.
-        return (total, count) if noisy else (total, total_sq, count)
+        return _counts(s, adc.quantize(z) @ design.B.T)
 
-    return link
+    if point.get("snr", "known") == "known":
+        fixed = _design(system, rate)
+        return lambda rng, batch: run(fixed, rng, batch)
+
+    from hwsim.montecarlo import Tally
+
+    group = system["snr_group"]
+
+    def noisy_link(rng, batch):
+        # One SNR estimate per group of realizations: the group shares it, so groups are the
+        # independent clusters of the interval. The batch is rounded up to whole groups.
+        totals = []
+        for _ in range(-(-batch // group)):
+            P = system["P"]
+            P_hat = max(P + math.sqrt(system["snr_error_fraction"] * P) * rng.standard_normal(), 0.1)
+            totals.append(run(_design(system, rate, P=P_hat), rng, group)[0])
+        return Tally.of(totals, group)
+
+    return noisy_link
