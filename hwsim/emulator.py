@@ -1,4 +1,4 @@
-"""Reference ADC backend: emulates a converter bank over stdin/stdout (hwsim external backend protocol v1).
+"""Reference ADC backend: emulates a converter bank over stdin/stdout (hwsim external backend protocol v2).
 
     python -m hwsim.emulator --table TABLE.json      # or: python scripts/adc_emulator.py ... [--offset-lsb S] [--noise-lsb S]
                                    [--gain-error E] [--offset-error S] [--mismatch-lsb S] [--seed N]
@@ -27,7 +27,11 @@ import sys
 import time
 
 MAGIC = b"HWSIMADC"
-VERSION = 1
+VERSION = 2
+REQUEST_MAGIC, REPLY_MAGIC, END_MAGIC = b"HWRQ", b"HWRP", b"HWND"
+REQUEST = struct.Struct("<4sII")     # magic, seq, n
+REPLY = struct.Struct("<4sII")       # magic, seq, n
+END = struct.Struct("<4sI")          # magic, seq
 STATUS_OK, STATUS_FAILURE, STATUS_BAD_VERSION, STATUS_BAD_LEVELS, STATUS_BAD_CONVERTERS = 0, 1, 2, 3, 4
 MAX_CONVERTERS = 1 << 16
 
@@ -78,7 +82,8 @@ def main(argv=None) -> int:
         return 1
     if version != VERSION:
         _reply_handshake(stdout, STATUS_BAD_VERSION)
-        _say(f"client speaks protocol version {version}; this emulator speaks {VERSION}")
+        _say(f"client speaks protocol version {version}; this emulator speaks {VERSION} (use an hwsim that "
+             f"speaks version {VERSION}, or the emulator that came with your hwsim)")
         return 1
     try:
         import numpy as np
@@ -114,11 +119,14 @@ def main(argv=None) -> int:
         return 3
     first = True
     while True:
-        head = _read_exact(stdin, 4)
+        head = _read_exact(stdin, REQUEST.size)
         if head is None:
             _say("input closed without the end-of-session request")
             return 1
-        (n,) = struct.unpack("<I", head)
+        magic, seq, n = REQUEST.unpack(head)
+        if magic != REQUEST_MAGIC:
+            _say(f"request out of step: expected magic {REQUEST_MAGIC!r}, got {magic!r} (bytes {head!r})")
+            return 1
         if n == 0:
             return 0
         if first and args.misbehave == "hang":
@@ -137,7 +145,7 @@ def main(argv=None) -> int:
             return 1
         if first and args.misbehave == "out-of-range":
             codes.reshape(-1)[0] = table.n_levels
-        reply = codes.tobytes()
+        reply = REPLY.pack(REPLY_MAGIC, seq, n) + codes.tobytes() + END.pack(END_MAGIC, seq)
         if first and args.misbehave == "short":
             stdout.write(reply[:len(reply) // 2 - 1])
             stdout.flush()
