@@ -72,6 +72,13 @@ beyond a reply, sends a code outside ``[0, M-1]`` or makes no progress for ``tim
 seconds on a request (``start_timeout`` for the handshake). The failed program is killed,
 no partial result is returned, and the backend refuses further conversions. Waiting uses
 ``select.poll``, so ``ExternalBackend`` needs a POSIX system.
+
+Lifetime. On Linux the program is started with a parent-death signal
+(:func:`hwsim._process.die_with_parent`): if the process that owns the backend dies, even by
+SIGKILL, the program gets SIGKILL too. The kernel ties that signal to the creating *thread*,
+so it is armed only when the backend is created in the main thread; a backend created in
+another thread relies on the program noticing that its input closed or its parent changed
+(the reference emulator watches both).
 """
 
 from __future__ import annotations
@@ -82,11 +89,12 @@ import shlex
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _process
 from .adc import MAX_LEVELS, ThresholdADC
 
 MAGIC = b"HWSIMADC"
@@ -235,9 +243,11 @@ class ExternalBackend(ADCBackend):
         self._proc = None
         self._next_seq = 0
         self._stderr = tempfile.TemporaryFile()
+        # the parent-death signal follows the creating thread: arm it only from the main thread
+        preexec = _process.parent_death_preexec() if threading.current_thread() is threading.main_thread() else None
         try:
             self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=self._stderr, cwd=cwd, env=env, bufsize=0)
+                                          stderr=self._stderr, cwd=cwd, env=env, bufsize=0, preexec_fn=preexec)
         except OSError as exc:
             self._stderr.close()
             raise BackendError(f"ADC backend {self.name!r} could not start: {exc}") from None

@@ -16,14 +16,18 @@ the codes are exactly the table's. The protocol is described in ``hwsim/backends
 sleeps forever on the first request; ``short`` sends fewer bytes than asked for in its
 first reply, then exits; ``out-of-range`` replies with code M in place of the first code.
 
-stdout carries protocol bytes only; every message goes to stderr.
+stdout carries protocol bytes only; every message goes to stderr. The emulator exits when
+its input closes, and a watchdog thread ends it (status 1) when its parent process ends
+(it is re-parented), even in the middle of a request.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import struct
 import sys
+import threading
 import time
 
 MAGIC = b"HWSIMADC"
@@ -32,6 +36,7 @@ REQUEST_MAGIC, REPLY_MAGIC, END_MAGIC = b"HWRQ", b"HWRP", b"HWND"
 REQUEST = struct.Struct("<4sII")     # magic, seq, n
 REPLY = struct.Struct("<4sII")       # magic, seq, n
 END = struct.Struct("<4sI")          # magic, seq
+WATCHDOG_PERIOD = 0.2                # seconds between checks that the parent is still there
 STATUS_OK, STATUS_FAILURE, STATUS_BAD_VERSION, STATUS_BAD_LEVELS, STATUS_BAD_CONVERTERS = 0, 1, 2, 3, 4
 MAX_CONVERTERS = 1 << 16
 
@@ -59,6 +64,15 @@ def _reply_handshake(out, status: int) -> None:
     out.flush()
 
 
+def _watch_parent(parent: int) -> None:
+    """End the process as soon as it has another parent than ``parent`` (its client has died)."""
+    while True:
+        time.sleep(WATCHDOG_PERIOD)
+        if os.getppid() != parent:
+            _say(f"parent process {parent} has ended; exiting")
+            os._exit(1)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", required=True, help="table file (json, csv or mat)")
@@ -70,6 +84,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the impairment draws (default 0)")
     parser.add_argument("--misbehave", choices=("crash", "hang", "short", "out-of-range"))
     args = parser.parse_args(argv)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent watchdog", daemon=True).start()
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     hello = _read_exact(stdin, 20)

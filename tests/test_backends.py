@@ -294,3 +294,108 @@ def test_sequence_numbers_wrap_around(table):
         assert ext._next_seq == 2
     assert ext.returncode == 0
 
+
+# ---------------------------------------------------------------------- the program dies with its client
+CLIENT = r'''
+import json, sys, threading, time
+import numpy as np
+from hwsim.backends import ExternalBackend
+
+command, where, busy_text = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+made = {}
+
+def make():
+    made["ext"] = ExternalBackend(command, 4, 16, timeout=600.0, name="orphan candidate")
+
+if where == "main":
+    make()
+else:                              # made in a thread that has ended before the backend is used
+    worker = threading.Thread(target=make)
+    worker.start()
+    worker.join()
+ext = made["ext"]
+if busy_text:                      # a request in flight that the program never answers
+    threading.Thread(target=ext.convert, args=(np.zeros((5, 4)),), daemon=True).start()
+    while busy_text not in ext._stderr_tail():
+        time.sleep(0.01)
+print(ext.pid, flush=True)
+time.sleep(600)
+'''
+
+DEAF_SERVER = r'''
+import struct, sys, time
+magic, version, p, m = struct.unpack("<8sIII", sys.stdin.buffer.read(20))
+sys.stdout.buffer.write(struct.pack("<8sII", magic, version, 0))
+sys.stdout.buffer.flush()
+print("deaf: ignoring my input", file=sys.stderr, flush=True)
+time.sleep(600)
+'''
+
+
+def _gone(pid):
+    """True once ``pid`` has exited (no such process, or a zombie left to its new parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("program, where, busy_text", [
+    ("emulator", "main", ""),                        # idle: it sees its input close
+    ("emulator", "main", "hanging on purpose"),      # busy on a request when the client dies
+    ("emulator", "thread", "hanging on purpose"),    # ... and made in a thread that has ended
+    ("deaf", "main", "ignoring my input"),           # a program that never reads its input again
+])
+def test_backend_program_dies_with_its_killed_client(table, tmp_path, program, where, busy_text):
+    import json
+    import signal
+    import subprocess
+
+    _, path = table
+    if program == "emulator":
+        command = [sys.executable, "-m", "hwsim.emulator", "--table", str(path)]
+        if busy_text:
+            command += ["--misbehave", "hang"]
+    else:
+        (tmp_path / "deaf.py").write_text(DEAF_SERVER)
+        command = [sys.executable, str(tmp_path / "deaf.py")]
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, json.dumps(command), where, busy_text],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = None
+    try:
+        line = client.stdout.readline()
+        assert line.strip().isdigit(), f"client failed: {line!r} {client.stderr.read() if client.poll() else ''}"
+        pid = int(line)
+        assert not _gone(pid)
+        client.send_signal(signal.SIGKILL)
+        client.wait(10)
+        deadline = time.monotonic() + 5.0
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _gone(pid), f"the backend program {pid} outlived its SIGKILLed client"
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait(10)
+        client.stdout.close()
+        client.stderr.close()
+        if pid is not None and not _gone(pid):
+            os.kill(pid, signal.SIGKILL)   # leave nothing behind when the test fails
+
+
+def test_die_with_parent_arguments():
+    import signal
+
+    from hwsim._process import die_with_parent, parent_death_preexec
+
+    with pytest.raises(ValueError, match="sig must be a signal number"):
+        die_with_parent(sig=0)
+    with pytest.raises(ValueError, match="parent_pid must be a process id"):
+        die_with_parent(parent_pid=-3)
+    with pytest.raises(ValueError, match="sig must be a signal number"):
+        parent_death_preexec(sig="KILL")
+    if sys.platform.startswith("linux"):
+        assert callable(parent_death_preexec(signal.SIGTERM))
