@@ -12,45 +12,73 @@ interface::
 samples to another program (a bench instrument driver, an FPGA link, an RTL simulation,
 or the reference emulator ``scripts/adc_emulator.py``) over its stdin/stdout.
 
-External backend protocol, version 1
+External backend protocol, version 2
 ------------------------------------
 All integers and floats are **little-endian**; ``u32`` is an unsigned 32-bit integer,
 ``f64`` an IEEE 754 double and ``i32`` a signed 32-bit integer. The client (hwsim) writes
-to the program's stdin and reads its stdout; the program's stderr is free text (kept, and
-its tail quoted in error messages).
+to the program's stdin and reads its stdout; **stdout carries protocol bytes only** (debug
+output belongs on stderr, which is free text, kept, and quoted in error messages).
 
 1. Handshake. The client sends 20 bytes::
 
-       b"HWSIMADC"  u32 version (= 1)  u32 p (converters, >= 1)  u32 M (levels, 2..65536)
+       b"HWSIMADC"  u32 version (= 2)  u32 p (converters, >= 1)  u32 M (levels, 2..65536)
 
-   The server answers 16 bytes::
+   The server answers 16 bytes, with its own protocol version::
 
-       b"HWSIMADC"  u32 version (= 1)  u32 status
+       b"HWSIMADC"  u32 version (= 2)  u32 status
 
    ``status`` 0 means ready; any other value is a refusal (1: server failure, e.g. its
    table could not be loaded; 2: unsupported version; 3: the server's converter has a
    different number of levels than M; 4: unsupported p), after which the server exits
-   with a non-zero status and explains on stderr.
+   with a non-zero status and explains on stderr. Version 1 had the same handshake, so
+   a version-1 server is recognised by the version it answers (whatever its status) and
+   refused with a message on how to upgrade: version 1 replies carry no framing, and a
+   stray print or a second reply silently shifted every later code.
 
 2. Requests, any number, each answered before the next is sent::
 
-       u32 n (rows, >= 1)   then n*p f64 samples, row-major ([n, p], converter fastest)
+       b"HWRQ"  u32 seq  u32 n (rows, >= 1)   then n*p f64 samples, row-major ([n, p], converter fastest)
 
-   Reply: ``n*p`` ``i32`` codes, row-major, each in ``[0, M-1]``. The server reads the
-   whole request before it replies.
+   Reply, framed by a header and an end marker that both repeat the request's ``seq``::
 
-3. End. The client sends ``u32 n = 0``; the server exits with status 0 without replying.
+       b"HWRP"  u32 seq  u32 n   then n*p i32 codes, row-major, each in [0, M-1]   then b"HWND"  u32 seq
 
-The client writes requests of at most :data:`MAX_REQUEST_BYTES` bytes (it splits larger
-batches); a server must accept any ``n >= 1``.
+   The client numbers its requests 0, 1, 2, ... modulo 2**32 (after 2**32 - 1 comes 0);
+   the server copies ``seq`` and ``n`` from the request into its reply (it need not check
+   them). The server reads the whole request before it replies and writes nothing else.
+
+3. End. The client sends ``b"HWRQ" u32 seq u32 0``; the server exits with status 0
+   without replying.
+
+The client writes requests of at most :data:`MAX_REQUEST_BYTES` bytes of samples (it
+splits larger batches); a server must accept any ``n >= 1``.
+
+What the framing catches. The client checks the header (magic, ``seq``, ``n``) and the end
+marker (magic, ``seq``) of every reply, and that the program has written nothing more:
+right after each reply and again before each request it polls stdout with a zero timeout,
+and any byte waiting there is an error. Extra bytes before a reply (a debug print) break
+its header; extra bytes inside a reply move the end marker, which cannot be mistaken for
+code bytes (a code is below 2**16, so two of its four bytes are zero; the marker has
+none); extra bytes after a reply (a print, a second reply) are found by the polls or, if
+they arrive later, by the next header. A repeated or stale reply carries the wrong
+``seq``. Bytes written after the last reply of a session are not looked for.
 
 Failures: :class:`ExternalBackend` raises :class:`BackendError` (a RuntimeError) naming the
-backend when the program cannot start, refuses the handshake, exits or closes its output
-(with its exit status and the tail of its stderr), sends a short reply, sends a code outside
-``[0, M-1]`` or makes no progress for ``timeout`` seconds on a request (``start_timeout``
-for the handshake). The failed program is killed, no partial result is returned, and the
-backend refuses further conversions. Waiting uses ``select.poll``, so ``ExternalBackend``
-needs a POSIX system.
+backend when the program cannot start, refuses the handshake or speaks another version,
+exits or closes its output (with its exit status and the tail of its stderr), sends a
+short reply, a reply out of step (header or end marker not as expected: the message gives
+the expected and received magic, seq and rows and the first bytes received) or bytes
+beyond a reply, sends a code outside ``[0, M-1]`` or makes no progress for ``timeout``
+seconds on a request (``start_timeout`` for the handshake). The failed program is killed,
+no partial result is returned, and the backend refuses further conversions. Waiting uses
+``select.poll``, so ``ExternalBackend`` needs a POSIX system.
+
+Lifetime. On Linux the program is started with a parent-death signal
+(:func:`hwsim._process.die_with_parent`): if the process that owns the backend dies, even by
+SIGKILL, the program gets SIGKILL too. The kernel ties that signal to the creating *thread*,
+so it is armed only when the backend is created in the main thread; a backend created in
+another thread relies on the program noticing that its input closed or its parent changed
+(the reference emulator watches both).
 """
 
 from __future__ import annotations
@@ -61,15 +89,17 @@ import shlex
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _process
 from .adc import MAX_LEVELS, ThresholdADC
 
 MAGIC = b"HWSIMADC"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+REQUEST_MAGIC, REPLY_MAGIC, END_MAGIC = b"HWRQ", b"HWRP", b"HWND"
 #: Handshake status words.
 STATUS_OK, STATUS_FAILURE, STATUS_BAD_VERSION, STATUS_BAD_LEVELS, STATUS_BAD_CONVERTERS = 0, 1, 2, 3, 4
 STATUS_TEXT = {STATUS_OK: "ok", STATUS_FAILURE: "server failure", STATUS_BAD_VERSION: "unsupported version",
@@ -81,7 +111,19 @@ MAX_REQUEST_BYTES = 1 << 20
 
 HANDSHAKE = struct.Struct("<8sIII")
 HANDSHAKE_REPLY = struct.Struct("<8sII")
-ROWS = struct.Struct("<I")
+REQUEST = struct.Struct("<4sII")     # magic, seq, n
+REPLY = struct.Struct("<4sII")       # magic, seq, n
+END = struct.Struct("<4sI")          # magic, seq
+SEQ_MODULUS = 1 << 32
+
+UPGRADE_ADVICE = ("upgrade to protocol 2: answer the handshake with version 2, read each request as "
+                  "b'HWRQ' u32 seq u32 n and its samples, frame each reply as b'HWRP' u32 seq u32 n, the codes, "
+                  "b'HWND' u32 seq, and write nothing else to stdout (see the docstring of hwsim.backends)")
+_OUT_OF_STEP_HINT = ("; the program writes something other than protocol replies to its stdout "
+                     "(a debug print, a second reply?) -- messages belong on stderr")
+_STALE_HINT = ("; a repeated or stale reply, or a program that does not copy seq and n from the request "
+               "into its reply")
+_SHOWN_BYTES = 80
 
 _STDERR_TAIL = 2000
 
@@ -199,10 +241,13 @@ class ExternalBackend(ADCBackend):
         self.name = name
         self._broken: str | None = None
         self._proc = None
+        self._next_seq = 0
         self._stderr = tempfile.TemporaryFile()
+        # the parent-death signal follows the creating thread: arm it only from the main thread
+        preexec = _process.parent_death_preexec() if threading.current_thread() is threading.main_thread() else None
         try:
             self._proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=self._stderr, cwd=cwd, env=env, bufsize=0)
+                                          stderr=self._stderr, cwd=cwd, env=env, bufsize=0, preexec_fn=preexec)
         except OSError as exc:
             self._stderr.close()
             raise BackendError(f"ADC backend {self.name!r} could not start: {exc}") from None
@@ -284,6 +329,29 @@ class ExternalBackend(ADCBackend):
             buf += chunk
         return bytes(buf)
 
+    def _waiting_bytes(self, limit: int = 4096) -> bytes:
+        """Whatever the program has already written to stdout (up to ``limit`` bytes), without waiting."""
+        poller = select.poll()
+        poller.register(self._out, select.POLLIN)
+        if not poller.poll(0):
+            return b""
+        try:
+            return os.read(self._out, limit)
+        except (BlockingIOError, OSError):
+            return b""
+
+    def _check_nothing_waiting(self, when: str) -> None:
+        """Fail if the program has written bytes that no request asked for."""
+        extra = self._waiting_bytes()
+        if extra:
+            more = "at least " if len(extra) == 4096 else ""
+            raise self._fail(f"wrote {more}{len(extra)} byte{'s' if len(extra) != 1 else ''} {when}{_OUT_OF_STEP_HINT}; they begin "
+                             f"{extra[:_SHOWN_BYTES]!r}")
+
+    def _out_of_step(self, what: str, received: bytes, hint: str = _OUT_OF_STEP_HINT) -> BackendError:
+        shown = (received + self._waiting_bytes(_SHOWN_BYTES))[:_SHOWN_BYTES]
+        return self._fail(f"{what}{hint}; the bytes received begin {shown!r}")
+
     def _handshake(self) -> None:
         deadline = time.monotonic() + self.start_timeout
         self._write_all(HANDSHAKE.pack(MAGIC, PROTOCOL_VERSION, self.n_converters, self.n_levels), deadline,
@@ -293,8 +361,12 @@ class ExternalBackend(ADCBackend):
         if magic != MAGIC:
             raise self._fail(f"answered the handshake with {magic!r} instead of {MAGIC!r} "
                              "(not an hwsim ADC backend, or it writes text to stdout)")
+        if version == 1:
+            raise self._fail("speaks protocol version 1 (replies without framing: a stray print or a second reply "
+                             "would shift every later code unnoticed); hwsim speaks version 2 only; "
+                             + UPGRADE_ADVICE)
         if version != PROTOCOL_VERSION:
-            raise self._fail(f"speaks protocol version {version}; hwsim speaks version {PROTOCOL_VERSION}")
+            raise self._fail(f"speaks protocol version {version}; hwsim speaks version {PROTOCOL_VERSION} only")
         if status != STATUS_OK:
             raise self._fail(f"refused the handshake with status {status} "
                              f"({STATUS_TEXT.get(status, 'unknown')}) for p = {self.n_converters}, "
@@ -347,15 +419,31 @@ class ExternalBackend(ADCBackend):
         for start in range(0, b, rows):
             chunk = z[start:start + rows]
             n = chunk.shape[0]
+            seq = self._next_seq
+            self._check_nothing_waiting(f"before request {seq} was sent")
             deadline = time.monotonic() + self.timeout
-            self._write_all(ROWS.pack(n) + chunk.astype("<f8", copy=False).tobytes(), deadline, "request")
-            raw = self._read_exact(4 * n * p, deadline, "reply")
-            codes = np.frombuffer(raw, dtype="<i4").reshape(n, p)
+            self._write_all(REQUEST.pack(REQUEST_MAGIC, seq, n) + chunk.astype("<f8", copy=False).tobytes(),
+                            deadline, "request")
+            self._next_seq = (seq + 1) % SEQ_MODULUS
+            head = self._read_exact(REPLY.size, deadline, "reply")
+            magic, got_seq, got_rows = REPLY.unpack(head)
+            if magic != REPLY_MAGIC or got_seq != seq or got_rows != n:
+                raise self._out_of_step(f"reply {seq} is out of step: expected a header with magic {REPLY_MAGIC!r}, "
+                                        f"seq {seq}, rows {n}; got magic {magic!r}, seq {got_seq}, rows {got_rows}",
+                                        head, _OUT_OF_STEP_HINT if magic != REPLY_MAGIC else _STALE_HINT)
+            raw = self._read_exact(4 * n * p + END.size, deadline, "reply")
+            end_magic, end_seq = END.unpack_from(raw, 4 * n * p)
+            if end_magic != END_MAGIC or end_seq != seq:
+                raise self._out_of_step(f"reply {seq} is out of step: expected the end marker {END_MAGIC!r} with "
+                                        f"seq {seq} after {n} rows; got {end_magic!r} with seq {end_seq} (the reply "
+                                        "holds more bytes than its rows)", raw[4 * n * p:])
+            codes = np.frombuffer(raw, dtype="<i4", count=n * p).reshape(n, p)
             if codes.size and (codes.min() < 0 or codes.max() >= self.n_levels):
                 bad = codes[(codes < 0) | (codes >= self.n_levels)][0]
                 raise self._fail(f"returned code {int(bad)} outside [0, {self.n_levels - 1}] "
                                  f"(protocol violation)")
             out[start:start + n] = codes
+            self._check_nothing_waiting(f"more than reply {seq} holds")
         return out
 
     def close(self) -> None:
@@ -364,7 +452,8 @@ class ExternalBackend(ADCBackend):
             return
         if self._proc.poll() is None and not self._broken:
             try:
-                self._write_all(ROWS.pack(0), time.monotonic() + min(self.timeout, 2.0), "end of session")
+                self._write_all(REQUEST.pack(REQUEST_MAGIC, self._next_seq, 0),
+                                time.monotonic() + min(self.timeout, 2.0), "end of session")
             except BackendError:
                 pass
         self._kill(grace=min(self.timeout, 2.0))

@@ -1,4 +1,4 @@
-"""Reference ADC backend: emulates a converter bank over stdin/stdout (hwsim external backend protocol v1).
+"""Reference ADC backend: emulates a converter bank over stdin/stdout (hwsim external backend protocol v2).
 
     python -m hwsim.emulator --table TABLE.json      # or: python scripts/adc_emulator.py ... [--offset-lsb S] [--noise-lsb S]
                                    [--gain-error E] [--offset-error S] [--mismatch-lsb S] [--seed N]
@@ -16,18 +16,27 @@ the codes are exactly the table's. The protocol is described in ``hwsim/backends
 sleeps forever on the first request; ``short`` sends fewer bytes than asked for in its
 first reply, then exits; ``out-of-range`` replies with code M in place of the first code.
 
-stdout carries protocol bytes only; every message goes to stderr.
+stdout carries protocol bytes only; every message goes to stderr. The emulator exits when
+its input closes, and a watchdog thread ends it (status 1) when its parent process ends
+(it is re-parented), even in the middle of a request.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import struct
 import sys
+import threading
 import time
 
 MAGIC = b"HWSIMADC"
-VERSION = 1
+VERSION = 2
+REQUEST_MAGIC, REPLY_MAGIC, END_MAGIC = b"HWRQ", b"HWRP", b"HWND"
+REQUEST = struct.Struct("<4sII")     # magic, seq, n
+REPLY = struct.Struct("<4sII")       # magic, seq, n
+END = struct.Struct("<4sI")          # magic, seq
+WATCHDOG_PERIOD = 0.2                # seconds between checks that the parent is still there
 STATUS_OK, STATUS_FAILURE, STATUS_BAD_VERSION, STATUS_BAD_LEVELS, STATUS_BAD_CONVERTERS = 0, 1, 2, 3, 4
 MAX_CONVERTERS = 1 << 16
 
@@ -55,6 +64,15 @@ def _reply_handshake(out, status: int) -> None:
     out.flush()
 
 
+def _watch_parent(parent: int) -> None:
+    """End the process as soon as it has another parent than ``parent`` (its client has died)."""
+    while True:
+        time.sleep(WATCHDOG_PERIOD)
+        if os.getppid() != parent:
+            _say(f"parent process {parent} has ended; exiting")
+            os._exit(1)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", required=True, help="table file (json, csv or mat)")
@@ -66,6 +84,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the impairment draws (default 0)")
     parser.add_argument("--misbehave", choices=("crash", "hang", "short", "out-of-range"))
     args = parser.parse_args(argv)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent watchdog", daemon=True).start()
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     hello = _read_exact(stdin, 20)
@@ -78,7 +97,8 @@ def main(argv=None) -> int:
         return 1
     if version != VERSION:
         _reply_handshake(stdout, STATUS_BAD_VERSION)
-        _say(f"client speaks protocol version {version}; this emulator speaks {VERSION}")
+        _say(f"client speaks protocol version {version}; this emulator speaks {VERSION} (use an hwsim that "
+             f"speaks version {VERSION}, or the emulator that came with your hwsim)")
         return 1
     try:
         import numpy as np
@@ -114,11 +134,14 @@ def main(argv=None) -> int:
         return 3
     first = True
     while True:
-        head = _read_exact(stdin, 4)
+        head = _read_exact(stdin, REQUEST.size)
         if head is None:
             _say("input closed without the end-of-session request")
             return 1
-        (n,) = struct.unpack("<I", head)
+        magic, seq, n = REQUEST.unpack(head)
+        if magic != REQUEST_MAGIC:
+            _say(f"request out of step: expected magic {REQUEST_MAGIC!r}, got {magic!r} (bytes {head!r})")
+            return 1
         if n == 0:
             return 0
         if first and args.misbehave == "hang":
@@ -137,7 +160,7 @@ def main(argv=None) -> int:
             return 1
         if first and args.misbehave == "out-of-range":
             codes.reshape(-1)[0] = table.n_levels
-        reply = codes.tobytes()
+        reply = REPLY.pack(REPLY_MAGIC, seq, n) + codes.tobytes() + END.pack(END_MAGIC, seq)
         if first and args.misbehave == "short":
             stdout.write(reply[:len(reply) // 2 - 1])
             stdout.flush()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Reference ADC emulator speaking hwsim's external-backend protocol; see hwsim/emulator.py.
+"""Reference ADC emulator speaking hwsim's external-backend protocol (version 2); see hwsim/emulator.py.
 
     python scripts/adc_emulator.py --table TABLE.json [--offset-lsb S] [--noise-lsb S] [--seed N]
 """

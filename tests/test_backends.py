@@ -177,3 +177,225 @@ def test_simulated_backend():
         SimulatedBackend(noisy, 2, rng=np.random.default_rng(1))
     with pytest.raises(TypeError, match="adc must be"):
         SimulatedBackend([0.0], 3)
+
+
+# ---------------------------------------------------------------------- hostile backends (protocol framing)
+# A small backend written for these tests. It answers the handshake with the client's own version (so it
+# runs against any client) and frames its replies when that version is >= 2; MODE adds one fault.
+HOSTILE_SERVER = r'''
+import struct, sys
+MODE = sys.argv[1]
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+
+def read(n):
+    data = b""
+    while len(data) < n:
+        more = inp.read(n - len(data))
+        if not more:
+            sys.exit(0)
+        data += more
+    return data
+
+magic, version, p, m = struct.unpack("<8sIII", read(20))
+speak = 1 if MODE.startswith("v1") else version
+if MODE == "v1" and version != 1:           # what the version-1 emulator did: refuse, status 2
+    out.write(struct.pack("<8sII", magic, 1, 2))
+    out.flush()
+    print(f"client speaks protocol version {version}; this server speaks 1", file=sys.stderr)
+    sys.exit(1)
+out.write(struct.pack("<8sII", magic, speak, 0))
+out.flush()
+while True:
+    if speak >= 2:
+        _, seq, n = struct.unpack("<4sII", read(12))
+    else:
+        (n,), seq = struct.unpack("<I", read(4)), 0
+    if n == 0:
+        sys.exit(0)
+    z = struct.unpack(f"<{n * p}d", read(8 * n * p))
+    codes = struct.pack(f"<{n * p}i", *(min(m - 1, max(0, int(v // 1) + m // 2)) for v in z))
+    head = tail = b""
+    if speak >= 2:
+        rseq = (seq + 1) & 0xFFFFFFFF if MODE == "wrong-seq" else seq
+        head = struct.pack("<4sII", b"HWRP", rseq, n - 1 if MODE == "wrong-rows" else n)
+        tail = struct.pack("<4sI", b"HWND", rseq)
+    if MODE == "stray-before":
+        print(f"debug: converting {n} rows", flush=True)
+    out.write(head)
+    out.flush()
+    if MODE == "stray-middle":
+        print("debug", flush=True)
+    out.write(codes + tail)
+    out.flush()
+    if MODE == "stray-after":
+        print("debug: done", flush=True)
+    if MODE == "stray-newline":
+        print(flush=True)
+    if MODE == "double":
+        out.write(head + codes + tail)
+        out.flush()
+'''
+
+
+def _hostile(tmp_path, mode):
+    script = tmp_path / "hostile_server.py"
+    script.write_text(HOSTILE_SERVER)
+    return [sys.executable, str(script), mode]
+
+
+_OUT_OF_STEP = r"(out of step|more than reply \d+ holds|before request \d+ was sent)"
+
+
+@pytest.mark.parametrize("mode, match", [
+    ("stray-before", r"reply 0 is out of step: expected a header with magic b'HWRP', seq 0, rows 20; "
+                     r"got magic b'debu'.*the bytes received begin b'debug: conve"),
+    ("stray-middle", r"reply 0 is out of step: expected the end marker b'HWND' with seq 0 after 20 rows"),
+    ("stray-after", _OUT_OF_STEP + r".*debug: done"),
+    ("stray-newline", _OUT_OF_STEP + r".*b'\\n"),
+    ("double", _OUT_OF_STEP),
+    ("wrong-seq", r"reply 0 is out of step: expected a header with magic b'HWRP', seq 0, rows 20; "
+                  r"got magic b'HWRP', seq 1, rows 20"),
+    ("wrong-rows", r"reply 0 is out of step: .* seq 0, rows 20; got magic b'HWRP', seq 0, rows 19"),
+])
+def test_backend_out_of_step_is_refused_and_never_returns_wrong_codes(tmp_path, mode, match):
+    rng = np.random.default_rng(SEED)
+    name = f"hostile-{mode}"
+    ext = ExternalBackend(_hostile(tmp_path, mode), P, 16, timeout=5.0, name=name)
+    try:
+        with pytest.raises(BackendError, match=match) as info:
+            for _ in range(3):      # a fault may be seen on the request after the one that caused it ...
+                z = rng.uniform(-8.0, 8.0, size=(20, P))
+                expected = np.clip(np.floor(z).astype(np.int64) + 8, 0, 15)
+                np.testing.assert_array_equal(ext.convert(z), expected)   # ... but no wrong code gets out
+        assert str(info.value).startswith(f"ADC backend {name!r}: ")
+        assert ext.returncode is not None
+        with pytest.raises(BackendError, match=name):
+            ext.convert(np.zeros((1, P)))
+    finally:
+        ext.close()
+    assert _zombie_children() == []
+
+
+@pytest.mark.parametrize("mode", ["v1", "v1-lax"])
+def test_version_1_server_is_refused_with_upgrade_advice(tmp_path, mode):
+    with pytest.raises(BackendError, match=r"speaks protocol version 1 .*upgrade to protocol 2: .*HWRP") as info:
+        ExternalBackend(_hostile(tmp_path, mode), P, 16, name="old-bench")
+    assert str(info.value).startswith("ADC backend 'old-bench': ")
+    assert _zombie_children() == []
+
+
+def test_sequence_numbers_wrap_around(table):
+    adc, path = table
+    z = _inputs(adc, 50)
+    with ExternalBackend(_emulator(path), P, adc.n_levels) as ext:
+        ext._next_seq = 2**32 - 2      # white box: start just below the wrap
+        for _ in range(4):
+            np.testing.assert_array_equal(ext.convert(z), adc.encode(z))
+        assert ext._next_seq == 2
+    assert ext.returncode == 0
+
+
+# ---------------------------------------------------------------------- the program dies with its client
+CLIENT = r'''
+import json, sys, threading, time
+import numpy as np
+from hwsim.backends import ExternalBackend
+
+command, where, busy_text = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+made = {}
+
+def make():
+    made["ext"] = ExternalBackend(command, 4, 16, timeout=600.0, name="orphan candidate")
+
+if where == "main":
+    make()
+else:                              # made in a thread that has ended before the backend is used
+    worker = threading.Thread(target=make)
+    worker.start()
+    worker.join()
+ext = made["ext"]
+if busy_text:                      # a request in flight that the program never answers
+    threading.Thread(target=ext.convert, args=(np.zeros((5, 4)),), daemon=True).start()
+    while busy_text not in ext._stderr_tail():
+        time.sleep(0.01)
+print(ext.pid, flush=True)
+time.sleep(600)
+'''
+
+DEAF_SERVER = r'''
+import struct, sys, time
+magic, version, p, m = struct.unpack("<8sIII", sys.stdin.buffer.read(20))
+sys.stdout.buffer.write(struct.pack("<8sII", magic, version, 0))
+sys.stdout.buffer.flush()
+print("deaf: ignoring my input", file=sys.stderr, flush=True)
+time.sleep(600)
+'''
+
+
+def _gone(pid):
+    """True once ``pid`` has exited (no such process, or a zombie left to its new parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("program, where, busy_text", [
+    ("emulator", "main", ""),                        # idle: it sees its input close
+    ("emulator", "main", "hanging on purpose"),      # busy on a request when the client dies
+    ("emulator", "thread", "hanging on purpose"),    # ... and made in a thread that has ended
+    ("deaf", "main", "ignoring my input"),           # a program that never reads its input again
+])
+def test_backend_program_dies_with_its_killed_client(table, tmp_path, program, where, busy_text):
+    import json
+    import signal
+    import subprocess
+
+    _, path = table
+    if program == "emulator":
+        command = [sys.executable, "-m", "hwsim.emulator", "--table", str(path)]
+        if busy_text:
+            command += ["--misbehave", "hang"]
+    else:
+        (tmp_path / "deaf.py").write_text(DEAF_SERVER)
+        command = [sys.executable, str(tmp_path / "deaf.py")]
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, json.dumps(command), where, busy_text],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = None
+    try:
+        line = client.stdout.readline()
+        assert line.strip().isdigit(), f"client failed: {line!r} {client.stderr.read() if client.poll() else ''}"
+        pid = int(line)
+        assert not _gone(pid)
+        client.send_signal(signal.SIGKILL)
+        client.wait(10)
+        deadline = time.monotonic() + 5.0
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _gone(pid), f"the backend program {pid} outlived its SIGKILLed client"
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait(10)
+        client.stdout.close()
+        client.stderr.close()
+        if pid is not None and not _gone(pid):
+            os.kill(pid, signal.SIGKILL)   # leave nothing behind when the test fails
+
+
+def test_die_with_parent_arguments():
+    import signal
+
+    from hwsim._process import die_with_parent, parent_death_preexec
+
+    with pytest.raises(ValueError, match="sig must be a signal number"):
+        die_with_parent(sig=0)
+    with pytest.raises(ValueError, match="parent_pid must be a process id"):
+        die_with_parent(parent_pid=-3)
+    with pytest.raises(ValueError, match="sig must be a signal number"):
+        parent_death_preexec(sig="KILL")
+    if sys.platform.startswith("linux"):
+        assert callable(parent_death_preexec(signal.SIGTERM))
