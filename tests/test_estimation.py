@@ -47,4 +47,7 @@ def test_fig5_quick_reproduces_the_orderings(tmp_path):
     assert max(mse["soft-to-hard", 1.0], mse["soft-to-hard, SNR uncertainty", 1.0]) < mse["BLMMSE", 1.0]
     lo, hi = ci["BLMMSE", 1.0]
     assert lo <= mse["BLMMSE theory", 1.0] <= hi
+    # the noisy-SNR design: one SNR estimate per group of 64 realizations, the group is the interval's unit
+    noisy = [row for row in rows if row["curve"] == "eta_sc, noisy SNR"]
+    assert {(row["interval"], row["clusters"]) for row in noisy} == {("t (clustered)", str(1024 // 64))}
     assert (tmp_path / "plot.png").exists()
