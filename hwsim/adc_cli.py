@@ -84,18 +84,27 @@ def export_command(args) -> int:
         doc = export_table(adc, out, fmt, full_scale=full_scale or (fs["min"], fs["max"]),
                            units=args.units or fs["units"], provenance=prov, dac=args.dac_bits)
     fs = doc["full_scale"]
-    line = (f"wrote {out} ({fmt}): {doc['n_levels']} levels, full scale [{fs['min']:.6g}, {fs['max']:.6g}] "
-            f"{fs['units']}")
+    line = (f"wrote {_shown(out)} ({fmt}): {doc['n_levels']} levels, full scale [{fs['min']:.6g}, "
+            f"{fs['max']:.6g}] {fs['units']}")
     if "dac" in doc:
         line += f", {doc['dac']['bits']}-bit threshold DAC (worst rounding {doc['dac']['max_error_lsb']:.3f} LSB)"
     print(line)
     return 0
 
 
+def _shown(value) -> str:
+    """``value`` as one line of printable ASCII: text from a file never reaches the terminal raw
+    (no escape sequences, no added lines); other characters appear as Python escapes (``\\x1b``)."""
+    text = str(value)
+    if all(" " <= c <= "~" for c in text):
+        return text
+    return text.encode("unicode_escape").decode("ascii")
+
+
 def _summary(adc, meta) -> list[str]:
     fs = meta["full_scale"]
     lines = [f"levels:      {adc.n_levels} ({adc.bits:.3g} bits)",
-             f"full scale:  [{fs['min']:.6g}, {fs['max']:.6g}] {fs['units']}",
+             f"full scale:  [{fs['min']:.6g}, {fs['max']:.6g}] {_shown(fs['units'])}",
              "thresholds:  " + ", ".join(f"{t:.6g}" for t in adc.thresholds),
              "levels:      " + ", ".join(f"{g:.6g}" for g in adc.levels)]
     dac = meta.get("dac")
@@ -108,7 +117,7 @@ def _summary(adc, meta) -> list[str]:
         for k, v in prov.items():
             if k == "training_config" and isinstance(v, dict):
                 v = ", ".join(f"{a}={b}" for a, b in v.items() if not isinstance(b, dict))
-            lines.append(f"  {k}: {v}")
+            lines.append(f"  {_shown(k)}: {_shown(v)}")
     return lines
 
 
@@ -117,7 +126,7 @@ def import_command(args) -> int:
     from .tables import import_table
 
     adc, meta = import_table(args.file)
-    print(f"{args.file}: valid {meta['source_format']} table")
+    print(f"{_shown(args.file)}: valid {meta['source_format']} table")
     print("\n".join(_summary(adc, meta)))
     return 0
 
@@ -175,7 +184,7 @@ def inspect_command(args) -> int:
     if not png.parent.is_dir():
         raise ValueError(f"--png {str(png)!r}: folder {str(png.parent)!r} does not exist")
     adc, meta = load_any(path)
-    print(f"{args.file}: {meta['source_format']} table")
+    print(f"{_shown(args.file)}: {meta['source_format']} table")
     print("\n".join(_summary(adc, meta)))
     dnl = inl = None
     if adc.n_levels >= 3:
@@ -186,6 +195,7 @@ def inspect_command(args) -> int:
               "(end-point fit; LSB = mean inner code width)")
     else:
         print("DNL/INL:     not defined for a 2-level table")
-    atomic_write_bytes(png, _plot_png(adc, meta, dnl, inl, f"{path.name}: {adc.n_levels}-level transfer curve"))
+    title = _shown(path.name).replace("$", r"\$")   # no mathtext from a file name
+    atomic_write_bytes(png, _plot_png(adc, meta, dnl, inl, f"{title}: {adc.n_levels}-level transfer curve"))
     print(f"plot: {png}")
     return 0

@@ -143,6 +143,9 @@ def dac_round(adc: ThresholdADC, bits: int = DEFAULT_DAC_BITS, full_scale=None) 
         raise ValueError(f"bits = {bits} gives {n_codes} DAC codes, too few for the {t.size} distinct thresholds "
                          f"of a {adc.n_levels}-level table; use bits >= {int(np.ceil(np.log2(t.size)))}")
     lsb = (hi - lo) / n_codes
+    if not (np.isfinite(lsb) and lsb >= np.finfo(np.float64).tiny):
+        raise ValueError(f"full_scale ({lo!r}, {hi!r}) gives a {bits}-bit DAC an LSB of {lsb!r}, which is not a "
+                         "positive normal float; use a full scale whose width is finite and not vanishingly small")
     raw = np.rint((t - lo) / lsb)
     clipped = tuple(int(i) for i in np.flatnonzero((raw < 0) | (raw > n_codes - 1)))
     codes = np.clip(raw, 0, n_codes - 1).astype(np.int64)

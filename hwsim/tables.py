@@ -55,9 +55,28 @@ table's full scale.
 
 Safety: every file is written atomically (temporary name, then rename) and only after all
 of it has been built, so a refused export writes nothing. Import never executes code (no
-pickle; ``.mat`` files are read with :func:`scipy.io.loadmat`), refuses files larger than
-:data:`MAX_FILE_BYTES` and tables above :data:`hwsim.adc.MAX_LEVELS` levels before
-building any array, and reports every problem as a ValueError naming the file.
+pickle; ``.mat`` files are read with :func:`scipy.io.loadmat`) and reports every problem
+as a ValueError naming the file.
+
+- One validator: :func:`check_table` (thresholds, levels, full scale, units) and the DAC
+  check serve both export and import, so a table one side refuses the other refuses too.
+  Numbers have magnitude at most :data:`MAX_ABS_VALUE`; units are 1 to 32 printable ASCII
+  characters without ``/*``, ``*/``, ``\\`` or ``??``.
+- Text in C headers and memory files: provenance strings (model file, SHA-256, seed,
+  version, date) go into comments through :func:`comment_text`, which keeps letters,
+  digits and harmless punctuation and percent-encodes everything else (``/``, ``*``,
+  ``?``, ``\\``, quotes, ``%``, control characters, newlines, non-ASCII), so no comment can
+  end early, no line can be added and no preprocessor directive can become active. Every
+  number is formatted from a float or int computed here, never copied from user text.
+  The rendered header and memory file are checked against their expected structure
+  before they are written. JSON and CSV carry provenance escaped by :mod:`json` (ASCII only).
+- Import refuses, before parsing: files larger than ``max_bytes`` (default
+  :data:`MAX_FILE_BYTES`), files whose first bytes are not those of their format (JSON: an
+  object ``{``; CSV: the ``# hwsim-adc-table version 1`` line; MAT: the v5 header), JSON
+  with more list or object entries than any table needs, CSV with more lines than any table
+  needs or characters other than printable ASCII, and number literals longer than
+  :data:`MAX_NUMBER_CHARS` characters. Tables above :data:`hwsim.adc.MAX_LEVELS` levels are
+  refused before any array is built.
 """
 
 from __future__ import annotations
@@ -69,6 +88,7 @@ import io
 import json
 import math
 import numbers
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -76,6 +96,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from . import _checks
 from .adc import MAX_LEVELS, ThresholdADC
 from .fixed_point import (DEFAULT_DAC_BITS, MAX_DAC_BITS, MIN_DAC_BITS, RoundedTable, check_full_scale, dac_round,
                           default_full_scale)
@@ -90,8 +111,28 @@ EXTENSIONS = {"json": (".json",), "csv": (".csv",), "c": (".h",), "memh": (".mem
 #: Formats :func:`import_table` reads.
 IMPORT_FORMATS = ("json", "csv", "mat")
 
-#: Largest table file :func:`import_table` opens (far above any 2**16-level table).
-MAX_FILE_BYTES = 32 * 2**20
+#: Largest table file :func:`import_table` opens by default. A 2**16-level table with
+#: full-precision numbers and a DAC section takes about 5.5 MB as JSON or CSV. To read a
+#: larger file deliberately pass ``import_table(path, max_bytes=...)``.
+MAX_FILE_BYTES = 16 * 2**20
+
+#: Largest magnitude of any number in a table (thresholds, levels, full scale): far beyond any
+#: converter in any unit, and small enough that spacings, full scales and LSBs stay finite.
+MAX_ABS_VALUE = 1e15
+
+#: Longest number literal accepted in a table file (a float's shortest repr has at most 24).
+MAX_NUMBER_CHARS = 40
+
+#: Largest number of list/object entries (commas) in a JSON table or ``.mat`` metadata:
+#: four lists of M numbers plus provenance.
+MAX_JSON_ITEMS = 8 * MAX_LEVELS + 4096
+
+#: Most lines a CSV table may have: one per code plus the header and a few comment lines.
+MAX_CSV_LINES = MAX_LEVELS + 16
+
+MAX_UNITS_CHARS = 32
+
+_SNIFF_BYTES = 256
 
 _CSV_MAGIC = f"# {FORMAT_NAME} version {FORMAT_VERSION}"
 _CSV_HEADER = ["code", "lower_threshold", "upper_threshold", "level"]
@@ -129,18 +170,146 @@ def _json_ready(name: str, value) -> dict:
 
 
 def _resolve_dac(adc: ThresholdADC, dac, full_scale, *, required: bool) -> RoundedTable | None:
-    """``dac`` (None, an int number of bits or a RoundedTable) as a RoundedTable (or None)."""
+    """``dac`` (None, an int number of bits or a RoundedTable) as a RoundedTable (or None).
+
+    A given RoundedTable is recomputed from its bits and full scale (checked as numbers) and
+    must give the same codes: what is written comes from this computation, not from the
+    fields of an object the caller built.
+    """
     if dac is None:
         return dac_round(adc, DEFAULT_DAC_BITS, full_scale) if required else None
     if isinstance(dac, RoundedTable):
-        if dac.adc.n_levels != adc.n_levels or not np.array_equal(dac.adc.levels, adc.levels):
-            raise ValueError("dac must be the rounding of this table (same levels), got one of a "
-                             f"{dac.adc.n_levels}-level table")
-        return dac
+        bits = _checks.integer("dac.bits", dac.bits, minimum=MIN_DAC_BITS, maximum=MAX_DAC_BITS)
+        fresh = dac_round(adc, bits, check_full_scale("dac.full_scale", dac.full_scale))
+        codes = np.asarray(dac.codes)
+        if codes.shape != fresh.codes.shape or not np.array_equal(codes, fresh.codes) \
+                or not np.array_equal(np.asarray(dac.adc.levels), adc.levels):
+            raise ValueError(f"dac must be the rounding of this table (hwsim.fixed_point.dac_round(adc, {bits}, "
+                             "full_scale)), got a different one")
+        return fresh
     if isinstance(dac, numbers.Integral) and not isinstance(dac, bool):
         return dac_round(adc, int(dac), full_scale)
     raise TypeError(f"dac must be None, a number of DAC bits ({MIN_DAC_BITS}..{MAX_DAC_BITS}) or a "
                     f"hwsim.fixed_point.RoundedTable, got {dac!r}")
+
+
+# ====================================================================== the one validator
+_UNSAFE_TEXT = re.compile(r"[^\x20-\x7e]|/\*|\*/|\\|\?\?")
+
+
+def _prefix(src) -> str:
+    return f"{src}: " if src else ""
+
+
+def check_units(src, units) -> str:
+    """``units`` if it is 1 to 32 printable ASCII characters, not blank, without ``/*``, ``*/``, ``\\`` or ``??``.
+
+    ``src``: the file being read (named in the message), or None for an argument.
+    """
+    if not isinstance(units, str) or not units.strip() or len(units) > MAX_UNITS_CHARS \
+            or _UNSAFE_TEXT.search(units):
+        raise ValueError(f"{_prefix(src)}units must be 1 to {MAX_UNITS_CHARS} printable ASCII characters, not blank, "
+                         "without '/*', '*/', a backslash or '??' (for example 'V' or 'mV'), got "
+                         f"{units if not isinstance(units, str) else units[:80]!r}")
+    return units
+
+
+def _check_magnitude(src, name: str, values: np.ndarray) -> None:
+    big = np.abs(values) > MAX_ABS_VALUE
+    if np.any(big):
+        i = int(np.argmax(big))
+        raise ValueError(f"{_prefix(src)}{name} must hold numbers of magnitude at most {MAX_ABS_VALUE:g} "
+                         f"(hwsim.tables.MAX_ABS_VALUE), but {name}[{i}] = {float(values[i])!r}")
+
+
+def _check_range(src, name: str, lo, hi) -> tuple[float, float]:
+    """A full-scale pair: finite floats, lo < hi, magnitude at most MAX_ABS_VALUE."""
+    try:
+        lo, hi = check_full_scale(name, (lo, hi))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{_prefix(src)}{exc}") from None
+    _check_magnitude(src, name, np.array([lo, hi]))
+    return lo, hi
+
+
+def check_table(src, thresholds, levels, full_scale=None, units="V", *, natural=None):
+    """The validator that export and import share: refuse what either side would refuse.
+
+    Parameters
+    ----------
+    src : str or None
+        The file being read (every message names it), or None when checking export arguments.
+    thresholds : array-like, shape [M-1]
+        Strictly increasing finite numbers.
+    levels : array-like, shape [M]
+        Finite numbers, ``2 <= M <= MAX_LEVELS``.
+    full_scale : (lo, hi) or None
+        Must contain every threshold; None: :func:`hwsim.fixed_point.default_full_scale` of
+        ``natural`` (or of the table).
+    units : str
+        See :func:`check_units`.
+
+    Every number (thresholds, levels, full scale) must have magnitude at most :data:`MAX_ABS_VALUE`.
+
+    Returns
+    -------
+    (ThresholdADC, (lo, hi), units)
+    """
+    pre = _prefix(src)
+    t = np.asarray(thresholds, dtype=np.float64)
+    g = np.asarray(levels, dtype=np.float64)
+    if g.ndim != 1 or t.ndim != 1:
+        raise ValueError(f"{pre}thresholds and levels must be 1-D lists of numbers")
+    if not 2 <= g.size <= MAX_LEVELS:
+        raise ValueError(f"{pre}levels must hold 2 to {MAX_LEVELS} entries, got {g.size}")
+    if t.size != g.size - 1:
+        raise ValueError(f"{pre}thresholds must hold len(levels) - 1 = {g.size - 1} entries, got {t.size}")
+    for name, v in (("thresholds", t), ("levels", g)):
+        if not np.all(np.isfinite(v)):
+            bad = int(np.flatnonzero(~np.isfinite(v))[0])
+            raise ValueError(f"{pre}{name} must hold only finite numbers, but {name}[{bad}] = {v[bad]}")
+        _check_magnitude(src, name, v)
+    diffs = np.diff(t)
+    if np.any(diffs <= 0):
+        bad = int(np.argmax(diffs <= 0))
+        raise ValueError(f"{pre}thresholds must be strictly increasing, but thresholds[{bad}] = "
+                         f"{t[bad]!r} >= thresholds[{bad + 1}] = {t[bad + 1]!r}")
+    adc = ThresholdADC(t, g)
+    if full_scale is None:
+        lo, hi = default_full_scale(natural if natural is not None else adc)
+        name = "the default full_scale (one threshold spacing beyond the outer thresholds; give full_scale)"
+    else:
+        if isinstance(full_scale, (str, bytes)) or not hasattr(full_scale, "__len__") or len(full_scale) != 2:
+            raise ValueError(f"{pre}full_scale must be a pair (lo, hi), got {full_scale!r}")
+        lo, hi = full_scale
+        name = "full_scale"
+    lo, hi = _check_range(src, name, lo, hi)
+    if t[0] < lo or t[-1] > hi:
+        raise ValueError(f"{pre}full_scale ({lo!r}, {hi!r}) must contain every threshold, but the thresholds "
+                         f"span [{t[0]!r}, {t[-1]!r}]")
+    return adc, (lo, hi), check_units(src, units)
+
+
+def _check_dac(src, dac, n_levels: int) -> dict:
+    """The ``dac`` section (export: built here; import: read from the file), checked the same way."""
+    pre = _prefix(src)
+    if not isinstance(dac, dict):
+        raise ValueError(f"{pre}dac must be an object, got {type(dac).__name__}")
+    bits = _count(src, "dac bits", dac.get("bits"), minimum=MIN_DAC_BITS, maximum=MAX_DAC_BITS)
+    fs = dac.get("full_scale")
+    if not isinstance(fs, dict):
+        raise ValueError(f"{pre}dac full_scale must be an object with min and max, got {fs!r}")
+    lo, hi = _check_range(src, "dac full_scale", fs.get("min"), fs.get("max"))
+    codes = _number_list(src, "dac threshold_codes", dac.get("threshold_codes"), MAX_LEVELS - 1)
+    if codes.size != n_levels - 1:
+        raise ValueError(f"{pre}dac threshold_codes must hold M-1 = {n_levels - 1} codes, got {codes.size}")
+    if np.any(codes != np.round(codes)) or np.any(codes < 0) or np.any(codes > 2**bits - 1):
+        raise ValueError(f"{pre}dac threshold_codes must be integers in [0, {2**bits - 1}]")
+    if np.any(np.diff(codes) <= 0):
+        raise ValueError(f"{pre}dac threshold_codes must be strictly increasing")
+    out = dict(dac)
+    out.update(bits=bits, full_scale={"min": lo, "max": hi}, threshold_codes=[int(c) for c in codes])
+    return out
 
 
 # ====================================================================== export
@@ -153,25 +322,24 @@ def table_document(adc: ThresholdADC, *, full_scale=None, units: str = "V", prov
     """
     if not isinstance(adc, ThresholdADC):
         raise TypeError(f"adc must be a hwsim.adc.ThresholdADC, got {type(adc).__name__}")
-    lo, hi = default_full_scale(adc) if full_scale is None else check_full_scale("full_scale", full_scale)
+    if full_scale is not None:
+        check_full_scale("full_scale", full_scale)   # TypeError for non-numbers, as before
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, (lo, hi), units = check_table(None, adc.thresholds, adc.levels, full_scale, units, natural=adc)
     t = adc.thresholds
-    if t[0] < lo or t[-1] > hi:
-        raise ValueError(f"full_scale ({lo}, {hi}) must contain every threshold, but the thresholds span "
-                         f"[{t[0]}, {t[-1]}]")
-    if not isinstance(units, str) or not units.strip() or len(units) > 32 or "\n" in units:
-        raise ValueError(f"units must be a short one-line name such as 'V', got {units!r}")
     prov = {"hwsim_version": __version__, "created_utc": _utc_now()}
     if provenance is not None:
         if not isinstance(provenance, dict):
             raise TypeError(f"provenance must be a dict, got {type(provenance).__name__}")
         prov.update(_json_ready("provenance", provenance))
     rounded = _resolve_dac(adc, dac, (lo, hi), required=require_dac)
+    dac_section = None if rounded is None else _check_dac(None, rounded.to_dict(), adc.n_levels)
     doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "n_levels": adc.n_levels, "bits": adc.bits,
            "codes": list(range(adc.n_levels)),
            "thresholds": [float(v) for v in t], "levels": [float(v) for v in adc.levels],
            "full_scale": {"min": lo, "max": hi, "units": units}, "provenance": prov}
-    if rounded is not None:
-        doc["dac"] = rounded.to_dict()
+    if dac_section is not None:
+        doc["dac"] = dac_section
     return doc, rounded
 
 
@@ -202,21 +370,66 @@ def _level_frac_bits(levels: np.ndarray) -> int:
     return frac
 
 
+#: Characters :func:`comment_text` keeps as they are; everything else is percent-encoded.
+_COMMENT_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -_.,:;=+@#()[]{}<>!~^&|$'")
+
+
+def comment_text(value, max_chars: int = 160) -> str:
+    """``value`` as text that is safe inside a C ``/* */`` comment and a ``//`` comment line.
+
+    Integers and floats are formatted (``int``, shortest ``repr``); strings (anything else:
+    its JSON form) keep letters, digits, spaces and ``-_.,:;=+@#()[]{}<>!~^&|$'``, and every
+    other character is percent-encoded as its UTF-8 bytes (``/`` -> ``%2F``, newline ->
+    ``%0A``), so the result is printable ASCII without ``/``, ``*``, ``?`` or a backslash:
+    it cannot close or open a comment, splice or add a line, or form a trigraph. Longer
+    results are cut to ``max_chars`` and end in ``...``.
+    """
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, numbers.Integral):
+        text = str(int(value))
+    elif isinstance(value, numbers.Real) and math.isfinite(float(value)):
+        text = repr(float(value))
+    else:
+        if not isinstance(value, str):
+            try:
+                value = json.dumps(value, sort_keys=True, default=repr)
+            except (TypeError, ValueError):
+                value = repr(value)
+        text = "".join(c if c in _COMMENT_SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8", "replace"))
+                       for c in value[: 4 * max_chars])
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+def _num(x) -> str:
+    """A number computed here, formatted (shortest round-trip repr for floats)."""
+    if isinstance(x, numbers.Integral) and not isinstance(x, bool):
+        return str(int(x))
+    v = float(x)
+    if not math.isfinite(v):
+        raise ValueError(f"internal error: non-finite number {v} in an exported file")
+    return repr(v)
+
+
 def _header_lines(doc: dict, rounded: RoundedTable, comment: str) -> list[str]:
     fs = doc["full_scale"]
+    units = check_units(None, fs["units"])
     prov = doc["provenance"]
+    m = int(doc["n_levels"])
+    bumped = [int(i) for i in rounded.bumped]
     lines = [f"hwsim ADC decision table ({FORMAT_NAME} version {FORMAT_VERSION}), "
-             f"generated by hwsim {prov['hwsim_version']} at {prov['created_utc']}",
-             f"levels M = {doc['n_levels']}, thresholds M-1 = {doc['n_levels'] - 1}, "
-             f"full scale [{fs['min']!r}, {fs['max']!r}] {fs['units']}",
-             f"threshold DAC: {rounded.bits} bits over [{rounded.full_scale[0]!r}, {rounded.full_scale[1]!r}] "
-             f"{fs['units']}, LSB = (max - min) / 2^{rounded.bits} = {rounded.lsb!r} {fs['units']}",
+             f"generated by hwsim {comment_text(prov.get('hwsim_version'))} at "
+             f"{comment_text(prov.get('created_utc'))}",
+             f"levels M = {m}, thresholds M-1 = {m - 1}, full scale [{_num(fs['min'])}, {_num(fs['max'])}] {units}",
+             f"threshold DAC: {int(rounded.bits)} bits over [{_num(rounded.full_scale[0])}, "
+             f"{_num(rounded.full_scale[1])}] {units}, LSB = (max - min) / 2^{int(rounded.bits)} = "
+             f"{_num(rounded.lsb)} {units}",
              "threshold value = min + code * LSB; worst rounding error "
-             f"{rounded.max_error_lsb:.4f} LSB" + (f"; thresholds {list(rounded.bumped)} bumped up one code to stay "
-                                                   "distinct" if rounded.bumped else "")]
+             f"{float(rounded.max_error_lsb):.4f} LSB" + (f"; thresholds {bumped} bumped up one code to stay "
+                                                          "distinct" if bumped else "")]
     for key in ("model_file", "model_sha256", "seed"):
         if key in prov:
-            lines.append(f"{key}: {prov[key]}")
+            lines.append(f"{key}: {comment_text(prov[key])}")
     return [f"{comment} {s}".rstrip() for s in lines]
 
 
@@ -237,22 +450,46 @@ def _render_c(doc: dict, rounded: RoundedTable) -> str:
             f" (error <= 2^-{frac + 1}).",
             " */",
             f"#ifndef {guard}", f"#define {guard}", "", "#include <stdint.h>", "",
-            f"#define {p}_N_LEVELS {m}",
-            f"#define {p}_N_THRESHOLDS {m - 1}",
-            f"#define {p}_DAC_BITS {rounded.bits}",
-            f"#define {p}_FS_MIN ({rounded.full_scale[0]!r})",
-            f"#define {p}_FS_MAX ({rounded.full_scale[1]!r})",
-            f"#define {p}_LSB ({rounded.lsb!r})  /* ({p}_FS_MAX - {p}_FS_MIN) / 2^{p}_DAC_BITS */",
+            f"#define {p}_N_LEVELS {int(m)}",
+            f"#define {p}_N_THRESHOLDS {int(m) - 1}",
+            f"#define {p}_DAC_BITS {int(rounded.bits)}",
+            f"#define {p}_FS_MIN ({_num(rounded.full_scale[0])})",
+            f"#define {p}_FS_MAX ({_num(rounded.full_scale[1])})",
+            f"#define {p}_LSB ({_num(rounded.lsb)})  /* ({p}_FS_MAX - {p}_FS_MIN) / 2^{p}_DAC_BITS */",
             f"#define {p}_LEVEL_FRAC_BITS {frac}",
             "",
             f"static const uint32_t {p.lower()}_threshold_codes[{p}_N_THRESHOLDS] = {{"]
     for k, (c, t) in enumerate(zip(rounded.codes, doc["thresholds"])):
-        out.append(f"    {int(c)}u{',' if k < m - 2 else ''}  /* t_{k + 1} = {t!r} */")
+        out.append(f"    {int(c)}u{',' if k < m - 2 else ''}  /* t_{k + 1} = {_num(t)} */")
     out += ["};", "", f"static const int32_t {p.lower()}_levels_q[{p}_N_LEVELS] = {{"]
     for c, (v, g) in enumerate(zip(q, levels)):
-        out.append(f"    {int(v)}{',' if c < m - 1 else ''}  /* code {c}: {float(g)!r} */")
+        out.append(f"    {int(v)}{',' if c < m - 1 else ''}  /* code {c}: {_num(g)} */")
     out += ["};", "", f"#endif /* {guard} */", ""]
-    return "\n".join(out)
+    text = "\n".join(out)
+    _verify_c(text, m)
+    return text
+
+
+_C_DIRECTIVE = re.compile(rf"#(ifndef|define|endif|include <stdint\.h>)( {_C_PREFIX}_\w+( \(?-?[0-9.e+-]+\)?)?)?")
+
+
+def _verify_c(text: str, m: int) -> None:
+    """Refuse (internal error) a rendered header whose structure is not the expected one.
+
+    Comments: exactly one ``/*`` and one ``*/`` per comment written (header, LSB define,
+    one per threshold and level, the guard); outside comments: only printable ASCII, and
+    only the expected preprocessor lines.
+    """
+    expected = 1 + 1 + (m - 1) + m + 1
+    if not re.fullmatch(r"[\x20-\x7e\n]*", text) or text.count("/*") != expected or text.count("*/") != expected:
+        raise RuntimeError("internal error: the rendered C header has unexpected comments or characters; "
+                           "nothing was written")
+    code = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    for line in code.split("\n"):
+        line = line.strip()
+        if line.startswith("#") and not _C_DIRECTIVE.fullmatch(line):
+            raise RuntimeError(f"internal error: unexpected preprocessor line {line!r} in the rendered C header; "
+                               "nothing was written")
 
 
 def _render_memh(doc: dict, rounded: RoundedTable) -> str:
@@ -261,8 +498,26 @@ def _render_memh(doc: dict, rounded: RoundedTable) -> str:
     out += [f"// {doc['n_levels'] - 1} words of {width} hex digits: word k = DAC code of threshold t_(k+1);",
             "// load with $readmemh(\"<this file>\", mem) into mem[0:M-2]"]
     for k, (c, t) in enumerate(zip(rounded.codes, doc["thresholds"])):
-        out.append(f"{int(c):0{width}x}  // t_{k + 1} = {t!r}")
-    return "\n".join(out) + "\n"
+        out.append(f"{int(c):0{width}x}  // t_{k + 1} = {_num(t)}")
+    text = "\n".join(out) + "\n"
+    _verify_memh(text, [int(c) for c in rounded.codes], width)
+    return text
+
+
+def _verify_memh(text: str, codes: list, width: int) -> None:
+    """Refuse (internal error) a rendered memory file that a strict $readmemh reader would not read as ``codes``."""
+    words = []
+    ok = re.fullmatch(r"[\x20-\x7e\n]*", text) is not None and "/*" not in text and "*/" not in text
+    for line in text.split("\n"):
+        body = line.split("//", 1)[0].strip()
+        if body:
+            if not re.fullmatch(f"[0-9a-f]{{{width}}}", body):
+                ok = False
+                break
+            words.append(int(body, 16))
+    if not ok or words != codes:
+        raise RuntimeError("internal error: the rendered memory file does not hold exactly the threshold codes; "
+                           "nothing was written")
 
 
 def _render_mat(doc: dict) -> bytes:
@@ -358,87 +613,77 @@ def export_from_model(model_path, path, fmt: str | None = None, *, full_scale=No
 
 
 # ====================================================================== import
-def _read_limited(path: Path) -> bytes:
+def _sniff(path: Path, fmt: str, head: bytes) -> None:
+    """Refuse a file whose first bytes are not those of ``fmt`` (before reading the rest)."""
+    if fmt == "json":
+        if head.lstrip(b" \t\r\n")[:1] != b"{":
+            raise ValueError(f"{path} is not a JSON table file: it must start with '{{' (a JSON object), but starts "
+                             f"with {head[:24]!r}")
+    elif fmt == "csv":
+        magic = _CSV_MAGIC.encode()
+        if not (head.startswith(magic + b"\n") or head.startswith(magic + b"\r\n")):
+            raise ValueError(f"{path} is not an hwsim CSV table: its first line must be {_CSV_MAGIC!r}, but the file "
+                             f"starts with {head[:40]!r}")
+    elif fmt == "mat":
+        if not head.startswith(b"MATLAB 5.0 MAT-file"):
+            raise ValueError(f"{path} is not a MATLAB v5 .mat file (its header does not start with "
+                             "'MATLAB 5.0 MAT-file')")
+
+
+def _read_limited(path: Path, fmt: str, max_bytes: int) -> bytes:
+    """The bytes of a table file: refused on size, then on its first bytes, before the rest is read."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
     if not path.is_file():
         raise ValueError(f"{path} is not a regular file")
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"{path} holds {size} bytes; a table file may hold at most {MAX_FILE_BYTES} "
-                         f"(a {MAX_LEVELS}-level table needs far less)")
+    if size > max_bytes:
+        raise ValueError(f"{path} holds {size} bytes; a table file may hold at most {max_bytes} bytes (a "
+                         f"{MAX_LEVELS}-level table needs about 6 MB). To read a larger file deliberately, pass "
+                         "import_table(path, max_bytes=N) or raise hwsim.tables.MAX_FILE_BYTES")
     with open(path, "rb") as f:
-        data = f.read(size + 1)   # never a buffer larger than the file itself
-    if len(data) > size:  # grew while we looked
+        head = f.read(_SNIFF_BYTES)
+        _sniff(path, fmt, head)
+        rest = f.read(size + 1 - len(head))   # never a buffer larger than the file itself
+    if len(head) + len(rest) > size:   # grew while we looked
         raise ValueError(f"{path} changed while it was being read")
-    return data
+    return head + rest if rest else head
 
 
 def _count(src: str, name: str, value, *, minimum: int, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer():
-        raise ValueError(f"{src}: {name} must be a whole number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or not float(value).is_integer():
+        raise ValueError(f"{_prefix(src)}{name} must be a whole number, got {value!r}")
     value = int(value)
     if not minimum <= value <= maximum:
-        raise ValueError(f"{src}: {name} must lie in [{minimum}, {maximum}], got {value}")
+        raise ValueError(f"{_prefix(src)}{name} must lie in [{minimum}, {maximum}], got {value}")
     return value
 
 
 def _number_list(src: str, name: str, value, max_len: int) -> np.ndarray:
     """A JSON list of finite numbers, length checked before any array is made."""
+    pre = _prefix(src)
     if not isinstance(value, list):
-        raise ValueError(f"{src}: {name} must be a list of numbers, got {type(value).__name__}")
+        raise ValueError(f"{pre}{name} must be a list of numbers, got {type(value).__name__}")
     if len(value) > max_len:
-        raise ValueError(f"{src}: {name} holds {len(value)} entries; at most {max_len} allowed "
+        raise ValueError(f"{pre}{name} holds {len(value)} entries; at most {max_len} allowed "
                          f"(tables have at most {MAX_LEVELS} levels)")
     for i, v in enumerate(value):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"{src}: {name}[{i}] must be a number, got {v!r}")
+            raise ValueError(f"{pre}{name}[{i}] must be a number, got {v!r}")
     try:
         arr = np.array(value, dtype=np.float64)
     except OverflowError:
-        raise ValueError(f"{src}: {name} holds a number too large for float64") from None
+        raise ValueError(f"{pre}{name} holds a number too large for float64") from None
     if not np.all(np.isfinite(arr)):
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise ValueError(f"{src}: {name} must hold only finite numbers, but {name}[{bad}] = {arr[bad]}")
+        raise ValueError(f"{pre}{name} must hold only finite numbers, but {name}[{bad}] = {arr[bad]}")
     return arr
 
 
-def _check_full_scale_dict(src: str, fs, *, units_required: bool) -> dict:
-    if not isinstance(fs, dict):
-        raise ValueError(f"{src}: full_scale must be an object with min, max and units, got {fs!r}")
-    try:
-        lo, hi = check_full_scale("full_scale", (fs.get("min"), fs.get("max")))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{src}: {exc}") from None
-    out = {"min": lo, "max": hi}
-    if units_required or "units" in fs:
-        units = fs.get("units")
-        if not isinstance(units, str) or not units or len(units) > 32:
-            raise ValueError(f"{src}: full_scale units must be a short string, got {units!r}")
-        out["units"] = units
-    return out
-
-
-def _check_dac(src: str, dac, n_levels: int) -> dict:
-    if not isinstance(dac, dict):
-        raise ValueError(f"{src}: dac must be an object, got {type(dac).__name__}")
-    bits = _count(src, "dac bits", dac.get("bits"), minimum=MIN_DAC_BITS, maximum=MAX_DAC_BITS)
-    fs = _check_full_scale_dict(src, dac.get("full_scale"), units_required=False)
-    codes = _number_list(src, "dac threshold_codes", dac.get("threshold_codes"), MAX_LEVELS - 1)
-    if codes.size != n_levels - 1:
-        raise ValueError(f"{src}: dac threshold_codes must hold M-1 = {n_levels - 1} codes, got {codes.size}")
-    if np.any(codes != np.round(codes)) or np.any(codes < 0) or np.any(codes > 2**bits - 1):
-        raise ValueError(f"{src}: dac threshold_codes must be integers in [0, {2**bits - 1}]")
-    if np.any(np.diff(codes) <= 0):
-        raise ValueError(f"{src}: dac threshold_codes must be strictly increasing")
-    out = dict(dac)
-    out.update(bits=bits, full_scale=fs, threshold_codes=[int(c) for c in codes])
-    return out
-
-
 def _from_document(src: str, doc, source_format: str) -> tuple[ThresholdADC, dict]:
-    """Validate a canonical document (dict) and build the table."""
+    """Check a canonical document's structure, then the table with :func:`check_table`, and build it."""
     if not isinstance(doc, dict):
         raise ValueError(f"{src}: expected a JSON object with \"format\": \"{FORMAT_NAME}\", got "
                          f"{type(doc).__name__}")
@@ -478,18 +723,15 @@ def _from_document(src: str, doc, source_format: str) -> tuple[ThresholdADC, dic
         codes = _number_list(src, "codes", doc["codes"], MAX_LEVELS)
         if not np.array_equal(codes, np.arange(m)):
             raise ValueError(f"{src}: codes must be 0, 1, ..., {m - 1} in order")
-    diffs = np.diff(thresholds)
-    if np.any(diffs <= 0):
-        bad = int(np.argmax(diffs <= 0))
-        raise ValueError(f"{src}: thresholds must be strictly increasing, but thresholds[{bad}] = "
-                         f"{thresholds[bad]!r} >= thresholds[{bad + 1}] = {thresholds[bad + 1]!r}")
-    adc = ThresholdADC(thresholds, levels)
-    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "source_format": source_format, "n_levels": m}
+    full_scale, units = None, "V"
     if "full_scale" in doc:
-        meta["full_scale"] = _check_full_scale_dict(src, doc["full_scale"], units_required=True)
-    else:
-        lo, hi = default_full_scale(adc)
-        meta["full_scale"] = {"min": lo, "max": hi, "units": "V"}
+        fs = doc["full_scale"]
+        if not isinstance(fs, dict):
+            raise ValueError(f"{src}: full_scale must be an object with min, max and units, got {fs!r}")
+        full_scale, units = (fs.get("min"), fs.get("max")), fs.get("units")
+    adc, (lo, hi), units = check_table(src, thresholds, levels, full_scale, units)
+    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "source_format": source_format, "n_levels": m,
+            "full_scale": {"min": lo, "max": hi, "units": units}}
     prov = doc.get("provenance", {})
     if not isinstance(prov, dict):
         raise ValueError(f"{src}: provenance must be an object, got {type(prov).__name__}")
@@ -498,39 +740,78 @@ def _from_document(src: str, doc, source_format: str) -> tuple[ThresholdADC, dic
     return adc, meta
 
 
-def _parse_json(path: Path, data: bytes):
-    try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a JSON table file (not UTF-8 text)") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ValueError(f"{path} is not a table file (JSON nested too deeply)") from None
+def _bounded_number(src):
+    def parse(text: str):
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ValueError(f"{src}: a number is written with {len(text)} digits or characters "
+                             f"({text[:12]}...); numbers in a table file have at most {MAX_NUMBER_CHARS}")
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    return parse
 
 
-def _import_json(path: Path) -> tuple[ThresholdADC, dict]:
-    return _from_document(str(path), _parse_json(path, _read_limited(path)), "json")
+def parse_json_bytes(src, data: bytes, what: str = "a JSON table file"):
+    """Parse JSON ``data`` from file ``src`` with the limits of a table file; every error names ``src``.
 
-
-def _csv_float(src: str, row: int, col: str, text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{src}: row {row} {col} must be a number, got {text!r}") from None
-
-
-def _import_csv(path: Path) -> tuple[ThresholdADC, dict]:
-    src = str(path)
-    data = _read_limited(path)
+    Refuses: text that is not UTF-8, more than :data:`MAX_JSON_ITEMS` list or object entries
+    (counted before parsing), number literals longer than :data:`MAX_NUMBER_CHARS` and
+    nesting too deep for the parser.
+    """
+    items = data.count(b",")
+    if items > MAX_JSON_ITEMS:
+        raise ValueError(f"{src} is not {what}: it holds about {items} list or object entries, more than the "
+                         f"{MAX_JSON_ITEMS} any {MAX_LEVELS}-level table needs")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a CSV table file (not UTF-8 text)") from None
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != _CSV_MAGIC:
-        raise ValueError(f"{path} is not an hwsim CSV table: its first line must be {_CSV_MAGIC!r}, got "
-                         f"{(lines[0][:60] if lines else '')!r}")
+        raise ValueError(f"{src} is not {what} (not UTF-8 text)") from None
+    number = _bounded_number(src)
+    try:
+        return json.loads(text, parse_int=number, parse_float=number)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{src} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{src} is not {what} (JSON nested too deeply)") from None
+    except ValueError as exc:   # from the number hook (or the interpreter's own digit limit)
+        text = str(exc)
+        raise ValueError(text if text.startswith(f"{src}:") else f"{src}: {text}") from None
+
+
+def _parse_json(path: Path, data: bytes):
+    return parse_json_bytes(path, data)
+
+
+def _import_json(path: Path, max_bytes: int) -> tuple[ThresholdADC, dict]:
+    return _from_document(str(path), _parse_json(path, _read_limited(path, "json", max_bytes)), "json")
+
+
+_CSV_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|-?inf")
+
+
+def _csv_float(src: str, row: int, col: str, text: str) -> float:
+    """A CSV number as the exporter writes it (``repr`` of a float: digits, ``.``, exponent, or ``inf``)."""
+    if len(text) > MAX_NUMBER_CHARS or not _CSV_NUMBER.fullmatch(text):
+        raise ValueError(f"{src}: row {row} {col} must be a number written like 1.5, -0.25 or 1e-05 (at most "
+                         f"{MAX_NUMBER_CHARS} characters, no spaces, underscores or words), got {text[:48]!r}")
+    value = float(text)
+    if math.isinf(value) and "inf" not in text:
+        raise ValueError(f"{src}: row {row} {col} must be a finite number, got {text!r}")
+    return value
+
+
+def _import_csv(path: Path, max_bytes: int) -> tuple[ThresholdADC, dict]:
+    src = str(path)
+    data = _read_limited(path, "csv", max_bytes)
+    bad = re.search(rb"[^\x20-\x7e\r\n]|\r(?!\n)", data)
+    if bad:
+        raise ValueError(f"{path} is not an hwsim CSV table: it holds {data[bad.start():bad.start() + 1]!r} at byte "
+                         f"{bad.start()}; table files hold only printable ASCII and line ends")
+    n_lines = data.count(b"\n")
+    if n_lines > MAX_CSV_LINES:
+        raise ValueError(f"{path} is not an hwsim CSV table: it has {n_lines} lines, more than the {MAX_CSV_LINES} "
+                         f"of a {MAX_LEVELS}-level table")
+    lines = [line[:-1] if line.endswith("\r") else line for line in data.decode("ascii").split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
     meta = {}
     i = 1
     while i < len(lines) and lines[i].startswith("#"):
@@ -540,14 +821,13 @@ def _import_csv(path: Path) -> tuple[ThresholdADC, dict]:
             if not isinstance(meta, dict):
                 raise ValueError(f"{src}: the '# meta:' line must hold a JSON object")
         i += 1
-    rows = list(csv.reader(lines[i:i + MAX_LEVELS + 2]))
-    if len(lines) - i > MAX_LEVELS + 1 and any(line.strip() for line in lines[i + MAX_LEVELS + 1:]):
-        raise ValueError(f"{src}: more than {MAX_LEVELS} code rows; tables have at most {MAX_LEVELS} levels")
-    rows = [r for r in rows if r]
+    rows = [r for r in csv.reader(lines[i:]) if r]
     if not rows or [c.strip() for c in rows[0]] != _CSV_HEADER:
         raise ValueError(f"{src}: expected the header row {','.join(_CSV_HEADER)}, got "
-                         f"{','.join(rows[0]) if rows else 'nothing'}")
+                         f"{','.join(rows[0])[:80] if rows else 'nothing'}")
     rows = rows[1:]
+    if len(rows) > MAX_LEVELS:
+        raise ValueError(f"{src}: more than {MAX_LEVELS} code rows; tables have at most {MAX_LEVELS} levels")
     if "n_levels" in meta:
         declared = _count(src, "n_levels", meta["n_levels"], minimum=2, maximum=MAX_LEVELS)
         if declared != len(rows):
@@ -557,7 +837,7 @@ def _import_csv(path: Path) -> tuple[ThresholdADC, dict]:
         if len(r) != 4:
             raise ValueError(f"{src}: row {k} must have 4 columns ({','.join(_CSV_HEADER)}), got {len(r)}")
         if r[0].strip() != str(k):
-            raise ValueError(f"{src}: row {k} must have code {k}, got {r[0]!r}")
+            raise ValueError(f"{src}: row {k} must have code {k}, got {r[0][:48]!r}")
         lowers.append(_csv_float(src, k, "lower_threshold", r[1]))
         uppers.append(_csv_float(src, k, "upper_threshold", r[2]))
         levels.append(_csv_float(src, k, "level", r[3]))
@@ -577,8 +857,8 @@ def _import_csv(path: Path) -> tuple[ThresholdADC, dict]:
     return _from_document(src, doc, "csv")
 
 
-def _check_mat_inflation(src: str, data: bytes) -> None:
-    """Refuse a v5 .mat file whose elements would inflate beyond MAX_FILE_BYTES (a zip bomb).
+def _check_mat_inflation(src: str, data: bytes, max_bytes: int) -> None:
+    """Refuse a v5 .mat file whose elements would inflate beyond ``max_bytes`` (a zip bomb).
 
     Walks the top-level elements (8-byte tag: type, byte count; uncompressed data padded
     to 8 bytes; ``miCOMPRESSED`` = 15 data is a zlib stream) and inflates each compressed
@@ -598,27 +878,24 @@ def _check_mat_inflation(src: str, data: bytes) -> None:
         body = pos + 8
         if dtype == 15:
             try:
-                total += len(zlib.decompressobj().decompress(data[body:body + nbytes], MAX_FILE_BYTES - total + 1))
+                total += len(zlib.decompressobj().decompress(data[body:body + nbytes], max_bytes - total + 1))
             except zlib.error as exc:
                 raise ValueError(f"{src} is not a readable .mat file (damaged compressed data: {exc})") from None
             pos = body + nbytes
         else:
             total += nbytes
             pos = body + nbytes + (-nbytes % 8)
-        if total > MAX_FILE_BYTES:
-            raise ValueError(f"{src} would inflate to more than {MAX_FILE_BYTES} bytes; a table file may hold at "
-                             f"most that much (a {MAX_LEVELS}-level table needs far less)")
+        if total > max_bytes:
+            raise ValueError(f"{src} would inflate to more than {max_bytes} bytes; a table file may hold at "
+                             f"most that much (a {MAX_LEVELS}-level table needs far less; to read a larger file "
+                             "deliberately pass import_table(path, max_bytes=N))")
 
 
-def _import_mat(path: Path) -> tuple[ThresholdADC, dict]:
-    from scipy.io import loadmat, whosmat
-
+def _import_mat(path: Path, max_bytes: int) -> tuple[ThresholdADC, dict]:
     src = str(path)
-    data = _read_limited(path)
-    if not data.startswith(b"MATLAB 5.0 MAT-file"):
-        raise ValueError(f"{path} is not a MATLAB v5 .mat file (its header does not start with "
-                         "'MATLAB 5.0 MAT-file')")
-    _check_mat_inflation(src, data)
+    data = _read_limited(path, "mat", max_bytes)
+    _check_mat_inflation(src, data, max_bytes)
+    from scipy.io import loadmat, whosmat   # only for a file that passed the cheap checks
     wanted = {"format", "version", "n_levels", "bits", "thresholds", "levels", "codes", "full_scale", "units",
               "metadata"}
     try:
@@ -628,7 +905,7 @@ def _import_mat(path: Path) -> tuple[ThresholdADC, dict]:
     for name in wanted & shapes.keys():
         shape, cls = shapes[name]
         n = math.prod(shape)
-        limit = MAX_FILE_BYTES if name == "metadata" else MAX_LEVELS
+        limit = max_bytes if name == "metadata" else MAX_LEVELS
         if n > limit:
             raise ValueError(f"{src}: variable {name} has shape {shape}; at most {limit} entries allowed")
     try:
@@ -689,8 +966,11 @@ def _import_mat(path: Path) -> tuple[ThresholdADC, dict]:
     return _from_document(src, doc, "mat")
 
 
-def import_table(path) -> tuple[ThresholdADC, dict]:
+def import_table(path, *, max_bytes: int | None = None) -> tuple[ThresholdADC, dict]:
     """Read a table written by :func:`export_table` (json, csv or mat, by extension).
+
+    ``max_bytes``: largest file accepted (None: :data:`MAX_FILE_BYTES`, read at each call,
+    well above any 2**16-level table); raise it deliberately to read a larger file.
 
     Returns
     -------
@@ -707,8 +987,9 @@ def import_table(path) -> tuple[ThresholdADC, dict]:
         or version, or an invalid table; the message names the file.
     """
     path = Path(path)
+    max_bytes = _checks.integer("max_bytes", MAX_FILE_BYTES if max_bytes is None else max_bytes, minimum=1)
     fmt = _fmt_from_path(path, IMPORT_FORMATS)
-    return {"json": _import_json, "csv": _import_csv, "mat": _import_mat}[fmt](path)
+    return {"json": _import_json, "csv": _import_csv, "mat": _import_mat}[fmt](path, max_bytes)
 
 
 def load_any(path) -> tuple[ThresholdADC, dict]:

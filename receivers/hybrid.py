@@ -35,11 +35,64 @@ import torch
 from torch import nn
 
 from hwsim import _checks
-from hwsim.adc import ThresholdADC
+from hwsim.adc import MAX_LEVELS, ThresholdADC
 from hwsim.learned_adc import DEFAULT_SHARPNESS, MODES, LearnedADC
 from hwsim.results import atomic_write_bytes, atomic_write_text
 
 FORMAT_VERSION = 1
+
+#: Largest receiver :meth:`TrainedReceiver.load` builds from a sidecar, in parameters (64 MiB
+#: of float32, far above the paper's sizes). Every size in the sidecar is checked against it
+#: before anything is allocated; pass ``TrainedReceiver.load(path, max_parameters=N)`` to load
+#: a larger receiver deliberately.
+MAX_PARAMETERS = 2**24
+
+#: Largest sidecar (``.pt.json``) :meth:`TrainedReceiver.load` reads.
+MAX_SIDECAR_BYTES = 16 * 2**20
+
+_ARCH_SIZES = ("n", "p", "n_classes", "hidden")
+_ARCH_KEYS = frozenset(("n", "p", "n_levels", "n_classes", "mode", "hidden", "gamma", "sharpness"))
+
+
+def parameter_count(n: int, p: int, n_levels: int, n_classes: int, hidden: int) -> int:
+    """Number of parameters of a :class:`HybridReceiver` (the two ADC vectors ``a``, ``b`` included)."""
+    return (n * hidden + hidden) + (hidden * p + p) + (p * hidden + hidden) + (hidden * n_classes + n_classes) \
+        + 2 * (n_levels - 1)
+
+
+def _check_arch(src, arch, max_parameters: int) -> dict:
+    """The sidecar's ``arch``: known keys, whole sizes and at most ``max_parameters`` parameters in all."""
+    how = (f"at most {max_parameters} parameters are loaded (hwsim.receivers.hybrid.MAX_PARAMETERS); to load a "
+           "larger receiver deliberately pass TrainedReceiver.load(path, max_parameters=N)")
+    if not isinstance(arch, dict):
+        raise ValueError(f"{src}: arch must be an object, got {type(arch).__name__}")
+    unknown = sorted(set(arch) - _ARCH_KEYS)
+    missing = sorted({"n", "p", "n_levels", "n_classes"} - set(arch))
+    if unknown or missing:
+        raise ValueError(f"{src}: arch has unknown keys {unknown} or lacks {missing}; allowed: {sorted(_ARCH_KEYS)}")
+    out = dict(arch)
+    out.setdefault("hidden", 32)
+    for key in (*_ARCH_SIZES, "n_levels"):
+        v = out[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"{src}: arch {key} must be a whole number, got {v!r}")
+        if key == "n_levels" and not 2 <= v <= MAX_LEVELS:
+            raise ValueError(f"{src}: arch n_levels must lie in [2, {MAX_LEVELS}] (at most hwsim.adc.MAX_LEVELS), "
+                             f"got {v}")
+        if key != "n_levels" and not 1 <= v <= max_parameters:
+            raise ValueError(f"{src}: arch {key} = {v} must lie in [1, {max_parameters}]: {how}")
+    count = parameter_count(out["n"], out["p"], out["n_levels"], out["n_classes"], out["hidden"])
+    if count > max_parameters:
+        sizes = ", ".join(f"{k}={out[k]}" for k in ("n", "p", "n_levels", "n_classes", "hidden"))
+        raise ValueError(f"{src}: arch describes a receiver with {count} parameters ({sizes}); {how}")
+    if out.get("mode", "soft_to_hard") not in MODES:
+        raise ValueError(f"{src}: arch mode must be one of {', '.join(MODES)}, got {out.get('mode')!r}")
+    for key in ("gamma", "sharpness"):
+        if key in out:
+            v = out[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{src}: arch {key} must be a finite number > 0, got {v!r}")
+    return out
 
 
 class HybridReceiver(nn.Module):
@@ -148,21 +201,48 @@ class TrainedReceiver:
         atomic_write_text(Path(str(path) + ".json"), json.dumps(sidecar, indent=2))
 
     @classmethod
-    def load(cls, path) -> "TrainedReceiver":
-        """Load a receiver written by :meth:`save`; a wrong format, version or a damaged file is a ValueError."""
+    def load(cls, path, *, max_parameters: int | None = None) -> "TrainedReceiver":
+        """Load a receiver written by :meth:`save`; a wrong format, version or a damaged file is a ValueError.
+
+        Nothing is allocated from the sidecar's sizes before they are checked: the sidecar may
+        hold at most :data:`MAX_SIDECAR_BYTES`, its ``arch`` may describe at most
+        ``max_parameters`` parameters (None: :data:`MAX_PARAMETERS`, read at each call; raise
+        it deliberately for a larger receiver) and the weight file may not be larger than
+        such a receiver needs.
+        """
+        from hwsim.tables import parse_json_bytes
+
         path = Path(path)
+        max_parameters = _checks.integer("max_parameters", MAX_PARAMETERS if max_parameters is None
+                                         else max_parameters, minimum=1)
         side_path = Path(str(path) + ".json")
         try:
-            sidecar = json.loads(side_path.read_text())
+            size = side_path.stat().st_size
         except FileNotFoundError:
             raise ValueError(f"{side_path} is missing: a receiver needs its JSON sidecar") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{side_path} is not valid JSON ({exc})") from None
+        if size > MAX_SIDECAR_BYTES:
+            raise ValueError(f"{side_path} holds {size} bytes; a receiver sidecar may hold at most "
+                             f"{MAX_SIDECAR_BYTES} (hwsim.receivers.hybrid.MAX_SIDECAR_BYTES)")
+        with open(side_path, "rb") as f:
+            sidecar = parse_json_bytes(side_path, f.read(MAX_SIDECAR_BYTES + 1), "a receiver sidecar")
         if not isinstance(sidecar, dict) or sidecar.get("format") != "hwsim-hybrid-receiver":
             raise ValueError(f"{side_path} is not an hwsim hybrid receiver")
         if sidecar.get("version") != FORMAT_VERSION:
             raise ValueError(f"{side_path} has format version {sidecar.get('version')}; this hwsim reads "
                              f"version {FORMAT_VERSION}")
+        arch = _check_arch(side_path, sidecar.get("arch"), max_parameters)
+        seed = sidecar.get("seed")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+            raise ValueError(f"{side_path}: seed must be a whole number in [0, 2**64), got {seed!r}")
+        n_params = parameter_count(arch["n"], arch["p"], arch["n_levels"], arch["n_classes"], arch["hidden"])
+        weight_bound = 8 * n_params + 2**20
+        try:
+            weight_size = path.stat().st_size
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such file") from None
+        if weight_size > weight_bound:
+            raise ValueError(f"{path} holds {weight_size} bytes, but the receiver its sidecar describes "
+                             f"({n_params} parameters) needs at most {weight_bound} bytes")
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many kinds for a damaged file
@@ -170,7 +250,7 @@ class TrainedReceiver:
         if not isinstance(blob, dict) or blob.get("version") != FORMAT_VERSION:
             raise ValueError(f"{path} has an unknown format or version")
         try:
-            model = HybridReceiver(**sidecar["arch"])
+            model = HybridReceiver(**arch)
             model.load_state_dict(blob["state_dict"])
             table = model.adc_table()
             saved = sidecar["adc_table"]

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,86 @@ def test_hil_sweep_quick(tmp_path):
                                             "external emulator"}
     ber = {(row["curve"], float(row["snr_db"])): float(row["ber"]) for row in rows}
     assert all(ber[c, 14.0] < 1e-3 for c, _ in ber)
+
+
+# ------------------------------------------------------------------ tampered sidecars (bounded before allocating)
+_LOAD_MEASURED = r"""
+import resource, sys, time
+from hwsim.receivers.hybrid import TrainedReceiver
+resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))   # a guard for the machine if a bound is missing
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+try:
+    TrainedReceiver.load(sys.argv[1])
+    msg = "LOADED"
+except ValueError as exc:
+    msg = str(exc)
+print(repr((msg, time.perf_counter() - t0, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)))
+"""
+
+
+def _tiny_saved(path):
+    from hwsim.receivers.hybrid import HybridReceiver
+
+    torch.manual_seed(0)
+    TrainedReceiver(model=HybridReceiver(4, 2, 4, 16, hidden=4), config={"note": "tiny"}, seed=5).save(path)
+    side = Path(str(path) + ".json")
+    return side, json.loads(side.read_text())
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("hidden", 10**8, "hidden"),
+    ("n", 10**9, r"\bn\b"),
+    ("p", 10**7, r"\bp\b"),
+    ("n_classes", 10**9, "n_classes"),
+    ("n_levels", 10**9, "n_levels"),
+    ("hidden", 2.5, "hidden"),
+    ("hidden", -3, "hidden"),
+    ("gamma", 1e309, "gamma"),
+])
+def test_tampered_sidecar_sizes_are_refused_fast_before_allocating(tmp_path, key, value, match):
+    side, doc = _tiny_saved(tmp_path / "rx.pt")
+    doc["arch"][key] = value
+    side.write_text(json.dumps(doc).replace("Infinity", "1e999"))
+    out = subprocess.run([sys.executable, "-c", _LOAD_MEASURED, str(tmp_path / "rx.pt")], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    msg, elapsed, grew = eval(out.stdout.strip().splitlines()[-1])
+    assert msg != "LOADED"
+    assert re.search(match, msg) and str(side) in msg, msg
+    if isinstance(value, int) and value > 0:      # the message gives the bound and how to raise it
+        assert "at most" in msg and ("max_parameters" in msg or key == "n_levels"), msg
+    assert elapsed < 5.0 and grew < 100 * 2**20, (msg, elapsed, grew)
+
+
+def test_sidecar_bound_can_be_raised_deliberately(tmp_path):
+    from hwsim.receivers.hybrid import HybridReceiver
+
+    path = tmp_path / "rx.pt"
+    TrainedReceiver(model=HybridReceiver(4, 2, 4, 16, hidden=64), config={}, seed=1).save(path)
+    n_params = sum(p.numel() for p in TrainedReceiver.load(path).model.parameters())
+    with pytest.raises(ValueError, match=f"{n_params} parameters.*at most {n_params - 1}.*max_parameters"):
+        TrainedReceiver.load(path, max_parameters=n_params - 1)
+    assert TrainedReceiver.load(path, max_parameters=n_params).seed == 1
+
+
+def test_sidecar_junk_is_refused_with_its_file_name(tmp_path):
+    side, doc = _tiny_saved(tmp_path / "rx.pt")
+    good = json.dumps(doc)
+    side.write_text(good.replace('"seed": 5', '"seed": ' + "9" * 5000))     # a 5000-digit number
+    with pytest.raises(ValueError, match="digits") as info:
+        TrainedReceiver.load(tmp_path / "rx.pt")
+    assert str(side) in str(info.value)
+    side.write_text(good.replace('"arch": {', '"arch": {"extra": 1, '))
+    with pytest.raises(ValueError, match="extra"):
+        TrainedReceiver.load(tmp_path / "rx.pt")
+    with open(side, "wb") as f:                       # sparse: no disk used
+        f.truncate(64 * 2**20)
+    with pytest.raises(ValueError, match="at most"):
+        TrainedReceiver.load(tmp_path / "rx.pt")
+    side.write_text(good)
+    with open(tmp_path / "rx.pt", "r+b") as f:        # a weight file far larger than its sidecar's model
+        f.truncate(512 * 2**20)
+    with pytest.raises(ValueError, match="bytes") as info:
+        TrainedReceiver.load(tmp_path / "rx.pt")
+    assert str(tmp_path / "rx.pt") in str(info.value)

@@ -211,7 +211,7 @@ HOSTILE_JSON = {
                      "dac bits"),
     "dac codes out of range": (_with(dac={"bits": 2, "full_scale": {"min": -2, "max": 2},
                                           "threshold_codes": [1, 2, 4]}), "threshold_codes must be integers"),
-    "huge number": (_with(levels=[-1.5, -0.5, 0.5, 10**400]), "too large|finite"),
+    "huge number": (_with(levels=[-1.5, -0.5, 0.5, 10**400]), "digits"),   # 401 digits: refused while parsing
 }
 
 
@@ -260,7 +260,7 @@ def test_oversized_file_is_refused_unread(tmp_path):
     ("t.csv", b"# hwsim-adc-table version 1\ncode,lower_threshold,upper_threshold,level\n0,-inf,1,0\n"
               b"1,1,0,1\n2,0,inf,2\n", "strictly increasing"),
     ("t.csv", b"# hwsim-adc-table version 1\ncode,lower_threshold,upper_threshold,level\n0,-inf,nan,0\n"
-              b"1,nan,inf,1\n", "differs|finite"),
+              b"1,nan,inf,1\n", "must be a number"),
     ("t.csv", b"# hwsim-adc-table version 1\n# meta: {\"n_levels\": 2147483648}\n"
               b"code,lower_threshold,upper_threshold,level\n0,-inf,0,0\n1,0,inf,1\n", "n_levels must lie in"),
     ("t.mat", b'{"format": "hwsim-adc-table"}', "not a MATLAB v5"),
