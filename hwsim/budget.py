@@ -17,18 +17,33 @@ from dataclasses import dataclass
 
 from . import _checks
 
+#: Most bits a budget may hold (``round(rate * n)``): far above any study, low enough that the exact
+#: integer arithmetic stays instant. A guard against configs such as ``rate = 1e9``; raise it in code
+#: if you really mean it.
+MAX_TOTAL_BITS = 4096
+
+
+def _check_bits(bits: int, what: str) -> None:
+    if bits > MAX_TOTAL_BITS:
+        raise ValueError(f"{what} = {bits} bits is more than the limit of {MAX_TOTAL_BITS} "
+                         "(hwsim.budget.MAX_TOTAL_BITS, a guard against configs that exhaust memory; raise it "
+                         "in code if you really mean it)")
+
 
 def total_bits(n: int, rate: float) -> int:
     """Total bit count ``log2 M`` for ``n`` inputs at ``rate`` bits per input (nearest integer)."""
     n = _checks.integer("n", n, minimum=1)
     rate = _checks.real("rate", rate, positive=True)
-    return int(round(rate * n))
+    bits = int(round(rate * n))
+    _check_bits(bits, "rate * n")
+    return bits
 
 
 def levels_per_adc(bits: int, p: int) -> int:
     r"""Largest integer :math:`\tilde M` with :math:`\tilde M^p \le 2^{bits}`, i.e. floor(2**(bits/p))."""
     bits = _checks.integer("bits", bits, minimum=0)
     p = _checks.integer("p", p, minimum=1)
+    _check_bits(bits, "bits")
     lo, hi = 1 << (bits // p), 1 << (bits // p + 1)  # lo**p <= 2**bits < hi**p
     while hi - lo > 1:  # integer bisection: exact for any size
         mid = (lo + hi) // 2
@@ -44,7 +59,8 @@ def check_budget(p: int, levels: int, bits: int) -> None:
     p = _checks.integer("p", p, minimum=1)
     levels = _checks.integer("levels", levels, minimum=2)
     bits = _checks.integer("bits", bits, minimum=0)
-    if levels ** p > 2 ** bits:
+    _check_bits(bits, "bits")
+    if p * math.log2(levels) > bits + 1 or levels ** p > 2 ** bits:
         raise ValueError(f"(p, levels) = ({p}, {levels}) needs p*log2(levels) = "
                          f"{p * math.log2(levels):.3f} bits, more than the budget of {bits} bits")
 

@@ -46,7 +46,7 @@ def _sweep(args) -> int:
     cfg = load_config(args.config, quick=args.quick)
     out = Path(args.out or f"runs/{Path(args.config).stem}{'-quick' if args.quick else ''}")
     run_sweep(cfg, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
-              connect_timeout=args.connect_timeout)
+              connect_timeout=args.connect_timeout, no_workers_timeout=args.no_workers_timeout)
     _print_summary(cfg, out)
     print(f"results: {out / 'results.csv'}")
     print(f"plots:   {', '.join(str(p) for p in sorted(out.glob('plot*.png')))}")
@@ -101,7 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDR", help="run on a Dask cluster, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
-                   help="seconds to wait for the Dask scheduler (default 10)")
+                   help="seconds for the whole handshake with the Dask scheduler (default 10)")
+    p.add_argument("--no-workers-timeout", type=float, default=300.0, metavar="S",
+                   help="stop a Dask sweep whose cluster has had no worker for S seconds (default 300; 0: wait "
+                        "forever); finished points are kept for --resume")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
     p.add_argument("--quick", action="store_true", help="apply the config's [quick] overrides")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -145,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, SweepError) as exc:
         print(f"hwsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the operating system refused (full disk, read-only or missing path, ...)
+        where = f" ({exc.filename})" if exc.filename else ""
+        hint = "; finished points are kept (rerun with --resume)" if args.command == "sweep" else ""
+        print(f"hwsim {args.command}: error: {exc.strerror or exc}{where}{hint}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         hint = "; finished points are kept (rerun with --resume)" if args.command == "sweep" else ""
         print(f"hwsim {args.command}: interrupted{hint}", file=sys.stderr)

@@ -34,23 +34,96 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def read_journal(path) -> dict:
+#: Keys every journaled result must carry (those results.csv is made of).
+JOURNAL_RESULT_KEYS = ("estimate", "ci_low", "ci_high", "errors", "samples", "calls", "seconds", "stop")
+
+
+def _journal_entry(raw: bytes):
+    """The (key, config hash, result) of one journal line, or None if the line is not a well-formed entry."""
+    try:
+        entry = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not (isinstance(entry, dict) and isinstance(entry.get("key"), str) and isinstance(entry.get("result"), dict)
+            and isinstance(entry.get("config", ""), str)
+            and all(k in entry["result"] for k in JOURNAL_RESULT_KEYS)):
+        return None
+    return entry["key"], entry.get("config"), entry["result"]
+
+
+def _scan_journal(path: Path, config_hash: str | None) -> tuple[dict, int]:
+    """``({key: result}, byte length of the sound part)`` of a journal; see :func:`read_journal`."""
+    done: dict = {}
+    if not path.exists():
+        return done, 0
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file (a sweep journal is one)")
+    data = path.read_bytes()
+    lines = data.split(b"\n")  # the last item is what follows the final newline: b"" or a cut line
+    sound = 0       # byte offset just after the last good line
+    bad = None      # line number of the first damaged line after it
+    pos = 0
+    for number, raw in enumerate(lines, start=1):
+        whole = number < len(lines)  # ends in a newline
+        if not whole and not raw:
+            break
+        pos += len(raw) + 1
+        entry = _journal_entry(raw) if whole else None
+        if entry is None:
+            bad = bad or number
+            continue
+        if bad is not None:
+            raise ValueError(f"{path} line {bad} is damaged but later lines are whole: a journal is only ever "
+                             "appended to, so it was edited or two writers mixed; move the folder aside and run "
+                             "the sweep again (or delete that line to recompute its point)")
+        key, config, result = entry
+        if config is not None and config_hash is not None and config != config_hash:
+            raise ValueError(f"{path} line {number} belongs to another sweep (config hash {config}, this folder's "
+                             f"is {config_hash}); results of two sweeps must not be mixed: choose another --out "
+                             "folder")
+        done[key] = result
+        sound = pos
+    return done, sound
+
+
+def read_journal(path, config_hash: str | None = None) -> dict:
     """Finished points of a sweep: ``{point key: result dict}``.
 
-    Lines are appended whole, so a damaged line can only be a last one cut by a crash
-    of the machine; it is ignored (that point is simply computed again).
+    Each line is one JSON object ``{"key": ..., "config": <config hash>, "result": {...}}``
+    appended whole (see :func:`append_journal`), so damage from a crash can only sit at the
+    end: a damaged *tail* -- a last line cut mid-write, or bytes that are not UTF-8 JSON,
+    such as the zero or garbage blocks a file system may leave after a power cut -- is
+    ignored, and those points are simply computed again (:func:`trim_journal` cuts it off
+    before new lines are appended). A damaged line *followed by good lines* cannot come from
+    a crash; it raises ``ValueError`` naming the file and line, rather than silently
+    recomputing (and so hiding) whatever edited the file.
+
+    ``config_hash``: a whole line carrying another config hash raises ``ValueError``, so
+    results of two sweeps can never be read back as one. Lines without a hash (journals
+    written before hashes were recorded) are accepted; the folder's manifest still vouches
+    for them.
     """
+    return _scan_journal(Path(path), config_hash)[0]
+
+
+def trim_journal(path, config_hash: str | None = None) -> None:
+    """Cut a damaged tail off a journal (see :func:`read_journal`) so appended lines stay whole."""
     path = Path(path)
-    done = {}
-    if not path.exists():
-        return done
-    for line in path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-            done[entry["key"]] = entry["result"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return done
+    _, sound = _scan_journal(path, config_hash)
+    if path.exists() and path.stat().st_size > sound:
+        with open(path, "r+b") as f:
+            f.truncate(sound)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def append_journal(path, key: str, result: dict, config_hash: str) -> None:
+    """Append one finished point to a journal and force it to disk (one ``write`` of one line)."""
+    line = json.dumps({"key": key, "config": config_hash, "result": result}) + "\n"
+    with open(path, "ab") as f:
+        f.write(line.encode())
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _fmt(value) -> str:

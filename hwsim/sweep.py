@@ -13,21 +13,38 @@ times), ``points.jsonl`` (one line appended per finished point: the checkpoint),
 ``results.csv`` (rewritten atomically after each point) and the plots. A killed sweep
 started again with ``resume=True`` recomputes only missing points; a changed
 configuration is refused.
+
+One sweep at a time owns a folder: it holds an exclusive ``flock`` on ``sweep.lock`` in
+the folder (the file holds its pid) for its whole life. The operating system drops the
+lock when the process ends in any way, SIGKILL included, so a stale lock file is harmless
+and is left in place; a second sweep into a locked folder is refused with the holder's pid.
+
+Size limits (:data:`MAX_AXIS_VALUES`, :data:`MAX_POINTS`, and the studies' ``LIMITS``)
+refuse configs that would exhaust memory before anything is allocated; they are module
+constants, to be raised in code by whoever really needs a bigger sweep.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
 import dataclasses
 import datetime as _dt
+import errno
 import hashlib
 import itertools
 import json
 import math
 import os
+import signal
+import socket
+import stat
+import struct
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
@@ -35,12 +52,21 @@ from pathlib import Path
 
 from . import __version__
 from .montecarlo import StoppingRule, combine, estimate
-from .results import atomic_write_text, read_journal, write_results_csv
+from .results import append_journal, atomic_write_text, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
 from .studies import STUDIES, load_study
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 MANIFEST_FORMAT = 1
+LOCK_NAME = "sweep.lock"
+
+#: Most values one grid axis may have (a range is counted before it is built).
+MAX_AXIS_VALUES = 10_000
+#: Most points (curves x grid positions) one sweep may have.
+MAX_POINTS = 100_000
+#: Default seconds a Dask sweep waits while its cluster has no worker at all.
+NO_WORKERS_TIMEOUT = 300.0
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
         "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict}
@@ -85,6 +111,13 @@ def _typed(value, kind, where: str):
     return value
 
 
+def _check_axis_size(axis: str, count: int, what: str) -> None:
+    if count > MAX_AXIS_VALUES:
+        raise ValueError(f"grid.{axis}: {what} has {count} values, more than the limit of {MAX_AXIS_VALUES} "
+                         "per axis (hwsim.sweep.MAX_AXIS_VALUES, a guard against configs that exhaust memory; "
+                         "raise it in code if you really mean it)")
+
+
 def _axis_values(axis: str, spec, kind) -> list:
     if isinstance(spec, dict):
         _check_keys(spec, {"start": 0, "stop": 0, "step": 0}, f"grid.{axis}")
@@ -94,10 +127,14 @@ def _axis_values(axis: str, spec, kind) -> list:
             raise ValueError(f"grid.{axis} as a range needs start, stop and step; missing {exc}") from None
         if step <= 0 or stop < start:
             raise ValueError(f"grid.{axis} needs step > 0 and stop >= start, got {spec}")
+        if not all(map(math.isfinite, (start, stop, step))):
+            raise ValueError(f"grid.{axis} needs finite start, stop and step, got {spec}")
         count = math.floor((stop - start) / step + 1e-9) + 1
+        _check_axis_size(axis, count, f"the range {spec}")
         spec = [round(start + i * step, 12) for i in range(count)]
     if not isinstance(spec, list):
         spec = [spec]
+    _check_axis_size(axis, len(spec), "the list")
     values = [_typed(v, kind, f"grid.{axis} entries") for v in spec]
     if len(set(values)) != len(values):
         raise ValueError(f"grid.{axis} repeats a value: {spec}")
@@ -231,6 +268,11 @@ def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
     cfg = SweepConfig(raw=data, study=data["study"], seed=data["seed"], system=system, grid=grid, curves=curves,
                       stopping=stopping, plot=plot, summary=summary, title=data.get("title", ""),
                       common_random_numbers=data.get("common_random_numbers", False))
+    count = sum(math.prod(len(grid[a]) for a in grid if a not in curve) for curve in curves)
+    if count > MAX_POINTS:
+        raise ValueError(f"the sweep has {count} points ({len(curves)} curves over the grid), more than the limit "
+                         f"of {MAX_POINTS} (hwsim.sweep.MAX_POINTS, a guard against configs that exhaust memory; "
+                         "raise it in code if you really mean it)")
     points = cfg.points()
     if not points:
         raise ValueError("the grid has no points")
@@ -337,14 +379,76 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _holds_other_files(out: Path) -> bool:
+    return not (out / "manifest.json").exists() and any(p.name != LOCK_NAME for p in out.iterdir())
+
+
+def _open_folder(out: Path) -> None:
+    """Create the output folder, or check the existing one is a folder, with a one-line reason if not."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        pass  # exists, but not as a folder: explained below
+    except OSError as exc:
+        raise SweepError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    try:
+        st = os.stat(out)
+    except OSError as exc:
+        raise SweepError(f"cannot use {out} as the output folder: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise SweepError(f"cannot use {out} as the output folder: it exists and is not a folder")
+
+
+def _lock_folder(out: Path) -> int:
+    """Take the folder's exclusive lock (see the module doc); returns the lock's file descriptor."""
+    import fcntl
+
+    path = out / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise SweepError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(fd)
+        os.close(fd)
+        raise SweepError(f"{out} is in use by another sweep (pid {holder}, which holds {path}); wait for it to "
+                         "finish, stop it, or choose another --out folder") from None
+    except OSError as exc:
+        os.close(fd)
+        raise SweepError(f"cannot lock {path}: {exc.strerror or exc}") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:
+        os.close(fd)
+        raise SweepError(f"cannot write the lock file {path}: {exc.strerror or exc}") from None
+    return fd
+
+
+def _lock_holder(fd: int) -> str:
+    """The pid written in a lock file by its holder (it may be a moment behind taking the lock)."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return text
+        if time.monotonic() > deadline:
+            return "unknown"
+        time.sleep(0.02)
+
+
 def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, dict]:
-    """Check the output folder against the sweep; returns (manifest, finished results by key)."""
+    """Check the (locked) output folder against the sweep; returns (manifest, finished results by key)."""
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
         try:
             old = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SweepError(f"{manifest_path} is damaged ({exc}); choose another --out folder") from None
+        if not isinstance(old, dict):
+            raise SweepError(f"{manifest_path} is damaged (not a JSON object); choose another --out folder")
         if old.get("config_hash") != cfg.hash:
             if resume:
                 before = old.get("settings", {})
@@ -356,15 +460,18 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
                     "the new one in another --out folder.")
             raise SweepError(f"{out} holds a different sweep (config hash {old.get('config_hash')}, this one is "
                              f"{cfg.hash}); choose another --out folder")
-        done = read_journal(out / "points.jsonl")
+        try:
+            done = read_journal(out / "points.jsonl", cfg.hash)
+        except ValueError as exc:
+            raise SweepError(str(exc)) from None
         if done and not resume:
             raise SweepError(f"{out} already holds {len(done)} finished points of this sweep; pass --resume to "
                              "finish it, or choose another --out folder")
         old["resumed"] = old.get("resumed", 0) + (1 if resume else 0)
         old["finished"] = None
-        _trim_journal(out / "points.jsonl")
+        trim_journal(out / "points.jsonl", cfg.hash)
         return old, done
-    if out.exists() and any(out.iterdir()):
+    if _holds_other_files(out):
         raise SweepError(f"{out} is not empty and holds no hwsim sweep (no manifest.json); choose another --out folder")
     manifest = {"format": MANIFEST_FORMAT, "config_hash": cfg.hash, "config": cfg.raw, "settings": cfg.numbers(),
                 "root_seed": cfg.seed, "versions": _versions(), "git_commit": _git_commit(), "started": _now(),
@@ -372,28 +479,112 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
     return manifest, {}
 
 
-def _trim_journal(path: Path) -> None:
-    """Cut a last line left without its newline (a crash of the machine mid-write) before appending."""
-    if not path.exists():
+def _die_with_parent(parent_pid: int) -> None:
+    """Initializer of local worker processes: end this process when the sweep's process dies.
+
+    On Linux the kernel sends SIGKILL when the parent goes (``prctl(PR_SET_PDEATHSIG)``), even
+    if the parent was SIGKILLed; elsewhere a daemon thread polls the parent pid. A parent that
+    died before this ran is caught by comparing ``getppid()``.
+    """
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) != 0:
+            _watch_parent(parent_pid)
+    else:
+        _watch_parent(parent_pid)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hwsim-watch-parent", daemon=True).start()
+
+
+def _split_tcp_address(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``tcp://host:port`` or ``host:port``; None for other protocols (tls, inproc, ucx)."""
+    rest = address[len("tcp://"):] if address.startswith("tcp://") else address
+    if "://" in rest:
+        return None
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SweepError(f"--scheduler must look like tcp://HOST:PORT, got {address!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+_PROBE_REQUEST = b"HWSIM-PROBE / HTTP/1.0\r\n\r\n"
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Check within ``timeout`` s that a Dask scheduler answers at ``address``; raise :class:`SweepError` if not.
+
+    A Dask server greets every new connection at once with a framed handshake (8-byte
+    little-endian length, then 8-byte frame count, ...). Anything else -- silence, an HTTP
+    server, random bytes -- is reported with the first bytes it sent, instead of letting
+    dask read a garbage length (a huge allocation) or wait forever.
+    """
+    hostport = _split_tcp_address(address)
+    if hostport is None:
         return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection(hostport, timeout=timeout)
+    except OSError as exc:
+        raise SweepError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}") from None
+    data, sent_probe, closed = b"", False, False
+    greet_by = deadline - timeout / 2  # a Dask server greets at once; silent until then: ask what it is
+    with sock:
+        while len(data) < 16 and not closed:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if not data and not sent_probe and now >= greet_by:
+                sent_probe = True
+                with contextlib.suppress(OSError):
+                    sock.sendall(_PROBE_REQUEST)
+            sock.settimeout(max((deadline if data or sent_probe else greet_by) - now, 0.01))
+            try:
+                chunk = sock.recv(256)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            closed = not chunk
+            data += chunk
+    if len(data) >= 16:
+        total, nframes = struct.unpack("<QQ", data[:16])
+        if 8 <= total <= 1 << 24 and 1 <= nframes <= 1024:
+            return
+    if not data:
+        what = "closed the connection" if closed else f"sent nothing within {timeout:g} s"
+        raise SweepError(f"{address} accepted a connection but {what}: it is not a Dask scheduler "
+                         "(a scheduler greets every client at once)")
+    raise SweepError(f"{address} answered but is not a Dask scheduler (first bytes: {data[:48]!r})")
 
 
 class _Executor:
     """Local process pool, Dask cluster, or in-process; each yields (point, result) as they finish."""
 
-    def __init__(self, workers: int, scheduler: str | None, connect_timeout: float):
+    def __init__(self, workers: int, scheduler: str | None, connect_timeout: float,
+                 no_workers_timeout: float = NO_WORKERS_TIMEOUT):
         self.client = self.pool = None
+        self.scheduler = scheduler
+        self.no_workers_timeout = no_workers_timeout
         if scheduler:
             try:
                 from distributed import Client
             except ImportError:
                 raise SweepError("--scheduler needs dask.distributed: pip install 'hwsim[distributed]'") from None
+            start = time.monotonic()
+            _probe_scheduler(scheduler, connect_timeout)
+            left = max(connect_timeout - (time.monotonic() - start), 1.0)
             try:
-                self.client = Client(scheduler, timeout=connect_timeout, set_as_default=False)
+                self.client = Client(scheduler, timeout=left, set_as_default=False)
             except (OSError, TimeoutError) as exc:
                 raise SweepError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g} s: "
                                  f"{exc}") from None
@@ -402,9 +593,26 @@ class _Executor:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = self.executor = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent,
+                initargs=(os.getpid(),))
         else:
             self.executor = None
+
+    def _check_workers(self, since: float | None) -> float | None:
+        """Time since when the Dask cluster has had no worker (None: it has some); raises past the timeout."""
+        if self.client is None or not self.no_workers_timeout:
+            return None
+        if self.client.ncores():
+            return None
+        now = time.monotonic()
+        if since is None:
+            return now
+        if now - since > self.no_workers_timeout:
+            raise SweepError(f"the Dask cluster at {self.scheduler} has had no workers for "
+                             f"{self.no_workers_timeout:g} s (--no-workers-timeout); finished points are kept: "
+                             "start workers and rerun with --resume")
+        return since
 
     def run(self, cfg: SweepConfig, points: list[Point]):
         """Yield ``(point, result)`` as points finish; ``result`` is the exception of a point that failed."""
@@ -417,8 +625,14 @@ class _Executor:
                     yield p, exc
             return
         pending = {self.executor.submit(run_point, *a): p for p, a in zip(points, args)}
+        poll = min(1.0, self.no_workers_timeout / 4) if self.client is not None and self.no_workers_timeout else None
+        idle_since = None
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, timeout=poll, return_when=FIRST_COMPLETED)
+            if not finished:
+                idle_since = self._check_workers(idle_since)
+                continue
+            idle_since = None
             for fut in finished:
                 exc = fut.exception()
                 yield pending.pop(fut), exc if exc is not None else fut.result()
@@ -431,18 +645,41 @@ class _Executor:
 
 
 def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, scheduler: str | None = None,
-              resume: bool = False, quiet: bool = False, connect_timeout: float = 10.0, plot: bool = True) -> Path:
-    """Run (or resume) ``cfg`` into ``out_dir``; returns the folder. See the module doc for its files."""
-    from tqdm.auto import tqdm
+              resume: bool = False, quiet: bool = False, connect_timeout: float = 10.0, plot: bool = True,
+              no_workers_timeout: float = NO_WORKERS_TIMEOUT) -> Path:
+    """Run (or resume) ``cfg`` into ``out_dir``; returns the folder. See the module doc for its files.
 
+    ``connect_timeout`` bounds the whole handshake with a Dask ``scheduler``;
+    ``no_workers_timeout`` (seconds, 0: wait forever) is how long a Dask sweep waits while
+    the cluster has no worker at all before it stops with :class:`SweepError`.
+    """
     from . import _checks
 
     if workers is None:
         workers = os.cpu_count() or 1
     workers = _checks.integer("workers", workers, minimum=1)
+    connect_timeout = _checks.real("connect_timeout", connect_timeout, positive=True)
+    no_workers_timeout = _checks.real("no_workers_timeout", no_workers_timeout, nonnegative=True)
     out = Path(out_dir)
+    if out.is_dir() and _holds_other_files(out):  # checked again under the lock; no lock file left here
+        raise SweepError(f"{out} is not empty and holds no hwsim sweep (no manifest.json); choose another --out folder")
+    _open_folder(out)
+    lock = _lock_folder(out)
+    try:
+        return _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, plot, no_workers_timeout)
+    except OSError as exc:
+        if isinstance(exc, ConnectionError) or (exc.filename is None and exc.errno not in _DISK_ERRNOS):
+            raise  # not a file-system error (e.g. a lost connection): as it is
+        raise SweepError(f"cannot write the sweep's files in {out}: {exc.strerror or exc}; finished points are "
+                         "kept (free the cause and rerun with --resume)") from None
+    finally:
+        os.close(lock)  # releases the flock
+
+
+def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, plot, no_workers_timeout) -> Path:
+    from tqdm.auto import tqdm
+
     manifest, done = _prepare_folder(cfg, out, resume)
-    out.mkdir(parents=True, exist_ok=True)
     manifest.update(workers=workers, scheduler=scheduler)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
     study = load_study(cfg.study)
@@ -451,7 +688,7 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
     results = {p.index: done[p.key] for p in points if p.key in done}
     bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="point", desc="sweep",
                disable=quiet or not sys.stderr.isatty())
-    executor = _Executor(workers, scheduler, connect_timeout) if todo else None
+    executor = _Executor(workers, scheduler, connect_timeout, no_workers_timeout) if todo else None
     failed = []
     try:
         for p, res in (executor.run(cfg, todo) if todo else ()):
@@ -459,10 +696,7 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
                 failed.append(f"{p.curve} at {json.dumps(p.params)}: {type(res).__name__}: {res}")
                 bar.update()
                 continue
-            with open(out / "points.jsonl", "a") as journal:
-                journal.write(json.dumps({"key": p.key, "result": res}) + "\n")
-                journal.flush()
-                os.fsync(journal.fileno())
+            append_journal(out / "points.jsonl", p.key, res, cfg.hash)
             results[p.index] = res
             write_results_csv(out / "results.csv", points, results, study)
             bar.update()

@@ -90,10 +90,22 @@ CSI = ("perfect", "uncertain")
 CHANNELS = ("exponential", "rayleigh")
 
 
+#: Upper bounds on the sizes of a system, checked before anything is allocated: a guard against
+#: configs that would exhaust memory (``n_t = 100000``). Raise an entry in code if you really mean it.
+LIMITS = {"n_t": 1024, "n_u": 64, "frame_len": 100_000, "train_samples": 10_000_000, "epochs": 100_000,
+          "batch_size": 1_000_000, "hidden": 8192}
+
+
 def validate(system: dict, point: dict) -> None:
     from hwsim import _checks
+    from hwsim.adc import MAX_LEVELS
     from hwsim.budget import split_budget
     from hwsim.channels import get_constellation
+
+    def check_levels(levels):
+        if levels > MAX_LEVELS:
+            raise ValueError(f"rate {point['rate']} gives {levels} levels per ADC, more than the limit of "
+                             f"{MAX_LEVELS} (hwsim.adc.MAX_LEVELS)")
 
     if system["channel"] not in CHANNELS:
         raise ValueError(f"system.channel must be one of {', '.join(CHANNELS)}, got {system['channel']!r}")
@@ -102,6 +114,12 @@ def validate(system: dict, point: dict) -> None:
     _checks.integer("system.frame_len", system["frame_len"], minimum=1)
     _checks.real("system.gamma", system["gamma"], positive=True)
     _checks.real("system.csi_error", system["csi_error"], nonnegative=True)
+    for key, limit in LIMITS.items():
+        _checks.integer(f"system.{key}", system[key], minimum=1)
+        if system[key] > limit:
+            raise ValueError(f"system.{key} = {system[key]} is more than the limit of {limit} "
+                             f"(hwsim.studies.detection.LIMITS[{key!r}], a guard against configs that exhaust "
+                             "memory; raise it in code if you really mean it)")
     for key in ("rx_correlation", "tx_correlation"):
         if not 0.0 <= _checks.real(f"system.{key}", system[key]) < 1.0:
             raise ValueError(f"system.{key} must lie in [0, 1), got {system[key]}")
@@ -136,16 +154,14 @@ def validate(system: dict, point: dict) -> None:
             raise ValueError(f"trainset must be one of {', '.join(TRAINSETS)}, got {point['trainset']!r}")
         if "rate" not in point:
             raise ValueError("a hybrid curve needs a rate")
-        bit_budget(_receive_dims(system), const.real_dims(system["n_u"]), point["rate"])
+        check_levels(bit_budget(_receive_dims(system), const.real_dims(system["n_u"]), point["rate"]).levels)
     elif point["receiver"] == "qmap":
         if ("rate" in point) == ("levels" in point):
             raise ValueError("a qmap curve needs exactly one of rate or levels")
         if "rate" in point:
             n = _receive_dims(system)
-            split_budget(n, point["rate"], n)
+            check_levels(split_budget(n, point["rate"], n).levels)
         else:
-            from hwsim.adc import MAX_LEVELS
-
             _checks.integer("levels", point["levels"], minimum=2, maximum=MAX_LEVELS)
 
 

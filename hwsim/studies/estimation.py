@@ -74,11 +74,29 @@ def budget(system: dict, rate: float):
     return b.bits, b.p, b.levels
 
 
+#: Upper bounds on the sizes of a system, checked before anything is allocated: a guard against
+#: configs that would exhaust memory. ``n`` and ``k`` bound the real measurements ``2 tau_p n_t`` and
+#: unknowns ``2 n_u n_t`` (the designs hold n x n matrices); ``train_values`` bounds
+#: ``train_samples * n``. Raise an entry in code if you really mean it.
+LIMITS = {"n_t": 1024, "n_u": 1024, "tau_p": 1024, "epochs": 100_000, "n": 4096, "k": 4096,
+          "train_values": 2**27}
+
+
 def validate(system: dict, point: dict) -> None:
     from hwsim import _checks
 
+    def limit(what, value, key):
+        if value > LIMITS[key]:
+            raise ValueError(f"{what} is more than the limit of {LIMITS[key]} (hwsim.studies.estimation."
+                             f"LIMITS[{key!r}], a guard against configs that exhaust memory; raise it in code if "
+                             "you really mean it)")
+
     for key in ("n_t", "n_u", "tau_p"):
         _checks.integer(f"system.{key}", system[key], minimum=1)
+        limit(f"system.{key} = {system[key]}", system[key], key)
+    n, k = 2 * system["tau_p"] * system["n_t"], 2 * system["n_u"] * system["n_t"]
+    limit(f"2 * tau_p * n_t = {n} real measurements", n, "n")
+    limit(f"2 * n_u * n_t = {k} real unknowns", k, "k")
     if system["tau_p"] < system["n_u"]:
         raise ValueError(f"system.tau_p must be >= n_u = {system['n_u']}, got {system['tau_p']}")
     _checks.real("system.P", system["P"], positive=True)
@@ -86,7 +104,10 @@ def validate(system: dict, point: dict) -> None:
     _checks.real("system.snr_error_fraction", system["snr_error_fraction"], nonnegative=True)
     _checks.integer("system.snr_group", system["snr_group"], minimum=1, maximum=10**6)
     _checks.integer("system.train_samples", system["train_samples"], minimum=1)
+    limit(f"system.train_samples * n = {system['train_samples'] * n} values", system["train_samples"] * n,
+          "train_values")
     _checks.integer("system.epochs", system["epochs"], minimum=1)
+    limit(f"system.epochs = {system['epochs']}", system["epochs"], "epochs")
     _checks.real("system.lr", system["lr"], positive=True)
     _checks.real("system.sharpness", system["sharpness"], positive=True)
     _checks.real("system.anneal_to", system["anneal_to"], nonnegative=True)
@@ -104,6 +125,11 @@ def validate(system: dict, point: dict) -> None:
                              f"got {point['rate']}")
         return
     bits, p, levels = budget(system, point["rate"])
+    from hwsim.adc import MAX_LEVELS
+
+    if levels > MAX_LEVELS:
+        raise ValueError(f"rate {point['rate']} gives {levels} levels per ADC, more than the limit of "
+                         f"{MAX_LEVELS} (hwsim.adc.MAX_LEVELS)")
     if receiver.startswith("thm3") and system["eta"] >= math.sqrt(3) * levels:
         raise ValueError(f"system.eta must be < sqrt(3) * levels = {math.sqrt(3) * levels:.3g} at rate "
                          f"{point['rate']} ({levels} levels)")
