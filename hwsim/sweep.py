@@ -661,7 +661,9 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
     connect_timeout = _checks.real("connect_timeout", connect_timeout, positive=True)
     no_workers_timeout = _checks.real("no_workers_timeout", no_workers_timeout, nonnegative=True)
     out = Path(out_dir)
-    if out.is_dir() and _holds_other_files(out):  # checked again under the lock; no lock file left here
+    # A folder of foreign files gets no lock file; one with a lock file is (being) used by a sweep, whose
+    # temporary files may already be there: the lock decides, and the folder is checked again under it.
+    if out.is_dir() and not (out / LOCK_NAME).exists() and _holds_other_files(out):
         raise SweepError(f"{out} is not empty and holds no hwsim sweep (no manifest.json); choose another --out folder")
     _open_folder(out)
     lock = _lock_folder(out)
