@@ -22,6 +22,8 @@ import functools
 import os
 import signal
 import sys
+import threading
+import time
 
 PR_SET_PDEATHSIG = 1
 
@@ -94,3 +96,17 @@ def parent_death_preexec(sig: int = signal.SIGKILL):
     if _libc_prctl() is None:
         return None
     return functools.partial(die_with_parent, os.getpid(), sig)
+
+
+def watch_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Fallback where there is no parent-death signal: a daemon thread that ends this process
+    (``os._exit(1)``) once its parent is no longer ``parent_pid`` (checked every ``interval`` s)."""
+    if isinstance(parent_pid, bool) or not isinstance(parent_pid, int) or parent_pid < 1:
+        raise ValueError(f"parent_pid must be a process id (an integer >= 1), got {parent_pid!r}")
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hwsim-watch-parent", daemon=True).start()

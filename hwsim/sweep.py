@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import dataclasses
 import datetime as _dt
 import errno
@@ -37,20 +36,18 @@ import itertools
 import json
 import math
 import os
-import signal
 import socket
 import stat
 import struct
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, _process
 from .montecarlo import StoppingRule, combine, estimate
 from .results import append_journal, atomic_write_text, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
@@ -482,28 +479,11 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
 def _die_with_parent(parent_pid: int) -> None:
     """Initializer of local worker processes: end this process when the sweep's process dies.
 
-    On Linux the kernel sends SIGKILL when the parent goes (``prctl(PR_SET_PDEATHSIG)``), even
-    if the parent was SIGKILLed; elsewhere a daemon thread polls the parent pid. A parent that
-    died before this ran is caught by comparing ``getppid()``.
+    On Linux the kernel sends SIGKILL when the parent goes (:func:`hwsim._process.die_with_parent`),
+    even if the parent was SIGKILLed; elsewhere a daemon thread polls the parent pid.
     """
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) != 0:
-            _watch_parent(parent_pid)
-    else:
-        _watch_parent(parent_pid)
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    def watch():
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="hwsim-watch-parent", daemon=True).start()
+    if not _process.die_with_parent(parent_pid):
+        _process.watch_parent(parent_pid)
 
 
 def _split_tcp_address(address: str) -> tuple[str, int] | None:

@@ -3,6 +3,7 @@ operating-system errors, damaged journals and resource bombs. Real processes, so
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -153,13 +154,13 @@ def _http(conn):
 
 
 def _random_bytes(conn):
-    conn.sendall(os.urandom(64) + b"\xff" * 8)  # greets at once, with nonsense
+    conn.sendall(bytes(random.Random(7).randrange(256) for _ in range(64)) + b"\xff" * 8)  # at once, nonsense
     time.sleep(1)
 
 
 @pytest.mark.parametrize("respond, answer", [
     (_http, r"answered but is not a Dask scheduler \(first bytes: b'HTTP/1.0 400 Bad Request"),
-    (_random_bytes, r"answered but is not a Dask scheduler \(first bytes: b'"),
+    (_random_bytes, r"answered but is not a Dask scheduler \(first bytes: b['\"]"),
 ], ids=["http", "random-bytes"])
 def test_a_scheduler_address_that_is_not_dask_fails_fast_and_says_what_answered(tmp_path, respond, answer):
     pytest.importorskip("distributed")
