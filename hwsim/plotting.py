@@ -68,17 +68,20 @@ def plot_sweep(out_dir) -> list[Path]:
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         notes = {f"bars: {confidence:.0%} confidence intervals"}
+        handles = []
         for i, curve in enumerate(dict.fromkeys(r["curve"] for r in sel)):
             pts = sorted((r for r in sel if r["curve"] == curve and _is_number(r[x])), key=lambda r: float(r[x]))
             if pts:
-                notes |= _draw_curve(ax, curve, pts, x, y, logy, i)
+                handle, curve_notes = _draw_curve(ax, curve, pts, x, y, logy, i)
+                handles.append(handle)
+                notes |= curve_notes
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel(plot_cfg.get("xlabel", _LABELS.get(x, x)))
         ax.set_ylabel(plot_cfg.get("ylabel", _LABELS.get(y, y)))
         ax.grid(True, which="both", alpha=0.3)
         # outside the axes, so that it never hides a curve
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
         title = config.get("title", "")
         suffix = ", ".join(f"{a} = {v}" for a, v in zip(panel_axes, combo))
         ax.set_title(" | ".join(t for t in (title, suffix) if t), fontsize=10)
@@ -98,9 +101,9 @@ _MARKERS = "os^Dv<>PXh*"
 _LINES = ("-", "--", "-.", ":")
 
 
-def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: int) -> set[str]:
+def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: int):
     """One curve: its estimates with interval bars, a band for the spread over replicas, upper
-    bounds for points without any error; returns notes for the caption."""
+    bounds for points without any error; returns its legend handle and notes for the caption."""
     notes = set()
     xs = np.array([float(r[x]) for r in pts])
     est = np.array([float(r[y]) for r in pts])
@@ -112,10 +115,11 @@ def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: 
                  ms=8 if exact else 4, mfc="none" if exact else None, label=curve)
     shown = est > 0 if logy else np.ones_like(est, dtype=bool)
     if exact:
-        line = ax.plot(xs[shown], est[shown], **style)[0]
+        handle = line = ax.plot(xs[shown], est[shown], **style)[0]
     else:
-        line = ax.errorbar(xs[shown], est[shown], yerr=[est[shown] - lo[shown], hi[shown] - est[shown]],
-                           capsize=3, **style)[0]
+        handle = ax.errorbar(xs[shown], est[shown], yerr=[est[shown] - lo[shown], hi[shown] - est[shown]],
+                             capsize=3, **style)
+        line = handle[0]
     if (~shown).any():  # no error seen: the interval's upper end, drawn as an upper bound
         ax.plot(xs[~shown], hi[~shown], "v", color=line.get_color(), ms=6)
         notes.add("v: no error seen, upper end of the interval")
@@ -128,7 +132,7 @@ def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: 
             smin = np.where(smin > 0, smin, np.nan)
         ax.fill_between(xs[has], smin[has], smax[has], color=line.get_color(), alpha=0.15, lw=0)
         notes.add("bands: min-max over independently trained receivers")
-    return notes
+    return handle, notes
 
 
 def _sort_key(value: str):
