@@ -79,7 +79,7 @@ def budget(system: dict, rate: float):
 #: unknowns ``2 n_u n_t`` (the designs hold n x n matrices); ``train_values`` bounds
 #: ``train_samples * n``. Raise an entry in code if you really mean it.
 LIMITS = {"n_t": 1024, "n_u": 1024, "tau_p": 1024, "epochs": 100_000, "n": 4096, "k": 4096,
-          "train_values": 2**27}
+          "train_values": 2**27, "trainings": 100, "snr_group": 10**6}
 
 
 def validate(system: dict, point: dict) -> None:
@@ -102,7 +102,8 @@ def validate(system: dict, point: dict) -> None:
     _checks.real("system.P", system["P"], positive=True)
     _checks.real("system.eta", system["eta"], positive=True)
     _checks.real("system.snr_error_fraction", system["snr_error_fraction"], nonnegative=True)
-    _checks.integer("system.snr_group", system["snr_group"], minimum=1, maximum=10**6)
+    _checks.integer("system.snr_group", system["snr_group"], minimum=1)
+    limit(f"system.snr_group = {system['snr_group']}", system["snr_group"], "snr_group")
     _checks.integer("system.train_samples", system["train_samples"], minimum=1)
     limit(f"system.train_samples * n = {system['train_samples'] * n} values", system["train_samples"] * n,
           "train_values")
@@ -111,7 +112,8 @@ def validate(system: dict, point: dict) -> None:
     _checks.real("system.lr", system["lr"], positive=True)
     _checks.real("system.sharpness", system["sharpness"], positive=True)
     _checks.real("system.anneal_to", system["anneal_to"], nonnegative=True)
-    _checks.integer("system.trainings", system["trainings"], minimum=1, maximum=100)
+    _checks.integer("system.trainings", system["trainings"], minimum=1)
+    limit(f"system.trainings = {system['trainings']}", system["trainings"], "trainings")
     receiver = point["receiver"]
     if receiver not in RECEIVERS:
         raise ValueError(f"receiver must be one of {', '.join(RECEIVERS)}, got {receiver!r}")
