@@ -4,6 +4,9 @@
 - :mod:`~hwsim.channels.mimo`: symbol detection, seed 001 eq. (8), with CSI uncertainty and time variation
 - :mod:`~hwsim.channels.pilots`: pilot channel estimation, seed 001 eq. (6), and its second-order statistics
 - :mod:`~hwsim.channels.fading`: Sionna-backed Rayleigh / Kronecker-correlated flat fading
+- :mod:`~hwsim.channels.qam`: complex Gray-labelled BPSK and square QAM (links in complex baseband)
+- :mod:`~hwsim.channels.sources`, :mod:`~hwsim.channels.flat`: the source and channel components
+  of a link (:mod:`hwsim.pipeline`)
 """
 
 from .constellations import CONSTELLATIONS, MAX_HYPOTHESES, Constellation, get_constellation
@@ -11,6 +14,9 @@ from .fading import RayleighFading
 from .mimo import (PAPER_CSI_ERROR, FixedChannel, SymbolChannel, SymbolFrames, exponential_channel,
                    noise_std, perturb_channel)
 from .pilots import PilotChannel, SecondOrderStats, complex_to_real_matrix, dft_pilots
+from .qam import QAM, QAM_NAMES, get_qam
+from .sources import Users
+from .flat import AWGN, IIDRayleigh
 
 __all__ = [
     "CONSTELLATIONS", "MAX_HYPOTHESES", "Constellation", "get_constellation",
@@ -18,4 +24,5 @@ __all__ = [
     "PAPER_CSI_ERROR", "FixedChannel", "SymbolChannel", "SymbolFrames", "exponential_channel",
     "noise_std", "perturb_channel",
     "PilotChannel", "SecondOrderStats", "complex_to_real_matrix", "dft_pilots",
+    "QAM", "QAM_NAMES", "get_qam", "Users", "AWGN", "IIDRayleigh",
 ]

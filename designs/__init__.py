@@ -2,5 +2,17 @@
 
 - :mod:`~hwsim.designs.task_based`: Lemma 2 and Theorem 3 of the task-based quantization survey
   (linear tasks, uniform scalar ADCs);
-- :mod:`~hwsim.designs.bounds`: Gaussian rate-distortion limits, the indirect bound and seed 001 eq. (7).
+- :mod:`~hwsim.designs.bounds`: Gaussian rate-distortion limits, the indirect bound and seed 001 eq. (7);
+- :mod:`~hwsim.designs.scalar`: Lloyd-Max and MSE-optimal uniform tables for a Gaussian input, their
+  exact MSE, Bussgang gain, output power and distortion factor, and the Bussgang linearization of
+  an I/Q converter bank;
+- :mod:`~hwsim.designs.power`: the Walden figure-of-merit converter power model and energy per bit.
 """
+
+from .power import WALDEN_FOM, ConverterPower, energy_per_bit, walden_power
+from .scalar import (bussgang_gain, bussgang_linearization, distortion_factor, gaussian_mse, lloyd_max,
+                     output_power, uniform_gaussian)
+
+__all__ = ["WALDEN_FOM", "ConverterPower", "energy_per_bit", "walden_power",
+           "bussgang_gain", "bussgang_linearization", "distortion_factor", "gaussian_mse", "lloyd_max",
+           "output_power", "uniform_gaussian"]

@@ -67,6 +67,13 @@ def _encode_kernel(x, thresholds, out):  # pragma: no cover - compiled
     return nan_count
 
 
+def _check_real(x) -> None:
+    """A real converter refuses complex input instead of silently dropping its imaginary part."""
+    if (_is_torch(x) and x.is_complex()) or (not _is_torch(x) and np.iscomplexobj(x)):
+        raise ValueError("x is complex, but this ADC is real: quantize the real and imaginary parts with "
+                         "one converter each (hwsim.converters gives I/Q converter banks)")
+
+
 def _is_torch(x) -> bool:
     return type(x).__module__.split(".", 1)[0] == "torch"
 
@@ -139,6 +146,7 @@ class ThresholdADC:
         numpy input gives ``int32`` codes (numba kernel); a torch tensor gives
         ``int64`` codes on its device (``torch.bucketize``). NaN input is rejected.
         """
+        _check_real(x)
         if _is_torch(x):
             return self._encode_torch(x)
         arr = np.ascontiguousarray(x, dtype=np.float64)
@@ -167,6 +175,7 @@ class ThresholdADC:
 
     def quantize(self, x):
         """Hard quantization ``decode(encode(x))``; shape and library as ``x``."""
+        _check_real(x)
         if _is_torch(x):
             import torch
 
@@ -262,6 +271,7 @@ class DitheredADC:
 
     def quantize(self, x, rng: np.random.Generator) -> np.ndarray:
         """Quantize numpy ``x`` with fresh dither from ``rng``; shape as ``x``."""
+        _check_real(x)
         x = np.asarray(x, dtype=np.float64)
         return self.apply(x, self.draw_dither(x.shape, rng))
 

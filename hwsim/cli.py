@@ -12,7 +12,7 @@ from . import __version__
 def _print_summary(cfg, out: Path) -> None:
     """For each curve, where it reaches the config's [summary] target, beside the paper's value."""
     from .results import crossing, read_results
-    from .studies import load_study
+    from .studies import load_study, result_columns
 
     from .plotting import default_x
 
@@ -26,11 +26,12 @@ def _print_summary(cfg, out: Path) -> None:
     study = load_study(cfg.study)
     rows = read_results(out / "results.csv")
     refs = cfg.summary.get("reference", {})
-    head = f"{x} at {study.ESTIMATE_COLUMN} {target:g}"
+    y = result_columns(study, cfg.raw)[0]
+    head = f"{x} at {y} {target:g}"
     width = max(26, 2 + max(len(c["name"]) for c in cfg.curves))
     print(f"{'curve':<{width}}{head:>22}   paper")
     for curve in dict.fromkeys(r["curve"] for r in rows):
-        value = crossing(rows, curve, x, study.ESTIMATE_COLUMN, target)
+        value = crossing(rows, curve, x, y, target)
         measured = "not reached" if value is None else f"{value:.2f}"
         print(f"{curve:<{width}}{measured:>22}   {refs.get(curve, '')}")
 
@@ -43,7 +44,7 @@ def _sweep(args) -> int:
         return 0
     if args.config is None:
         raise ValueError("give a CONFIG (a TOML file or a shipped name: " + ", ".join(shipped_configs()) + ")")
-    cfg = load_config(args.config, quick=args.quick)
+    cfg = load_config(args.config, quick=args.quick, overrides=args.set or ())
     out = Path(args.out or f"runs/{Path(args.config).stem}{'-quick' if args.quick else ''}")
     run_sweep(cfg, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
               connect_timeout=args.connect_timeout, no_workers_timeout=args.no_workers_timeout)
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "forever); finished points are kept for --resume")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
     p.add_argument("--quick", action="store_true", help="apply the config's [quick] overrides")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value by dotted key, VALUE in TOML (e.g. --set adc.bits=2 "
+                        "--set 'grid.snr_db=[0, 5]'); repeatable, recorded in the manifest")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the shipped example sweeps and exit")
     p.set_defaults(func=_sweep)

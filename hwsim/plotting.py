@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .results import atomic_write_bytes, read_results
-from .studies import load_study
+from .studies import load_study, result_columns
 
 _LABELS = {"snr_db": "SNR (dB)", "rate": "rate R (bits per input)", "ber": "BER", "mse": "average MSE"}
 
@@ -53,7 +53,7 @@ def plot_sweep(out_dir) -> list[Path]:
     rows = read_results(out / "results.csv") if (out / "results.csv").exists() else []
     if not rows:
         raise ValueError(f"{out} has no finished points to plot yet")
-    y = study.ESTIMATE_COLUMN
+    y = result_columns(study, config)[0]
     plot_cfg = config.get("plot", {})
     x = plot_cfg.get("x") or default_x(grid)
     panel_axes = [a for a in grid if a != x and a in rows[0] and len({r[a] for r in rows if r[a] != ""}) > 1]

@@ -132,17 +132,18 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
-def write_results_csv(path, points, results: dict, study) -> None:
+def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> None:
     """Tidy results: one row per finished point, in the sweep's point order.
 
+    ``columns``: the names of the estimate and sample-count columns (``("ber", "bits")``).
     Besides the estimate and its interval: ``interval`` names the interval and
     ``clusters`` counts the independent units behind it (:mod:`hwsim.montecarlo`);
     ``replicas`` is the number of independently set-up (trained) systems averaged, and
     ``spread_min`` / ``spread_max`` their smallest and largest estimates (empty for one).
     """
     param_keys = list(dict.fromkeys(k for p in points for k in p.params))
-    header = ["curve", *param_keys, study.ESTIMATE_COLUMN, "ci_low", "ci_high", "interval", "errors",
-              study.SAMPLES_COLUMN, "clusters", "replicas", "spread_min", "spread_max", "calls", "seconds", "stop"]
+    header = ["curve", *param_keys, columns[0], "ci_low", "ci_high", "interval", "errors",
+              columns[1], "clusters", "replicas", "spread_min", "spread_max", "calls", "seconds", "stop"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)

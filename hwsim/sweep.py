@@ -51,7 +51,7 @@ from . import __version__, _process
 from .montecarlo import StoppingRule, combine, estimate
 from .results import append_journal, atomic_write_text, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
-from .studies import STUDIES, load_study
+from .studies import STUDIES, load_study, result_columns
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 MANIFEST_FORMAT = 1
@@ -66,7 +66,7 @@ NO_WORKERS_TIMEOUT = 300.0
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
-        "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict}
+        "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict, "overrides": list}
 _STOPPING = {f.name: f.type for f in dataclasses.fields(StoppingRule)}
 _PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str}
 _SUMMARY = {"target": float, "reference": dict}
@@ -195,26 +195,73 @@ class SweepConfig:
         return out
 
 
-def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
-    """Validate a parsed TOML sweep; ``quick`` applies its ``[quick]`` overrides."""
+def parse_override(text: str) -> tuple[str, object]:
+    """``"dotted.key=TOML_VALUE"`` -> (key, value), e.g. ``"adc.bits=2"``, ``'grid.snr_db=[0, 5]'``."""
+    key, sep, value = str(text).partition("=")
+    key = key.strip()
+    if not sep or not key or not all(part.strip() for part in key.split(".")):
+        raise ValueError(f"--set takes dotted.key=TOML_VALUE (e.g. adc.bits=2), got {text!r}")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise ValueError(f"--set {key}: {value.strip()!r} is not a TOML value (strings need quotes: "
+                         f"{key}=\"text\")") from None
+    return key, parsed
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+    """``data`` with each ``(dotted_key, value)`` set: ``stopping.max_samples``, ``grid.snr_db``,
+    ``adc.bits`` (a component table), ``seed``, ... The tables on the way must exist or be new;
+    ``curves`` entries are not addressable (set a component parameter or a grid axis instead)."""
     data = copy.deepcopy(data)
-    _check_keys(data, _TOP, "the sweep file")
-    for key, kind in _TOP.items():
+    for key, value in overrides:
+        parts = [p.strip() for p in key.split(".")]
+        if parts[0] in ("curves", "quick"):
+            raise ValueError(f"--set {key}: [[{parts[0]}]] entries cannot be set; set a component parameter "
+                             "(e.g. receiver.type) or a grid axis instead")
+        table = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = table.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ValueError(f"--set {key}: {'.'.join(parts[:i + 1])} is a value, not a table")
+            table = nxt
+        table[parts[-1]] = value
+    return data
+
+
+def parse_config(data: dict, *, quick: bool = False, overrides=()) -> SweepConfig:
+    """Validate a parsed TOML sweep; ``quick`` applies its ``[quick]`` overrides, then
+    ``overrides`` (``(dotted_key, value)`` pairs, :func:`parse_override`) are set."""
+    data = copy.deepcopy(data)
+    study_name = data.get("study")
+    if not isinstance(study_name, str) or study_name not in STUDIES:
+        raise ValueError(f"the sweep file needs study = one of {', '.join(sorted(STUDIES))}, got {study_name!r}")
+    study = load_study(study_name)
+    # a pipeline study reads one table per component ([channel], [adc], [receiver], ...)
+    components = {kind: dict for kind in getattr(study, "COMPONENTS", ())}
+    top, quick_keys = {**_TOP, **components}, {**_QUICK, **components}
+    _check_keys(data, top, "the sweep file")
+    for key, kind in top.items():
         if key in data:
             data[key] = _typed(data[key], kind, key)
     for key in ("study", "seed", "grid", "curves"):
         if key not in data:
             raise ValueError(f"the sweep file needs a {key!r} entry")
     quick_table = data.pop("quick", {})
-    _check_keys(quick_table, _QUICK, "[quick]")
+    _check_keys(quick_table, quick_keys, "[quick]")
     for key, value in quick_table.items():
-        _typed(value, _QUICK[key], f"quick.{key}")
+        _typed(value, quick_keys[key], f"quick.{key}")
     if quick:
-        for table, overrides in quick_table.items():
-            data.setdefault(table, {}).update(overrides)
-    if data["study"] not in STUDIES:
-        raise ValueError(f"study must be one of {', '.join(sorted(STUDIES))}, got {data['study']!r}")
-    study = load_study(data["study"])
+        for table, values in quick_table.items():
+            data.setdefault(table, {}).update(values)
+    overrides = list(overrides)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        _check_keys(data, top, "the sweep file (after --set)")
+        for key, kind in top.items():
+            if key in data:
+                data[key] = _typed(data[key], kind, key)
+        data["overrides"] = [f"{k}={json.dumps(v)}" for k, v in overrides]
     if data["seed"] < 0:
         raise ValueError(f"seed must be >= 0, got {data['seed']}")
 
@@ -223,11 +270,15 @@ def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
     _check_keys(given, study.SYSTEM, "[system]")
     for k, v in given.items():
         system[k] = _typed(v, type(study.SYSTEM[k]), f"system.{k}")
+    for kind in components:
+        if kind in data:
+            system[kind] = data[kind]
+    point_keys = study.point_keys(system) if hasattr(study, "point_keys") else study.POINT_KEYS
 
     grid = {}
-    _check_keys(data["grid"], study.POINT_KEYS, "[grid]")
+    _check_keys(data["grid"], point_keys, "[grid]")
     for axis, spec in data["grid"].items():
-        grid[axis] = _axis_values(axis, spec, study.POINT_KEYS[axis])
+        grid[axis] = _axis_values(axis, spec, point_keys[axis])
         if not grid[axis]:
             raise ValueError(f"grid.{axis} is empty: a grid with no points")
 
@@ -238,14 +289,16 @@ def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
         where = f"[[curves]] entry {i + 1}"
         if not isinstance(curve, dict):
             raise ValueError(f"{where} must be a table")
-        _check_keys(curve, {"name": str, **study.POINT_KEYS}, where)
+        _check_keys(curve, {"name": str, **point_keys}, where)
         if "name" not in curve or not isinstance(curve["name"], str) or not curve["name"]:
             raise ValueError(f"{where} needs a non-empty name")
         if curve["name"] in names:
             raise ValueError(f"curve names must be unique; {curve['name']!r} appears twice")
         names.add(curve["name"])
-        curves.append({k: (v if k == "name" else _typed(v, study.POINT_KEYS[k], f"{curve['name']}.{k}"))
-                       for k, v in curve.items()})
+        typed = {k: (v if k == "name" else _typed(v, point_keys[k], f"{curve['name']}.{k}")) for k, v in curve.items()}
+        if hasattr(study, "curve_defaults"):  # e.g. the receiver type, so results.csv names it on every row
+            typed = {**{k: v for k, v in study.curve_defaults(system).items() if k not in grid}, **typed}
+        curves.append(typed)
 
     stopping_table = data.get("stopping", {})
     _check_keys(stopping_table, _STOPPING, "[stopping]")
@@ -254,7 +307,7 @@ def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
     plot = data.get("plot", {})
     _check_keys(plot, _PLOT, "[plot]")
     plot = {k: _typed(v, _PLOT[k], f"plot.{k}") for k, v in plot.items()}
-    numeric_axes = [a for a in grid if study.POINT_KEYS[a] in (int, float)]
+    numeric_axes = [a for a in grid if point_keys[a] in (int, float)]
     if "x" in plot and plot["x"] not in numeric_axes:
         raise ValueError(f"plot.x must be a numeric grid axis ({', '.join(numeric_axes) or 'none'}), "
                          f"got {plot['x']!r}")
@@ -262,7 +315,7 @@ def parse_config(data: dict, *, quick: bool = False) -> SweepConfig:
     _check_keys(summary, _SUMMARY, "[summary]")
     summary = {k: _typed(v, _SUMMARY[k], f"summary.{k}") for k, v in summary.items()}
 
-    cfg = SweepConfig(raw=data, study=data["study"], seed=data["seed"], system=system, grid=grid, curves=curves,
+    cfg = SweepConfig(raw=data, study=study_name, seed=data["seed"], system=system, grid=grid, curves=curves,
                       stopping=stopping, plot=plot, summary=summary, title=data.get("title", ""),
                       common_random_numbers=data.get("common_random_numbers", False))
     count = sum(math.prod(len(grid[a]) for a in grid if a not in curve) for curve in curves)
@@ -289,8 +342,9 @@ def shipped_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
 
 
-def load_config(source, *, quick: bool = False) -> SweepConfig:
-    """Load a sweep from a TOML path or the name of a shipped config (see :func:`shipped_configs`)."""
+def load_config(source, *, quick: bool = False, overrides=()) -> SweepConfig:
+    """Load a sweep from a TOML path or the name of a shipped config (see :func:`shipped_configs`);
+    ``overrides``: ``"dotted.key=TOML_VALUE"`` strings (``hwsim sweep --set``)."""
     path = Path(source)
     if not path.exists() and (CONFIG_DIR / f"{source}.toml").exists():
         path = CONFIG_DIR / f"{source}.toml"
@@ -300,7 +354,7 @@ def load_config(source, *, quick: bool = False) -> SweepConfig:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(data, quick=quick)
+    return parse_config(data, quick=quick, overrides=[parse_override(o) for o in overrides])
 
 
 # --------------------------------------------------------------------------- running
@@ -665,6 +719,7 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
     manifest.update(workers=workers, scheduler=scheduler)
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
     study = load_study(cfg.study)
+    columns = result_columns(study, cfg.raw)
     points = cfg.points()
     todo = [p for p in points if p.key not in done]
     results = {p.index: done[p.key] for p in points if p.key in done}
@@ -680,7 +735,7 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
                 continue
             append_journal(out / "points.jsonl", p.key, res, cfg.hash)
             results[p.index] = res
-            write_results_csv(out / "results.csv", points, results, study)
+            write_results_csv(out / "results.csv", points, results, columns)
             bar.update()
     except BaseException:
         if executor is not None:
@@ -690,7 +745,7 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
         bar.close()
     if executor is not None:
         executor.close()
-    write_results_csv(out / "results.csv", points, results, study)
+    write_results_csv(out / "results.csv", points, results, columns)
     manifest["finished"] = None if failed else _now()
     manifest["failed"] = failed
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))

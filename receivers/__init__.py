@@ -1,5 +1,17 @@
-"""Digital back-ends: model-based detectors (MAP, QMAP); learned receivers come later."""
+"""Digital back-ends: detectors registered as pipeline components, and seed 001's receivers.
 
+- :mod:`~hwsim.receivers.base`: what a detector sees (:class:`Observation`) and returns (:class:`Decision`)
+- :mod:`~hwsim.receivers.linear`: MRC, ZF, LMMSE and Bussgang LMMSE for any converter table
+- :mod:`~hwsim.receivers.onebit`: near-ML detection from the exact quantized likelihood (1-2 bit converters)
+- :mod:`~hwsim.receivers.sionna_detectors`: Sionna's K-best, EP and MMSE-PIC fed with the Bussgang model
+- :mod:`~hwsim.receivers.map`: exhaustive MAP (eq. 9) and QMAP (eq. 10) of seed 001 for small real systems
+- :mod:`~hwsim.receivers.hybrid`, :mod:`~hwsim.receivers.estimator`, :mod:`~hwsim.receivers.blmmse`:
+  seed 001's learned receivers and the one-bit BLMMSE channel estimator
+"""
+
+from . import linear, onebit  # noqa: F401  (registers the pipeline detectors)
+from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 
-__all__ = ["MAPDetector", "QMAPDetector", "log_prob_interval", "qmap_bit_errors", "qmap_direct"]
+__all__ = ["Decision", "Detector", "Observation",
+           "MAPDetector", "QMAPDetector", "log_prob_interval", "qmap_bit_errors", "qmap_direct"]

@@ -3,9 +3,13 @@
 A study module defines
 
 - ``METRIC``: ``"rate"`` (error counts) or ``"mse"``;
-- ``ESTIMATE_COLUMN`` / ``SAMPLES_COLUMN``: names of those columns in results.csv (e.g. ``"ber"``, ``"bits"``);
+- ``ESTIMATE_COLUMN`` / ``SAMPLES_COLUMN``: names of those columns in results.csv (e.g. ``"ber"``, ``"bits"``),
+  or ``columns(system)`` when they depend on the config;
 - ``SYSTEM``: the ``[system]`` keys with their defaults (the type of the default is the allowed type);
-- ``POINT_KEYS``: keys a ``[[curves]]`` entry or a ``[grid]`` axis may set, with their types;
+- ``POINT_KEYS``: keys a ``[[curves]]`` entry or a ``[grid]`` axis may set, with their types
+  (or ``point_keys(system)`` when they depend on the config);
+- optionally ``COMPONENTS``: top-level tables of the sweep file (``[channel]``, ``[adc]``, ...)
+  that the engine passes on as ``system[table]`` (the pipeline study, :mod:`.link`);
 - ``REQUIRED``: point keys every point must have once curve and grid are merged;
 - ``validate(system, point)``: raise ``ValueError`` for a bad combination;
 - optionally ``exact_value(system, point)``: a closed-form value (no Monte Carlo) or None;
@@ -26,6 +30,7 @@ import importlib
 STUDIES = {
     "detection": "hwsim.studies.detection",
     "estimation": "hwsim.studies.estimation",
+    "link": "hwsim.studies.link",
 }
 
 
@@ -34,3 +39,10 @@ def load_study(name: str):
     if name not in STUDIES:
         raise ValueError(f"study must be one of {', '.join(sorted(STUDIES))}, got {name!r}")
     return importlib.import_module(STUDIES[name])
+
+
+def result_columns(study, config: dict) -> tuple[str, str]:
+    """results.csv names of a study's estimate and sample count, for its (raw) sweep config."""
+    if hasattr(study, "columns"):
+        return study.columns({k: config[k] for k in getattr(study, "COMPONENTS", ()) if k in config})
+    return study.ESTIMATE_COLUMN, study.SAMPLES_COLUMN

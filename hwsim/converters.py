@@ -1,0 +1,130 @@
+r"""Converter banks of a complex-baseband link: an I and a Q ADC per converter input.
+
+Every bank applies one real decision table (:class:`hwsim.adc.ThresholdADC`, designed for a
+unit-variance Gaussian input) to the real and the imaginary part of each input after an
+automatic gain control (AGC) scale :math:`\alpha_i`:
+
+.. math:: r_i = \alpha_i \big(Q(\mathrm{Re}\, y_i / \alpha_i) + j\, Q(\mathrm{Im}\, y_i / \alpha_i)\big).
+
+AGC modes (``agc``):
+
+- ``ideal``: :math:`\alpha_i` is the standard deviation of :math:`\mathrm{Re}\, y_i` given the
+  channel, :math:`\sqrt{(\sum_k |H_{ik}|^2 + N_0)/2}` (unit-energy symbols), per frame;
+- ``fixed``: :math:`\alpha_i` = ``scale`` for every input, whatever the signal level.
+
+Banks: ``none`` (unquantized), ``uniform`` (the mid-rise uniform quantizer with the MSE-optimal
+step for a Gaussian input, :func:`hwsim.designs.uniform_gaussian`), ``lloyd_max``
+(:func:`hwsim.designs.lloyd_max`) and ``table`` (a decision-table file, :mod:`hwsim.tables`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks
+from .components import Component, register
+
+AGC_MODES = ("ideal", "fixed")
+#: Most bits a designed bank may have; table files allow up to :data:`hwsim.adc.MAX_LEVELS` levels.
+MAX_DESIGN_BITS = 8
+
+
+class ConverterBank(Component):
+    """Base: ``convert(y, H, noise_var, noise_cov)`` -> the converter fields of an Observation."""
+
+    def convert(self, y: np.ndarray, H: np.ndarray, noise_var: float, noise_cov=None) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+
+@register("adc", "none")
+class Unquantized(ConverterBank):
+    """Ideal, infinite-resolution converters: the receiver sees ``y``."""
+
+    def convert(self, y, H, noise_var, noise_cov=None) -> dict:
+        return {"r": y}
+
+
+class TableBank(ConverterBank):
+    """An I/Q pair of one real table per input, behind an AGC (see the module text)."""
+
+    PARAMS = {"agc": "ideal", "scale": 1.0}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.params["agc"] not in AGC_MODES:
+            raise ValueError(f"adc.agc must be one of {', '.join(AGC_MODES)}, got {self.params['agc']!r}")
+        _checks.real("adc.scale", self.params["scale"], positive=True)
+        self.table = self.make_table()
+
+    def make_table(self):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def agc_scale(self, H: np.ndarray, noise_var: float, noise_cov=None) -> np.ndarray:
+        r""":math:`\alpha` per frame and input, float [F, N]."""
+        if self.params["agc"] == "fixed":
+            return np.full(H.shape[:2], self.params["scale"])
+        if H is None:
+            raise ValueError("adc.agc = 'ideal' needs the channel's statistics (H), which this link does not "
+                             "provide; use agc = 'fixed' with a scale")
+        noise = np.real(np.diagonal(noise_cov)) if noise_cov is not None else noise_var
+        return np.sqrt((np.sum(np.abs(H) ** 2, axis=2) + noise) / 2)
+
+    def convert(self, y, H, noise_var, noise_cov=None) -> dict:
+        if not np.iscomplexobj(y):
+            raise ValueError("a converter bank takes the complex baseband signal (I and Q)")
+        scale = self.agc_scale(H, noise_var, noise_cov)
+        a = scale[:, None, :]
+        edges = self.table.cell_edges
+        levels = self.table.levels
+        out = {"adc": self.table, "scale": scale}
+        parts = []
+        for name, part in (("re", y.real), ("im", y.imag)):
+            codes = self.table.encode(np.ascontiguousarray(part / a))
+            parts.append(levels[codes] * a)
+            out[f"lower_{name}"] = edges[codes] * a
+            out[f"upper_{name}"] = edges[codes + 1] * a
+        out["r"] = parts[0] + 1j * parts[1]
+        return out
+
+
+class _DesignedBank(TableBank):
+    PARAMS = {"bits": 3, **TableBank.PARAMS}
+
+    def __init__(self, **params):
+        bits = params.get("bits", self.PARAMS["bits"])
+        _checks.integer("adc.bits", bits, minimum=1, maximum=MAX_DESIGN_BITS)
+        super().__init__(**params)
+
+
+@register("adc", "uniform")
+class UniformBank(_DesignedBank):
+    """Mid-rise uniform I/Q converters with the MSE-optimal step for a Gaussian input."""
+
+    def make_table(self):
+        from hwsim.designs import uniform_gaussian
+
+        return uniform_gaussian(self.params["bits"])
+
+
+@register("adc", "lloyd_max")
+class LloydMaxBank(_DesignedBank):
+    """Lloyd-Max (MSE-optimal for a Gaussian input) I/Q converters."""
+
+    def make_table(self):
+        from hwsim.designs import lloyd_max
+
+        return lloyd_max(self.params["bits"])
+
+
+@register("adc", "table")
+class FileBank(TableBank):
+    """I/Q converters from a decision-table file (JSON, CSV or .mat; :func:`hwsim.tables.import_table`)."""
+
+    PARAMS = {"path": "", **TableBank.PARAMS}
+
+    def make_table(self):
+        from .tables import import_table
+
+        if not self.params["path"]:
+            raise ValueError("adc.path must name a decision-table file")
+        return import_table(self.params["path"])[0]

@@ -1,0 +1,58 @@
+"""Link metrics: how a detector's decisions are scored.
+
+A metric turns the transmitted symbol indices and a :class:`hwsim.receivers.base.Decision`
+into errors per frame; the link makes them a :class:`hwsim.montecarlo.Tally` whose clusters
+are the frames (the samples of one frame share a channel draw: they are not independent trials).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .components import Component, register
+
+
+class Metric(Component):
+    """``column``/``samples_column`` name the results.csv columns; ``trials_per_sample(source)``."""
+
+    column = ""
+    samples_column = ""
+
+    def trials_per_sample(self, source) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def errors(self, constellation, idx_true: np.ndarray, idx_hat: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def count(self, source, idx_true: np.ndarray, idx_hat: np.ndarray) -> tuple[np.ndarray, int]:
+        """Errors per frame (axis 0 of the [F, L, K] indices) and the trials in one frame."""
+        if idx_hat.shape != idx_true.shape:
+            raise ValueError(f"decided indices have shape {idx_hat.shape}, the sent ones {idx_true.shape}")
+        per_frame = self.errors(source.constellation, idx_true, idx_hat).reshape(idx_true.shape[0], -1).sum(axis=1)
+        return per_frame, idx_true.shape[1] * self.trials_per_sample(source)
+
+
+@register("metric", "ber")
+class BER(Metric):
+    """Bit error rate of the Gray labels (every user's every bit)."""
+
+    column, samples_column = "ber", "bits"
+
+    def trials_per_sample(self, source) -> int:
+        return source.bits_per_sample
+
+    def errors(self, constellation, idx_true, idx_hat):
+        return np.bitwise_count(np.asarray(idx_true) ^ np.asarray(idx_hat))
+
+
+@register("metric", "ser")
+class SER(Metric):
+    """Symbol error rate (every user's every symbol)."""
+
+    column, samples_column = "ser", "symbols"
+
+    def trials_per_sample(self, source) -> int:
+        return source.users
+
+    def errors(self, constellation, idx_true, idx_hat):
+        return np.asarray(idx_true) != np.asarray(idx_hat)

@@ -1,0 +1,116 @@
+r"""A link as a chain of components: source -> channel -> front end -> converters -> receiver -> metric.
+
+Each stage is a registered component (:mod:`hwsim.components`) built from one config table::
+
+    from hwsim.pipeline import Pipeline
+
+    link = Pipeline.from_tables({
+        "source": {"type": "users", "users": 8, "constellation": "qam16"},
+        "channel": {"type": "rayleigh", "antennas": 64, "frame_len": 100},
+        "adc": {"type": "uniform", "bits": 3},
+        "receiver": {"type": "blmmse"},
+    })
+    tally = link.link(snr_db=10.0)(np.random.default_rng(1), 10_000)
+
+Signal model per frame (block fading): :math:`y = H s + n`, :math:`E|s|^2 = 1`,
+:math:`n \sim \mathcal{CN}(0, N_0 I)`, SNR :math:`= 1/N_0`. The front end gives the
+converters :math:`W y`; the receiver gets an :class:`~hwsim.receivers.base.Observation`
+with the effective channel. Draw order per batch (fixed, so seeded runs repeat): symbols,
+channel, noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .components import KINDS, Component, build, check_params, lookup
+from .montecarlo import Tally
+
+#: Component tables every link has, with the type used when a config leaves a table out.
+DEFAULT_TYPES = {"source": "users", "channel": "rayleigh", "frontend": "identity", "adc": "none",
+                 "receiver": "lmmse", "metric": "ber"}
+
+
+def resolve_tables(base: dict, overrides: dict) -> dict:
+    """Component tables of one point: ``base`` tables updated by dotted ``overrides``.
+
+    ``overrides`` maps ``"kind"`` (the type) or ``"kind.param"`` to values. When a point
+    changes a component's type, the base table's parameters the new type does not have are
+    dropped (they belonged to the old type); every parameter the point sets itself must exist.
+    """
+    tables = {kind: dict(base.get(kind, {})) for kind in KINDS}
+    for kind in KINDS:
+        tables[kind].setdefault("type", DEFAULT_TYPES[kind])
+    own: dict[str, set] = {kind: set() for kind in KINDS}
+    for key, value in overrides.items():
+        kind, _, param = key.partition(".")
+        if kind not in tables:
+            continue  # not a component key (e.g. snr_db)
+        tables[kind][param or "type"] = value
+        if param:
+            own[kind].add(param)
+    for kind, table in tables.items():
+        cls = lookup(kind, table["type"])
+        for param in list(table):
+            if param != "type" and param not in cls.PARAMS and param not in own[kind]:
+                del table[param]
+    return tables
+
+
+@dataclass
+class Pipeline:
+    """The components of one link; :meth:`link` makes the Monte Carlo link of one SNR."""
+
+    source: Component
+    channel: Component
+    frontend: Component
+    adc: Component
+    receiver: Component
+    metric: Component
+
+    @classmethod
+    def from_tables(cls, tables: dict) -> "Pipeline":
+        """Build every stage from its table (``{"type": name, **params}``; a missing table takes
+        :data:`DEFAULT_TYPES`). Errors name the table and the parameter."""
+        unknown = sorted(set(tables) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown component table{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                             f"the link's tables: {', '.join(KINDS)}")
+        full = {kind: {"type": DEFAULT_TYPES[kind], **tables.get(kind, {})} for kind in KINDS}
+        return cls(**{kind: build(kind, full[kind]) for kind in KINDS})
+
+    def observe(self, n_frames: int, snr_db: float, rng: np.random.Generator):
+        """Draw ``n_frames`` frames; returns (sent symbol indices [F, L, K], Observation)."""
+        from .receivers.base import Observation
+
+        L = self.channel.frame_len
+        idx, s = self.source.draw(n_frames, L, rng)
+        H = self.channel.draw(n_frames, self.source.users, rng)
+        n0 = 10.0 ** (-float(snr_db) / 10)
+        shape = (n_frames, L, self.channel.antennas)
+        noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(n0 / 2)
+        y = np.einsum("fnk,flk->fln", H, s) + noise
+        y, H_eff, noise_cov = self.frontend.apply(y, H, n0)
+        fields = self.adc.convert(y, H_eff, n0, noise_cov)
+        return idx, Observation(H=H_eff, noise_var=n0, constellation=self.source.constellation,
+                                noise_cov=noise_cov, **fields)
+
+    def link(self, snr_db: float):
+        """``link(rng, batch) -> Tally``; ``batch`` channel uses, rounded up to whole frames."""
+
+        def run(rng: np.random.Generator, batch: int):
+            n_frames = -(-int(batch) // self.channel.frame_len)
+            idx, obs = self.observe(n_frames, snr_db, rng)
+            decision = self.receiver.detect(obs)
+            return Tally.of(*self.metric.count(self.source, idx, decision.indices))
+
+        return run
+
+    def __repr__(self) -> str:
+        stages = ",\n  ".join(f"{kind}={getattr(self, kind)!r}" for kind in KINDS)
+        return f"Pipeline(\n  {stages})"
+
+
+__all__ = ["DEFAULT_TYPES", "Pipeline", "check_params", "resolve_tables"]

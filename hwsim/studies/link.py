@@ -1,0 +1,78 @@
+r"""Any link built from components (:mod:`hwsim.pipeline`): BER or SER against SNR and any parameter.
+
+The sweep file has one table per component -- ``[source]``, ``[channel]``, ``[frontend]``,
+``[adc]``, ``[receiver]``, ``[metric]``, each ``type = NAME`` plus that type's parameters --
+and ``[[curves]]`` entries or ``[grid]`` axes set
+
+- ``snr_db`` (required): :math:`10 \log_{10}(1/N_0)` with unit-energy symbols;
+- ``KIND`` (e.g. ``receiver = "zf"``): the component's type;
+- ``KIND.PARAM`` (e.g. ``"adc.bits" = 2``): any parameter of any component.
+
+``hwsim.components.names(KIND)`` lists the types; each class's ``PARAMS`` its parameters.
+"""
+
+from __future__ import annotations
+
+from hwsim.components import KINDS, lookup, names
+
+METRIC = "rate"
+ESTIMATE_COLUMN = "ber"
+SAMPLES_COLUMN = "bits"
+
+#: Component tables this study reads from the top level of a sweep file.
+COMPONENTS = KINDS
+SYSTEM: dict = {}
+REQUIRED = ("snr_db",)
+
+
+def columns(system: dict) -> tuple[str, str]:
+    """results.csv names of the estimate and its sample count: those of the configured metric."""
+    from hwsim.pipeline import DEFAULT_TYPES
+
+    cls = lookup("metric", system.get("metric", {}).get("type", DEFAULT_TYPES["metric"]))
+    return cls.column, cls.samples_column
+
+
+def curve_defaults(system: dict) -> dict:
+    """Every curve names its receiver and converter types (results.csv columns), from the tables by default."""
+    from hwsim.pipeline import DEFAULT_TYPES
+
+    return {kind: system.get(kind, {}).get("type", DEFAULT_TYPES[kind]) for kind in ("receiver", "adc")}
+
+
+def point_keys(system: dict) -> dict:
+    """Keys a curve or grid axis may set: ``snr_db``, each kind (its type) and every ``kind.param``
+    some registered component of that kind has (the point's own type is checked by :func:`validate`)."""
+    keys = {"snr_db": float}
+    for kind in KINDS:
+        keys[kind] = str
+        for name in names(kind):
+            for param, default in lookup(kind, name).PARAMS.items():
+                keys.setdefault(f"{kind}.{param}", float if isinstance(default, float) else type(default))
+    return keys
+
+
+def _overrides(point: dict) -> dict:
+    return {k: v for k, v in point.items() if k != "snr_db"}
+
+
+def pipeline(system: dict, point: dict):
+    from hwsim.pipeline import Pipeline, resolve_tables
+
+    return Pipeline.from_tables(resolve_tables(system, _overrides(point)))
+
+
+def validate(system: dict, point: dict) -> None:
+    """Build the point's components (every parameter checked) and check the receiver can serve the link."""
+    from hwsim import _checks
+
+    _checks.real("snr_db", point["snr_db"])
+    p = pipeline(system, point)
+    check = getattr(p.receiver, "check", None)
+    if check is not None:
+        check(users=p.source.users, inputs=p.frontend.outputs(p.channel.antennas), constellation=p.source.constellation)
+
+
+def make_link(system: dict, point: dict, rng):
+    """Monte Carlo link of one point (``rng`` is unused: no component needs training yet)."""
+    return pipeline(system, point).link(float(point["snr_db"]))

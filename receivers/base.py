@@ -1,0 +1,82 @@
+"""What a detector sees and what it returns: :class:`Observation`, :class:`Decision`, :class:`Detector`.
+
+Complex baseband, block fading: ``F`` frames of ``L`` samples, each frame with its own channel.
+Adding a detector is one subclass of :class:`Detector` registered with
+``@hwsim.components.register("receiver", NAME)``; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.components import Component
+
+
+@dataclass
+class Observation:
+    r"""One batch of received frames as the receiver knows them.
+
+    Attributes
+    ----------
+    r : complex [F, L, N]
+        Receiver input: the converters' reconstructions, or the unquantized signal.
+    H : complex [F, N, K]
+        The channel the receiver uses (after any analog front end).
+    noise_var : float
+        :math:`N_0`, the noise variance per complex sample at the converters' input
+        (white; a combiner's colouring is folded into ``noise_cov``).
+    constellation : hwsim.channels.qam.QAM
+    adc : hwsim.adc.ThresholdADC or None
+        The real table applied to I and Q of every antenna, designed for a unit-variance input
+        (None: unquantized).
+    scale : float [F, N] or None
+        AGC scale :math:`\alpha` per antenna and frame: ``r = alpha * Q(y / alpha)`` per axis.
+    lower_re, upper_re, lower_im, upper_im : float [F, L, N] or None
+        The cell of each real part of ``y`` the sample fell in (already times ``alpha``;
+        +-inf for the outer cells), for detectors that use the exact quantized likelihood.
+    noise_cov : complex [N, N] or None
+        Noise covariance when it is not :math:`N_0 I` (a combiner in front of the converters).
+    """
+
+    r: np.ndarray
+    H: np.ndarray
+    noise_var: float
+    constellation: object
+    adc: object = None
+    scale: np.ndarray | None = None
+    lower_re: np.ndarray | None = None
+    upper_re: np.ndarray | None = None
+    lower_im: np.ndarray | None = None
+    upper_im: np.ndarray | None = None
+    noise_cov: np.ndarray | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.adc is not None
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(F, L, N, K)."""
+        f, l, n = self.r.shape
+        return f, l, n, self.H.shape[2]
+
+
+@dataclass
+class Decision:
+    """Detector output: symbol indices int64 [F, L, K] and optional max-log LLRs float [F, L, K, bits]."""
+
+    indices: np.ndarray
+    llr: np.ndarray | None = None
+
+
+class Detector(Component):
+    """Base of every detector: ``detect(obs) -> Decision``.
+
+    A detector that cannot serve every link also defines ``check(*, users, inputs,
+    constellation)``, raising ``ValueError``; sweeps call it before anything runs.
+    """
+
+    def detect(self, obs: Observation) -> Decision:  # pragma: no cover - interface
+        raise NotImplementedError
