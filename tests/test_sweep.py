@@ -44,7 +44,7 @@ def _rows(out):
     (lambda c: c["grid"].update(snr_db=[]), "grid.snr_db is empty"),
     (lambda c: c["grid"].update(snr_db=[1.0, float("nan")]), "snr_db must be finite"),
     (lambda c: c["grid"].update(snr_db={"start": 5, "stop": 1, "step": 1}), "stop >= start"),
-    (lambda c: c.update(study="tracking"), "study must be one of detection, estimation"),
+    (lambda c: c.update(study="tracking"), "study = one of detection, estimation, link"),
     (lambda c: c["curves"][1].pop("rate"), "curve 'QMAP R=2': a qmap curve needs exactly one of rate or levels"),
     (lambda c: c["curves"][1].update(rate=0.5), "at least 2 levels"),
     (lambda c: c["curves"][0].update(receiver="ml"), "receiver must be one of map, qmap"),
