@@ -1,6 +1,6 @@
 r"""Scalar converter designs for a Gaussian input, and their exact Bussgang statistics.
 
-Designs (each returns a :class:`hwsim.adc.ThresholdADC` for a unit-variance Gaussian input):
+Designs (each returns a :class:`hwsim.converters.adc.ThresholdADC` for a unit-variance Gaussian input):
 
 - :func:`lloyd_max`: the MSE-optimal (Lloyd-Max) quantizer with ``2**bits`` levels;
 - :func:`uniform_gaussian`: the mid-rise uniform quantizer with the MSE-optimal step.
@@ -46,7 +46,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import ndtr, ndtri
 
 from hwsim import _checks
-from hwsim.adc import ThresholdADC, UniformADC
+from hwsim.converters.adc import ThresholdADC, UniformADC
 
 __all__ = ["MAX_BITS", "lloyd_max", "uniform_gaussian", "gaussian_mse", "bussgang_gain", "output_power",
            "distortion_factor", "bussgang_linearization"]
@@ -62,7 +62,7 @@ _LLOYD_TOL = 1e-12
 # ---------------------------------------------------------------------------- helpers
 def _check_adc(adc) -> ThresholdADC:
     if not isinstance(adc, ThresholdADC):
-        raise TypeError(f"adc must be a hwsim.adc.ThresholdADC, got {type(adc).__name__}")
+        raise TypeError(f"adc must be a hwsim.converters.adc.ThresholdADC, got {type(adc).__name__}")
     return adc
 
 

@@ -1,15 +1,25 @@
 """hwsim: a hardware-in-the-loop simulator for receivers with low-resolution ADCs.
 
-The package is organised as
+A link is a chain of registered components (:mod:`hwsim.components`, :mod:`hwsim.pipeline`):
+source -> channel -> analog front end -> converter bank -> receiver -> metric. Where things live:
 
-- ``hwsim`` (this folder): hardware models and the engine -- scalar ADCs
-  (:mod:`hwsim.adc`), bit budgets (:mod:`hwsim.budget`), Monte Carlo helpers
-  (:mod:`hwsim.stats`), studies and the command line (:mod:`hwsim.cli`);
-- :mod:`hwsim.channels`: constellations, the seed paper's MIMO models and Sionna channels;
-- :mod:`hwsim.receivers`: digital back-ends (MAP, QMAP, ...);
-- :mod:`hwsim.designs`: model-based designs and bounds.
+- :mod:`hwsim.channels`: sources, constellations (real PAM and complex Gray QAM), seed 001's
+  MIMO and pilot models, block-fading and Sionna channels, closed-form AWGN error rates;
+- :mod:`hwsim.designs`: model-based designs -- front ends, Theorem 3, Lloyd-Max and Gaussian
+  quantizer statistics (Bussgang), rate-distortion bounds, the converter power model;
+- :mod:`hwsim.converters`: ADC models (decision tables, uniform, dithered, learned, impaired),
+  I/Q converter banks, bit budgets, table files and external converters;
+- :mod:`hwsim.receivers`: detectors (linear, Bussgang, near-ML, Sionna's, exhaustive MAP/QMAP)
+  and seed 001's learned receivers;
+- :mod:`hwsim.metrics`: BER and SER;
+- :mod:`hwsim.engine`: Monte Carlo with honest intervals, sweeps, results and plots;
+- :mod:`hwsim.studies`: the systems a sweep simulates (``link`` is the component pipeline;
+  ``detection`` and ``estimation`` are seed 001's systems);
+- :mod:`hwsim.cli`: the ``hwsim`` command.
 
-Importing :mod:`hwsim` is light: torch and sionna load only where they are used.
+Dependencies point one way: components import neither the engine nor each other's internals;
+the engine imports studies by name only. Importing :mod:`hwsim` is light: torch and sionna
+load only where they are used.
 """
 
 __version__ = "0.1.0"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .components import KINDS, Component, build, check_params, lookup
-from .montecarlo import Tally
+from .engine.montecarlo import Tally
 
 #: Component tables every link has, with the type used when a config leaves a table out.
 DEFAULT_TYPES = {"source": "users", "channel": "rayleigh", "frontend": "identity", "adc": "none",

@@ -28,7 +28,7 @@ class Observation:
         :math:`N_0`, the noise variance per complex sample at the converters' input
         (white; a combiner's colouring is folded into ``noise_cov``).
     constellation : hwsim.channels.qam.QAM
-    adc : hwsim.adc.ThresholdADC or None
+    adc : hwsim.converters.adc.ThresholdADC or None
         The real table applied to I and Q of every antenna, designed for a unit-variance input
         (None: unquantized).
     scale : float [F, N] or None

@@ -6,7 +6,7 @@ r"""Learned task-based channel estimator (seed 001 Sec. 4.1).
 
 Linear layers on both sides, as in the paper: the MMSE estimate of eq. (6) is linear in
 ``x`` and this keeps the comparison with the (linear) Theorem 3 design fair. The ADCs are
-:class:`hwsim.learned_adc.LearnedADC` trained soft-to-hard by default; evaluation always
+:class:`hwsim.converters.learned_adc.LearnedADC` trained soft-to-hard by default; evaluation always
 uses their hard table.
 """
 
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from hwsim import _checks
-from hwsim.learned_adc import DEFAULT_SHARPNESS, LearnedADC
+from hwsim.converters.learned_adc import DEFAULT_SHARPNESS, LearnedADC
 
 
 class LearnedEstimator(nn.Module):

@@ -5,7 +5,7 @@ r"""The deep task-based quantizer for symbol detection (seed 001 Sec. 3.1 and 4.
     x [n]  --analog DNN-->  z [p]  --p identical scalar ADCs-->  q [p]  --digital DNN-->  logits [A**k]
 
 - analog DNN: ``Linear(n, hidden) -> tanh -> Linear(hidden, p)``; nothing bypasses the ADCs.
-- ADCs: :class:`hwsim.learned_adc.LearnedADC` (soft-to-hard, uniform soft-to-hard,
+- ADCs: :class:`hwsim.converters.learned_adc.LearnedADC` (soft-to-hard, uniform soft-to-hard,
   passing gradient or straight-through in training; always its hard table in evaluation).
 - digital DNN: ``Linear(p, hidden) -> ReLU -> Linear(hidden, A**k)``, softmax over the
   symbol vectors, trained with cross-entropy.
@@ -35,9 +35,9 @@ import torch
 from torch import nn
 
 from hwsim import _checks
-from hwsim.adc import MAX_LEVELS, ThresholdADC
-from hwsim.learned_adc import DEFAULT_SHARPNESS, MODES, LearnedADC
-from hwsim.results import atomic_write_bytes, atomic_write_text
+from hwsim.converters.adc import MAX_LEVELS, ThresholdADC
+from hwsim.converters.learned_adc import DEFAULT_SHARPNESS, MODES, LearnedADC
+from hwsim.engine.results import atomic_write_bytes, atomic_write_text
 
 FORMAT_VERSION = 1
 
@@ -77,7 +77,7 @@ def _check_arch(src, arch, max_parameters: int) -> dict:
         if isinstance(v, bool) or not isinstance(v, int):
             raise ValueError(f"{src}: arch {key} must be a whole number, got {v!r}")
         if key == "n_levels" and not 2 <= v <= MAX_LEVELS:
-            raise ValueError(f"{src}: arch n_levels must lie in [2, {MAX_LEVELS}] (at most hwsim.adc.MAX_LEVELS), "
+            raise ValueError(f"{src}: arch n_levels must lie in [2, {MAX_LEVELS}] (at most hwsim.converters.adc.MAX_LEVELS), "
                              f"got {v}")
         if key != "n_levels" and not 1 <= v <= max_parameters:
             raise ValueError(f"{src}: arch {key} = {v} must lie in [1, {max_parameters}]: {how}")
@@ -104,9 +104,9 @@ class HybridReceiver(nn.Module):
     p : int             number of scalar ADCs
     n_levels : int      levels of each ADC
     n_classes : int     symbol vectors (A**k)
-    mode : str          ADC training mode (:data:`hwsim.learned_adc.MODES`)
+    mode : str          ADC training mode (:data:`hwsim.converters.learned_adc.MODES`)
     hidden : int        width of the hidden layer on each side
-    gamma, sharpness    passed to :class:`~hwsim.learned_adc.LearnedADC`
+    gamma, sharpness    passed to :class:`~hwsim.converters.learned_adc.LearnedADC`
     """
 
     def __init__(self, n: int, p: int, n_levels: int, n_classes: int, mode: str = "soft_to_hard", *,
@@ -210,7 +210,7 @@ class TrainedReceiver:
         it deliberately for a larger receiver) and the weight file may not be larger than
         such a receiver needs.
         """
-        from hwsim.tables import parse_json_bytes
+        from hwsim.converters.tables import parse_json_bytes
 
         path = Path(path)
         max_parameters = _checks.integer("max_parameters", MAX_PARAMETERS if max_parameters is None

@@ -18,7 +18,7 @@ from numba import njit, prange
 from scipy.special import log_ndtr
 
 from hwsim import _checks
-from hwsim.adc import ThresholdADC, code_of
+from hwsim.converters.adc import ThresholdADC, code_of
 from hwsim.channels.constellations import get_constellation
 
 _CHUNK = 256

@@ -6,7 +6,7 @@
 
 import sys
 
-from hwsim.emulator import main
+from hwsim.converters.emulator import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from hwsim.adc import UniformADC
+from hwsim.converters.adc import UniformADC
 from hwsim.channels import SymbolChannel, exponential_channel
 from hwsim.receivers import MAPDetector, QMAPDetector, qmap_direct
 

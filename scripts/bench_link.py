@@ -35,7 +35,7 @@ def _link():
 
 def run_link(seed: int, calls: int, batch: int) -> tuple[int, int, float]:
     """Run ``calls`` link calls of ``batch`` samples; returns (samples, bit errors, seconds)."""
-    from hwsim.sweep import single_threaded
+    from hwsim.engine.sweep import single_threaded
 
     with single_threaded():
         link = _link()

@@ -30,7 +30,7 @@ def train_seconds(threads: int) -> tuple[float, float]:
 
 
 def sweep_seconds(quick: bool) -> float:
-    from hwsim.sweep import load_config, run_sweep
+    from hwsim.engine.sweep import load_config, run_sweep
 
     cfg = load_config("fig7", quick=quick)
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from hwsim.montecarlo import StoppingRule, estimate
+from hwsim.engine.montecarlo import StoppingRule, estimate
 from hwsim.studies import detection
 
 

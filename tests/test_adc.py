@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.adc import DitheredADC, ThresholdADC, UniformADC
+from hwsim.converters.adc import DitheredADC, ThresholdADC, UniformADC
 
 RNG_SEED = 20261123
 

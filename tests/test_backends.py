@@ -1,4 +1,4 @@
-"""ADC backends over real pipes: scripts/adc_emulator.py behind ExternalBackend (hwsim.backends)."""
+"""ADC backends over real pipes: scripts/adc_emulator.py behind ExternalBackend (hwsim.converters.backends)."""
 
 import os
 import sys
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwsim.adc import ThresholdADC, UniformADC
-from hwsim.backends import MAX_REQUEST_BYTES, BackendError, ExternalBackend, SimulatedBackend
-from hwsim.impairments import ImpairedADC
-from hwsim.tables import export_table
+from hwsim.converters.adc import ThresholdADC, UniformADC
+from hwsim.converters.backends import MAX_REQUEST_BYTES, BackendError, ExternalBackend, SimulatedBackend
+from hwsim.converters.impairments import ImpairedADC
+from hwsim.converters.tables import export_table
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="ExternalBackend needs POSIX pipes and poll")
 
@@ -299,7 +299,7 @@ def test_sequence_numbers_wrap_around(table):
 CLIENT = r'''
 import json, sys, threading, time
 import numpy as np
-from hwsim.backends import ExternalBackend
+from hwsim.converters.backends import ExternalBackend
 
 command, where, busy_text = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 made = {}
@@ -356,7 +356,7 @@ def test_backend_program_dies_with_its_killed_client(table, tmp_path, program, w
 
     _, path = table
     if program == "emulator":
-        command = [sys.executable, "-m", "hwsim.emulator", "--table", str(path)]
+        command = [sys.executable, "-m", "hwsim.converters.emulator", "--table", str(path)]
         if busy_text:
             command += ["--misbehave", "hang"]
     else:

@@ -1,6 +1,6 @@
 import pytest
 
-from hwsim.budget import BitBudget, bit_budget, check_budget, levels_per_adc, split_budget, total_bits
+from hwsim.converters.budget import BitBudget, bit_budget, check_budget, levels_per_adc, split_budget, total_bits
 
 
 def test_seed_paper_symbol_detection_bookkeeping():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import hwsim
-from hwsim.results import crossing, read_results
+from hwsim.engine.results import crossing, read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 HWSIM = [sys.executable, "-m", "hwsim.cli"]

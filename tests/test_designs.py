@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from hwsim.adc import UniformADC
+from hwsim.converters.adc import UniformADC
 from hwsim.channels import PilotChannel
 from hwsim.designs.bounds import (gaussian_rd_scalar, indirect_rd_bound, pilot_eta_opt, pilot_mmse,
                                   reverse_water_filling)

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hwsim.adc import UniformADC
+from hwsim.converters.adc import UniformADC
 from hwsim.channels import RayleighFading, SymbolChannel, exponential_channel, perturb_channel
 from hwsim.receivers import MAPDetector, QMAPDetector, log_prob_interval, qmap_direct
-from hwsim.stats import wilson_interval
+from hwsim.engine.stats import wilson_interval
 
 CONF = 0.999
 

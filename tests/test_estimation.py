@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.results import read_results
-from hwsim.sweep import parse_config
+from hwsim.engine.results import read_results
+from hwsim.engine.sweep import parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

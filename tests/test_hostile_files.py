@@ -1,4 +1,4 @@
-"""Hostile input that reaches exported or imported table files (hwsim.tables, hwsim.adc_cli).
+"""Hostile input that reaches exported or imported table files (hwsim.converters.tables, hwsim.cli.adc).
 
 - Provenance and units must not inject code into C headers or data words into $readmemh
   files (checked with gcc and with a strict memory-file parser written here).
@@ -17,9 +17,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from hwsim.adc import ThresholdADC, UniformADC
-from hwsim.fixed_point import dac_round
-from hwsim.tables import export_from_model, export_table, import_table
+from hwsim.converters.adc import ThresholdADC, UniformADC
+from hwsim.converters.fixed_point import dac_round
+from hwsim.converters.tables import export_from_model, export_table, import_table
 
 GCC = shutil.which("gcc")
 NM = shutil.which("nm")
@@ -42,7 +42,7 @@ def _hostile_provenance(tmp_path):
 
 
 def _cli(*argv):
-    from hwsim.adc_cli import add_adc_parser
+    from hwsim.cli.adc import add_adc_parser
 
     parser = argparse.ArgumentParser(prog="hwsim")
     add_adc_parser(parser.add_subparsers(dest="command"))
@@ -302,7 +302,7 @@ def test_csv_numbers_must_be_written_as_the_exporter_writes_them(tmp_path, text)
 
 
 def test_export_and_import_call_the_same_validator(tmp_path, monkeypatch):
-    import hwsim.tables as tables
+    import hwsim.converters.tables as tables
 
     calls = []
     real = tables.check_table
@@ -340,7 +340,7 @@ def test_5000_digit_number_error_names_the_file(tmp_path):
 
 _MEASURE = r"""
 import resource, sys, time, tracemalloc
-from hwsim.tables import import_table
+from hwsim.converters.tables import import_table
 path = sys.argv[1]
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tracemalloc.start()
@@ -382,7 +382,7 @@ def test_junk_files_are_refused_quickly_with_bounded_memory(tmp_path, name, head
 
 
 def test_size_bound_is_stated_and_can_be_raised_deliberately(tmp_path):
-    import hwsim.tables as tables
+    import hwsim.converters.tables as tables
 
     path = tmp_path / "big.json"
     adc = ThresholdADC(np.linspace(-1, 1, 2047), np.linspace(-1, 1, 2048))
@@ -403,7 +403,7 @@ def test_size_bound_is_stated_and_can_be_raised_deliberately(tmp_path):
     ("t.csv", b"# hwsim-adc-table version 1\x00\n"),
 ])
 def test_wrong_first_bytes_are_refused_before_reading_the_rest(tmp_path, name, content, monkeypatch):
-    import hwsim.tables as tables
+    import hwsim.converters.tables as tables
 
     path = tmp_path / name
     path.write_bytes(content + b" " * 5_000_000)

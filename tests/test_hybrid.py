@@ -10,7 +10,7 @@ import torch
 
 from hwsim.channels import SymbolChannel, exponential_channel
 from hwsim.receivers.hybrid import TrainedReceiver, TrainSettings, train_hybrid
-from hwsim.stats import wilson_interval
+from hwsim.engine.stats import wilson_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = TrainSettings(train_samples=3000, val_samples=2000, epochs=15)
@@ -104,7 +104,7 @@ def test_fig7_quick_reproduces_the_orderings(tmp_path):
     r = subprocess.run([sys.executable, "-m", "hwsim.cli", "sweep", "fig7", "--quick", "--quiet", "--out",
                         str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    from hwsim.results import read_results
+    from hwsim.engine.results import read_results
 
     ber = {(row["curve"], float(row["snr_db"])): float(row["ber"]) for row in read_results(tmp_path / "results.csv")}
     # seed 001 Sec. 4.2 orderings at R = 1
@@ -115,8 +115,8 @@ def test_fig7_quick_reproduces_the_orderings(tmp_path):
 
 
 def test_hardware_in_the_loop_backends_reproduce_the_learned_table(trained, tmp_path):
-    from hwsim.backends import ExternalBackend, SimulatedBackend
-    from hwsim.tables import export_table
+    from hwsim.converters.backends import ExternalBackend, SimulatedBackend
+    from hwsim.converters.tables import export_table
 
     ch, tr = trained
     model = tr.model
@@ -125,7 +125,7 @@ def test_hardware_in_the_loop_backends_reproduce_the_learned_table(trained, tmp_
     expected = model.detect_index(x)
     np.testing.assert_array_equal(model.detect_index_via(x, SimulatedBackend(table, 4)), expected)
     export_table(table, tmp_path / "t.json", "json")
-    with ExternalBackend([sys.executable, "-m", "hwsim.emulator", "--table", str(tmp_path / "t.json")], 4,
+    with ExternalBackend([sys.executable, "-m", "hwsim.converters.emulator", "--table", str(tmp_path / "t.json")], 4,
                          table.n_levels, name="emulator") as ext:
         np.testing.assert_array_equal(model.detect_index_via(x, ext), expected)
 
@@ -134,7 +134,7 @@ def test_hil_sweep_quick(tmp_path):
     r = subprocess.run([sys.executable, "-m", "hwsim.cli", "sweep", "hil", "--quick", "--quiet", "--out",
                         str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    from hwsim.results import read_results
+    from hwsim.engine.results import read_results
 
     rows = read_results(tmp_path / "results.csv")
     assert {row["curve"] for row in rows} == {"ideal learned table", "8-bit threshold DAC", "10-bit threshold DAC",

@@ -1,4 +1,4 @@
-"""Converter impairments, measured tables and IEEE 1241 figures of merit (hwsim.impairments); fixed seeds."""
+"""Converter impairments, measured tables and IEEE 1241 figures of merit (hwsim.converters.impairments); fixed seeds."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from hwsim.adc import ThresholdADC, UniformADC
-from hwsim.impairments import ImpairedADC, dnl_inl, from_transition_levels, sine_test, table_lsb
+from hwsim.converters.adc import ThresholdADC, UniformADC
+from hwsim.converters.impairments import ImpairedADC, dnl_inl, from_transition_levels, sine_test, table_lsb
 
 SEED = 20261125
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hwsim.montecarlo import Estimate, combine
-from hwsim.sweep import parse_config, run_sweep
+from hwsim.engine.montecarlo import Estimate, combine
+from hwsim.engine.sweep import parse_config, run_sweep
 
 
 def _est(value, half, samples=100_000, stop="target_errors"):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.adc import UniformADC
-from hwsim.learned_adc import LearnedADC
+from hwsim.converters.adc import UniformADC
+from hwsim.converters.learned_adc import LearnedADC
 
 
 def test_uniform_initialisation_is_the_uniform_converter():
@@ -78,7 +78,7 @@ def test_bad_modes_are_named():
 
 
 def test_sweep_validation_knows_every_mode():
-    from hwsim.learned_adc import MODES
+    from hwsim.converters.learned_adc import MODES
     from hwsim.studies.detection import TRAININGS
 
     assert TRAININGS == MODES

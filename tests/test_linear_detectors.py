@@ -11,14 +11,14 @@ import pytest
 from scipy.special import erfc
 from scipy.stats import binomtest
 
-from hwsim.adc import ThresholdADC, UniformADC
+from hwsim.converters.adc import ThresholdADC, UniformADC
 from hwsim.channels.qam import get_qam
 from hwsim.components import lookup
 from hwsim.receivers.base import Observation
 from hwsim.receivers.linear import BLMMSE, LMMSE, MRC, ZF, LinearDetector
 from hwsim.receivers.map import log_prob_interval
 from hwsim.receivers.onebit import NearML, cell_score
-from hwsim.stats import wilson_interval
+from hwsim.engine.stats import wilson_interval
 
 ONE_BIT = ThresholdADC([0.0], [-np.sqrt(2 / np.pi), np.sqrt(2 / np.pi)])
 LINEAR = (MRC, ZF, LMMSE, BLMMSE)

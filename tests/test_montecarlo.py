@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from hwsim.montecarlo import StoppingRule, Tally, estimate
-from hwsim.stats import clopper_pearson_interval, wilson_interval
+from hwsim.engine.montecarlo import StoppingRule, Tally, estimate
+from hwsim.engine.stats import clopper_pearson_interval, wilson_interval
 
 
 def bernoulli_link(p):

@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.components import Component, build, check_params, lookup, names, register
 from hwsim.pipeline import Pipeline, resolve_tables
-from hwsim.sweep import load_config, parse_config, run_sweep
+from hwsim.engine.sweep import load_config, parse_config, run_sweep
 
 MASSIVE = {"source": {"type": "users", "users": 4, "constellation": "qam16"},
            "channel": {"type": "rayleigh", "antennas": 16, "frame_len": 10},

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from hwsim.adc import ThresholdADC, UniformADC
+from hwsim.converters.adc import ThresholdADC, UniformADC
 from hwsim.channels.qam import get_qam
 from hwsim.channels.theory import (ber_awgn, ebn0_to_esn0_db, esn0_to_ebn0_db, ser_awgn,
                                    snr_db_to_n0)
 from hwsim.designs import (WALDEN_FOM, ConverterPower, bussgang_gain, bussgang_linearization,
                            distortion_factor, energy_per_bit, gaussian_mse, lloyd_max, output_power,
                            uniform_gaussian, walden_power)
-from hwsim.stats import wilson_interval
+from hwsim.engine.stats import wilson_interval
 
 #: Max (1960), Table: MSE of the N(0,1) Lloyd-Max quantizer, 1..5 bits, as printed.
 MAX_MSE = [0.3634, 0.1175, 0.03454, 0.009497, 0.002499]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hwsim.stats import clopper_pearson_interval, point_seed, wilson_interval
+from hwsim.engine.stats import clopper_pearson_interval, point_seed, wilson_interval
 
 
 def test_wilson_interval_known_values():

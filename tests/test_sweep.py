@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.sweep import SweepError, load_config, parse_config, run_sweep
+from hwsim.engine.sweep import SweepError, load_config, parse_config, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 

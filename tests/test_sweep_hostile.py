@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.results import read_journal
-from hwsim.sweep import SweepError, parse_config, run_sweep
+from hwsim.engine.results import read_journal
+from hwsim.engine.sweep import SweepError, parse_config, run_sweep
 
 from test_sweep import _rows, _toml, tiny
 
@@ -353,15 +353,15 @@ def test_a_damaged_line_inside_the_journal_is_an_error_naming_the_line(tmp_path)
 @pytest.mark.parametrize("mutate, match", [
     (lambda c: c["grid"].update(snr_db={"start": 0, "stop": 1, "step": 1e-12}),
      r"grid.snr_db: the range .* has 1000000000001 values, more than the limit of 10000 per axis "
-     r"\(hwsim.sweep.MAX_AXIS_VALUES"),
+     r"\(hwsim.engine.sweep.MAX_AXIS_VALUES"),
     (lambda c: c.update(grid={"snr_db": {"start": 0, "stop": 999, "step": 1}, "rate": [float(r) for r in range(1, 101)]},
                         curves=[{"name": f"Q{i}", "receiver": "qmap"} for i in range(100)]),
      r"the sweep has 10000000 points \(100 curves over the grid\), more than the limit of 100000 "
-     r"\(hwsim.sweep.MAX_POINTS"),
+     r"\(hwsim.engine.sweep.MAX_POINTS"),
     (lambda c: c["curves"][1].update(rate=1e9), r"curve 'QMAP R=2': rate \* n = 6000000000 bits is more than the "
-                                               r"limit of 4096 \(hwsim.budget.MAX_TOTAL_BITS"),
+                                               r"limit of 4096 \(hwsim.converters.budget.MAX_TOTAL_BITS"),
     (lambda c: c["curves"][1].update(rate=40.0), r"rate 40.0 gives 1099511627776 levels per ADC, more than "
-                                                r"the limit of 65536 \(hwsim.adc.MAX_LEVELS"),
+                                                r"the limit of 65536 \(hwsim.converters.adc.MAX_LEVELS"),
     (lambda c: c["system"].update(n_t=100_000), r"system.n_t = 100000 is more than the limit of 1024 "
                                                r"\(hwsim.studies.detection.LIMITS\['n_t'\]"),
     (lambda c: c["system"].update(frame_len=10**9), r"system.frame_len = 1000000000 is more than the limit"),

@@ -1,4 +1,4 @@
-"""Decision-table export/import (hwsim.tables), DAC rounding (hwsim.fixed_point) and `hwsim adc`."""
+"""Decision-table export/import (hwsim.converters.tables), DAC rounding (hwsim.converters.fixed_point) and `hwsim adc`."""
 
 import argparse
 import hashlib
@@ -15,9 +15,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from hwsim.adc import MAX_LEVELS, ThresholdADC, UniformADC
-from hwsim.fixed_point import dac_round, default_full_scale
-from hwsim.tables import MAX_FILE_BYTES, export_from_model, export_table, import_table
+from hwsim.converters.adc import MAX_LEVELS, ThresholdADC, UniformADC
+from hwsim.converters.fixed_point import dac_round, default_full_scale
+from hwsim.converters.tables import MAX_FILE_BYTES, export_from_model, export_table, import_table
 
 SEED = 20261124
 
@@ -443,7 +443,7 @@ def test_export_from_model_records_provenance(trained_model, tmp_path):
 
 
 def _cli(*argv):
-    from hwsim.adc_cli import add_adc_parser
+    from hwsim.cli.adc import add_adc_parser
 
     parser = argparse.ArgumentParser(prog="hwsim")
     add_adc_parser(parser.add_subparsers(dest="command"))
@@ -498,6 +498,6 @@ def test_cli_bad_input_is_a_value_error_and_writes_nothing(tmp_path, capsys):
 
 
 def test_cli_module_import_is_light():
-    code = "import sys, hwsim.adc_cli; print(any(m in sys.modules for m in ('torch', 'numba', 'scipy', 'matplotlib')))"
+    code = "import sys, hwsim.cli.adc; print(any(m in sys.modules for m in ('torch', 'numba', 'scipy', 'matplotlib')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -14,10 +14,10 @@ A study module defines
 - ``validate(system, point)``: raise ``ValueError`` for a bad combination;
 - optionally ``exact_value(system, point)``: a closed-form value (no Monte Carlo) or None;
 - ``make_link(system, point, rng)``: return the Monte Carlo link ``link(rng, batch) -> counts``
-  (see :mod:`hwsim.montecarlo`: a :class:`~hwsim.montecarlo.Tally` whenever trials share
+  (see :mod:`hwsim.engine.montecarlo`: a :class:`~hwsim.engine.montecarlo.Tally` whenever trials share
   randomness); ``rng`` (a child stream of the point's seed) is for set-up such as training;
 - optionally ``replicas(system, point)``: how many independently set-up links (e.g. receivers
-  trained with different seeds) a point averages (:func:`hwsim.montecarlo.combine`); default 1.
+  trained with different seeds) a point averages (:func:`hwsim.engine.montecarlo.combine`); default 1.
 
 The sweep engine finds studies by name here and imports the module only when it runs.
 """

@@ -7,12 +7,12 @@ Point keys: ``receiver`` (``map``, ``qmap`` or ``hybrid``), ``snr_db``, and
   frame); for QMAP ``rate`` (``round(rate * n)`` bits shared by the ``n`` antennas, i.e.
   ``floor(2**rate)`` uniform levels over ``[-gamma, gamma]`` when ``rate * n`` is an
   integer) or ``levels``;
-- hybrid: ``training`` (a :data:`hwsim.learned_adc.MODES` entry), ``trainset`` (``optimal``:
+- hybrid: ``training`` (a :data:`hwsim.converters.learned_adc.MODES` entry), ``trainset`` (``optimal``:
   samples of the true channel; ``csi``: of a CSI-uncertain channel redrawn every frame) and
   ``rate`` (Sec. 4.2 budget: ``p = floor(k R)`` ADCs with ``floor(2**(R n / p))`` levels).
   ``system.trainings`` receivers are trained when the point starts, each from its own
   child of the point's stream, and the point reports their mean BER with an interval that
-  includes the training spread (:func:`hwsim.montecarlo.combine`); every bit error counted
+  includes the training spread (:func:`hwsim.engine.montecarlo.combine`); every bit error counted
   uses the hard ADC table.
 - hil (hardware in the loop): *one* hybrid receiver for the whole sweep -- loaded from
   ``system.model`` or, if that is empty, trained once at ``system.train_snr_db`` with
@@ -20,7 +20,7 @@ Point keys: ``receiver`` (``map``, ``qmap`` or ``hybrid``), ``snr_db``, and
   ``ideal`` (its learned table), ``dac`` (thresholds rounded to a ``dac_bits``-bit threshold
   DAC), ``impaired`` (static comparator offsets of ``offset_lsb`` LSB, drawn once from
   ``system.chip_seed``) or ``external`` (the table served by the reference emulator,
-  ``python -m hwsim.emulator``, over pipes).
+  ``python -m hwsim.converters.emulator``, over pipes).
 
 Learned receivers train on the CPU in sweeps, so that every worker gets the same one.
 
@@ -84,7 +84,7 @@ REQUIRED = ("receiver", "snr_db")
 RECEIVERS = ("map", "qmap", "hybrid", "hil")
 ADC_VARIANTS = ("ideal", "dac", "impaired", "external")
 TRAINSETS = ("optimal", "csi")
-# The same as hwsim.learned_adc.MODES (a test checks), kept here so validation does not import torch.
+# The same as hwsim.converters.learned_adc.MODES (a test checks), kept here so validation does not import torch.
 TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")
 CSI = ("perfect", "uncertain")
 CHANNELS = ("exponential", "rayleigh")
@@ -98,14 +98,14 @@ LIMITS = {"n_t": 1024, "n_u": 64, "frame_len": 100_000, "train_samples": 10_000_
 
 def validate(system: dict, point: dict) -> None:
     from hwsim import _checks
-    from hwsim.adc import MAX_LEVELS
-    from hwsim.budget import split_budget
+    from hwsim.converters.adc import MAX_LEVELS
+    from hwsim.converters.budget import split_budget
     from hwsim.channels import get_constellation
 
     def check_levels(levels):
         if levels > MAX_LEVELS:
             raise ValueError(f"rate {point['rate']} gives {levels} levels per ADC, more than the limit of "
-                             f"{MAX_LEVELS} (hwsim.adc.MAX_LEVELS)")
+                             f"{MAX_LEVELS} (hwsim.converters.adc.MAX_LEVELS)")
 
     if system["channel"] not in CHANNELS:
         raise ValueError(f"system.channel must be one of {', '.join(CHANNELS)}, got {system['channel']!r}")
@@ -144,7 +144,7 @@ def validate(system: dict, point: dict) -> None:
             return
         point = {**point, "training": point.get("training", "soft_to_hard")}
     if point["receiver"] in ("hybrid", "hil"):
-        from hwsim.budget import bit_budget
+        from hwsim.converters.budget import bit_budget
 
         if point.get("training") not in TRAININGS:
             raise ValueError(f"a hybrid curve needs training = one of {', '.join(TRAININGS)}, "
@@ -173,7 +173,7 @@ def _check_model_rate(path: str, system: dict, point: dict) -> None:
     """A hil curve's rate must match the loaded receiver's converters (read from its JSON sidecar)."""
     from pathlib import Path
 
-    from hwsim.budget import bit_budget
+    from hwsim.converters.budget import bit_budget
 
     side = Path(f"{path}.json")
     if not Path(path).is_file() or not side.is_file():
@@ -221,7 +221,7 @@ def train_receiver(system: dict, point: dict, rng: np.random.Generator, progress
 
     ``device`` defaults to the CPU (identical receivers on every worker); None picks a GPU when present.
     """
-    from hwsim.budget import bit_budget
+    from hwsim.converters.budget import bit_budget
     from hwsim.receivers.hybrid import train_hybrid
 
     channel = _channel(system)
@@ -248,7 +248,7 @@ def _shared_receiver(key: str):
 
 
 def _backend(system: dict, point: dict, model):
-    from hwsim.backends import SimulatedBackend
+    from hwsim.converters.backends import SimulatedBackend
 
     table = model.adc_table()
     p = model.arch["p"]
@@ -256,11 +256,11 @@ def _backend(system: dict, point: dict, model):
     if variant == "ideal":
         return SimulatedBackend(table, p, name="ideal table")
     if variant == "dac":
-        from hwsim.fixed_point import dac_round
+        from hwsim.converters.fixed_point import dac_round
 
         return SimulatedBackend(dac_round(table, point["dac_bits"]).adc, p, name=f"{point['dac_bits']}-bit DAC table")
     if variant == "impaired":
-        from hwsim.impairments import ImpairedADC
+        from hwsim.converters.impairments import ImpairedADC
 
         chip = ImpairedADC(table, p, offset_lsb=point["offset_lsb"], rng=np.random.default_rng(system["chip_seed"]))
         return SimulatedBackend(chip, p, name=f"offsets {point['offset_lsb']} LSB")
@@ -275,16 +275,16 @@ def _emulator(key: str):
     import sys
     import tempfile
 
-    from hwsim.adc import ThresholdADC
-    from hwsim.backends import ExternalBackend
-    from hwsim.tables import export_table
+    from hwsim.converters.adc import ThresholdADC
+    from hwsim.converters.backends import ExternalBackend
+    from hwsim.converters.tables import export_table
 
     spec = json.loads(key)
     table = ThresholdADC(spec["thresholds"], spec["levels"])
     folder = tempfile.mkdtemp(prefix="hwsim-hil-")
     path = f"{folder}/table.json"
     export_table(table, path, "json")
-    backend = ExternalBackend([sys.executable, "-m", "hwsim.emulator", "--table", path], spec["p"], table.n_levels,
+    backend = ExternalBackend([sys.executable, "-m", "hwsim.converters.emulator", "--table", path], spec["p"], table.n_levels,
                               name="reference emulator")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     atexit.register(backend.close)
@@ -298,10 +298,10 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
     or the frame when the frames' samples share a randomly drawn channel or channel estimate
     (CSI uncertainty, fading). ``rng`` seeds the point's set-up (training, for the hybrid receiver).
     """
-    from hwsim.adc import UniformADC
-    from hwsim.budget import split_budget
+    from hwsim.converters.adc import UniformADC
+    from hwsim.converters.budget import split_budget
     from hwsim.channels import FixedChannel, noise_std, perturb_channel
-    from hwsim.montecarlo import Tally
+    from hwsim.engine.montecarlo import Tally
     from hwsim.receivers import MAPDetector, QMAPDetector, qmap_bit_errors
 
     channel = _channel(system)

@@ -66,7 +66,7 @@ def _channel(system, *, P=None, snr_uncertainty=False):
 
 def budget(system: dict, rate: float):
     """(bits, p, levels) of the task-based designs at ``rate`` (p = k)."""
-    from hwsim.budget import split_budget
+    from hwsim.converters.budget import split_budget
 
     n = 2 * system["tau_p"] * system["n_t"]
     k = 2 * system["n_u"] * system["n_t"]
@@ -127,11 +127,11 @@ def validate(system: dict, point: dict) -> None:
                              f"got {point['rate']}")
         return
     bits, p, levels = budget(system, point["rate"])
-    from hwsim.adc import MAX_LEVELS
+    from hwsim.converters.adc import MAX_LEVELS
 
     if levels > MAX_LEVELS:
         raise ValueError(f"rate {point['rate']} gives {levels} levels per ADC, more than the limit of "
-                         f"{MAX_LEVELS} (hwsim.adc.MAX_LEVELS)")
+                         f"{MAX_LEVELS} (hwsim.converters.adc.MAX_LEVELS)")
     if receiver.startswith("thm3") and system["eta"] >= math.sqrt(3) * levels:
         raise ValueError(f"system.eta must be < sqrt(3) * levels = {math.sqrt(3) * levels:.3g} at rate "
                          f"{point['rate']} ({levels} levels)")
@@ -186,7 +186,7 @@ def _counts(s, s_hat):
 
 def make_link(system: dict, point: dict, rng: np.random.Generator):
     """Link ``link(rng, batch) -> (sum e, sum e^2, realizations)`` for a simulated receiver."""
-    from hwsim.adc import UniformADC
+    from hwsim.converters.adc import UniformADC
 
     channel = _channel(system)
     receiver = point["receiver"]
@@ -228,7 +228,7 @@ def make_link(system: dict, point: dict, rng: np.random.Generator):
         fixed = _design(system, rate)
         return lambda rng, batch: run(fixed, rng, batch)
 
-    from hwsim.montecarlo import Tally
+    from hwsim.engine.montecarlo import Tally
 
     group = system["snr_group"]
 

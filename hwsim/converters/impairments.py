@@ -3,13 +3,13 @@ r"""Converter impairments on a hard decision table, measured tables, and IEEE St
 The LSB
 -------
 Impairments are given in LSB of the table. For a table with M levels and full-scale
-range ``[lo, hi]`` (by default :func:`hwsim.fixed_point.default_full_scale`: one mean
+range ``[lo, hi]`` (by default :func:`hwsim.converters.fixed_point.default_full_scale`: one mean
 threshold spacing beyond the outer thresholds),
 
 .. math:: \mathrm{LSB} = (hi - lo) / M,
 
 which for ``M >= 3`` is the mean threshold spacing :math:`(t_{M-1} - t_1)/(M-2)` and for
-a :class:`~hwsim.adc.UniformADC` is its step :math:`2\gamma/M`.
+a :class:`~hwsim.converters.adc.UniformADC` is its step :math:`2\gamma/M`.
 
 Impairment model (:class:`ImpairedADC`)
 ---------------------------------------
@@ -53,7 +53,7 @@ import math
 
 import numpy as np
 
-from . import _checks
+from .. import _checks
 from .adc import ThresholdADC
 from .fixed_point import check_full_scale, default_full_scale
 
@@ -61,7 +61,7 @@ from .fixed_point import check_full_scale, default_full_scale
 def table_lsb(adc: ThresholdADC, full_scale=None) -> float:
     """LSB of a table: full-scale width / M (see the module docstring)."""
     if not isinstance(adc, ThresholdADC):
-        raise TypeError(f"adc must be a hwsim.adc.ThresholdADC, got {type(adc).__name__}")
+        raise TypeError(f"adc must be a hwsim.converters.adc.ThresholdADC, got {type(adc).__name__}")
     lo, hi = default_full_scale(adc) if full_scale is None else check_full_scale("full_scale", full_scale)
     return (hi - lo) / adc.n_levels
 
@@ -95,7 +95,7 @@ class ImpairedADC:
                  gain_error: float = 0.0, offset_error: float = 0.0, mismatch_lsb: float = 0.0, rng=None,
                  lsb: float | None = None):
         if not isinstance(table, ThresholdADC):
-            raise TypeError(f"table must be a hwsim.adc.ThresholdADC, got {type(table).__name__}")
+            raise TypeError(f"table must be a hwsim.converters.adc.ThresholdADC, got {type(table).__name__}")
         self.table = table
         self.n_converters = _checks.integer("n_converters", n_converters, minimum=1)
         self.offset_lsb = _checks.real("offset_lsb", offset_lsb, nonnegative=True)
@@ -257,7 +257,7 @@ def sine_test(adc, *, amplitude: float, n_samples: int = 4096, cycles: int = 67,
     offset : float
         DC offset of the sine.
     full_scale : (lo, hi) or None
-        Range for the IEEE ENOB's FSR (default :func:`hwsim.fixed_point.default_full_scale`).
+        Range for the IEEE ENOB's FSR (default :func:`hwsim.converters.fixed_point.default_full_scale`).
 
     Returns
     -------

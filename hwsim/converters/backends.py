@@ -7,8 +7,8 @@ interface::
     backend.n_converters, backend.n_levels, backend.name
     backend.close()                 # also: ``with backend: ...``
 
-:class:`SimulatedBackend` (the default) applies a :class:`~hwsim.adc.ThresholdADC` or an
-:class:`~hwsim.impairments.ImpairedADC` in process. :class:`ExternalBackend` hands the
+:class:`SimulatedBackend` (the default) applies a :class:`~hwsim.converters.adc.ThresholdADC` or an
+:class:`~hwsim.converters.impairments.ImpairedADC` in process. :class:`ExternalBackend` hands the
 samples to another program (a bench instrument driver, an FPGA link, an RTL simulation,
 or the reference emulator ``scripts/adc_emulator.py``) over its stdin/stdout.
 
@@ -94,7 +94,7 @@ import time
 
 import numpy as np
 
-from . import _checks, _process
+from .. import _checks, _process
 from .adc import MAX_LEVELS, ThresholdADC
 
 MAGIC = b"HWSIMADC"
@@ -118,7 +118,7 @@ SEQ_MODULUS = 1 << 32
 
 UPGRADE_ADVICE = ("upgrade to protocol 2: answer the handshake with version 2, read each request as "
                   "b'HWRQ' u32 seq u32 n and its samples, frame each reply as b'HWRP' u32 seq u32 n, the codes, "
-                  "b'HWND' u32 seq, and write nothing else to stdout (see the docstring of hwsim.backends)")
+                  "b'HWND' u32 seq, and write nothing else to stdout (see the docstring of hwsim.converters.backends)")
 _OUT_OF_STEP_HINT = ("; the program writes something other than protocol replies to its stdout "
                      "(a debug print, a second reply?) -- messages belong on stderr")
 _STALE_HINT = ("; a repeated or stale reply, or a program that does not copy seq and n from the request "
@@ -161,7 +161,7 @@ class ADCBackend:
 
 
 class SimulatedBackend(ADCBackend):
-    """In-process converters: a :class:`~hwsim.adc.ThresholdADC` or an :class:`~hwsim.impairments.ImpairedADC`.
+    """In-process converters: a :class:`~hwsim.converters.adc.ThresholdADC` or an :class:`~hwsim.converters.impairments.ImpairedADC`.
 
     Parameters
     ----------

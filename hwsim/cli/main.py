@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 
 
 def _print_summary(cfg, out: Path) -> None:
     """For each curve, where it reaches the config's [summary] target, beside the paper's value."""
-    from .results import crossing, read_results
-    from .studies import load_study, result_columns
+    from ..engine.results import crossing, read_results
+    from ..studies import load_study, result_columns
 
-    from .plotting import default_x
+    from ..engine.plotting import default_x
 
     target = cfg.summary.get("target")
     if target is None or not (out / "results.csv").exists():
@@ -37,7 +37,7 @@ def _print_summary(cfg, out: Path) -> None:
 
 
 def _sweep(args) -> int:
-    from .sweep import load_config, run_sweep, shipped_configs
+    from ..engine.sweep import load_config, run_sweep, shipped_configs
 
     if args.list:
         print("\n".join(shipped_configs()))
@@ -57,7 +57,7 @@ def _sweep(args) -> int:
 def _train(args) -> int:
     import numpy as np
 
-    from .studies import detection
+    from ..studies import detection
 
     system = dict(detection.SYSTEM)
     point = {"receiver": "hybrid", "training": args.training, "trainset": args.trainset, "rate": args.rate,
@@ -79,7 +79,7 @@ def _train(args) -> int:
 
 
 def _plot(args) -> int:
-    from .plotting import plot_sweep
+    from ..engine.plotting import plot_sweep
 
     for path in plot_sweep(args.dir):
         print(path)
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 
-    from .adc_cli import add_adc_parser
+    from .adc import add_adc_parser
 
     add_adc_parser(sub)
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from .sweep import SweepError
+    from ..engine.sweep import SweepError
 
     try:
         return args.func(args)

@@ -1,9 +1,9 @@
 r"""Decision-table export and import: take a learned quantizer to hardware and back.
 
-A table is a :class:`~hwsim.adc.ThresholdADC` (thresholds ``t_1 < ... < t_{M-1}``,
+A table is a :class:`~hwsim.converters.adc.ThresholdADC` (thresholds ``t_1 < ... < t_{M-1}``,
 levels ``g_0 .. g_{M-1}``, codes ``0 .. M-1``; code ``c`` covers ``t_c <= x < t_{c+1}``)
 plus metadata: the full-scale input range and its units, where the table came from
-(provenance) and optionally its rounding to a threshold DAC (:mod:`hwsim.fixed_point`).
+(provenance) and optionally its rounding to a threshold DAC (:mod:`hwsim.converters.fixed_point`).
 
 Formats (``fmt`` / file extension)
 ----------------------------------
@@ -50,7 +50,7 @@ Verilog / SystemVerilog: one hex word per line, word ``k`` being the DAC code of
 threshold ``t_{k+1}``, with ``//`` comments (header and the threshold value of each word).
 
 C headers and memory files need integer threshold codes: unless ``dac`` is given, the
-thresholds are rounded to a :data:`~hwsim.fixed_point.DEFAULT_DAC_BITS`-bit DAC over the
+thresholds are rounded to a :data:`~hwsim.converters.fixed_point.DEFAULT_DAC_BITS`-bit DAC over the
 table's full scale.
 
 Safety: every file is written atomically (temporary name, then rename) and only after all
@@ -75,7 +75,7 @@ as a ValueError naming the file.
   object ``{``; CSV: the ``# hwsim-adc-table version 1`` line; MAT: the v5 header), JSON
   with more list or object entries than any table needs, CSV with more lines than any table
   needs or characters other than printable ASCII, and number literals longer than
-  :data:`MAX_NUMBER_CHARS` characters. Tables above :data:`hwsim.adc.MAX_LEVELS` levels are
+  :data:`MAX_NUMBER_CHARS` characters. Tables above :data:`hwsim.converters.adc.MAX_LEVELS` levels are
   refused before any array is built.
 """
 
@@ -95,12 +95,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from . import _checks
+from .. import __version__
+from .. import _checks
 from .adc import MAX_LEVELS, ThresholdADC
 from .fixed_point import (DEFAULT_DAC_BITS, MAX_DAC_BITS, MIN_DAC_BITS, RoundedTable, check_full_scale, dac_round,
                           default_full_scale)
-from .results import atomic_write_bytes, atomic_write_text
+from .._files import atomic_write_bytes, atomic_write_text
 
 FORMAT_NAME = "hwsim-adc-table"
 FORMAT_VERSION = 1
@@ -184,13 +184,13 @@ def _resolve_dac(adc: ThresholdADC, dac, full_scale, *, required: bool) -> Round
         codes = np.asarray(dac.codes)
         if codes.shape != fresh.codes.shape or not np.array_equal(codes, fresh.codes) \
                 or not np.array_equal(np.asarray(dac.adc.levels), adc.levels):
-            raise ValueError(f"dac must be the rounding of this table (hwsim.fixed_point.dac_round(adc, {bits}, "
+            raise ValueError(f"dac must be the rounding of this table (hwsim.converters.fixed_point.dac_round(adc, {bits}, "
                              "full_scale)), got a different one")
         return fresh
     if isinstance(dac, numbers.Integral) and not isinstance(dac, bool):
         return dac_round(adc, int(dac), full_scale)
     raise TypeError(f"dac must be None, a number of DAC bits ({MIN_DAC_BITS}..{MAX_DAC_BITS}) or a "
-                    f"hwsim.fixed_point.RoundedTable, got {dac!r}")
+                    f"hwsim.converters.fixed_point.RoundedTable, got {dac!r}")
 
 
 # ====================================================================== the one validator
@@ -219,7 +219,7 @@ def _check_magnitude(src, name: str, values: np.ndarray) -> None:
     if np.any(big):
         i = int(np.argmax(big))
         raise ValueError(f"{_prefix(src)}{name} must hold numbers of magnitude at most {MAX_ABS_VALUE:g} "
-                         f"(hwsim.tables.MAX_ABS_VALUE), but {name}[{i}] = {float(values[i])!r}")
+                         f"(hwsim.converters.tables.MAX_ABS_VALUE), but {name}[{i}] = {float(values[i])!r}")
 
 
 def _check_range(src, name: str, lo, hi) -> tuple[float, float]:
@@ -244,7 +244,7 @@ def check_table(src, thresholds, levels, full_scale=None, units="V", *, natural=
     levels : array-like, shape [M]
         Finite numbers, ``2 <= M <= MAX_LEVELS``.
     full_scale : (lo, hi) or None
-        Must contain every threshold; None: :func:`hwsim.fixed_point.default_full_scale` of
+        Must contain every threshold; None: :func:`hwsim.converters.fixed_point.default_full_scale` of
         ``natural`` (or of the table).
     units : str
         See :func:`check_units`.
@@ -321,7 +321,7 @@ def table_document(adc: ThresholdADC, *, full_scale=None, units: str = "V", prov
     ``dac`` is None. Validates everything and writes nothing.
     """
     if not isinstance(adc, ThresholdADC):
-        raise TypeError(f"adc must be a hwsim.adc.ThresholdADC, got {type(adc).__name__}")
+        raise TypeError(f"adc must be a hwsim.converters.adc.ThresholdADC, got {type(adc).__name__}")
     if full_scale is not None:
         check_full_scale("full_scale", full_scale)   # TypeError for non-numbers, as before
     with np.errstate(over="ignore", invalid="ignore"):
@@ -550,15 +550,15 @@ def export_table(adc: ThresholdADC, path, fmt: str | None = None, *, full_scale=
     fmt : {"json", "csv", "c", "memh", "mat"} or None
         Format; None takes it from the extension.
     full_scale : (lo, hi) or None
-        Input range (must contain every threshold); None: :func:`hwsim.fixed_point.default_full_scale`.
+        Input range (must contain every threshold); None: :func:`hwsim.converters.fixed_point.default_full_scale`.
     units : str
         Units of thresholds, levels and full scale (default ``"V"``).
     provenance : dict or None
         Extra JSON-serialisable provenance, merged over the automatic ``hwsim_version`` and ``created_utc``.
     dac : None, int or RoundedTable
         Threshold DAC rounding: a number of bits (over ``full_scale``) or a ready
-        :func:`~hwsim.fixed_point.dac_round` result. Needed by ``c`` and ``memh`` (default
-        :data:`~hwsim.fixed_point.DEFAULT_DAC_BITS` bits); optional elsewhere.
+        :func:`~hwsim.converters.fixed_point.dac_round` result. Needed by ``c`` and ``memh`` (default
+        :data:`~hwsim.converters.fixed_point.DEFAULT_DAC_BITS` bits); optional elsewhere.
 
     Returns
     -------
@@ -641,7 +641,7 @@ def _read_limited(path: Path, fmt: str, max_bytes: int) -> bytes:
     if size > max_bytes:
         raise ValueError(f"{path} holds {size} bytes; a table file may hold at most {max_bytes} bytes (a "
                          f"{MAX_LEVELS}-level table needs about 6 MB). To read a larger file deliberately, pass "
-                         "import_table(path, max_bytes=N) or raise hwsim.tables.MAX_FILE_BYTES")
+                         "import_table(path, max_bytes=N) or raise hwsim.converters.tables.MAX_FILE_BYTES")
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
         _sniff(path, fmt, head)

@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-from . import _checks
+from .. import _checks
 from .stats import effective_interval
 
 METRICS = ("rate", "mse")

@@ -1,6 +1,6 @@
 r"""Converter banks of a complex-baseband link: an I and a Q ADC per converter input.
 
-Every bank applies one real decision table (:class:`hwsim.adc.ThresholdADC`, designed for a
+Every bank applies one real decision table (:class:`hwsim.converters.adc.ThresholdADC`, designed for a
 unit-variance Gaussian input) to the real and the imaginary part of each input after an
 automatic gain control (AGC) scale :math:`\alpha_i`:
 
@@ -14,18 +14,18 @@ AGC modes (``agc``):
 
 Banks: ``none`` (unquantized), ``uniform`` (the mid-rise uniform quantizer with the MSE-optimal
 step for a Gaussian input, :func:`hwsim.designs.uniform_gaussian`), ``lloyd_max``
-(:func:`hwsim.designs.lloyd_max`) and ``table`` (a decision-table file, :mod:`hwsim.tables`).
+(:func:`hwsim.designs.lloyd_max`) and ``table`` (a decision-table file, :mod:`hwsim.converters.tables`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
-from .components import Component, register
+from .. import _checks
+from ..components import Component, register
 
 AGC_MODES = ("ideal", "fixed")
-#: Most bits a designed bank may have; table files allow up to :data:`hwsim.adc.MAX_LEVELS` levels.
+#: Most bits a designed bank may have; table files allow up to :data:`hwsim.converters.adc.MAX_LEVELS` levels.
 MAX_DESIGN_BITS = 8
 
 
@@ -118,7 +118,7 @@ class LloydMaxBank(_DesignedBank):
 
 @register("adc", "table")
 class FileBank(TableBank):
-    """I/Q converters from a decision-table file (JSON, CSV or .mat; :func:`hwsim.tables.import_table`)."""
+    """I/Q converters from a decision-table file (JSON, CSV or .mat; :func:`hwsim.converters.tables.import_table`)."""
 
     PARAMS = {"path": "", **TableBank.PARAMS}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from . import _checks
+from .. import _checks
 
 #: Most bits a budget may hold (``round(rate * n)``): far above any study, low enough that the exact
 #: integer arithmetic stays instant. A guard against configs such as ``rate = 1e9``; raise it in code
@@ -26,7 +26,7 @@ MAX_TOTAL_BITS = 4096
 def _check_bits(bits: int, what: str) -> None:
     if bits > MAX_TOTAL_BITS:
         raise ValueError(f"{what} = {bits} bits is more than the limit of {MAX_TOTAL_BITS} "
-                         "(hwsim.budget.MAX_TOTAL_BITS, a guard against configs that exhaust memory; raise it "
+                         "(hwsim.converters.budget.MAX_TOTAL_BITS, a guard against configs that exhaust memory; raise it "
                          "in code if you really mean it)")
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 from scipy import stats
 
-from . import _checks
+from .. import _checks
 
 
 def _check_counts(errors, trials):
@@ -45,7 +45,7 @@ def effective_interval(errors: float, trials: float, confidence: float = 0.95,
     """Wilson or Clopper-Pearson interval for ``errors`` seen in ``trials`` effective trials.
 
     The counts need not be integers: for correlated trials they are the observed rate times
-    the effective sample size (trials over the design effect; see :mod:`hwsim.montecarlo`).
+    the effective sample size (trials over the design effect; see :mod:`hwsim.engine.montecarlo`).
     With whole counts this is :func:`wilson_interval` / :func:`clopper_pearson_interval`.
     """
     trials = _checks.real("trials", trials, nonnegative=True)

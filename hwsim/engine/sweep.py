@@ -47,13 +47,13 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, _process
+from .. import __version__, _process
 from .montecarlo import StoppingRule, combine, estimate
 from .results import append_journal, atomic_write_text, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
-from .studies import STUDIES, load_study, result_columns
+from ..studies import STUDIES, load_study, result_columns
 
-CONFIG_DIR = Path(__file__).with_name("configs")
+CONFIG_DIR = Path(__file__).parent.parent / "configs"
 MANIFEST_FORMAT = 1
 LOCK_NAME = "sweep.lock"
 
@@ -111,7 +111,7 @@ def _typed(value, kind, where: str):
 def _check_axis_size(axis: str, count: int, what: str) -> None:
     if count > MAX_AXIS_VALUES:
         raise ValueError(f"grid.{axis}: {what} has {count} values, more than the limit of {MAX_AXIS_VALUES} "
-                         "per axis (hwsim.sweep.MAX_AXIS_VALUES, a guard against configs that exhaust memory; "
+                         "per axis (hwsim.engine.sweep.MAX_AXIS_VALUES, a guard against configs that exhaust memory; "
                          "raise it in code if you really mean it)")
 
 
@@ -321,7 +321,7 @@ def parse_config(data: dict, *, quick: bool = False, overrides=()) -> SweepConfi
     count = sum(math.prod(len(grid[a]) for a in grid if a not in curve) for curve in curves)
     if count > MAX_POINTS:
         raise ValueError(f"the sweep has {count} points ({len(curves)} curves over the grid), more than the limit "
-                         f"of {MAX_POINTS} (hwsim.sweep.MAX_POINTS, a guard against configs that exhaust memory; "
+                         f"of {MAX_POINTS} (hwsim.engine.sweep.MAX_POINTS, a guard against configs that exhaust memory; "
                          "raise it in code if you really mean it)")
     points = cfg.points()
     if not points:
@@ -687,7 +687,7 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
     ``no_workers_timeout`` (seconds, 0: wait forever) is how long a Dask sweep waits while
     the cluster has no worker at all before it stops with :class:`SweepError`.
     """
-    from . import _checks
+    from .. import _checks
 
     if workers is None:
         workers = os.cpu_count() or 1

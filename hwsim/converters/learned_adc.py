@@ -17,7 +17,7 @@ One class, :class:`LearnedADC`, with four training modes (seed 001 Sec. 3.2):
 ``"ste"``
     the same fixed uniform quantizer in the forward pass, identity gradient (straight-through).
 
-Whatever the mode, :meth:`to_table` returns the hard :class:`~hwsim.adc.ThresholdADC` that the
+Whatever the mode, :meth:`to_table` returns the hard :class:`~hwsim.converters.adc.ThresholdADC` that the
 hardware implements (eq. (5) for the tanh modes: thresholds ``b_i / c`` sorted, inner levels
 the soft mapping at each region's centre, outer levels ``-/+ sum a_i``), and every reported
 metric uses that table (:meth:`forward` with ``hard=True``).
@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import _checks
+from .. import _checks
 from .adc import ThresholdADC, UniformADC
 
 MODES = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")

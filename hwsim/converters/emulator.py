@@ -1,12 +1,12 @@
 """Reference ADC backend: emulates a converter bank over stdin/stdout (hwsim external backend protocol v2).
 
-    python -m hwsim.emulator --table TABLE.json      # or: python scripts/adc_emulator.py ... [--offset-lsb S] [--noise-lsb S]
+    python -m hwsim.converters.emulator --table TABLE.json      # or: python scripts/adc_emulator.py ... [--offset-lsb S] [--noise-lsb S]
                                    [--gain-error E] [--offset-error S] [--mismatch-lsb S] [--seed N]
                                    [--misbehave {crash,hang,short,out-of-range}]
 
-It loads the table with ``hwsim.tables.import_table`` (json, csv or mat), answers the
+It loads the table with ``hwsim.converters.tables.import_table`` (json, csv or mat), answers the
 handshake (refusing a client whose level count differs from the table's), and converts
-each request with ``hwsim.impairments.ImpairedADC`` built for the client's ``p``
+each request with ``hwsim.converters.impairments.ImpairedADC`` built for the client's ``p``
 converters: static offsets and mismatch drawn once from ``numpy.random.default_rng(seed)``,
 then thermal noise from the same generator, request after request. With no impairment
 the codes are exactly the table's. The protocol is described in ``hwsim/backends.py``.
@@ -103,8 +103,8 @@ def main(argv=None) -> int:
     try:
         import numpy as np
 
-        from hwsim.impairments import ImpairedADC
-        from hwsim.tables import import_table
+        from hwsim.converters.impairments import ImpairedADC
+        from hwsim.converters.tables import import_table
 
         table, _ = import_table(args.table)
     except (ValueError, TypeError, OSError) as exc:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _checks
+from .. import _checks
 from .adc import ThresholdADC
 
 #: Allowed threshold-DAC resolutions.
@@ -94,12 +94,12 @@ def default_full_scale(adc: ThresholdADC) -> tuple[float, float]:
     r"""Natural input range of a table: one mean threshold spacing beyond the outer thresholds.
 
     With ``s = (t_{M-1} - t_1) / (M - 2)`` (``M >= 3``) the range is ``[t_1 - s, t_{M-1} + s]``,
-    so its width is ``M s``; for a :class:`~hwsim.adc.UniformADC` this is exactly
+    so its width is ``M s``; for a :class:`~hwsim.converters.adc.UniformADC` this is exactly
     ``[-gamma, gamma]`` (returned as such). For ``M = 2`` the spacing is the distance
     between the two levels (1.0 if they coincide).
     """
     if not isinstance(adc, ThresholdADC):
-        raise TypeError(f"adc must be a hwsim.adc.ThresholdADC, got {type(adc).__name__}")
+        raise TypeError(f"adc must be a hwsim.converters.adc.ThresholdADC, got {type(adc).__name__}")
     gamma = getattr(adc, "gamma", None)
     if gamma is not None:
         return -float(gamma), float(gamma)
@@ -134,7 +134,7 @@ def dac_round(adc: ThresholdADC, bits: int = DEFAULT_DAC_BITS, full_scale=None) 
         Bad ``bits`` or range, or thresholds that cannot get distinct codes.
     """
     if not isinstance(adc, ThresholdADC):
-        raise TypeError(f"adc must be a hwsim.adc.ThresholdADC, got {type(adc).__name__}")
+        raise TypeError(f"adc must be a hwsim.converters.adc.ThresholdADC, got {type(adc).__name__}")
     bits = _checks.integer("bits", bits, minimum=MIN_DAC_BITS, maximum=MAX_DAC_BITS)
     lo, hi = default_full_scale(adc) if full_scale is None else check_full_scale("full_scale", full_scale)
     n_codes = 2**bits

@@ -7,32 +7,9 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide results from other users
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Atomic write of UTF-8 text (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode())
-
+from .._files import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported for the engine)
 
 #: Keys every journaled result must carry (those results.csv is made of).
 JOURNAL_RESULT_KEYS = ("estimate", "ci_low", "ci_high", "errors", "samples", "calls", "seconds", "stop")
@@ -137,7 +114,7 @@ def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> 
 
     ``columns``: the names of the estimate and sample-count columns (``("ber", "bits")``).
     Besides the estimate and its interval: ``interval`` names the interval and
-    ``clusters`` counts the independent units behind it (:mod:`hwsim.montecarlo`);
+    ``clusters`` counts the independent units behind it (:mod:`hwsim.engine.montecarlo`);
     ``replicas`` is the number of independently set-up (trained) systems averaged, and
     ``spread_min`` / ``spread_max`` their smallest and largest estimates (empty for one).
     """

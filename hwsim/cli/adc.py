@@ -61,7 +61,7 @@ def add_adc_parser(subparsers) -> argparse.ArgumentParser:
 
 def export_command(args) -> int:
     """``hwsim adc export``."""
-    from .tables import EXTENSIONS, export_from_model, export_table, import_table, sha256_file
+    from ..converters.tables import EXTENSIONS, export_from_model, export_table, import_table, sha256_file
 
     src = Path(args.model)
     out = Path(args.out)
@@ -123,7 +123,7 @@ def _summary(adc, meta) -> list[str]:
 
 def import_command(args) -> int:
     """``hwsim adc import``."""
-    from .tables import import_table
+    from ..converters.tables import import_table
 
     adc, meta = import_table(args.file)
     print(f"{_shown(args.file)}: valid {meta['source_format']} table")
@@ -173,9 +173,9 @@ def _plot_png(adc, meta, dnl, inl, title: str) -> bytes:
 
 def inspect_command(args) -> int:
     """``hwsim adc inspect``."""
-    from .impairments import dnl_inl
-    from .results import atomic_write_bytes
-    from .tables import load_any
+    from ..converters.impairments import dnl_inl
+    from .._files import atomic_write_bytes
+    from ..converters.tables import load_any
 
     path = Path(args.file)
     png = Path(args.png) if args.png else path.with_suffix(".png")

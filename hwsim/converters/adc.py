@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from . import _checks
+from .. import _checks
 
 #: Largest number of levels a table may have (a 16-bit converter).
 MAX_LEVELS = 2**16

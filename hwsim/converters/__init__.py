@@ -1,0 +1,15 @@
+"""Converter models and their files: everything between an analog input and its digital codes.
+
+- :mod:`~hwsim.converters.adc`: the decision table every scalar ADC reduces to (:class:`ThresholdADC`),
+  uniform and dithered ADCs
+- :mod:`~hwsim.converters.banks`: I/Q converter banks with AGC, the ``adc`` components of a link
+- :mod:`~hwsim.converters.budget`: seed 001's bit budget (converters and levels from a rate)
+- :mod:`~hwsim.converters.learned_adc`: soft-to-hard and straight-through training surrogates
+- :mod:`~hwsim.converters.impairments`, :mod:`~hwsim.converters.fixed_point`: comparator offsets,
+  DNL/INL, threshold-DAC rounding
+- :mod:`~hwsim.converters.tables`: decision-table files (JSON, CSV, C header, memh, .mat)
+- :mod:`~hwsim.converters.backends`, :mod:`~hwsim.converters.emulator`: converters outside the
+  process (hardware in the loop) and the reference emulator
+"""
+
+from . import banks  # noqa: F401  (registers the converter-bank components)
