@@ -37,7 +37,7 @@ from torch import nn
 from hwsim import _checks
 from hwsim.converters.adc import MAX_LEVELS, ThresholdADC
 from hwsim.converters.learned_adc import DEFAULT_SHARPNESS, MODES, LearnedADC
-from hwsim.engine.results import atomic_write_bytes, atomic_write_text
+from hwsim._files import atomic_write_bytes, atomic_write_text
 
 FORMAT_VERSION = 1
 

@@ -1,0 +1,55 @@
+"""The architecture's import rules, read from the source: the engine imports no component and
+components do not import the engine (the pipeline and the studies are where they meet)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: import root -> folder of each component package, and the engine's
+COMPONENTS = {"hwsim.channels": ROOT / "channels", "hwsim.receivers": ROOT / "receivers",
+              "hwsim.designs": ROOT / "designs", "hwsim.converters": ROOT / "hwsim" / "converters"}
+ENGINE = ROOT / "hwsim" / "engine"
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """Absolute names of every module ``path`` imports (relative imports resolved against ``package``)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            out.add(base)
+            out.update(f"{base}.{alias.name}" for alias in node.names)
+    return out
+
+
+def _modules(folder: Path, package: str):
+    for path in sorted(folder.glob("*.py")):
+        yield path, package
+
+
+@pytest.mark.parametrize("package,folder", list(COMPONENTS.items()))
+def test_components_do_not_import_the_engine(package, folder):
+    offenders = [f"{p.name}: {m}" for p, pkg in _modules(folder, package) for m in _imports(p, pkg)
+                 if m.startswith("hwsim.engine")]
+    assert not offenders, offenders
+
+
+def test_the_engine_imports_no_component():
+    offenders = [f"{p.name}: {m}" for p, pkg in _modules(ENGINE, "hwsim.engine") for m in _imports(p, pkg)
+                 if m.startswith(tuple(COMPONENTS)) or m.startswith("hwsim.pipeline")]
+    assert not offenders, offenders
+
+
+def test_the_rules_see_a_forbidden_import(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ..engine.montecarlo import Tally\nimport hwsim.receivers.linear\n")
+    found = _imports(bad, "hwsim.converters")
+    assert "hwsim.engine.montecarlo" in found and "hwsim.receivers.linear" in found
