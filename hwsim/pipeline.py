@@ -52,6 +52,9 @@ def resolve_tables(base: dict, overrides: dict) -> dict:
         if param:
             own[kind].add(param)
     for kind, table in tables.items():
+        base_type = base.get(kind, {}).get("type", DEFAULT_TYPES[kind])
+        if table["type"] == base_type:
+            continue  # the base table's parameters all stay (and are checked when the stage is built)
         cls = lookup(kind, table["type"])
         for param in list(table):
             if param != "type" and param not in cls.PARAMS and param not in own[kind]:

@@ -9,7 +9,7 @@
   seed 001's learned receivers and the one-bit BLMMSE channel estimator
 """
 
-from . import linear, onebit  # noqa: F401  (registers the pipeline detectors)
+from . import linear, onebit, sionna_detectors  # noqa: F401  (registers the pipeline detectors)
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 

@@ -15,7 +15,8 @@ frame, exactly: with :math:`C_e = L_e L_e^H` (Cholesky) and the thin QR decompos
 :math:`w \sim \mathcal{CN}(0, I)`, is sufficient for :math:`s` (the part of
 :math:`L_e^{-1} r` orthogonal to :math:`Q` carries no signal and independent noise), and
 :math:`\lVert L_e^{-1}(r - H_e x)\rVert^2 = \lVert \bar r - R x\rVert^2 + \text{const}`. Sionna
-then gets ``y`` = :math:`\bar r` [K], ``h`` = :math:`R` [K, K] and ``s`` = :math:`I_K`, which
+then gets ``y`` = :math:`\bar r` [P], ``h`` = :math:`R` [P, K] and ``s`` = :math:`I_P`
+(:math:`P = \min(N, K)`), which
 gives the same metrics, LLRs and decisions as the full ``(r, H_e, C_e)`` (a test checks it) at
 a fraction of the memory. Received vectors are processed in chunks of about ``chunk`` vectors
 (whole frames).
@@ -31,6 +32,9 @@ Hard decisions: K-best -- the best candidate; EP -- the most likely symbol per s
 argmax of the symbol logits, consistent with the max-log LLR signs); MMSE-PIC -- the bit
 decisions (signs of the LLRs) read as an index. With ``llr=True`` the K-best and MMSE-PIC
 indices are the LLR signs read as an index (the best candidate's labels, except for exact ties).
+K-best LLRs are max-log over the final candidate list, a bit without a counter-hypothesis gets
++-``llr_clip`` (Sionna's ``List2LLRSimple`` rule, re-implemented without its ``torch.compile``,
+which costs about 90 s on the first call on a CPU).
 
 Computation is in float64 / complex128 (Sionna ``precision="double"``) on the CPU unless the
 ``precision`` / ``device`` parameters say otherwise (``"single"``: float32 / complex64, the

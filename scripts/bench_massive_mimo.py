@@ -8,7 +8,8 @@ default, --frame-len), SNR 10 dB, perfect CSI.
 - hwsim: the whole link per call -- draw symbols, channel and noise, ideal-AGC I/Q quantization
   with the 3-bit MSE-optimal uniform table, Bussgang LMMSE ("blmmse", hard decisions, no LLRs),
   count bit errors -- on 2 worker processes (spawn, one thread each, warmed up before timing;
-  best of --rounds timed rounds, as the machine may be shared).
+  best of --rounds timed rounds, as the machine may be shared; the rounds alternate with the
+  Sionna timings so that both see the same load).
   The BLMMSE filter is computed ONCE PER CHANNEL DRAW (frame) and applied to the frame's L
   received vectors, which is exact under block fading.
 - Sionna 2.2: LinearDetector("lmmse", hard symbol decisions) on the same link *unquantized*,
@@ -16,15 +17,16 @@ default, --frame-len), SNR 10 dB, perfect CSI.
   computes one LMMSE filter (with a whitening Cholesky of the 64 x 64 noise covariance) per
   received vector. Only the detector call is timed, on pre-drawn tensors (drawing and counting
   are not charged to Sionna), in this process with --sionna-threads torch threads, best of
-  --repeats. For reference the same detector is also timed with the channel and covariance
+  --rounds x --repeats calls. For reference the same detector is also timed with the channel and covariance
   broadcast per frame ([F, 1, N, K] against y [F, L, N]), i.e. one filter per frame inside
   Sionna; that is not the documented usage and is reported, not used for the target.
 
 Units: detected user symbols per second (frames x L x K). Target: hwsim >= 10 x Sionna.
 Machine limit: the flops per frame of the filter as implemented (Gram matrix, Bussgang
 covariance, N x N solve, per-stream statistics) and of its application (W r for L vectors) are
-counted, turned into an achieved GFLOP/s, and compared with the measured one-thread complex
-matrix-multiply rate times the number of workers.
+counted, turned into an achieved GFLOP/s (link rate, and the detector alone on pre-drawn
+observations), and compared with the measured one-thread complex matrix-multiply rate (times
+the number of workers for the link).
 
     python scripts/bench_massive_mimo.py [--frame-len 100] [--calls 40] [--quick]
 """
@@ -43,22 +45,40 @@ N_R, USERS, BITS_PER_SYMBOL, SNR_DB, ADC_BITS = 64, 8, 4, 10.0, 3
 
 
 # --------------------------------------------------------------------------- hwsim side
-def make_link(frame_len: int, adc_bits: int | None = ADC_BITS, receiver: str = "blmmse"):
-    """``link(rng, batch) -> Tally`` of bit errors for ``batch`` channel uses (whole frames).
-
-    The one place that builds the hwsim link: the pipeline of hwsim/configs/massive_mimo.toml.
-    """
+def make_pipeline(frame_len: int, adc_bits: int | None = ADC_BITS, receiver: str = "blmmse"):
+    """The one place that builds the hwsim link: the pipeline of hwsim/configs/massive_mimo.toml
+    (hard decisions only: the BER metric needs no LLRs)."""
     from hwsim.pipeline import Pipeline
 
     adc = {"type": "uniform", "bits": adc_bits, "agc": "ideal"} if adc_bits else {"type": "none"}
-    link = Pipeline.from_tables({
+    return Pipeline.from_tables({
         "source": {"type": "users", "users": USERS, "constellation": "qam16"},
         "channel": {"type": "rayleigh", "antennas": N_R, "frame_len": frame_len},
         "adc": adc,
         "receiver": {"type": receiver, "llr": False},
         "metric": {"type": "ber"},
     })
-    return link.link(snr_db=SNR_DB)
+
+
+def make_link(frame_len: int):
+    """``link(rng, batch) -> Tally`` of bit errors for ``batch`` channel uses (whole frames)."""
+    return make_pipeline(frame_len).link(snr_db=SNR_DB)
+
+
+def detector_rate(frames: int, frame_len: int, repeats: int) -> float:
+    """Symbols/s of the BLMMSE detector alone (one thread, pre-drawn 3-bit observations)."""
+    from hwsim.engine.sweep import single_threaded
+
+    with single_threaded():
+        pipe = make_pipeline(frame_len)
+        _, obs = pipe.observe(frames, SNR_DB, np.random.default_rng(5))
+        pipe.receiver.detect(obs)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            pipe.receiver.detect(obs)
+            best = min(best, time.perf_counter() - t0)
+    return frames * frame_len * USERS / best
 
 
 def run_link(seed: int, calls: int, frames: int, frame_len: int) -> tuple[int, float, float]:
@@ -77,70 +97,95 @@ def run_link(seed: int, calls: int, frames: int, frame_len: int) -> tuple[int, f
         return calls * batch * USERS, errors, time.perf_counter() - t0
 
 
-def hwsim_rate(workers: int, calls: int, frames: int, frame_len: int, rounds: int) -> tuple[float, float]:
-    """Symbols/s of ``workers`` processes running the link side by side (best of ``rounds`` timed
-    rounds; each round: every worker runs ``calls`` calls), and the BER over all rounds."""
-    ctx = multiprocessing.get_context("spawn")
-    best, symbols_all, errors_all = 0.0, 0, 0.0
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        list(pool.map(run_link, range(100, 100 + workers), [1] * workers, [1] * workers,
-                      [frame_len] * workers))  # start the workers and import everything
-        for r in range(rounds):
-            seeds = range(r * workers, (r + 1) * workers)
-            t0 = time.perf_counter()
-            res = list(pool.map(run_link, seeds, [calls] * workers, [frames] * workers, [frame_len] * workers))
-            wall = time.perf_counter() - t0
-            symbols = sum(x[0] for x in res)
-            best = max(best, symbols / wall)
-            symbols_all += symbols
-            errors_all += sum(x[1] for x in res)
-    return best, errors_all / (symbols_all * BITS_PER_SYMBOL)
+class HwsimPool:
+    """``workers`` spawned processes, started and warmed up once; :meth:`round` times one round."""
+
+    def __init__(self, workers: int, calls: int, frames: int, frame_len: int):
+        self.workers, self.calls, self.frames, self.frame_len = workers, calls, frames, frame_len
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.rounds = 0
+        self.symbols, self.errors = 0, 0.0
+        w = workers
+        list(self.pool.map(run_link, range(100, 100 + w), [1] * w, [1] * w, [frame_len] * w))  # start, import
+
+    def round(self) -> float:
+        """Symbols/s of one round (every worker runs ``calls`` link calls side by side)."""
+        w = self.workers
+        seeds = range(self.rounds * w, (self.rounds + 1) * w)
+        t0 = time.perf_counter()
+        res = list(self.pool.map(run_link, seeds, [self.calls] * w, [self.frames] * w, [self.frame_len] * w))
+        wall = time.perf_counter() - t0
+        self.rounds += 1
+        symbols = sum(x[0] for x in res)
+        self.symbols += symbols
+        self.errors += sum(x[1] for x in res)
+        return symbols / wall
+
+    @property
+    def ber(self) -> float:
+        return self.errors / (self.symbols * BITS_PER_SYMBOL)
+
+    def close(self):
+        self.pool.shutdown()
 
 
 # --------------------------------------------------------------------------- Sionna side
-def sionna_rates(frames: int, frame_len: int, threads: int, repeats: int) -> dict:
-    """Symbols/s of Sionna's LinearDetector(lmmse) on the unquantized link (detection only)."""
-    import torch
-    from sionna.phy.mapping import Constellation
-    from sionna.phy.mimo import LinearDetector
+class SionnaBench:
+    """Sionna's LinearDetector(lmmse, hard symbols) on pre-drawn unquantized frames of the link.
 
-    from hwsim.channels.qam import get_qam
+    Configurations: precision single / double x layout ``per_vector`` (documented: a channel and
+    a noise covariance per received vector) / ``per_frame`` (both broadcast per frame, so one
+    filter per frame inside Sionna). :meth:`time_once` times each configuration once.
+    """
 
-    torch.set_num_threads(threads)
-    c = get_qam("qam16")
-    rng = np.random.default_rng(7)
-    F, L, N, K = frames, frame_len, N_R, USERS
-    H = (rng.standard_normal((F, N, K)) + 1j * rng.standard_normal((F, N, K))) / np.sqrt(2)
-    idx = c.draw((F, L, K), rng)
-    n0 = 10 ** (-SNR_DB / 10)
-    y = np.einsum("fnk,flk->fln", H, c.symbols(idx))
-    y += np.sqrt(n0 / 2) * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
-    out = {}
-    for precision, cdt in (("single", torch.complex64), ("double", torch.complex128)):
-        sc = Constellation("custom", BITS_PER_SYMBOL, points=c.points, precision=precision)  # hwsim's labels
-        det = LinearDetector("lmmse", "symbol", "maxlog", constellation=sc, hard_out=True, precision=precision)
-        yt = torch.as_tensor(y, dtype=cdt)
-        ht = torch.as_tensor(H, dtype=cdt)
-        st = (n0 * torch.eye(N, dtype=cdt))
-        layouts = {
-            # documented: a channel and a noise covariance per received vector
-            "per_vector": (yt.reshape(F * L, N), ht[:, None].expand(F, L, N, K).reshape(F * L, N, K),
-                           st.expand(F * L, N, N)),
-            # broadcast per frame: one filter per frame inside Sionna
-            "per_frame": (yt, ht[:, None], st.expand(F, 1, N, N)),
-        }
-        for layout, args in layouts.items():
-            with torch.no_grad():
-                det(*(a[:1] for a in args))  # build
-                best = float("inf")
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    est = det(*args)
-                    best = min(best, time.perf_counter() - t0)
+    def __init__(self, frames: int, frame_len: int, threads: int):
+        import torch
+        from sionna.phy.mapping import Constellation
+        from sionna.phy.mimo import LinearDetector
+
+        from hwsim.channels.qam import get_qam
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        c = self.c = get_qam("qam16")
+        rng = np.random.default_rng(7)
+        F, L, N, K = self.shape = frames, frame_len, N_R, USERS
+        H = (rng.standard_normal((F, N, K)) + 1j * rng.standard_normal((F, N, K))) / np.sqrt(2)
+        self.idx = c.draw((F, L, K), rng)
+        n0 = 10 ** (-SNR_DB / 10)
+        y = np.einsum("fnk,flk->fln", H, c.symbols(self.idx))
+        y += np.sqrt(n0 / 2) * (rng.standard_normal(y.shape) + 1j * rng.standard_normal(y.shape))
+        self.configs = {}
+        for precision, cdt in (("single", torch.complex64), ("double", torch.complex128)):
+            sc = Constellation("custom", BITS_PER_SYMBOL, points=c.points, precision=precision)  # hwsim's labels
+            det = LinearDetector("lmmse", "symbol", "maxlog", constellation=sc, hard_out=True, precision=precision)
+            yt, ht = torch.as_tensor(y, dtype=cdt), torch.as_tensor(H, dtype=cdt)
+            st = n0 * torch.eye(N, dtype=cdt)
+            layouts = {
+                "per_vector": (yt.reshape(F * L, N), ht[:, None].expand(F, L, N, K).reshape(F * L, N, K),
+                               st.expand(F * L, N, N)),
+                "per_frame": (yt, ht[:, None], st.expand(F, 1, N, N)),
+            }
+            for layout, args in layouts.items():
+                with torch.no_grad():
+                    det(*(a[:1] for a in args))  # build
+                self.configs[(precision, layout)] = (det, args)
+        self.best = {key: float("inf") for key in self.configs}
+        self.ber = {}
+
+    def time_once(self):
+        F, L, N, K = self.shape
+        for key, (det, args) in self.configs.items():
+            with self.torch.no_grad():
+                t0 = time.perf_counter()
+                est = det(*args)
+                self.best[key] = min(self.best[key], time.perf_counter() - t0)
             est = est.reshape(F, L, K).numpy().astype(np.int64)
-            ber = float(np.mean(c.bits(est) != c.bits(idx)))
-            out[(precision, layout)] = (F * L * K / best, ber)
-    return out
+            self.ber[key] = float(np.mean(self.c.bits(est) != self.c.bits(self.idx)))
+
+    def rates(self) -> dict:
+        F, L, N, K = self.shape
+        return {key: (F * L * K / t, self.ber[key]) for key, t in self.best.items()}
 
 
 # --------------------------------------------------------------------------- machine limit
@@ -182,21 +227,35 @@ def main(argv=None):
     ap.add_argument("--frame-len", type=int, default=100, help="channel uses per frame L (default 100)")
     ap.add_argument("--frames", type=int, default=20, help="frames per link call (default 20)")
     ap.add_argument("--calls", type=int, default=40, help="link calls per worker and round (default 40)")
-    ap.add_argument("--rounds", type=int, default=3, help="timed hwsim rounds, best kept (default 3)")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="timed rounds, best kept; each round = one hwsim round + --repeats Sionna calls per "
+                         "configuration (default 5)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sionna-frames", type=int, default=5, help="frames per Sionna call (default 5)")
     ap.add_argument("--sionna-threads", type=int, default=2, help="torch threads for Sionna (default 2)")
-    ap.add_argument("--repeats", type=int, default=5, help="Sionna calls timed, best kept (default 5)")
+    ap.add_argument("--repeats", type=int, default=2, help="Sionna calls per configuration and round (default 2)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     args = ap.parse_args(argv)
     if args.quick:
         args.calls, args.rounds, args.frames, args.sionna_frames, args.repeats = 2, 1, 4, 2, 1
     L = args.frame_len
 
-    rate, ber = hwsim_rate(args.workers, args.calls, args.frames, L, args.rounds)
-    sionna = sionna_rates(args.sionna_frames, L, args.sionna_threads, args.repeats)
+    # hwsim rounds and Sionna timings alternate, so both sample the same load on a shared machine
+    pool = HwsimPool(args.workers, args.calls, args.frames, L)
+    bench = SionnaBench(args.sionna_frames, L, args.sionna_threads)
+    rate = 0.0
+    try:
+        for _ in range(args.rounds):
+            rate = max(rate, pool.round())
+            for _ in range(args.repeats):
+                bench.time_once()
+    finally:
+        pool.close()
+    ber = pool.ber
+    sionna = bench.rates()
     fl = blmmse_flops(N_R, USERS, L)
     peak1 = zgemm_rate(1)
+    det_rate = detector_rate(args.frames, L, 5)
 
     frames_s = rate / (L * USERS)
     achieved = frames_s * fl["total"] / 1e9
@@ -212,7 +271,7 @@ def main(argv=None):
                else "h, s broadcast per frame: one filter per frame (not the documented usage)")
         print(f"sionna LinearDetector lmmse [{precision}, {layout}]: {r:,.0f} symbols/s  "
               f"({how}; detection only, unquantized, {args.sionna_threads} torch threads in one process, best of "
-              f"{args.repeats}; BER {b:.2e})")
+              f"{args.rounds * args.repeats}; BER {b:.2e})")
     print(f"ratio: {rate / base_rate:.1f} x (target 10x; against the faster documented Sionna call)")
     best_frame = max(sionna[(p, "per_frame")][0] for p in ("single", "double"))
     print(f"ratio against Sionna with one filter per frame: {rate / best_frame:.1f} x (for reference)")
@@ -223,6 +282,10 @@ def main(argv=None):
           f"machine limit {limit:.1f} GFLOP/s (measured complex128 matmul, 1 thread: {peak1:.1f} GFLOP/s, "
           f"x {args.workers} workers) = {100 * achieved / limit:.1f} % of the limit; at the limit the detector "
           f"alone would run {limit * 1e9 / fl['total'] * L * USERS:,.0f} symbols/s")
+    det_gflops = det_rate / (L * USERS) * fl["total"] / 1e9
+    print(f"detector alone (BLMMSE.detect on pre-drawn observations, 1 thread): {det_rate:,.0f} symbols/s -> "
+          f"{det_gflops:.2f} GFLOP/s = {100 * det_gflops / peak1:.1f} % of the 1-thread limit; the detector takes "
+          f"~{100 * (rate / args.workers) / det_rate:.0f} % of a worker's link time")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,9 @@ def test_dotted_keys_and_set_are_validated_like_the_file():
     with pytest.raises(ValueError, match=r"unknown key 'adc.nbits' in \[\[curves\]\] entry 1"):
         parse_config({"study": "link", "seed": 1, "grid": {"snr_db": [0.0]},
                       "curves": [{"name": "a", "adc.nbits": 1}]})
+    with pytest.raises(ValueError, match="adc.bitz is not a parameter of adc 'uniform'"):  # even if no curve uses it
+        parse_config({"study": "link", "seed": 1, "adc": {"type": "uniform", "bitz": 3}, "grid": {"snr_db": [0.0]},
+                      "curves": [{"name": "a", "adc": "lloyd_max"}]})
     cfg = load_config("massive_mimo", quick=True, overrides=["adc.bits=2", "grid.snr_db=[1.5]",
                                                               "stopping.max_samples=5e4"])
     assert cfg.system["adc"]["bits"] == 2 and cfg.grid == {"snr_db": [1.5]} and cfg.stopping.max_samples == 50_000

@@ -124,7 +124,8 @@ def test_custom_constellation_labels_and_llr_convention(const):
     np.testing.assert_array_equal(x.numpy(), c.points)
     rng = np.random.default_rng(5)
     z = c.symbols(c.draw(200, rng)) + 0.4 * (rng.standard_normal(200) + 1j * rng.standard_normal(200))
-    llr = Demapper("maxlog", constellation=sc, precision="double")(torch.as_tensor(z), torch.tensor(0.3, dtype=torch.float64))
+    demap = Demapper("maxlog", constellation=sc, precision="double")
+    llr = demap(torch.as_tensor(z), torch.tensor(0.3, dtype=torch.float64))
     np.testing.assert_allclose(llr.numpy().reshape(200, -1), c.llr(z, 0.3), rtol=1e-10, atol=1e-10)
 
 

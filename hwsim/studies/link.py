@@ -43,6 +43,13 @@ def curve_defaults(system: dict) -> dict:
 def point_keys(system: dict) -> dict:
     """Keys a curve or grid axis may set: ``snr_db``, each kind (its type) and every ``kind.param``
     some registered component of that kind has (the point's own type is checked by :func:`validate`)."""
+    from hwsim.components import check_params
+    from hwsim.pipeline import DEFAULT_TYPES
+
+    for kind in KINDS:  # the file's own tables are checked as written, even if every curve changes a type
+        table = dict(system.get(kind, {}))
+        cls = lookup(kind, table.pop("type", DEFAULT_TYPES[kind]))
+        check_params(cls, table)
     keys = {"snr_db": float}
     for kind in KINDS:
         keys[kind] = str
