@@ -144,3 +144,21 @@ def test_a_small_link_sweep_writes_ber_with_the_receiver_column(tmp_path):
     assert head[:5] == ["curve", "receiver", "adc", "snr_db", "ser"] and "symbols" in head
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["overrides"] == ['metric.type="ser"']
+
+
+def test_massive_mimo_quick_runs_and_resolution_orders_the_curves(tmp_path):
+    """The shipped study's [quick] section end to end; intervals (not point values) are compared."""
+    from hwsim.engine.results import read_results
+
+    cfg = load_config("massive_mimo", quick=True, overrides=["grid.snr_db=[5.0]"])
+    out = run_sweep(cfg, tmp_path / "mm", workers=1, quiet=True, plot=False)
+    rows = {r["curve"]: r for r in read_results(out / "results.csv")}
+    assert len(rows) == len(cfg.curves)
+
+    def below(a, b):  # curve a's BER interval lies below curve b's
+        return float(rows[a]["ci_high"]) < float(rows[b]["ci_low"])
+
+    assert below("BLMMSE, 3-bit", "BLMMSE, 2-bit") and below("BLMMSE, 2-bit", "BLMMSE, 1-bit")
+    assert below("nML, 1-bit", "BLMMSE, 1-bit")          # the quantization-aware detector gains at 1 bit
+    assert below("BLMMSE, 1-bit", "MRC, 1-bit")          # interference-limited MRC is worst
+    assert rows["BLMMSE, 2-bit"]["interval"] == "wilson (clustered)"
