@@ -6,13 +6,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
-TORCH_PIN=torch==2.13.0   # CPU build; an unpinned torch may pull a multi-GB CUDA build
+# PyTorch's CPU-only build, pinned: on Linux the default index would resolve the multi-GB CUDA
+# build, so take torch==2.13.0+cpu from PyTorch's CPU wheel index (a local wheel folder that pip
+# is configured to use serves the same file); macOS and Windows wheels on PyPI are CPU builds.
+TORCH_INDEX=https://download.pytorch.org/whl/cpu
+if [ "$(uname -s)" = "Linux" ]; then
+    TORCH_ARGS=(--extra-index-url "$TORCH_INDEX" "torch==2.13.0+cpu")
+else
+    TORCH_ARGS=("torch==2.13.0")
+fi
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet "$TORCH_PIN"
+.venv/bin/python -m pip install --quiet "${TORCH_ARGS[@]}"
 .venv/bin/python -m pip install --quiet -e ".${extras}"
 echo "hwsim $(.venv/bin/hwsim --version | awk '{print $2}') is set up in .venv"
