@@ -48,8 +48,12 @@ class AWGN(BlockChannel):
 
     PARAMS = {"antennas": 1, "frame_len": 100}
 
-    def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:
+    def check(self, *, users: int) -> None:
+        """Refuse, before a sweep runs, more users than antennas (each user has its own antenna)."""
         if users > self.antennas:
             raise ValueError(f"the awgn channel needs channel.antennas >= source.users, got {self.antennas} < {users}")
+
+    def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:
+        self.check(users=users)
         H = np.eye(self.antennas, users, dtype=np.complex128)
         return np.broadcast_to(H, (n_frames, self.antennas, users)).copy()

@@ -64,7 +64,8 @@ def register(kind: str, name: str):
 
     def deco(cls):
         known = _REGISTRY[kind].get(name)
-        if known is not None and known is not cls and known.__qualname__ != cls.__qualname__:
+        same = known is not None and (known.__module__, known.__qualname__) == (cls.__module__, cls.__qualname__)
+        if known is not None and known is not cls and not same:  # a re-imported module may register again
             raise ValueError(f"a {kind} called {name!r} is already registered ({known.__module__}.{known.__qualname__})")
         cls.kind, cls.name = kind, name
         _REGISTRY[kind][name] = cls
@@ -114,8 +115,13 @@ def check_params(cls: type, params: dict, *, prefix: str | None = None) -> dict:
             valid = ", ".join(sorted(allowed)) or "none"
             raise ValueError(f"{prefix}{key} is not a parameter of {cls.kind or 'this'} {cls.name or cls.__name__!r} "
                              f"(its parameters: {valid})")
+        if isinstance(allowed[key], int) and not isinstance(allowed[key], bool) and isinstance(value, float) \
+                and value.is_integer():
+            value = int(value)  # 2.0 written for 2
         if not _type_ok(allowed[key], value):
-            raise ValueError(f"{prefix}{key} must be a {type(allowed[key]).__name__}, got {value!r}")
+            kind = {bool: "boolean", int: "an integer", float: "a number", str: "a string"}.get(
+                type(allowed[key]), type(allowed[key]).__name__)
+            raise ValueError(f"{prefix}{key} must be {'a ' if kind == 'boolean' else ''}{kind}, got {value!r}")
         out[key] = float(value) if isinstance(allowed[key], float) else value
     return out
 

@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.components import Component, build, check_params, lookup, names, register
 from hwsim.pipeline import Pipeline, resolve_tables
-from hwsim.engine.sweep import load_config, parse_config, run_sweep
+from hwsim.engine.sweep import load_config, parse_config, parse_override, run_sweep
 
 MASSIVE = {"source": {"type": "users", "users": 4, "constellation": "qam16"},
            "channel": {"type": "rayleigh", "antennas": 16, "frame_len": 10},
@@ -27,7 +27,7 @@ def test_unknown_types_and_parameters_name_what_is_allowed():
         lookup("receiver", "viterbi")
     with pytest.raises(ValueError, match=r"adc.nbits is not a parameter of adc 'uniform' \(its parameters: agc, bits, scale\)"):
         build("adc", {"type": "uniform", "nbits": 3})
-    with pytest.raises(ValueError, match="adc.bits must be a int"):
+    with pytest.raises(ValueError, match="adc.bits must be an integer"):
         build("adc", {"type": "uniform", "bits": "3"})
     with pytest.raises(ValueError, match="adc.agc must be one of ideal, fixed"):
         build("adc", {"type": "uniform", "agc": "slow"})
@@ -119,7 +119,17 @@ def test_dotted_keys_and_set_are_validated_like_the_file():
     cfg = load_config("massive_mimo", quick=True, overrides=["adc.bits=2", "grid.snr_db=[1.5]",
                                                               "stopping.max_samples=5e4"])
     assert cfg.system["adc"]["bits"] == 2 and cfg.grid == {"snr_db": [1.5]} and cfg.stopping.max_samples == 50_000
-    assert cfg.raw["overrides"] == ["adc.bits=2", "grid.snr_db=[1.5]", "stopping.max_samples=50000.0"]
+    assert cfg.raw["overrides"] == ["adc.bits=2", "grid.snr_db=[1.5]", "stopping.max_samples=5e4"]
+    # a dotted grid axis, quoted as in TOML
+    assert parse_override('grid."adc.bits"=[1, 2]')[1] == {"grid": {"adc.bits": [1, 2]}}
+    with pytest.raises(ValueError, match="adc.bits is not a parameter of adc 'none'"):  # the unquantized curve
+        load_config("massive_mimo", quick=True, overrides=['grid."adc.bits"=[1, 2]'])
+    for bad, message in (("study='estimation'", "'study' cannot be set"), ("adc.path=1979-05-27", "date or time"),
+                         ("adc.bits", "dotted.key=TOML_VALUE"), ("adc.bits=two", "not a dotted key and a TOML value"),
+                         ("seed.x=1", "seed is a value in the config, not a table"),
+                         ("adc.scale=4.0", "adc.scale sets the full scale of agc = 'fixed'")):
+        with pytest.raises(ValueError, match=message):
+            load_config("massive_mimo", quick=True, overrides=[bad])
 
 
 def test_zf_with_fewer_antennas_than_users_is_refused_before_anything_is_written(tmp_path):
@@ -137,7 +147,7 @@ def test_a_small_link_sweep_writes_ber_with_the_receiver_column(tmp_path):
         "grid": {"snr_db": [0.0, 10.0]},
         "curves": [{"name": "ZF, 2-bit", "receiver": "zf"}, {"name": "MRC, unquantized", "receiver": "mrc", "adc": "none"}],
         "stopping": {"max_samples": 20_000, "min_samples": 20_000, "batch": 200},
-    }, overrides=[("metric.type", "ser")])
+    }, overrides=[parse_override('metric.type="ser"')])
     out = run_sweep(cfg, tmp_path / "run", workers=1, quiet=True, plot=False)
     rows = (out / "results.csv").read_text().splitlines()
     head = rows[0].split(",")
@@ -162,3 +172,15 @@ def test_massive_mimo_quick_runs_and_resolution_orders_the_curves(tmp_path):
     assert below("nML, 1-bit", "BLMMSE, 1-bit")          # the quantization-aware detector gains at 1 bit
     assert below("BLMMSE, 1-bit", "MRC, 1-bit")          # interference-limited MRC is worst
     assert rows["BLMMSE, 2-bit"]["interval"] == "wilson (clustered)"
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"channel": {"type": "awgn", "antennas": 2}}, "awgn channel needs channel.antennas >= source.users, got 2 < 4"),
+    ({"channel": {"type": "rayleigh", "antennas": 4096, "frame_len": 1_000_000}}, "samples per frame, more than the limit"),
+    ({"curves": [{"name": "a", "metric": "ser"}]}, "unknown key 'metric'"),
+])
+def test_links_that_cannot_run_are_refused_before_the_sweep(change, message):
+    config = {"study": "link", "seed": 1, "source": {"type": "users", "users": 4}, "grid": {"snr_db": [0.0]},
+              "curves": [{"name": "a"}], **change}
+    with pytest.raises(ValueError, match=message):
+        parse_config(config)

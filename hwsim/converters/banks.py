@@ -54,6 +54,9 @@ class TableBank(ConverterBank):
         if self.params["agc"] not in AGC_MODES:
             raise ValueError(f"adc.agc must be one of {', '.join(AGC_MODES)}, got {self.params['agc']!r}")
         _checks.real("adc.scale", self.params["scale"], positive=True)
+        if self.params["agc"] == "ideal" and self.params["scale"] != self.PARAMS["scale"]:
+            raise ValueError("adc.scale sets the full scale of agc = 'fixed'; with agc = 'ideal' the scale follows "
+                             "the signal (set adc.agc = \"fixed\" to use it)")
         self.table = self.make_table()
 
     def make_table(self):  # pragma: no cover - interface

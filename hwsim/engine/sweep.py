@@ -66,7 +66,7 @@ NO_WORKERS_TIMEOUT = 300.0
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
-        "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict, "overrides": list}
+        "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict}
 _STOPPING = {f.name: f.type for f in dataclasses.fields(StoppingRule)}
 _PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str}
 _SUMMARY = {"target": float, "reference": dict}
@@ -195,43 +195,50 @@ class SweepConfig:
         return out
 
 
-def parse_override(text: str) -> tuple[str, object]:
-    """``"dotted.key=TOML_VALUE"`` -> (key, value), e.g. ``"adc.bits=2"``, ``'grid.snr_db=[0, 5]'``."""
+def parse_override(text: str) -> tuple[str, dict]:
+    """``"dotted.key=TOML_VALUE"`` -> (the text, the nested table it sets), read as the TOML line
+    ``dotted.key = TOML_VALUE``: ``adc.bits=2``, ``'grid.snr_db=[0, 5]'``, ``'grid."adc.bits"=[1, 2]'``."""
     key, sep, value = str(text).partition("=")
-    key = key.strip()
-    if not sep or not key or not all(part.strip() for part in key.split(".")):
+    if not sep or not key.strip() or not value.strip():
         raise ValueError(f"--set takes dotted.key=TOML_VALUE (e.g. adc.bits=2), got {text!r}")
     try:
-        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        table = tomllib.loads(f"{key.strip()} = {value.strip()}")
     except tomllib.TOMLDecodeError:
-        raise ValueError(f"--set {key}: {value.strip()!r} is not a TOML value (strings need quotes: "
-                         f"{key}=\"text\")") from None
-    return key, parsed
+        raise ValueError(f"--set {text!r} is not a dotted key and a TOML value (strings need quotes: "
+                         f"{key.strip()}='\"text\"')") from None
+    node = table
+    while isinstance(node, dict) and len(node) == 1:
+        ((name, node),) = node.items()
+        if name in ("study", "curves", "quick", "overrides"):
+            raise ValueError(f"--set {key.strip()}: {name!r} cannot be set from the command line (set a component "
+                             "parameter, a grid axis, the stopping rule or the system instead)")
+        if isinstance(node, (_dt.date, _dt.time)):
+            raise ValueError(f"--set {key.strip()}: a TOML date or time is not a config value")
+    return str(text), table
 
 
-def apply_overrides(data: dict, overrides) -> dict:
-    """``data`` with each ``(dotted_key, value)`` set: ``stopping.max_samples``, ``grid.snr_db``,
-    ``adc.bits`` (a component table), ``seed``, ... The tables on the way must exist or be new;
-    ``curves`` entries are not addressable (set a component parameter or a grid axis instead)."""
+def apply_overrides(data: dict, tables) -> dict:
+    """``data`` with each nested table of :func:`parse_override` merged in (a value replaces a value;
+    a table merges into a table)."""
+    def merge(into: dict, new: dict, where: str):
+        for k, v in new.items():
+            here = f"{where}.{k}" if where else k
+            if isinstance(v, dict):
+                if k in into and not isinstance(into[k], dict):
+                    raise ValueError(f"--set {here}: {here} is a value in the config, not a table")
+                merge(into.setdefault(k, {}), v, here)
+            else:
+                into[k] = v
+
     data = copy.deepcopy(data)
-    for key, value in overrides:
-        parts = [p.strip() for p in key.split(".")]
-        if parts[0] in ("curves", "quick"):
-            raise ValueError(f"--set {key}: [[{parts[0]}]] entries cannot be set; set a component parameter "
-                             "(e.g. receiver.type) or a grid axis instead")
-        table = data
-        for i, part in enumerate(parts[:-1]):
-            nxt = table.setdefault(part, {})
-            if not isinstance(nxt, dict):
-                raise ValueError(f"--set {key}: {'.'.join(parts[:i + 1])} is a value, not a table")
-            table = nxt
-        table[parts[-1]] = value
+    for table in tables:
+        merge(data, table, "")
     return data
 
 
 def parse_config(data: dict, *, quick: bool = False, overrides=()) -> SweepConfig:
     """Validate a parsed TOML sweep; ``quick`` applies its ``[quick]`` overrides, then
-    ``overrides`` (``(dotted_key, value)`` pairs, :func:`parse_override`) are set."""
+    ``overrides`` (:func:`parse_override` results) are merged in and recorded as ``raw["overrides"]``."""
     data = copy.deepcopy(data)
     study_name = data.get("study")
     if not isinstance(study_name, str) or study_name not in STUDIES:
@@ -256,12 +263,12 @@ def parse_config(data: dict, *, quick: bool = False, overrides=()) -> SweepConfi
             data.setdefault(table, {}).update(values)
     overrides = list(overrides)
     if overrides:
-        data = apply_overrides(data, overrides)
+        data = apply_overrides(data, [table for _, table in overrides])
         _check_keys(data, top, "the sweep file (after --set)")
         for key, kind in top.items():
             if key in data:
                 data[key] = _typed(data[key], kind, key)
-        data["overrides"] = [f"{k}={json.dumps(v)}" for k, v in overrides]
+        data["overrides"] = [text for text, _ in overrides]
     if data["seed"] < 0:
         raise ValueError(f"seed must be >= 0, got {data['seed']}")
 

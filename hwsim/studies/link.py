@@ -21,6 +21,8 @@ SAMPLES_COLUMN = "bits"
 
 #: Component tables this study reads from the top level of a sweep file.
 COMPONENTS = KINDS
+#: Most complex samples one frame may hold (frame_len x antennas): a link call holds several frames.
+MAX_FRAME_VALUES = 2**22
 SYSTEM: dict = {}
 REQUIRED = ("snr_db",)
 
@@ -52,6 +54,8 @@ def point_keys(system: dict) -> dict:
         check_params(cls, table)
     keys = {"snr_db": float}
     for kind in KINDS:
+        if kind == "metric":
+            continue  # one metric per sweep: it names the results.csv columns
         keys[kind] = str
         for name in names(kind):
             for param, default in lookup(kind, name).PARAMS.items():
@@ -75,6 +79,14 @@ def validate(system: dict, point: dict) -> None:
 
     _checks.real("snr_db", point["snr_db"])
     p = pipeline(system, point)
+    values = p.channel.frame_len * p.channel.antennas
+    if values > MAX_FRAME_VALUES:
+        raise ValueError(f"channel.frame_len x channel.antennas = {values} samples per frame, more than the limit "
+                         f"of {MAX_FRAME_VALUES} (hwsim.studies.link.MAX_FRAME_VALUES, a guard against configs that "
+                         "exhaust memory; raise it in code if you really mean it)")
+    channel_check = getattr(p.channel, "check", None)
+    if channel_check is not None:
+        channel_check(users=p.source.users)
     check = getattr(p.receiver, "check", None)
     if check is not None:
         check(users=p.source.users, inputs=p.frontend.outputs(p.channel.antennas), constellation=p.source.constellation)
