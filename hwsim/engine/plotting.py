@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import atomic_write_bytes, read_results
+from .._files import atomic_write_bytes
+from .results import read_results
 from ..studies import load_study, result_columns
 
 _LABELS = {"snr_db": "SNR (dB)", "rate": "rate R (bits per input)", "ber": "BER", "mse": "average MSE"}

@@ -1,4 +1,4 @@
-"""Sweep outputs on disk: atomic writes, the point journal, results.csv, and curve summaries."""
+"""Sweep outputs on disk: the point journal, results.csv, and curve summaries (atomic writes: hwsim._files)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import os
 from pathlib import Path
 
-from .._files import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported for the engine)
+from .._files import atomic_write_text
 
 #: Keys every journaled result must carry (those results.csv is made of).
 JOURNAL_RESULT_KEYS = ("estimate", "ci_low", "ci_high", "errors", "samples", "calls", "seconds", "stop")

@@ -49,7 +49,8 @@ from pathlib import Path
 
 from .. import __version__, _process
 from .montecarlo import StoppingRule, combine, estimate
-from .results import append_journal, atomic_write_text, read_journal, trim_journal, write_results_csv
+from .._files import atomic_write_text
+from .results import append_journal, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
 from ..studies import STUDIES, load_study, result_columns
 
