@@ -19,9 +19,15 @@ MAX_FRAME_LEN = 1_000_000
 
 
 class BlockChannel(Component):
-    """Base of the flat block-fading channels: ``antennas`` (N) and ``frame_len`` (L)."""
+    """Base of the flat block-fading channels: ``antennas`` (N) and ``frame_len`` (L).
+
+    ``real``: the link carries real signals (seed 001's model); ``random``: frames draw their
+    own channel (or channel estimate), so a frame's samples are not independent trials.
+    """
 
     PARAMS = {"antennas": 64, "frame_len": 100}
+    real = False
+    random = True
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -31,6 +37,10 @@ class BlockChannel(Component):
 
     def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
+
+    def receiver_csi(self, H: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The channel as the receiver knows it: ``H`` itself (perfect CSI) unless a subclass says otherwise."""
+        return H
 
 
 @register("channel", "rayleigh")
@@ -47,6 +57,7 @@ class AWGN(BlockChannel):
     """No fading: ``H`` is the first ``users`` columns of the identity (needs antennas >= users)."""
 
     PARAMS = {"antennas": 1, "frame_len": 100}
+    random = False
 
     def check(self, *, users: int) -> None:
         """Refuse, before a sweep runs, more users than antennas (each user has its own antenna)."""
@@ -57,3 +68,47 @@ class AWGN(BlockChannel):
         self.check(users=users)
         H = np.eye(self.antennas, users, dtype=np.complex128)
         return np.broadcast_to(H, (n_frames, self.antennas, users)).copy()
+
+
+@register("channel", "exponential")
+class Exponential(BlockChannel):
+    r"""Seed 001's fixed real channel :math:`H_{ij} = e^{-|i-j|}` (``antennas`` x users), BPSK only.
+
+    The link is real: :math:`y = H s + w`, :math:`w \sim \mathcal N(0, N_0 I)`, SNR :math:`= 1/N_0`
+    (the paper's eq. (8)). ``csi_error`` > 0: the receiver knows a copy of ``H`` whose entries
+    carry independent Gaussian errors of variance ``csi_error`` :math:`|H_{ij}|` (the paper's
+    CSI uncertainty uses 0.2), redrawn every frame after the noise.
+    """
+
+    PARAMS = {"antennas": 12, "frame_len": 100, "csi_error": 0.0}
+    real = True
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        _checks.real("channel.csi_error", self.params["csi_error"], nonnegative=True)
+
+    @property
+    def random(self) -> bool:
+        return self.params["csi_error"] > 0
+
+    def check_link(self, link) -> None:
+        """Refuse a complex constellation: this channel's link is real."""
+        if link.source.constellation.bits_per_symbol != 1:
+            raise ValueError("channel.type = 'exponential' is seed 001's real-valued link and carries BPSK only "
+                             f"(source.constellation = \"bpsk\"), got {link.source.constellation.name!r}")
+
+    def matrix(self, users: int) -> np.ndarray:
+        """:math:`H_{ij} = e^{-|i-j|}`, float [antennas, users]."""
+        from .mimo import exponential_channel
+
+        return exponential_channel(self.antennas, users)
+
+    def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:
+        return np.broadcast_to(self.matrix(users), (n_frames, self.antennas, users))
+
+    def receiver_csi(self, H: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not self.random:
+            return H
+        from .mimo import perturb_channel
+
+        return perturb_channel(H, rng, H.shape[0], self.params["csi_error"])

@@ -2,7 +2,8 @@
 
 A metric turns the transmitted symbol indices and a :class:`hwsim.receivers.base.Decision`
 into errors per frame; the link makes them a :class:`hwsim.engine.montecarlo.Tally` whose clusters
-are the frames (the samples of one frame share a channel draw: they are not independent trials).
+are the frames (the samples of one frame share a channel draw: they are not independent trials),
+or the channel uses when nothing random is shared (a fixed channel known exactly).
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ class Metric(Component):
     def errors(self, constellation, idx_true: np.ndarray, idx_hat: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
-    def count(self, source, idx_true: np.ndarray, idx_hat: np.ndarray) -> tuple[np.ndarray, int]:
-        """Errors per frame (axis 0 of the [F, L, K] indices) and the trials in one frame."""
+    def count(self, source, idx_true: np.ndarray, idx_hat: np.ndarray, *,
+              per_sample: bool = False) -> tuple[np.ndarray, int]:
+        """Errors per cluster and the trials in one cluster: the frames (axis 0 of the [F, L, K]
+        indices), or with ``per_sample`` the channel uses (when no random draw is shared by a frame)."""
         if idx_hat.shape != idx_true.shape:
             raise ValueError(f"decided indices have shape {idx_hat.shape}, the sent ones {idx_true.shape}")
-        per_frame = self.errors(source.constellation, idx_true, idx_hat).reshape(idx_true.shape[0], -1).sum(axis=1)
-        return per_frame, idx_true.shape[1] * self.trials_per_sample(source)
+        errors = self.errors(source.constellation, idx_true, idx_hat)
+        if per_sample:
+            return errors.reshape(-1, idx_true.shape[2]).sum(axis=1), self.trials_per_sample(source)
+        return errors.reshape(idx_true.shape[0], -1).sum(axis=1), idx_true.shape[1] * self.trials_per_sample(source)
 
 
 @register("metric", "ber")

@@ -16,7 +16,9 @@ Signal model per frame (block fading): :math:`y = H s + n`, :math:`E|s|^2 = 1`,
 :math:`n \sim \mathcal{CN}(0, N_0 I)`, SNR :math:`= 1/N_0`. The front end gives the
 converters :math:`W y`; the receiver gets an :class:`~hwsim.receivers.base.Observation`
 with the effective channel. Draw order per batch (fixed, so seeded runs repeat): symbols,
-channel, noise.
+channel, noise, then the receiver's channel knowledge (a CSI error, where the channel has one).
+A real channel (seed 001's :math:`H_{ij} = e^{-|i-j|}`) carries real BPSK signals and real
+noise :math:`\mathcal N(0, N_0)`, as that paper defines its SNR.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def resolve_tables(base: dict, overrides: dict) -> dict:
     return tables
 
 
+def noise_var(snr_db: float) -> float:
+    r""":math:`N_0 = 10^{-\mathrm{SNR}/10}` (unit-energy symbols)."""
+    return 10.0 ** (-float(snr_db) / 10)
+
+
 @dataclass
 class Pipeline:
     """The components of one link; :meth:`link` makes the Monte Carlo link of one SNR."""
@@ -84,30 +91,85 @@ class Pipeline:
         full = {kind: {"type": DEFAULT_TYPES[kind], **tables.get(kind, {})} for kind in KINDS}
         return cls(**{kind: build(kind, full[kind]) for kind in KINDS})
 
-    def observe(self, n_frames: int, snr_db: float, rng: np.random.Generator):
-        """Draw ``n_frames`` frames; returns (sent symbol indices [F, L, K], Observation)."""
-        from .receivers.base import Observation
+    def transmit(self, n_frames: int, snr_db: float, rng: np.random.Generator):
+        r"""Draw symbols, channel and noise: (sent indices [F, L, K], antenna signal y [F, L, N], H [F, N, K]).
 
+        A real channel (``channel.real``, seed 001's model) carries the symbols' real parts and
+        real noise :math:`\mathcal N(0, N_0)`; otherwise the noise is :math:`\mathcal{CN}(0, N_0)`.
+        """
         L = self.channel.frame_len
         idx, s = self.source.draw(n_frames, L, rng)
         H = self.channel.draw(n_frames, self.source.users, rng)
-        n0 = 10.0 ** (-float(snr_db) / 10)
         shape = (n_frames, L, self.channel.antennas)
-        noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(n0 / 2)
-        y = np.einsum("fnk,flk->fln", H, s) + noise
-        y, H_eff, noise_cov = self.frontend.apply(y, H, n0)
+        if self.channel.real:
+            y = np.matmul(s.real, np.swapaxes(H, 1, 2))
+            noise = rng.standard_normal(shape)
+            noise *= 10.0 ** (-float(snr_db) / 20)  # sigma = sqrt(N0), in place
+        else:
+            y = np.einsum("fnk,flk->fln", H, s)
+            noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(noise_var(snr_db) / 2)
+        y += noise
+        return idx, y, H
+
+    def observe(self, n_frames: int, snr_db: float, rng: np.random.Generator):
+        """Draw ``n_frames`` frames; returns (sent symbol indices [F, L, K], Observation).
+
+        Draw order: symbols, channel, noise (:meth:`transmit`), then the receiver's channel
+        knowledge (``channel.receiver_csi``: perfect unless the channel has a CSI error).
+        """
+        from .receivers.base import Observation
+
+        idx, y, H = self.transmit(n_frames, snr_db, rng)
+        n0 = noise_var(snr_db)
+        H_rx = self.channel.receiver_csi(H, rng)
+        y, H_eff, noise_cov = self.frontend.apply(y, H_rx, n0)
         fields = self.adc.convert(y, H_eff, n0, noise_cov)
         return idx, Observation(H=H_eff, noise_var=n0, constellation=self.source.constellation,
-                                noise_cov=noise_cov, **fields)
+                                noise_cov=noise_cov, fixed_channel=not self.channel.random, **fields)
+
+    def stages(self):
+        """(kind, component) of every stage, in link order."""
+        return [(kind, getattr(self, kind)) for kind in KINDS]
+
+    def check(self) -> None:
+        """Every stage's ``check_link(link)`` hook: refuse, before anything runs, a link a stage cannot serve."""
+        for _, stage in self.stages():
+            hook = getattr(stage, "check_link", None)
+            if hook is not None:
+                hook(self)
+
+    @property
+    def replicas(self) -> int:
+        """Independently prepared copies a point averages (a learned receiver's trainings), 1 otherwise."""
+        return max(int(getattr(stage, "replicas", 1)) for _, stage in self.stages())
+
+    def prepare(self, snr_db: float, rng: np.random.Generator) -> "Pipeline":
+        """Every stage's ``prepare(link, snr_db, rng)`` hook (training, for learned stages), in link order."""
+        for _, stage in self.stages():
+            hook = getattr(stage, "prepare", None)
+            if hook is not None:
+                hook(self, float(snr_db), rng)
+        return self
 
     def link(self, snr_db: float):
-        """``link(rng, batch) -> Tally``; ``batch`` channel uses, rounded up to whole frames."""
+        """``link(rng, batch) -> Tally``; ``batch`` channel uses, rounded up to whole frames.
+
+        The tally's independent clusters are the frames when they share a random draw (fading,
+        a channel estimate), else the channel uses (a fixed channel known exactly). A receiver's
+        ``fused_link(link, snr_db)`` may supply a faster function for the same draws, returning
+        the tally's fields.
+        """
+        fused = getattr(self.receiver, "fused_link", None)
+        fast = fused(self, float(snr_db)) if fused is not None else None
+        if fast is not None:
+            return lambda rng, batch: Tally(*fast(rng, batch))
+        per_sample = not self.channel.random
 
         def run(rng: np.random.Generator, batch: int):
             n_frames = -(-int(batch) // self.channel.frame_len)
             idx, obs = self.observe(n_frames, snr_db, rng)
             decision = self.receiver.detect(obs)
-            return Tally.of(*self.metric.count(self.source, idx, decision.indices))
+            return Tally.of(*self.metric.count(self.source, idx, decision.indices, per_sample=per_sample))
 
         return run
 
@@ -116,4 +178,4 @@ class Pipeline:
         return f"Pipeline(\n  {stages})"
 
 
-__all__ = ["DEFAULT_TYPES", "Pipeline", "check_params", "resolve_tables"]
+__all__ = ["DEFAULT_TYPES", "Pipeline", "check_params", "noise_var", "resolve_tables"]

@@ -38,6 +38,12 @@ class Observation:
         +-inf for the outer cells), for detectors that use the exact quantized likelihood.
     noise_cov : complex [N, N] or None
         Noise covariance when it is not :math:`N_0 I` (a combiner in front of the converters).
+    fixed_channel : bool
+        Every frame has the same ``H`` (a deterministic channel known exactly): a detector may
+        build one filter or likelihood table from ``H[0]`` for the whole batch.
+
+    A real-valued link (seed 001's model, ``channel.real``) hands real ``r`` and ``H`` and
+    :math:`N_0` per real sample; its converter fields have no ``_im`` part.
     """
 
     r: np.ndarray
@@ -51,6 +57,7 @@ class Observation:
     lower_im: np.ndarray | None = None
     upper_im: np.ndarray | None = None
     noise_cov: np.ndarray | None = None
+    fixed_channel: bool = False
 
     @property
     def quantized(self) -> bool:
@@ -75,7 +82,12 @@ class Detector(Component):
     """Base of every detector: ``detect(obs) -> Decision``.
 
     A detector that cannot serve every link also defines ``check(*, users, inputs,
-    constellation)``, raising ``ValueError``; sweeps call it before anything runs.
+    constellation)``, raising ``ValueError``; sweeps call it before anything runs. Optional
+    hooks every stage of a link may define (:class:`hwsim.pipeline.Pipeline`):
+    ``check_link(link)`` (refuse a link it cannot serve, before anything runs),
+    ``prepare(link, snr_db, rng)`` (set-up such as training, once per point and replica),
+    ``replicas`` (independently prepared copies a point averages) and, for receivers,
+    ``fused_link(link, snr_db)`` (a faster link function for the cases it recognises, else None).
     """
 
     def detect(self, obs: Observation) -> Decision:  # pragma: no cover - interface

@@ -293,3 +293,112 @@ def qmap_direct(codes, H, noise_std: float, adc: ThresholdADC, constellation="bp
     lo = (edges[codes][..., None] - mu) / det.noise_std              # [B, n, Q]
     hi = (edges[codes + 1][..., None] - mu) / det.noise_std
     return np.argmax(log_prob_interval(lo, hi).sum(axis=1), axis=-1)
+
+
+# ---- pipeline components (hwsim.pipeline): seed 001's real-valued link ------------------------------
+
+from hwsim.components import register  # noqa: E402  (kept beside the components it registers)
+
+from .base import Decision, Detector  # noqa: E402
+
+
+def _check_real_link(link, name: str) -> None:
+    """MAP, QMAP and the hybrid receiver serve seed 001's real link (``channel.real``) of at most
+    :data:`hwsim.channels.MAX_HYPOTHESES` symbol vectors."""
+    if not link.channel.real:
+        raise ValueError(f"receiver.type = {name!r} detects on a real-valued link (seed 001's model: "
+                         f"channel.type = \"exponential\"), got channel.type = {link.channel.name!r}; for complex "
+                         "links use a scalable detector (lmmse, blmmse, nml, kbest, ep, mmse_pic)")
+    get_constellation("bpsk").hypothesis_indices(link.source.users)  # the exhaustive limit
+
+
+@register("receiver", "map")
+class MAP(Detector):
+    """Exhaustive MAP detection on the unquantized real signal (seed 001 eq. (9); :class:`MAPDetector`).
+
+    With a CSI error on the channel the detector is the mismatched one built from the receiver's copy.
+    """
+
+    real_link = True
+
+    def check_link(self, link) -> None:
+        _check_real_link(link, "map")
+        if link.adc.name != "none":
+            raise ValueError(f"receiver.type = 'map' detects from unquantized samples (adc.type = \"none\"), got "
+                             f"adc.type = {link.adc.name!r}; for quantized samples use receiver.type = \"qmap\"")
+
+    def detect(self, obs) -> Decision:
+        H = obs.H[0] if obs.fixed_channel else obs.H
+        return Decision(MAPDetector(H, np.sqrt(obs.noise_var), "bpsk").detect(obs.r))
+
+
+@register("receiver", "qmap")
+class QMAP(Detector):
+    r"""Exhaustive MAP detection from the converters' codes (seed 001 eq. (10); :class:`QMAPDetector`).
+
+    Needs a real link whose converters share one table and one fixed full scale
+    (``adc.agc = "fixed"``). For a fixed channel known exactly, the link runs the fused
+    encode-detect-count kernel (:func:`qmap_bit_errors`), which draws and counts the same.
+    """
+
+    real_link = True
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._detector = None
+
+    def check_link(self, link) -> None:
+        _check_real_link(link, "qmap")
+        if getattr(link.adc, "params", {}).get("agc") != "fixed":
+            raise ValueError("receiver.type = 'qmap' needs converters with one table and a fixed full scale "
+                             f"(adc.agc = \"fixed\"), got adc.type = {link.adc.name!r}"
+                             + (f" with agc = {link.adc.params['agc']!r}" if "agc" in link.adc.params else ""))
+        if link.frontend.name != "identity":
+            raise ValueError(f"receiver.type = 'qmap' needs white noise at the converters (frontend.type = "
+                             f"\"identity\"), got {link.frontend.name!r}")
+
+    @staticmethod
+    def _table(adc: ThresholdADC, scale: float) -> ThresholdADC:
+        return adc if scale == 1.0 else ThresholdADC(adc.thresholds * scale, adc.levels * scale)
+
+    def _qmap(self, H, noise_std: float, adc: ThresholdADC) -> QMAPDetector:
+        """The detector of one fixed channel is built once and reused while nothing changes."""
+        key = (H.tobytes(), noise_std, adc.thresholds.tobytes())
+        if self._detector is None or self._detector[0] != key:
+            self._detector = (key, QMAPDetector(H, noise_std, adc, "bpsk"))
+        return self._detector[1]
+
+    def detect(self, obs) -> Decision:
+        scale = np.unique(obs.scale)
+        if scale.size != 1:
+            raise ValueError("receiver.type = 'qmap' needs one full scale for every converter (adc.agc = \"fixed\")")
+        adc = self._table(obs.adc, float(scale[0]))
+        codes = adc.encode(obs.r)  # each reconstruction lies inside its own cell: the codes exactly
+        noise_std = float(np.sqrt(obs.noise_var))
+        if obs.fixed_channel:
+            return Decision(self._qmap(obs.H[0], noise_std, adc).detect(codes))
+        return Decision(QMAPDetector(obs.H, noise_std, adc, "bpsk").detect(codes))
+
+    def fused_link(self, link, snr_db: float):
+        """The fused kernel's link for a fixed channel known exactly and the BER metric; else None.
+
+        ``run(rng, batch)`` returns (bit errors, bits, samples, sum over samples of their errors squared):
+        the samples are the independent clusters.
+        """
+        if (link.channel.random or not link.channel.real or link.metric.name != "ber"
+                or link.frontend.name != "identity" or link.adc.params.get("agc") != "fixed"):
+            return None
+        const = get_constellation("bpsk")
+        k, n = link.source.users, link.channel.antennas
+        adc = self._table(link.adc.table_for(n), float(link.adc.params["scale"]))
+        detector = QMAPDetector(link.channel.draw(1, k, None)[0], 10.0 ** (-snr_db / 20), adc, const)
+        error_table = const.bit_error_table(k)
+        frame_len = link.channel.frame_len
+
+        def run(rng: np.random.Generator, batch: int):
+            idx, y, _ = link.transmit(-(-int(batch) // frame_len), snr_db, rng)
+            errors, errors_sq = qmap_bit_errors(detector, y, const.labels(idx), error_table)
+            samples = idx.shape[0] * idx.shape[1]
+            return errors, samples * k, samples, errors_sq
+
+        return run

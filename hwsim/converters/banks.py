@@ -12,7 +12,11 @@ AGC modes (``agc``):
   channel, :math:`\sqrt{(\sum_k |H_{ik}|^2 + N_0)/2}` (unit-energy symbols), per frame;
 - ``fixed``: :math:`\alpha_i` = ``scale`` for every input, whatever the signal level.
 
-Banks: ``none`` (unquantized), ``uniform`` (the mid-rise uniform quantizer with the MSE-optimal
+A real link (seed 001's model) has one converter per input and :math:`\alpha_i` the input's
+own standard deviation under ``ideal``.
+
+Banks: ``none`` (unquantized), ``uniform_range`` (seed 001's QMAP converters: uniform levels over
+:math:`[-\gamma, \gamma]`), ``uniform`` (the mid-rise uniform quantizer with the MSE-optimal
 step for a Gaussian input, :func:`hwsim.designs.uniform_gaussian`), ``lloyd_max``
 (:func:`hwsim.designs.lloyd_max`) and ``table`` (a decision-table file, :mod:`hwsim.converters.tables`).
 """
@@ -62,31 +66,36 @@ class TableBank(ConverterBank):
     def make_table(self):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def agc_scale(self, H: np.ndarray, noise_var: float, noise_cov=None) -> np.ndarray:
-        r""":math:`\alpha` per frame and input, float [F, N]."""
+    def table_for(self, converters: int):
+        """The real table each of a bank's ``converters`` real converters applies (one for all sizes here)."""
+        return self.table
+
+    def agc_scale(self, H: np.ndarray, noise_var: float, noise_cov=None, *, real: bool = False) -> np.ndarray:
+        r""":math:`\alpha` per frame and input, float [F, N] (for a real link the input's own standard deviation)."""
         if self.params["agc"] == "fixed":
             return np.full(H.shape[:2], self.params["scale"])
         if H is None:
             raise ValueError("adc.agc = 'ideal' needs the channel's statistics (H), which this link does not "
                              "provide; use agc = 'fixed' with a scale")
-        noise = np.real(np.diagonal(noise_cov)) if noise_cov is not None else noise_var
-        return np.sqrt((np.sum(np.abs(H) ** 2, axis=2) + noise) / 2)
+        noise = np.real(np.diagonal(noise_cov, axis1=-2, axis2=-1)) if noise_cov is not None else noise_var
+        power = np.sum(np.abs(H) ** 2, axis=2) + noise
+        return np.sqrt(power if real else power / 2)
 
     def convert(self, y, H, noise_var, noise_cov=None) -> dict:
-        if not np.iscomplexobj(y):
-            raise ValueError("a converter bank takes the complex baseband signal (I and Q)")
-        scale = self.agc_scale(H, noise_var, noise_cov)
+        real = not np.iscomplexobj(y)  # a real link (seed 001's model): one converter per input
+        table = self.table_for(y.shape[-1] * (1 if real else 2))
+        scale = self.agc_scale(H, noise_var, noise_cov, real=real)
         a = scale[:, None, :]
-        edges = self.table.cell_edges
-        levels = self.table.levels
-        out = {"adc": self.table, "scale": scale}
+        edges = table.cell_edges
+        levels = table.levels
+        out = {"adc": table, "scale": scale}
         parts = []
-        for name, part in (("re", y.real), ("im", y.imag)):
-            codes = self.table.encode(np.ascontiguousarray(part / a))
+        for name, part in (("re", y),) if real else (("re", y.real), ("im", y.imag)):
+            codes = table.encode(np.ascontiguousarray(part / a))
             parts.append(levels[codes] * a)
             out[f"lower_{name}"] = edges[codes] * a
             out[f"upper_{name}"] = edges[codes + 1] * a
-        out["r"] = parts[0] + 1j * parts[1]
+        out["r"] = parts[0] if real else parts[0] + 1j * parts[1]
         return out
 
 
@@ -131,3 +140,50 @@ class FileBank(TableBank):
         if not self.params["path"]:
             raise ValueError("adc.path must name a decision-table file")
         return import_table(self.params["path"])[0]
+
+
+@register("adc", "uniform_range")
+class UniformRangeBank(TableBank):
+    r"""Seed 001's converters: ``levels`` uniform levels over :math:`[-\gamma, \gamma]` (``gamma``),
+    at a fixed full scale by default (``agc = "fixed"``, ``scale = 1``: ``gamma`` in signal units).
+
+    Give ``levels`` or ``rate``; ``rate`` counts as the paper's Sec. 4.2 does: ``round(rate * n)``
+    bits shared by the ``n`` converters, :math:`\lfloor 2^{\text{bits}/n} \rfloor` levels each.
+    """
+
+    PARAMS = {"levels": 0, "rate": 0.0, "gamma": 2.0, "agc": "fixed", "scale": 1.0}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if (self.params["levels"] > 0) == (self.params["rate"] > 0):
+            raise ValueError("adc.type = 'uniform_range' needs exactly one of adc.levels (>= 2) or adc.rate (> 0)")
+        _checks.real("adc.gamma", self.params["gamma"], positive=True)
+        self._tables: dict = {}
+
+    def make_table(self):
+        return None  # depends on the number of inputs when set by rate: see table_for
+
+    def levels_for(self, converters: int) -> int:
+        """Levels per converter for a bank of ``converters`` real converters (a clear error beyond the limit)."""
+        from .adc import MAX_LEVELS
+        from .budget import split_budget
+
+        if self.params["levels"]:
+            levels = _checks.integer("adc.levels", self.params["levels"], minimum=2)
+        else:
+            levels = split_budget(converters, self.params["rate"], converters).levels
+        if levels > MAX_LEVELS:
+            raise ValueError(f"adc: {levels} levels per converter is more than the limit of {MAX_LEVELS} "
+                             "(hwsim.converters.adc.MAX_LEVELS)")
+        return levels
+
+    def table_for(self, converters: int):
+        if converters not in self._tables:
+            from .adc import UniformADC
+
+            self._tables[converters] = UniformADC(self.levels_for(converters), self.params["gamma"])
+        return self._tables[converters]
+
+    def check_link(self, link) -> None:
+        """The levels for the link's converter count stay within the table formats' limit."""
+        self.levels_for(link.frontend.outputs(link.channel.antennas) * (1 if link.channel.real else 2))

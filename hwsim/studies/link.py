@@ -6,7 +6,11 @@ and ``[[curves]]`` entries or ``[grid]`` axes set
 
 - ``snr_db`` (required): :math:`10 \log_{10}(1/N_0)` with unit-energy symbols;
 - ``KIND`` (e.g. ``receiver = "zf"``): the component's type;
-- ``KIND.PARAM`` (e.g. ``"adc.bits" = 2``): any parameter of any component.
+- ``KIND.PARAM`` (e.g. ``"adc.bits" = 2``): any parameter of any component;
+- ``rate``: the converters' bit budget in bits per receive dimension (seed 001 Sec. 4.2),
+  which sets ``rate`` on every stage of the point that has that parameter (the QMAP
+  converters ``uniform_range``, the ``hybrid`` receiver): one grid axis for both (stages
+  without a rate ignore it, so an unquantized reference is flat over a rate axis).
 
 ``hwsim.components.names(KIND)`` lists the types; each class's ``PARAMS`` its parameters.
 """
@@ -52,7 +56,7 @@ def point_keys(system: dict) -> dict:
         table = dict(system.get(kind, {}))
         cls = lookup(kind, table.pop("type", DEFAULT_TYPES[kind]))
         check_params(cls, table)
-    keys = {"snr_db": float}
+    keys = {"snr_db": float, "rate": float}
     for kind in KINDS:
         if kind == "metric":
             continue  # one metric per sweep: it names the results.csv columns
@@ -64,13 +68,18 @@ def point_keys(system: dict) -> dict:
 
 
 def _overrides(point: dict) -> dict:
-    return {k: v for k, v in point.items() if k != "snr_db"}
+    return {k: v for k, v in point.items() if k not in ("snr_db", "rate")}
 
 
 def pipeline(system: dict, point: dict):
     from hwsim.pipeline import Pipeline, resolve_tables
 
-    return Pipeline.from_tables(resolve_tables(system, _overrides(point)))
+    tables = resolve_tables(system, _overrides(point))
+    if "rate" in point:  # stages without a rate ignore it: an unquantized reference over a rate axis is flat
+        for kind, table in tables.items():
+            if "rate" in lookup(kind, table["type"]).PARAMS:
+                table["rate"] = point["rate"]
+    return Pipeline.from_tables(tables)
 
 
 def validate(system: dict, point: dict) -> None:
@@ -87,11 +96,21 @@ def validate(system: dict, point: dict) -> None:
     channel_check = getattr(p.channel, "check", None)
     if channel_check is not None:
         channel_check(users=p.source.users)
+    if p.channel.real and not getattr(p.receiver, "real_link", False):
+        raise ValueError(f"channel.type = {p.channel.name!r} is a real-valued link (seed 001's model); receiver.type "
+                         f"= {p.receiver.name!r} works on complex links (for real links: "
+                         f"{', '.join(n for n in names('receiver') if getattr(lookup('receiver', n), 'real_link', False))})")
     check = getattr(p.receiver, "check", None)
     if check is not None:
         check(users=p.source.users, inputs=p.frontend.outputs(p.channel.antennas), constellation=p.source.constellation)
+    p.check()
+
+
+def replicas(system: dict, point: dict) -> int:
+    """Independently prepared links a point averages (a learned receiver's ``trainings``), 1 otherwise."""
+    return pipeline(system, point).replicas
 
 
 def make_link(system: dict, point: dict, rng):
-    """Monte Carlo link of one point (``rng`` is unused: no component needs training yet)."""
-    return pipeline(system, point).link(float(point["snr_db"]))
+    """Monte Carlo link of one point; ``rng`` (a child of the point's stream) prepares it (training)."""
+    return pipeline(system, point).prepare(float(point["snr_db"]), rng).link(float(point["snr_db"]))

@@ -1,0 +1,262 @@
+"""Learned receivers as pipeline components (torch is imported only when one trains or detects).
+
+``hybrid``: seed 001's task-based receiver -- a learned analog combiner, ``p`` learned scalar
+converters (tanh thresholds made hard) and a digital DNN, trained jointly for one point by
+:func:`hwsim.receivers.hybrid.train_hybrid` (Sec. 4.2 bit budget: :math:`p = \\lfloor kR \\rfloor`
+converters of :math:`\\lfloor 2^{Rn/p} \\rfloor` levels). Its combiner and converters act inside
+the receiver, so the link's own front end and converters must be ``identity`` and ``none``:
+the receiver takes the antennas' unquantized samples and counts every decision through its
+hard converter table.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from hwsim import _checks
+from hwsim.components import register
+
+from .base import Decision, Detector
+
+#: Training modes of the learned converters (the same as hwsim.converters.learned_adc.MODES; a test checks).
+TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")
+#: ``optimal``: train on the true channel; ``csi``: on copies carrying the CSI error ``csi_error``.
+TRAINSETS = ("optimal", "csi")
+
+
+@register("receiver", "hybrid")
+class Hybrid(Detector):
+    """Seed 001's learned hybrid receiver, trained when the point starts (see the module text).
+
+    ``trainings`` receivers are trained per point from independent child streams; the point
+    reports their mean with an interval that includes the training spread.
+    """
+
+    PARAMS = {"rate": 1.0, "training": "soft_to_hard", "trainset": "optimal", "csi_error": 0.2, "gamma": 2.0,
+              "train_samples": 5000, "epochs": 60, "batch_size": 64, "lr": 1e-2, "hidden": 64, "sharpness": 6.0,
+              "anneal_to": 0.0, "trainings": 3}
+    real_link = True
+    #: Upper bounds checked before anything is allocated (a guard against configs that exhaust memory).
+    LIMITS = {"train_samples": 10_000_000, "epochs": 100_000, "batch_size": 1_000_000, "hidden": 8192,
+              "trainings": 100}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        p = self.params
+        if p["training"] not in TRAININGS:
+            raise ValueError(f"receiver.training must be one of {', '.join(TRAININGS)}, got {p['training']!r}")
+        if p["trainset"] not in TRAINSETS:
+            raise ValueError(f"receiver.trainset must be one of {', '.join(TRAINSETS)}, got {p['trainset']!r}")
+        _checks.real("receiver.rate", p["rate"], positive=True)
+        _checks.real("receiver.csi_error", p["csi_error"], nonnegative=True)
+        _checks.real("receiver.gamma", p["gamma"], positive=True)
+        for key, limit in self.LIMITS.items():
+            _checks.integer(f"receiver.{key}", p[key], minimum=1, maximum=limit)
+        self.settings().validate()
+        self.model = None
+
+    @property
+    def replicas(self) -> int:
+        return self.params["trainings"]
+
+    def settings(self):
+        """The training hyper-parameters (:class:`hwsim.receivers.hybrid.TrainSettings`, imported lazily)."""
+        from .hybrid import TrainSettings
+
+        p = self.params
+        return TrainSettings(train_samples=p["train_samples"], epochs=p["epochs"], batch_size=p["batch_size"],
+                             lr=p["lr"], hidden=p["hidden"], sharpness=p["sharpness"],
+                             anneal_to=p["anneal_to"] or None)
+
+    def budget(self, link):
+        """Seed 001 Sec. 4.2 budget of this receiver on ``link`` (:func:`hwsim.converters.budget.bit_budget`)."""
+        from hwsim.converters.adc import MAX_LEVELS
+        from hwsim.converters.budget import bit_budget
+
+        b = bit_budget(link.channel.antennas, link.source.users, self.params["rate"])
+        if b.levels > MAX_LEVELS:
+            raise ValueError(f"receiver.rate = {self.params['rate']} gives {b.levels} levels per converter, more than "
+                             f"the limit of {MAX_LEVELS} (hwsim.converters.adc.MAX_LEVELS)")
+        return b
+
+    def check_link(self, link) -> None:
+        from .map import _check_real_link
+
+        _check_real_link(link, "hybrid")
+        if link.frontend.name != "identity" or link.adc.name != "none":
+            raise ValueError("receiver.type = 'hybrid' holds its own learned combiner and converters: the link needs "
+                             f"frontend.type = \"identity\" and adc.type = \"none\", got {link.frontend.name!r} and "
+                             f"{link.adc.name!r}")
+        self.budget(link)
+
+    def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
+        """Train the receiver at ``snr_db`` on samples of the link's channel (on the CPU: every worker agrees)."""
+        from hwsim.channels import SymbolChannel
+
+        from .hybrid import train_hybrid
+
+        channel = SymbolChannel(link.channel.matrix(link.source.users), constellation="bpsk")
+        if self.params["trainset"] == "csi":
+            channel.csi_error = self.params["csi_error"]
+        b = self.budget(link)
+        config = {"channel": link.channel.params, "receiver": self.params, "snr_db": snr_db}
+        self.model = train_hybrid(channel, snr_db, b.p, b.levels, self.params["training"], rng,
+                                  settings=self.settings(), frame_len=link.channel.frame_len, config=config,
+                                  device="cpu", gamma=self.params["gamma"]).model
+
+    def detect(self, obs) -> Decision:
+        if self.model is None:
+            raise RuntimeError("the hybrid receiver detects after training: call Pipeline.prepare first")
+        from hwsim.channels import get_constellation
+
+        k = obs.H.shape[2]
+        return Decision(get_constellation("bpsk").hypothesis_indices(k)[self.model.detect_index(obs.r)])
+
+
+#: What stands in for a hardware-in-the-loop receiver's converters (``converters``).
+CONVERTERS = ("ideal", "dac", "impaired", "external")
+
+
+@register("receiver", "hil")
+class HardwareInTheLoop(Hybrid):
+    """One hybrid receiver for the whole sweep, its converters replaced by an ADC backend.
+
+    The receiver is loaded from ``model`` (a ``.pt`` file of ``hwsim train`` with its JSON
+    sidecar) or, when ``model`` is empty, trained once at ``train_snr_db`` from ``train_seed``
+    (each worker trains the same one, on the CPU). ``converters``:
+
+    - ``ideal``: its learned table (:class:`hwsim.converters.backends.SimulatedBackend`);
+    - ``dac``: the thresholds rounded to a ``dac_bits``-bit threshold DAC;
+    - ``impaired``: static comparator offsets of ``offset_lsb`` LSB, drawn once from ``chip_seed``;
+    - ``external``: the table served by the reference emulator (``python -m hwsim.converters.emulator``)
+      in a subprocess, over pipes.
+    """
+
+    PARAMS = {**Hybrid.PARAMS, "trainings": 1, "model": "", "train_snr_db": 12.0, "train_seed": 0,
+              "converters": "ideal", "dac_bits": 0, "offset_lsb": 0.0, "chip_seed": 1}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        p = self.params
+        if p["converters"] not in CONVERTERS:
+            raise ValueError(f"receiver.converters must be one of {', '.join(CONVERTERS)}, got {p['converters']!r}")
+        if p["converters"] == "dac":
+            _checks.integer("receiver.dac_bits", p["dac_bits"], minimum=1, maximum=24)
+        _checks.real("receiver.offset_lsb", p["offset_lsb"], nonnegative=True)
+        _checks.real("receiver.train_snr_db", p["train_snr_db"])
+        _checks.integer("receiver.train_seed", p["train_seed"], minimum=0)
+        _checks.integer("receiver.chip_seed", p["chip_seed"], minimum=0)
+        self.backend = None
+
+    @property
+    def replicas(self) -> int:
+        return 1  # one receiver for the whole sweep
+
+    def check_link(self, link) -> None:
+        super().check_link(link)
+        if self.params["model"]:
+            _check_model(self.params["model"], self.budget(link))
+
+    def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
+        """Load or train the sweep's receiver (cached per process) and build its converter backend."""
+        import json
+
+        hardware = ("converters", "dac_bits", "offset_lsb", "chip_seed")  # the receiver is the same for all of these
+        key = {"channel": link.channel.params, "users": link.source.users,
+               "receiver": {k: v for k, v in self.params.items() if k not in hardware}}
+        self.model = _shared_receiver(json.dumps(key, sort_keys=True))
+        self.backend = self._backend()
+
+    def _backend(self):
+        from hwsim.converters.backends import SimulatedBackend
+
+        p = self.params
+        table = self.model.adc_table()
+        n = self.model.arch["p"]
+        if p["converters"] == "ideal":
+            return SimulatedBackend(table, n, name="ideal table")
+        if p["converters"] == "dac":
+            from hwsim.converters.fixed_point import dac_round
+
+            return SimulatedBackend(dac_round(table, p["dac_bits"]).adc, n, name=f"{p['dac_bits']}-bit DAC table")
+        if p["converters"] == "impaired":
+            from hwsim.converters.impairments import ImpairedADC
+
+            chip = ImpairedADC(table, n, offset_lsb=p["offset_lsb"], rng=np.random.default_rng(p["chip_seed"]))
+            return SimulatedBackend(chip, n, name=f"offsets {p['offset_lsb']} LSB")
+        import json
+
+        return _emulator(json.dumps({"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist(), "p": n}))
+
+    def detect(self, obs) -> Decision:
+        if self.model is None:
+            raise RuntimeError("the hil receiver detects after set-up: call Pipeline.prepare first")
+        from hwsim.channels import get_constellation
+
+        k = obs.H.shape[2]
+        return Decision(get_constellation("bpsk").hypothesis_indices(k)[self.model.detect_index_via(obs.r, self.backend)])
+
+
+def _check_model(path: str, budget) -> None:
+    """A saved receiver's converters must be the ones the link's budget gives (read from its JSON sidecar)."""
+    import json
+    from pathlib import Path
+
+    side = Path(f"{path}.json")
+    if not Path(path).is_file() or not side.is_file():
+        raise ValueError(f"receiver.model must be a trained receiver (.pt with its .pt.json sidecar), got {path!r}")
+    try:
+        arch = json.loads(side.read_text())["arch"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(f"{side} is not a receiver sidecar") from None
+    if (budget.p, budget.levels) != (arch.get("p"), arch.get("n_levels")):
+        raise ValueError(f"the link's budget means {budget.p} converters of {budget.levels} levels, but {path} has "
+                         f"{arch.get('p')} of {arch.get('n_levels')} (set receiver.rate to match)")
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_receiver(key: str):
+    """The sweep-wide receiver of hil points (cached: each worker loads or trains it once)."""
+    import json
+
+    spec = json.loads(key)
+    params = spec["receiver"]
+    if params["model"]:
+        from .hybrid import TrainedReceiver
+
+        return TrainedReceiver.load(params["model"]).model  # its budget was checked by check_link
+    from hwsim.pipeline import Pipeline
+
+    link = Pipeline.from_tables({"source": {"type": "users", "users": spec["users"], "constellation": "bpsk"},
+                                 "channel": {"type": "exponential", **spec["channel"]}, "adc": {"type": "none"},
+                                 "receiver": {"type": "hybrid", **{k: v for k, v in params.items()
+                                                                   if k in Hybrid.PARAMS}}})
+    link.receiver.prepare(link, params["train_snr_db"], np.random.default_rng(params["train_seed"]))
+    return link.receiver.model
+
+
+@functools.lru_cache(maxsize=8)
+def _emulator(key: str):
+    """One reference-emulator process per table and worker, shared by its points, closed at exit."""
+    import atexit
+    import json
+    import shutil
+    import sys
+    import tempfile
+
+    from hwsim.converters.adc import ThresholdADC
+    from hwsim.converters.backends import ExternalBackend
+    from hwsim.converters.tables import export_table
+
+    spec = json.loads(key)
+    table = ThresholdADC(spec["thresholds"], spec["levels"])
+    folder = tempfile.mkdtemp(prefix="hwsim-hil-")
+    path = f"{folder}/table.json"
+    export_table(table, path, "json")
+    backend = ExternalBackend([sys.executable, "-m", "hwsim.converters.emulator", "--table", path], spec["p"],
+                              table.n_levels, name="reference emulator")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    atexit.register(backend.close)
+    return backend
