@@ -133,3 +133,61 @@ class PilotChannel:
     def mmse_closed_form(self) -> float:
         """The paper's average MMSE 1/(2(1 + P tau_p)) (fixed P)."""
         return 1.0 / (2.0 * (1.0 + self.P * self.tau_p))
+
+
+# ---- pipeline component (hwsim.pipeline): the channel-estimation task of seed 001 Sec. 4.1 ------------
+
+from hwsim.components import Component, register  # noqa: E402  (kept beside the component it registers)
+
+
+@register("source", "pilots")
+class Pilots(Component):
+    r"""The unknown is the channel: :math:`s` = the real decomposition of vec(H), :math:`\mathcal N(0, I/2)`,
+    measured through ``tau_p`` DFT pilots at SNR ``P`` (seed 001 eq. (6), :class:`PilotChannel`):
+    :math:`x = \sqrt P A_0 s + w`, ``n = 2 tau_p antennas`` measurements, ``k = 2 users antennas`` unknowns.
+
+    An estimation link: its receiver is an estimator, its metric ``mse``; the source draws the
+    channel and the measurements itself (the link has no ``[channel]`` stage and no ``snr_db``).
+    """
+
+    PARAMS = {"antennas": 10, "users": 4, "tau_p": 12, "P": 4.0}
+    task = "estimation"
+    #: Size bounds checked before anything is allocated (the designs hold n x n matrices).
+    LIMITS = {"antennas": 1024, "users": 1024, "tau_p": 1024, "n": 4096, "k": 4096}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        p = self.params
+        for key in ("antennas", "users", "tau_p"):
+            _checks.integer(f"source.{key}", p[key], minimum=1, maximum=self.LIMITS[key])
+        n, k = 2 * p["tau_p"] * p["antennas"], 2 * p["users"] * p["antennas"]
+        for what, value in (("n", n), ("k", k)):
+            if value > self.LIMITS[what]:
+                raise ValueError(f"source: {value} real {'measurements' if what == 'n' else 'unknowns'} is more than "
+                                 f"the limit of {self.LIMITS[what]} (hwsim.channels.pilots.Pilots.LIMITS[{what!r}], "
+                                 "a guard against configs that exhaust memory)")
+        if p["tau_p"] < p["users"]:
+            raise ValueError(f"source.tau_p must be >= source.users = {p['users']} (orthogonal pilots), "
+                             f"got {p['tau_p']}")
+        _checks.real("source.P", p["P"], positive=True)
+        self.users = p["users"]
+        self.channel = self.pilot_channel()
+
+    def pilot_channel(self, *, P: float | None = None, snr_uncertainty: bool = False) -> PilotChannel:
+        """The measurement model at SNR ``P`` (default the source's), optionally with the paper's SNR uncertainty."""
+        p = self.params
+        return PilotChannel(p["antennas"], p["users"], p["tau_p"], p["P"] if P is None else P,
+                            snr_uncertainty=snr_uncertainty)
+
+    @property
+    def n(self) -> int:
+        return self.channel.n
+
+    @property
+    def k(self) -> int:
+        return self.channel.k
+
+    def sample(self, batch: int, rng: np.random.Generator):
+        """(unknowns s [batch, k], measurements x [batch, n])."""
+        s, x, _ = self.channel.sample(batch, rng)
+        return s, x

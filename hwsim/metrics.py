@@ -14,10 +14,14 @@ from .components import Component, register
 
 
 class Metric(Component):
-    """``column``/``samples_column`` name the results.csv columns; ``trials_per_sample(source)``."""
+    """``column``/``samples_column`` name the results.csv columns; ``trials_per_sample(source)``.
+
+    ``task``: ``"detection"`` (error rates of symbol decisions) or ``"estimation"`` (MSE).
+    """
 
     column = ""
     samples_column = ""
+    task = "detection"
 
     def trials_per_sample(self, source) -> int:  # pragma: no cover - interface
         raise NotImplementedError
@@ -61,3 +65,17 @@ class SER(Metric):
 
     def errors(self, constellation, idx_true, idx_hat):
         return np.asarray(idx_true) != np.asarray(idx_hat)
+
+
+@register("metric", "mse")
+class MSE(Metric):
+    r"""Average squared error per entry of an estimation link, :math:`\frac1k \|s - \hat s\|^2` per realization."""
+
+    column, samples_column = "mse", "realizations"
+    task = "estimation"
+
+    def per_realization(self, s: np.ndarray, s_hat: np.ndarray) -> np.ndarray:
+        """Squared error averaged over the entries of each realization, float [B]."""
+        if s_hat.shape != s.shape:
+            raise ValueError(f"estimates have shape {s_hat.shape}, the unknowns {s.shape}")
+        return ((s - s_hat) ** 2).mean(axis=1)

@@ -143,13 +143,40 @@ class Pipeline:
         """Independently prepared copies a point averages (a learned receiver's trainings), 1 otherwise."""
         return max(int(getattr(stage, "replicas", 1)) for _, stage in self.stages())
 
-    def prepare(self, snr_db: float, rng: np.random.Generator) -> "Pipeline":
-        """Every stage's ``prepare(link, snr_db, rng)`` hook (training, for learned stages), in link order."""
+    @property
+    def task(self) -> str:
+        """``"detection"`` (a symbol source) or ``"estimation"`` (a source whose unknown is the channel)."""
+        return getattr(self.source, "task", "detection")
+
+    def prepare(self, snr_db: float | None, rng: np.random.Generator) -> "Pipeline":
+        """Every stage's ``prepare(link, snr_db, rng)`` hook (training, for learned stages), in link order
+        (``snr_db`` None for an estimation link, whose source sets its own SNR)."""
         for _, stage in self.stages():
             hook = getattr(stage, "prepare", None)
             if hook is not None:
-                hook(self, float(snr_db), rng)
+                hook(self, None if snr_db is None else float(snr_db), rng)
         return self
+
+    def estimation_link(self):
+        """``link(rng, batch)`` of an estimation link: the metric's per-realization errors, as
+        ``(sum, sum of squares, realizations)``, or a Tally over groups when the receiver redraws
+        a random set-up (an SNR estimate) for every ``receiver.group`` realizations."""
+        source, receiver, metric = self.source, self.receiver, self.metric
+        group = getattr(receiver, "group", 0)
+
+        def run(rng: np.random.Generator, batch: int):
+            if not group:
+                s, x = source.sample(batch, rng)
+                e = metric.per_realization(s, receiver.estimate(x, rng))
+                return float(e.sum()), float((e**2).sum()), len(e)
+            totals = []
+            for _ in range(-(-int(batch) // group)):  # whole groups
+                receiver.redraw(self, rng)
+                s, x = source.sample(group, rng)
+                totals.append(float(metric.per_realization(s, receiver.estimate(x, rng)).sum()))
+            return Tally.of(totals, group)
+
+        return run
 
     def link(self, snr_db: float):
         """``link(rng, batch) -> Tally``; ``batch`` channel uses, rounded up to whole frames.

@@ -6,11 +6,12 @@
 - :mod:`~hwsim.receivers.sionna_detectors`: Sionna's K-best, EP and MMSE-PIC fed with the Bussgang model
 - :mod:`~hwsim.receivers.map`: exhaustive MAP (eq. 9) and QMAP (eq. 10) of seed 001 for small real systems
 - :mod:`~hwsim.receivers.learned`: seed 001's learned hybrid receiver as a component (trained per point)
+- :mod:`~hwsim.receivers.estimation`: seed 001's channel estimators (Theorem 3, learned, BLMMSE, bounds)
 - :mod:`~hwsim.receivers.hybrid`, :mod:`~hwsim.receivers.estimator`, :mod:`~hwsim.receivers.blmmse`:
   seed 001's learned receivers and the one-bit BLMMSE channel estimator
 """
 
-from . import learned, linear, onebit, sionna_detectors  # noqa: F401  (registers the pipeline detectors)
+from . import estimation, learned, linear, onebit, sionna_detectors  # noqa: F401  (registers the pipeline detectors)
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 

@@ -91,8 +91,10 @@ class Hybrid(Detector):
                              f"{link.adc.name!r}")
         self.budget(link)
 
-    def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
-        """Train the receiver at ``snr_db`` on samples of the link's channel (on the CPU: every worker agrees)."""
+    def train(self, link, snr_db: float, rng: np.random.Generator, *, progress: bool = False,
+              device: str | None = "cpu"):
+        """Train one receiver at ``snr_db`` on samples of the link's channel; returns a
+        :class:`hwsim.receivers.hybrid.TrainedReceiver` (``device`` None: a GPU when present)."""
         from hwsim.channels import SymbolChannel
 
         from .hybrid import train_hybrid
@@ -102,9 +104,13 @@ class Hybrid(Detector):
             channel.csi_error = self.params["csi_error"]
         b = self.budget(link)
         config = {"channel": link.channel.params, "receiver": self.params, "snr_db": snr_db}
-        self.model = train_hybrid(channel, snr_db, b.p, b.levels, self.params["training"], rng,
-                                  settings=self.settings(), frame_len=link.channel.frame_len, config=config,
-                                  device="cpu", gamma=self.params["gamma"]).model
+        return train_hybrid(channel, snr_db, b.p, b.levels, self.params["training"], rng, settings=self.settings(),
+                            frame_len=link.channel.frame_len, config=config, progress=progress, device=device,
+                            gamma=self.params["gamma"])
+
+    def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
+        """Train the receiver at ``snr_db`` on the CPU (so every worker trains the same one)."""
+        self.model = self.train(link, snr_db, rng).model
 
     def detect(self, obs) -> Decision:
         if self.model is None:

@@ -92,3 +92,62 @@ def test_real_link_noise_and_converters():
     _, obs = p.observe(2, 3.0, np.random.default_rng(0))
     assert not np.iscomplexobj(obs.r) and obs.lower_im is None
     assert set(np.unique(obs.r)) <= set(np.linspace(-1.75, 1.75, 8))
+
+
+# ---- channel estimation (Fig. 5) -----------------------------------------------------------------------
+from hwsim.studies import estimation  # noqa: E402
+
+PILOTS = {"source": {"type": "pilots", "antennas": 10, "users": 4, "tau_p": 12, "P": 4.0},
+          "receiver": {"type": "thm3"}, "metric": {"type": "mse"}}
+EST_CASES = {
+    "thm3 dithered": ({"receiver": "thm3", "adc": "dithered"}, {"receiver": "thm3"}),
+    "thm3 plain, noisy SNR": ({"receiver": "thm3", "adc": "plain", "snr": "noisy"},
+                              {"receiver": "thm3", "receiver.dither": False, "receiver.snr": "noisy"}),
+    "blmmse": ({"receiver": "blmmse"}, {"receiver": "blmmse_estimator"}),
+    "learned, SNR uncertainty": ({"receiver": "learned", "trainset": "snr"},
+                                 {"receiver": "learned_estimator", "receiver.trainset": "snr",
+                                  "receiver.train_samples": 512, "receiver.epochs": 2}),
+}
+
+
+@pytest.mark.parametrize("case", list(EST_CASES))
+def test_estimation_link_equals_the_estimation_study_on_the_same_streams(case):
+    old_point, new_point = EST_CASES[case]
+    system = dict(estimation.SYSTEM, train_samples=512, epochs=2)
+    rate = 1.0 if case == "blmmse" else 0.6667  # the study wanted rate >= 1 for BLMMSE's one bit per measurement
+    old_point, new_point = {**old_point, "rate": rate}, {**new_point, "rate": rate}
+    estimation.validate(system, old_point)
+    link.validate(PILOTS, new_point)
+    old = estimation.make_link(system, old_point, np.random.default_rng(3))(np.random.default_rng(4), 300)
+    new = link.make_link(PILOTS, new_point, np.random.default_rng(3))(np.random.default_rng(4), 300)
+    assert tuple(new) == tuple(old)
+
+
+@pytest.mark.parametrize("old_receiver, new_receiver", [("mmse", "mmse"), ("eta_opt", "eta_opt"),
+                                                        ("thm3_theory", "thm3_theory"),
+                                                        ("blmmse_theory", "blmmse_theory")])
+def test_closed_form_estimators_equal_the_estimation_study(old_receiver, new_receiver):
+    old = estimation.exact_value(dict(estimation.SYSTEM), {"receiver": old_receiver, "rate": 1.0})
+    assert link.exact_value(PILOTS, {"receiver": new_receiver, "rate": 1.0}) == old
+    assert link.exact_value(PILOTS, {"receiver": "thm3", "rate": 1.0}) is None
+
+
+@pytest.mark.parametrize("point, message", [
+    ({"receiver": "map"}, "is for detection; receiver types for estimation: "),
+    ({"snr_db": 3.0}, "snr_db does not apply"),
+    ({"receiver": "thm3", "receiver.eta": 20.0}, "eta must be < sqrt"),
+    ({"receiver": "thm3", "receiver.snr": "guessed"}, "receiver.snr must be one of known, noisy"),
+    ({"receiver": "thm3", "adc": "uniform"}, "holds its own combiner and converters"),
+    ({"source.tau_p": 2}, "tau_p must be >= source.users"),
+    ({"source.antennas": 1000}, "more than the limit"),
+])
+def test_bad_estimation_links_are_refused(point, message):
+    with pytest.raises(ValueError, match=message):
+        link.validate(PILOTS, {"rate": 1.0, **point})
+
+
+def test_detection_metric_on_an_estimation_link_is_refused():
+    with pytest.raises(ValueError, match="metric types for estimation: mse"):
+        link.validate({**PILOTS, "metric": {"type": "ber"}}, {"rate": 1.0})
+    with pytest.raises(ValueError, match="draws the channel itself"):
+        link.validate({**PILOTS, "channel": {"type": "rayleigh"}}, {"rate": 1.0})

@@ -54,20 +54,25 @@ def _sweep(args) -> int:
     return 0
 
 
+#: The link ``hwsim train`` trains for: seed 001's 12 x 4 BPSK system with H_ij = exp(-|i-j|).
+TRAIN_LINK = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
+              "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},
+              "adc": {"type": "none"}}
+
+
 def _train(args) -> int:
     import numpy as np
 
-    from ..studies import detection
+    from ..pipeline import Pipeline
 
-    system = dict(detection.SYSTEM)
-    point = {"receiver": "hybrid", "training": args.training, "trainset": args.trainset, "rate": args.rate,
-             "snr_db": args.snr}
-    detection.validate(system, point)
+    link = Pipeline.from_tables({**TRAIN_LINK, "receiver": {"type": "hybrid", "training": args.training,
+                                                            "trainset": args.trainset, "rate": args.rate}})
+    link.check()
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out must end in .pt (the JSON sidecar goes beside it), got {args.out!r}")
-    trained = detection.train_receiver(system, point, np.random.default_rng(args.seed), progress=not args.quiet,
-                                       device=None)  # a GPU when present
+    trained = link.receiver.train(link, args.snr, np.random.default_rng(args.seed), progress=not args.quiet,
+                                  device=None)  # a GPU when present
     trained.save(out)
     table = trained.model.adc_table()
     best = min(h["val_error"] for h in trained.history)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._files import atomic_write_bytes
 from .results import read_results
-from ..studies import load_study, result_columns
+from ..studies import load_study, result_columns, study_metric
 
 _LABELS = {"snr_db": "SNR (dB)", "rate": "rate R (bits per input)", "ber": "BER", "mse": "average MSE"}
 
@@ -60,7 +60,7 @@ def plot_sweep(out_dir) -> list[Path]:
     panel_axes = [a for a in grid if a != x and a in rows[0] and len({r[a] for r in rows if r[a] != ""}) > 1]
     panel_values = [sorted({r[a] for r in rows if r[a] != ""}, key=lambda v: (not _is_number(v), _sort_key(v)))
                     for a in panel_axes]
-    logy = plot_cfg.get("logy", study.METRIC == "rate")
+    logy = plot_cfg.get("logy", study_metric(study, config) == "rate")
     confidence = manifest.get("settings", {}).get("stopping", {}).get("confidence", 0.95)
     written = []
     for combo in itertools.product(*panel_values) if panel_axes else [()]:

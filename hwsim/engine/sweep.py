@@ -52,7 +52,7 @@ from .montecarlo import StoppingRule, combine, estimate
 from .._files import atomic_write_text
 from .results import append_journal, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
-from ..studies import STUDIES, load_study, result_columns
+from ..studies import STUDIES, load_study, result_columns, study_metric
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 MANIFEST_FORMAT = 1
@@ -397,8 +397,9 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
     study = load_study(study_name)
     exact = getattr(study, "exact_value", None)
     value = exact(system, params) if exact else None
+    metric = study_metric(study, system)
     if value is not None:
-        return Estimate(study.METRIC, value, value, value, 0.0, 0, 0, 0.0, "exact").as_dict()
+        return Estimate(metric, value, value, value, 0.0, 0, 0, 0.0, "exact").as_dict()
     replicas = study.replicas(system, params) if hasattr(study, "replicas") else 1
     with single_threaded():
         estimates = []
@@ -407,7 +408,7 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
         for r, setup_seed in enumerate(seed.spawn(replicas)):
             link = study.make_link(system, params, np.random.default_rng(setup_seed))
             test_seed = seed if r == 0 else setup_seed.spawn(1)[0]
-            estimates.append(estimate(link, np.random.default_rng(test_seed), rule, study.METRIC))
+            estimates.append(estimate(link, np.random.default_rng(test_seed), rule, metric))
         return combine(estimates, rule.confidence).as_dict()
 
 

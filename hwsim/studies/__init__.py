@@ -2,7 +2,7 @@
 
 A study module defines
 
-- ``METRIC``: ``"rate"`` (error counts) or ``"mse"``;
+- ``METRIC``: ``"rate"`` (error counts) or ``"mse"``, or ``metric(system)`` when it depends on the config;
 - ``ESTIMATE_COLUMN`` / ``SAMPLES_COLUMN``: names of those columns in results.csv (e.g. ``"ber"``, ``"bits"``),
   or ``columns(system)`` when they depend on the config;
 - ``SYSTEM``: the ``[system]`` keys with their defaults (the type of the default is the allowed type);
@@ -39,6 +39,13 @@ def load_study(name: str):
     if name not in STUDIES:
         raise ValueError(f"study must be one of {', '.join(sorted(STUDIES))}, got {name!r}")
     return importlib.import_module(STUDIES[name])
+
+
+def study_metric(study, config: dict) -> str:
+    """The engine's metric kind (``"rate"`` or ``"mse"``) of a study for its (raw or parsed) sweep config."""
+    if hasattr(study, "metric"):
+        return study.metric({k: config[k] for k in getattr(study, "COMPONENTS", ()) if k in config})
+    return study.METRIC
 
 
 def result_columns(study, config: dict) -> tuple[str, str]:

@@ -1,10 +1,10 @@
-r"""Any link built from components (:mod:`hwsim.pipeline`): BER or SER against SNR and any parameter.
+r"""Any link built from components (:mod:`hwsim.pipeline`): BER, SER or MSE against any parameter.
 
 The sweep file has one table per component -- ``[source]``, ``[channel]``, ``[frontend]``,
 ``[adc]``, ``[receiver]``, ``[metric]``, each ``type = NAME`` plus that type's parameters --
 and ``[[curves]]`` entries or ``[grid]`` axes set
 
-- ``snr_db`` (required): :math:`10 \log_{10}(1/N_0)` with unit-energy symbols;
+- ``snr_db`` (required by detection links): :math:`10 \log_{10}(1/N_0)` with unit-energy symbols;
 - ``KIND`` (e.g. ``receiver = "zf"``): the component's type;
 - ``KIND.PARAM`` (e.g. ``"adc.bits" = 2``): any parameter of any component;
 - ``rate``: the converters' bit budget in bits per receive dimension (seed 001 Sec. 4.2),
@@ -13,6 +13,9 @@ and ``[[curves]]`` entries or ``[grid]`` axes set
   without a rate ignore it, so an unquantized reference is flat over a rate axis).
 
 ``hwsim.components.names(KIND)`` lists the types; each class's ``PARAMS`` its parameters.
+
+An estimation link (source ``pilots``: the unknown is the channel, seed 001 Sec. 4.1) has an
+estimator as its receiver and ``[metric] type = "mse"``; its SNR is the source's ``P``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ COMPONENTS = KINDS
 #: Most complex samples one frame may hold (frame_len x antennas): a link call holds several frames.
 MAX_FRAME_VALUES = 2**22
 SYSTEM: dict = {}
-REQUIRED = ("snr_db",)
+REQUIRED = ()
+
+
+def metric(system: dict) -> str:
+    """The engine's metric kind: ``"mse"`` for an estimation metric, else ``"rate"``."""
+    from hwsim.pipeline import DEFAULT_TYPES
+
+    cls = lookup("metric", system.get("metric", {}).get("type", DEFAULT_TYPES["metric"]))
+    return "mse" if cls.task == "estimation" else "rate"
 
 
 def columns(system: dict) -> tuple[str, str]:
@@ -86,8 +97,24 @@ def validate(system: dict, point: dict) -> None:
     """Build the point's components (every parameter checked) and check the receiver can serve the link."""
     from hwsim import _checks
 
-    _checks.real("snr_db", point["snr_db"])
     p = pipeline(system, point)
+    for kind in ("receiver", "metric"):
+        task = getattr(getattr(p, kind), "task", "detection")
+        if task != p.task:
+            raise ValueError(f"source.type = {p.source.name!r} makes a{'n' if p.task == 'estimation' else ''} "
+                             f"{p.task} link, but {kind}.type = {getattr(p, kind).name!r} is for {task}; "
+                             f"{kind} types for {p.task}: " + ", ".join(
+                                 n for n in names(kind) if getattr(lookup(kind, n), "task", "detection") == p.task))
+    if p.task == "estimation":
+        if "snr_db" in point:
+            raise ValueError("an estimation link's SNR is source.P; snr_db does not apply")
+        if "channel" in system:
+            raise ValueError(f"source.type = {p.source.name!r} draws the channel itself: remove the [channel] table")
+        p.check()
+        return
+    if "snr_db" not in point:
+        raise ValueError("a detection link needs snr_db (in the grid or the curve)")
+    _checks.real("snr_db", point["snr_db"])
     values = p.channel.frame_len * p.channel.antennas
     if values > MAX_FRAME_VALUES:
         raise ValueError(f"channel.frame_len x channel.antennas = {values} samples per frame, more than the limit "
@@ -111,6 +138,16 @@ def replicas(system: dict, point: dict) -> int:
     return pipeline(system, point).replicas
 
 
+def exact_value(system: dict, point: dict) -> float | None:
+    """A receiver's closed-form value for the point (the estimation bounds), else None (Monte Carlo)."""
+    p = pipeline(system, point)
+    exact = getattr(p.receiver, "exact_value", None)
+    return None if exact is None else float(exact(p))
+
+
 def make_link(system: dict, point: dict, rng):
     """Monte Carlo link of one point; ``rng`` (a child of the point's stream) prepares it (training)."""
-    return pipeline(system, point).prepare(float(point["snr_db"]), rng).link(float(point["snr_db"]))
+    p = pipeline(system, point)
+    if p.task == "estimation":
+        return p.prepare(None, rng).estimation_link()
+    return p.prepare(float(point["snr_db"]), rng).link(float(point["snr_db"]))
