@@ -1,7 +1,9 @@
 """Model-based designs and bounds.
 
 - :mod:`~hwsim.designs.task_based`: Lemma 2 and Theorem 3 of the task-based quantization survey
-  (linear tasks, uniform scalar ADCs);
+  (linear tasks, uniform scalar ADCs), real and complex baseband;
+- :mod:`~hwsim.designs.frontends`: the link's analog front ends (``identity``, a fixed
+  ``combiner``, the per-frame Theorem 3 combiner ``theorem3``);
 - :mod:`~hwsim.designs.bounds`: Gaussian rate-distortion limits, the indirect bound and seed 001 eq. (7);
 - :mod:`~hwsim.designs.scalar`: Lloyd-Max and MSE-optimal uniform tables for a Gaussian input, their
   exact MSE, Bussgang gain, output power and distortion factor, and the Bussgang linearization of

@@ -20,6 +20,10 @@ every ADC input plus dither has variance :math:`1/p + \gamma^2/(3M^2)` and the s
 ``eta`` of its standard deviations. :math:`U_A` is built from ``p - 1`` Givens rotations,
 each of which sets one diagonal entry to the mean (:func:`equalizing_rotation`); with it,
 (3b) at :math:`A^\circ` equals (4c) to rounding error.
+
+- :func:`theorem3_complex`: the same design for a proper complex Gaussian model (complex
+  baseband, one I and one Q ADC per complex combiner output), keeping the complex structure so
+  that the combiner is a complex matrix.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ def _sym_sqrt_and_inv(sigma):
     if w.min() <= 1e-12 * max(w.max(), 1e-300):
         raise ValueError(f"sigma_x must be positive definite (smallest eigenvalue {w.min():.3g}); "
                          "a singular input covariance has no Sigma_x^(-1/2)")
-    return (v * np.sqrt(w)) @ v.T, (v / np.sqrt(w)) @ v.T
+    vh = v.conj().T
+    return (v * np.sqrt(w)) @ vh, (v / np.sqrt(w)) @ vh
 
 
 def _check_stats(gamma_mat, sigma_x):
@@ -216,3 +221,114 @@ def _water_level(lam, q) -> float:
         if zeta * pos[j - 1] - 1 > 0:
             return float(zeta)
     raise AssertionError("unreachable: j = 1 always activates the largest value")
+
+
+def _check_complex_stats(gamma_mat, sigma_x):
+    G = _checks.finite_array("gamma_mat", gamma_mat, ndim=2, dtype=np.complex128)
+    S = _checks.finite_array("sigma_x", sigma_x, ndim=2, dtype=np.complex128)
+    if S.shape[0] != S.shape[1] or G.shape[1] != S.shape[0]:
+        raise ValueError(f"gamma_mat [k, n] and sigma_x [n, n] must agree, got {G.shape} and {S.shape}")
+    if not np.allclose(S, S.conj().T, atol=1e-10 * max(1.0, np.abs(S).max())):
+        raise ValueError("sigma_x must be Hermitian")
+    return G, 0.5 * (S + S.conj().T)
+
+
+#: Rotations :func:`theorem3_complex` can use for :math:`U_A`.
+ROTATIONS = ("dft", "givens")
+
+
+def theorem3_complex(gamma_mat, sigma_x, p: int, levels: int, eta: float, sigma_s=None, *,
+                     rotation: str = "dft") -> TaskBasedDesign:
+    r"""Theorem 3 for a proper complex Gaussian input: ``p`` complex outputs, each sampled by an I and a Q ADC.
+
+    The model is complex baseband: :math:`x \sim \mathcal{CN}(0, \Sigma_x)`, the task
+    :math:`\tilde s = \Gamma x` (complex :math:`\Gamma`), and the combiner output
+    :math:`z = A x \in \mathbb{C}^p` whose real and imaginary parts go to ``2 p`` identical
+    uniform ADCs. Written in real terms (:math:`[\mathrm{Re}; \mathrm{Im}]`, :math:`2n` inputs,
+    :math:`2k` task entries, :math:`2p` ADCs) this is exactly the problem of :func:`theorem3`;
+    because the model is circular, every real singular value of :math:`\tilde\Gamma` appears
+    twice and the optimum can be taken with the complex structure:
+
+    .. math:: A^\circ = \sqrt2\, U_A \Lambda_A V^H \Sigma_x^{-1/2}, \qquad
+              \Gamma\Sigma_x^{1/2} = U_\Gamma\, \mathrm{diag}(\lambda_i)\, V^H,
+
+    where :math:`(\Lambda_A)_{ii}^2 = q\,(\zeta\lambda_i/\sqrt2 - 1)^+` is (4a) of the real
+    problem (real singular values :math:`\lambda_i/\sqrt2`, ``2p`` ADCs, so
+    :math:`q = 2\kappa/(3M^2 \cdot 2p)`) and :math:`U_A` is a unitary matrix that makes every
+    diagonal entry of :math:`A\Sigma_x A^H` equal to :math:`1/p` (each real ADC input then has
+    variance :math:`1/(2p)`, as in the real theorem). The real representation of this ``A``
+    reaches the real theorem's excess MSE (4c), which the tests check against :func:`lemma2`.
+
+    Two rotations reach the same (4c): ``"dft"``, the unitary DFT matrix, whose entries all have
+    magnitude :math:`1/\sqrt p` and so equalize any diagonal exactly, and ``"givens"``,
+    :func:`equalizing_rotation`. They differ for converters without dither: when ``p`` exceeds
+    the rank of :math:`\Gamma`, a Givens rotation that pairs a mode with an empty output makes
+    the two outputs proportional, so their converters return the same codes (up to sign, for
+    1 bit) and waste their bits; no two rows of the DFT design are proportional.
+
+    Parameters
+    ----------
+    gamma_mat : complex [k, n]
+        LMMSE matrix :math:`\Gamma`.
+    sigma_x : complex [n, n]
+        Hermitian positive definite covariance :math:`E[x x^H]`.
+    p : int
+        Number of complex outputs (``2 p`` real ADCs).
+    levels : int
+        Levels ``M`` of every ADC.
+    eta : float
+        Support in standard deviations of each real ADC input plus dither, :math:`\eta < \sqrt3 M`.
+    sigma_s : complex [k, k], optional
+        :math:`E[s s^H]`, for :attr:`TaskBasedDesign.mmse`.
+    rotation : {"dft", "givens"}
+        The equalizing unitary :math:`U_A` (see above).
+
+    Returns
+    -------
+    TaskBasedDesign
+        ``A`` complex [p, n]; ``B`` complex [k, p], the digital matrix (3a)/(4b),
+        :math:`\Gamma\Sigma_x A^H (A\Sigma_x A^H + 2 q I)^{-1}` (``2 q`` = the complex output's
+        dithered-quantization noise variance, I plus Q); ``gamma`` the support of each real ADC,
+        :math:`\sqrt{\kappa/(2p)}`; ``excess_mse`` and ``mmse`` summed over the k complex entries
+        (:math:`E\|\cdot\|^2`, equal to the sums over the 2k real entries).
+    """
+    G, S = _check_complex_stats(gamma_mat, sigma_x)
+    p = _checks.integer("p", p, minimum=1)
+    levels = _checks.integer("levels", levels, minimum=2)
+    eta = _checks.real("eta", eta, positive=True)
+    if eta >= math.sqrt(3) * levels:
+        raise ValueError(f"eta must be < sqrt(3) * levels = {math.sqrt(3) * levels:.4g} (kappa is undefined "
+                         f"otherwise), got {eta}")
+    if rotation not in ROTATIONS:
+        raise ValueError(f"rotation must be one of {', '.join(ROTATIONS)}, got {rotation!r}")
+    k, n = G.shape
+    S_half, S_inv_half = _sym_sqrt_and_inv(S)
+    _, lam, Vh = np.linalg.svd(G @ S_half)       # complex singular values, descending; Vh [n, n]
+    r = min(p, lam.size)
+    lam_p = np.zeros(p)
+    lam_p[:r] = lam[:r]
+    kappa = eta**2 / (1 - eta**2 / (3 * levels**2))
+    q = 2 * kappa / (3 * levels**2 * 2 * p)      # real ADC noise variance at gamma^2 = kappa / (2p)
+    lam_real = np.repeat(lam_p / math.sqrt(2), 2)  # the real problem's singular values, each twice
+    zeta = _water_level(lam_real, q)
+    lam_a2 = q * np.maximum(zeta * lam_p / math.sqrt(2) - 1, 0)  # (4a), one value per complex output
+    Lambda = np.zeros((p, n))
+    Lambda[np.arange(r), np.arange(r)] = np.sqrt(lam_a2[:r])
+    if rotation == "dft":
+        U = np.exp(-2j * np.pi * np.outer(np.arange(p), np.arange(p)) / p) / math.sqrt(p)
+    else:
+        U = equalizing_rotation(lam_a2) if p > 1 else np.eye(1)
+    A = math.sqrt(2) * (U @ Lambda) @ Vh @ S_inv_half
+    cross = G @ S @ A.conj().T                    # E[s~ z^H]
+    C_z = A @ S @ A.conj().T + 2 * q * np.eye(p)
+    B = np.linalg.solve(C_z.T, cross.T).T         # C_z is Hermitian: B = cross C_z^{-1}
+    excess = 0.0
+    for i in range(k):                            # (4c) of the real problem, pairs of equal terms
+        li = lam[i] if i < lam.size else 0.0
+        excess += li**2 / (max(zeta * li / math.sqrt(2) - 1, 0) + 1) if i < p else li**2
+    mmse = None
+    if sigma_s is not None:
+        Ss = _checks.finite_array("sigma_s", sigma_s, ndim=2, dtype=np.complex128)
+        mmse = float(np.trace(Ss - G @ S @ G.conj().T).real)
+    return TaskBasedDesign(A=A, B=B, gamma=math.sqrt(kappa / (2 * p)), levels=levels, zeta=zeta, kappa=kappa,
+                           excess_mse=float(excess), mmse=mmse)

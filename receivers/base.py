@@ -36,7 +36,7 @@ class Observation:
     lower_re, upper_re, lower_im, upper_im : float [F, L, N] or None
         The cell of each real part of ``y`` the sample fell in (already times ``alpha``;
         +-inf for the outer cells), for detectors that use the exact quantized likelihood.
-    noise_cov : complex [N, N] or None
+    noise_cov : complex [N, N] or [F, N, N] or None
         Noise covariance when it is not :math:`N_0 I` (a combiner in front of the converters).
     fixed_channel : bool
         Every frame has the same ``H`` (a deterministic channel known exactly): a detector may
