@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Throughput of the full symbol-detection link on the sweep engine, against Sionna's ML detector.
 
-The link (seed 001 eq. (8), n_t = 12, n_u = 4, BPSK, 10 dB): draw symbols and noise,
-quantize with an 8-level uniform ADC over [-2, 2], QMAP-detect, count bit errors.
+The link (seed 001 eq. (8), n_t = 12, n_u = 4, BPSK, 10 dB) is the pipeline of the ``link`` study
+(:mod:`hwsim.pipeline`): ``exponential`` channel (real, H_ij = exp(-|i-j|)), ``uniform_range``
+converters of 8 levels over [-2, 2] at a fixed full scale, ``qmap`` receiver, ``ber`` metric. It runs
+the fused QMAP kernel: draw symbols and noise, quantize, QMAP-detect, count bit errors.
 Measured in one run:
 - samples/s of the link with 1 and with 2 worker processes (one thread each, each worker
   doing the same work; workers warmed up first, so process start and numba compilation
@@ -24,13 +26,24 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-POINT = {"receiver": "qmap", "levels": 8, "snr_db": 10.0}
+#: The benchmarked link's component tables (a ``study = "link"`` sweep file's tables) and its point.
+TABLES = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
+          "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},
+          "adc": {"type": "uniform_range", "levels": 8, "gamma": 2.0, "agc": "fixed"},
+          "receiver": {"type": "qmap"},
+          "metric": {"type": "ber"}}
+POINT = {"snr_db": 10.0}
 
 
 def _link():
-    from hwsim.studies import detection
+    """The sweep engine's link of the point (``hwsim.studies.link.make_link``), checked to be the fused kernel."""
+    from hwsim.studies import link
 
-    return detection.make_link(dict(detection.SYSTEM), POINT, np.random.default_rng(0))
+    link.validate(TABLES, POINT)
+    p = link.pipeline(TABLES, POINT)
+    if p.receiver.fused_link(p, POINT["snr_db"]) is None:
+        raise RuntimeError("the benchmarked link does not take the fused QMAP kernel")
+    return link.make_link(TABLES, POINT, np.random.default_rng(0))
 
 
 def run_link(seed: int, calls: int, batch: int) -> tuple[int, int, float]:

@@ -37,7 +37,8 @@ def test_quick_ber_sweep_writes_results_and_plots_with_the_papers_orderings(tmp_
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "plot.pdf").read_bytes()[:4] == b"%PDF"
     rows = read_results(tmp_path / "results.csv")
-    assert set(rows[0]) >= {"curve", "rate", "snr_db", "ber", "ci_low", "ci_high", "errors", "bits"}
+    assert set(rows[0]) >= {"curve", "receiver", "adc", "adc.rate", "channel.csi_error", "snr_db", "ber", "ci_low",
+                            "ci_high", "errors", "bits"}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
     ber = {(r["curve"], float(r["snr_db"])): float(r["ber"]) for r in rows}
     for row in rows:
@@ -54,7 +55,8 @@ def test_quick_ber_sweep_writes_results_and_plots_with_the_papers_orderings(tmp_
 
 def test_cli_errors_are_one_clear_line(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('study = "detection"\nseed = 1\n[grid]\nsnr_db = [1]\n[[curves]]\nname = "a"\nreceiver = "map"\n'
+    bad.write_text('study = "link"\nseed = 1\n[source]\nusers = 4\nconstellation = "bpsk"\n'
+                   '[channel]\ntype = "exponential"\n[grid]\nsnr_db = [1]\n[[curves]]\nname = "a"\nreceiver = "map"\n'
                    "[stopping]\nmax_sample = 3\n")
     r = _run(HWSIM + ["sweep", str(bad), "--out", str(tmp_path / "o")])
     assert r.returncode == 2 and "unknown key 'max_sample' in [stopping]; valid keys:" in r.stderr
@@ -84,7 +86,7 @@ def test_wheel_maps_every_folder_under_the_hwsim_root(tmp_path):
 
     names = zipfile.ZipFile(next(tmp_path.glob("hwsim-*.whl"))).namelist()
     for mod in ("hwsim/converters/adc.py", "hwsim/engine/sweep.py", "hwsim/cli/main.py", "hwsim/channels/mimo.py",
-                "hwsim/receivers/map.py", "hwsim/designs/__init__.py", "hwsim/studies/detection.py",
+                "hwsim/receivers/map.py", "hwsim/designs/__init__.py", "hwsim/receivers/learned.py",
                 "hwsim/studies/link.py", "hwsim/configs/ber_snr.toml", "hwsim/configs/massive_mimo.toml"):
         assert mod in names
     assert not any(n.startswith(("channels/", "receivers/", "designs/", "tests/")) for n in names)

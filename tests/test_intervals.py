@@ -37,13 +37,16 @@ def test_combine_is_never_narrower_than_the_test_samples_allow():
 
 
 def _tiny_learned(trainings: int) -> dict:
+    """Seed 001's link, small: 6 antennas, 2 BPSK users, a hybrid receiver trained on 400 samples."""
     return {
-        "study": "detection", "seed": 3,
-        "system": {"n_t": 6, "n_u": 2, "frame_len": 50, "train_samples": 400, "epochs": 3, "hidden": 16,
-                   "trainings": trainings},
+        "study": "link", "seed": 3,
+        "source": {"type": "users", "users": 2, "constellation": "bpsk"},
+        "channel": {"type": "exponential", "antennas": 6, "frame_len": 50},
+        "adc": {"type": "none"},
+        "receiver": {"type": "hybrid", "train_samples": 400, "epochs": 3, "hidden": 16, "trainings": trainings},
         "grid": {"snr_db": [4.0]},
-        "curves": [{"name": "learned", "receiver": "hybrid", "training": "soft_to_hard", "rate": 1.0},
-                   {"name": "MAP CSI", "receiver": "map", "csi": "uncertain"}],
+        "curves": [{"name": "learned", "receiver.training": "soft_to_hard", "receiver.rate": 1.0},
+                   {"name": "MAP CSI", "receiver": "map", "channel.csi_error": 0.2}],
         "stopping": {"target_errors": 200, "min_samples": 4000, "max_samples": 40_000, "batch": 2000},
     }
 

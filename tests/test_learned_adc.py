@@ -79,6 +79,6 @@ def test_bad_modes_are_named():
 
 def test_sweep_validation_knows_every_mode():
     from hwsim.converters.learned_adc import MODES
-    from hwsim.studies.detection import TRAININGS
+    from hwsim.receivers.learned import TRAININGS
 
     assert TRAININGS == MODES

@@ -16,14 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny(**stopping) -> dict:
-    """A small detection sweep: 2 curves x 3 SNRs, a few hundred thousand bits per point."""
+    """A small seed-001 link sweep (real exponential channel, 6 antennas, 2 BPSK users):
+    3 curves x 3 SNRs, a few hundred thousand bits per point."""
     return {
-        "study": "detection", "seed": 7,
-        "system": {"n_t": 6, "n_u": 2, "frame_len": 50},
+        "study": "link", "seed": 7,
+        "source": {"type": "users", "users": 2, "constellation": "bpsk"},
+        "channel": {"type": "exponential", "antennas": 6, "frame_len": 50},
+        "adc": {"type": "none"},
+        "receiver": {"type": "map"},
         "grid": {"snr_db": [2.0, 5.0, 8.0]},
         "curves": [{"name": "MAP", "receiver": "map"},
-                   {"name": "QMAP R=2", "receiver": "qmap", "rate": 2.0},
-                   {"name": "MAP CSI", "receiver": "map", "csi": "uncertain"}],
+                   {"name": "QMAP R=2", "receiver": "qmap", "adc": "uniform_range", "adc.rate": 2.0},
+                   {"name": "MAP CSI", "receiver": "map", "channel.csi_error": 0.2}],
         "stopping": {"target_errors": 300, "min_samples": 2000, "max_samples": 200_000, "batch": 2000,
                      **stopping},
     }
@@ -36,18 +40,25 @@ def _rows(out):
 
 # --------------------------------------------------------------------------- config validation
 @pytest.mark.parametrize("mutate, match", [
-    (lambda c: c.update(sweeep=1), r"unknown key 'sweeep' in the sweep file; valid keys: common_random_numbers, curves, grid"),
-    (lambda c: c["system"].update(nt=3), r"unknown key 'nt' in \[system\]; valid keys: .*n_t"),
+    (lambda c: c.update(sweeep=1), r"unknown key 'sweeep' in the sweep file; valid keys: adc, channel, "
+                                   r"common_random_numbers, curves, frontend, grid"),
+    (lambda c: c["channel"].update(nt=3), r"channel.nt is not a parameter of channel 'exponential' \(its parameters: "
+                                          r"antennas, csi_error, frame_len\)"),
     (lambda c: c["stopping"].update(max_errors=3), r"unknown key 'max_errors' in \[stopping\]; valid keys: batch"),
     (lambda c: c["curves"][0].update(reciever="map"), r"unknown key 'reciever' in \[\[curves\]\] entry 1"),
-    (lambda c: c["system"].update(n_t="twelve"), "system.n_t must be an integer"),
+    (lambda c: c["channel"].update(antennas="twelve"), "channel.antennas must be an integer"),
     (lambda c: c["grid"].update(snr_db=[]), "grid.snr_db is empty"),
     (lambda c: c["grid"].update(snr_db=[1.0, float("nan")]), "snr_db must be finite"),
     (lambda c: c["grid"].update(snr_db={"start": 5, "stop": 1, "step": 1}), "stop >= start"),
-    (lambda c: c.update(study="tracking"), "study = one of detection, estimation, link"),
-    (lambda c: c["curves"][1].pop("rate"), "curve 'QMAP R=2': a qmap curve needs exactly one of rate or levels"),
-    (lambda c: c["curves"][1].update(rate=0.5), "at least 2 levels"),
-    (lambda c: c["curves"][0].update(receiver="ml"), "receiver must be one of map, qmap"),
+    (lambda c: c.update(study="tracking"), r"study = one of link, got .tracking."),
+    (lambda c: c["curves"][1].pop("adc.rate"), r"curve 'QMAP R=2': adc.type = 'uniform_range' needs exactly one of "
+                                               r"adc.levels \(>= 2\) or adc.rate \(> 0\)"),
+    (lambda c: c["curves"][1].update({"adc.rate": 0.5}), "curve 'QMAP R=2': rate=0.5 .* at least 2 levels"),
+    (lambda c: c["curves"][0].update(receiver="ml"), r"curve 'MAP': receiver.type must be one of .*\bmap, .*\bqmap\b.*"
+                                                     r", got 'ml'"),
+    (lambda c: c["curves"][2].update({"channel.csi_error": -0.1}), "curve 'MAP CSI': channel.csi_error must be >= 0"),
+    (lambda c: c["curves"][0].update({"adc": "uniform_range", "adc.levels": 4}),
+     r"curve 'MAP': receiver.type = 'map' detects from unquantized samples \(adc.type = \"none\"\)"),
     (lambda c: c["curves"].append({"name": "MAP", "receiver": "map"}), "'MAP' appears twice"),
     (lambda c: c["stopping"].update(min_samples=10**9), "min_samples must be <="),
     (lambda c: c.update(curves=[]), "at least one"),
@@ -63,7 +74,8 @@ def test_bad_configs_are_rejected_with_a_clear_message(mutate, match):
 def test_points_merge_curves_and_grid_and_quick_overrides():
     cfg = tiny()
     cfg["grid"]["rate"] = [1.0, 2.0]
-    cfg["curves"] = [{"name": "QMAP", "receiver": "qmap"}, {"name": "Q1", "receiver": "qmap", "rate": 1.0}]
+    cfg["curves"] = [{"name": "QMAP", "receiver": "qmap", "adc": "uniform_range"},
+                     {"name": "Q1", "receiver": "qmap", "adc": "uniform_range", "rate": 1.0}]
     pts = parse_config(cfg).points()
     assert len(pts) == 3 * 2 + 3  # Q1 fixes the rate axis
     assert {p.params["rate"] for p in pts if p.curve == "Q1"} == {1.0}
@@ -108,7 +120,7 @@ def test_panels_make_one_figure_each(tmp_path):
     cfg = tiny()
     cfg["grid"]["rate"] = [1.0, 2.0]
     cfg["plot"] = {"x": "rate"}
-    cfg["curves"] = [{"name": "QMAP", "receiver": "qmap"}]
+    cfg["curves"] = [{"name": "QMAP", "receiver": "qmap", "adc": "uniform_range"}]
     run_sweep(parse_config(cfg), tmp_path, workers=1, quiet=True)
     names = sorted(p.name for p in tmp_path.glob("plot*.png"))
     assert names == ["plot_snr_db=2.0.png", "plot_snr_db=5.0.png", "plot_snr_db=8.0.png"]
@@ -141,19 +153,25 @@ def test_sigkill_then_resume_loses_nothing_and_recomputes_only_missing_points(tm
 
 def _toml(cfg: dict) -> str:
     def val(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
         if isinstance(v, str):
             return json.dumps(v)
         if isinstance(v, list):
             return "[" + ", ".join(val(x) for x in v) + "]"
         return repr(v)
 
-    lines = [f"study = {val(cfg['study'])}", f"seed = {cfg['seed']}"]
-    for table in ("system", "grid", "stopping"):
-        lines.append(f"[{table}]")
-        lines += [f"{k} = {val(v)}" for k, v in cfg[table].items()]
+    def key(k):
+        return json.dumps(k) if "." in k else k  # a dotted point key ("adc.rate") is one quoted TOML key
+
+    lines = [f"{k} = {val(v)}" for k, v in cfg.items() if not isinstance(v, (dict, list))]
+    for table, values in cfg.items():
+        if isinstance(values, dict):
+            lines.append(f"[{table}]")
+            lines += [f"{key(k)} = {val(v)}" for k, v in values.items()]
     for curve in cfg["curves"]:
         lines.append("[[curves]]")
-        lines += [f"{k} = {val(v)}" for k, v in curve.items()]
+        lines += [f"{key(k)} = {val(v)}" for k, v in curve.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -186,11 +204,11 @@ def test_range_grids_stop_at_stop_and_string_axes_plot(tmp_path):
     c["grid"]["snr_db"] = {"start": 0, "stop": 1, "step": 0.6}
     assert parse_config(c).grid["snr_db"] == [0.0, 0.6]
     c = tiny()
-    c["grid"]["csi"] = ["perfect", "uncertain"]
-    c["curves"] = [{"name": "MAP", "receiver": "map"}]
+    c["grid"]["adc"] = ["uniform", "lloyd_max"]  # a string axis: the converter design under QMAP
+    c["curves"] = [{"name": "QMAP", "receiver": "qmap", "adc.bits": 2, "adc.agc": "fixed"}]
     run_sweep(parse_config(c), tmp_path, workers=1, quiet=True)
-    assert sorted(p.name for p in tmp_path.glob("plot*.png")) == ["plot_csi=perfect.png", "plot_csi=uncertain.png"]
-    c["plot"] = {"x": "csi"}
+    assert sorted(p.name for p in tmp_path.glob("plot*.png")) == ["plot_adc=lloyd_max.png", "plot_adc=uniform.png"]
+    c["plot"] = {"x": "adc"}
     with pytest.raises(ValueError, match="plot.x must be a numeric grid axis"):
         parse_config(c)
     c = tiny()
@@ -228,8 +246,9 @@ def test_common_random_numbers_pair_the_curves(tmp_path):
 
 def test_a_failing_point_does_not_lose_the_others(tmp_path):
     cfg = parse_config(tiny())
-    cfg.curves.append({"name": "broken", "receiver": "qmap", "levels": 1})  # skips validation: fails in the worker
-    with pytest.raises(SweepError, match=r"3 of 12 points failed(.|\n)*broken(.|\n)*n_levels must be >= 2"):
+    # appended after parsing, so it skips validation: it fails in the worker
+    cfg.curves.append({"name": "broken", "receiver": "qmap", "adc": "uniform_range", "adc.levels": 1})
+    with pytest.raises(SweepError, match=r"3 of 12 points failed(.|\n)*broken(.|\n)*adc.levels must be >= 2"):
         run_sweep(cfg, tmp_path, workers=2, quiet=True, plot=False)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert len(manifest["failed"]) == 3 and manifest["finished"] is None

@@ -355,20 +355,29 @@ def test_a_damaged_line_inside_the_journal_is_an_error_naming_the_line(tmp_path)
      r"grid.snr_db: the range .* has 1000000000001 values, more than the limit of 10000 per axis "
      r"\(hwsim.engine.sweep.MAX_AXIS_VALUES"),
     (lambda c: c.update(grid={"snr_db": {"start": 0, "stop": 999, "step": 1}, "rate": [float(r) for r in range(1, 101)]},
-                        curves=[{"name": f"Q{i}", "receiver": "qmap"} for i in range(100)]),
+                        curves=[{"name": f"Q{i}", "receiver": "qmap", "adc": "uniform_range"} for i in range(100)]),
      r"the sweep has 10000000 points \(100 curves over the grid\), more than the limit of 100000 "
      r"\(hwsim.engine.sweep.MAX_POINTS"),
-    (lambda c: c["curves"][1].update(rate=1e9), r"curve 'QMAP R=2': rate \* n = 6000000000 bits is more than the "
-                                               r"limit of 4096 \(hwsim.converters.budget.MAX_TOTAL_BITS"),
-    (lambda c: c["curves"][1].update(rate=40.0), r"rate 40.0 gives 1099511627776 levels per ADC, more than "
-                                                r"the limit of 65536 \(hwsim.converters.adc.MAX_LEVELS"),
-    (lambda c: c["system"].update(n_t=100_000), r"system.n_t = 100000 is more than the limit of 1024 "
-                                               r"\(hwsim.studies.detection.LIMITS\['n_t'\]"),
-    (lambda c: c["system"].update(frame_len=10**9), r"system.frame_len = 1000000000 is more than the limit"),
-    (lambda c: c["system"].update(train_samples=10**10), r"system.train_samples = 10000000000 is more than"),
-    (lambda c: c["system"].update(hidden=10**7), r"system.hidden = 10000000 is more than"),
-], ids=["range-step-1e-12", "1e7-points", "rate-1e9", "rate-40", "n_t-1e5", "frame_len", "train_samples",
-        "hidden"])
+    (lambda c: c["curves"][1].update({"adc.rate": 1e9}), r"curve 'QMAP R=2': rate \* n = 6000000000 bits is more than "
+                                                         r"the limit of 4096 \(hwsim.converters.budget.MAX_TOTAL_BITS"),
+    (lambda c: c["curves"][1].update({"adc.rate": 40.0}), r"curve 'QMAP R=2': adc: 1099511627776 levels per converter "
+                                                          r"is more than the limit of 65536 "
+                                                          r"\(hwsim.converters.adc.MAX_LEVELS"),
+    (lambda c: c["channel"].update(antennas=100_000), r"channel.antennas must be <= 4096, got 100000"),
+    (lambda c: c["channel"].update(frame_len=10**9), r"channel.frame_len must be <= 1000000, got 1000000000"),
+    (lambda c: c["channel"].update(antennas=4096, frame_len=10**6),
+     r"channel.frame_len x channel.antennas = 4096000000 samples per frame, more than the limit of 4194304 "
+     r"\(hwsim.studies.link.MAX_FRAME_VALUES"),
+    (lambda c: c["source"].update(users=100_000), r"source.users must be <= 1024, got 100000"),
+    (lambda c: c["source"].update(users=13), r"exhaustive detection over 2\*\*13 = 8192 symbol vectors exceeds the "
+                                             r"limit of 4096"),
+    (lambda c: c.update(receiver={"type": "hybrid", "train_samples": 10**10})  # in the [receiver] table
+     or c["curves"].append({"name": "learned"}),
+     r"curve 'learned': receiver.train_samples must be <= 10000000, got 10000000000"),
+    (lambda c: c["curves"].append({"name": "learned", "receiver": "hybrid", "receiver.hidden": 10**7}),
+     r"curve 'learned': receiver.hidden must be <= 8192, got 10000000"),
+], ids=["range-step-1e-12", "1e7-points", "rate-1e9", "rate-40", "antennas-1e5", "frame_len", "frame-values",
+        "users-1e5", "users-13", "train_samples", "hidden"])
 def test_config_resource_bombs_are_refused_quickly(mutate, match):
     cfg = tiny()
     mutate(cfg)
@@ -378,15 +387,17 @@ def test_config_resource_bombs_are_refused_quickly(mutate, match):
     assert time.monotonic() - t0 < 2
 
 
-@pytest.mark.parametrize("system, match", [
-    ({"n_t": 100_000}, r"system.n_t = 100000 is more than the limit of 1024"),
-    ({"tau_p": 10**6}, r"system.tau_p = 1000000 is more than the limit"),
-    ({"n_t": 1000, "tau_p": 1000}, r"2 \* tau_p \* n_t = 2000000 real measurements is more than the limit of 4096"),
-    ({"train_samples": 10**9}, r"system.train_samples \* n = 240000000000 values is more than the limit"),
-], ids=["n_t", "tau_p", "measurements", "train_samples"])
-def test_estimation_resource_bombs_are_refused_quickly(system, match):
-    cfg = {"study": "estimation", "seed": 1, "system": system, "grid": {"rate": [1.0]},
-           "curves": [{"name": "thm3", "receiver": "thm3"}]}
+@pytest.mark.parametrize("source, receiver, match", [
+    ({"antennas": 100_000}, {}, r"source.antennas must be <= 1024, got 100000"),
+    ({"tau_p": 10**6}, {}, r"source.tau_p must be <= 1024, got 1000000"),
+    ({"antennas": 1000, "tau_p": 1000}, {}, r"source: 2000000 real measurements is more than the limit of 4096"),
+    ({}, {"type": "learned_estimator", "train_samples": 10**9},
+     r"receiver.train_samples x measurements = 240000000000 values is more than the limit"),
+], ids=["antennas", "tau_p", "measurements", "train_samples"])
+def test_estimation_resource_bombs_are_refused_quickly(source, receiver, match):
+    cfg = {"study": "link", "seed": 1, "source": {"type": "pilots", **source},
+           "receiver": {"type": "thm3", **receiver}, "metric": {"type": "mse"}, "grid": {"rate": [1.0]},
+           "curves": [{"name": "estimator"}]}
     t0 = time.monotonic()
     with pytest.raises(ValueError, match=match):
         parse_config(cfg)

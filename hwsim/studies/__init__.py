@@ -28,8 +28,6 @@ import importlib
 
 #: Study name -> module path.
 STUDIES = {
-    "detection": "hwsim.studies.detection",
-    "estimation": "hwsim.studies.estimation",
     "link": "hwsim.studies.link",
 }
 
