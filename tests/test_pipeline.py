@@ -184,3 +184,14 @@ def test_links_that_cannot_run_are_refused_before_the_sweep(change, message):
               "curves": [{"name": "a"}], **change}
     with pytest.raises(ValueError, match=message):
         parse_config(config)
+
+
+def test_config_hash_covers_component_defaults(monkeypatch):
+    """A changed component default changes the sweep's hash, so a resume never mixes the two."""
+    from hwsim.components import lookup
+    from hwsim.engine.sweep import load_config
+
+    before = load_config("massive_mimo", quick=True).hash
+    cls = lookup("receiver", "blmmse")
+    monkeypatch.setattr(cls, "PARAMS", {**cls.PARAMS, "llr": not cls.PARAMS["llr"]})
+    assert load_config("massive_mimo", quick=True).hash != before

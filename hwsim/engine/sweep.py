@@ -181,8 +181,11 @@ class SweepConfig:
         return hashlib.sha256(json.dumps(self.numbers(), sort_keys=True).encode()).hexdigest()[:16]
 
     def numbers(self) -> dict:
-        """The resolved settings that determine the results (defaults filled, ranges expanded)."""
-        return {"study": self.study, "seed": self.seed, "system": self.system, "grid": self.grid,
+        """The resolved settings that determine the results (defaults filled, ranges expanded;
+        a study's ``resolved(system)`` adds the defaults its components fill in)."""
+        study = load_study(self.study)
+        system = study.resolved(self.system) if hasattr(study, "resolved") else self.system
+        return {"study": self.study, "seed": self.seed, "system": system, "grid": self.grid,
                 "curves": self.curves, "stopping": dataclasses.asdict(self.stopping),
                 "common_random_numbers": self.common_random_numbers}
 

@@ -16,6 +16,7 @@ A study module defines
 - ``make_link(system, point, rng)``: return the Monte Carlo link ``link(rng, batch) -> counts``
   (see :mod:`hwsim.engine.montecarlo`: a :class:`~hwsim.engine.montecarlo.Tally` whenever trials share
   randomness); ``rng`` (a child stream of the point's seed) is for set-up such as training;
+- optionally ``resolved(system)``: the system with every default filled in, for the config hash;
 - optionally ``replicas(system, point)``: how many independently set-up links (e.g. receivers
   trained with different seeds) a point averages (:func:`hwsim.engine.montecarlo.combine`); default 1.
 

@@ -50,6 +50,19 @@ def columns(system: dict) -> tuple[str, str]:
     return cls.column, cls.samples_column
 
 
+def resolved(system: dict) -> dict:
+    """Every component table with its type's defaults filled in (what the config hash covers, so a
+    changed default is a changed sweep)."""
+    from hwsim.pipeline import DEFAULT_TYPES
+
+    out = {}
+    for kind in KINDS:
+        table = system.get(kind, {})
+        name = table.get("type", DEFAULT_TYPES[kind])
+        out[kind] = {**lookup(kind, name).PARAMS, **table, "type": name}
+    return out
+
+
 def curve_defaults(system: dict) -> dict:
     """Every curve names its receiver and converter types (results.csv columns), from the tables by default."""
     from hwsim.pipeline import DEFAULT_TYPES
