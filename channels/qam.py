@@ -65,6 +65,11 @@ class QAM:
         return {1: "bpsk", 2: "qpsk"}.get(self.bits_per_symbol, f"qam{self.order}")
 
     @property
+    def axis_points(self) -> np.ndarray:
+        """The per-axis amplitudes in increasing order (Gray label of position ``i``: ``i ^ (i >> 1)``)."""
+        return self._axis_amp.copy()
+
+    @property
     def is_real(self) -> bool:
         """True for BPSK (the points lie on the real axis)."""
         return self.bits_per_symbol == 1

@@ -295,7 +295,7 @@ def qmap_direct(codes, H, noise_std: float, adc: ThresholdADC, constellation="bp
     return np.argmax(log_prob_interval(lo, hi).sum(axis=1), axis=-1)
 
 
-# ---- pipeline components (hwsim.pipeline): seed 001's real-valued link ------------------------------
+# ---- pipeline components (hwsim.pipeline): exhaustive detection on small real or complex links -----------
 
 from hwsim.components import register  # noqa: E402  (kept beside the components it registers)
 
@@ -303,7 +303,7 @@ from .base import Decision, Detector  # noqa: E402
 
 
 def _check_real_link(link, name: str) -> None:
-    """MAP, QMAP and the hybrid receiver serve seed 001's real link (``channel.real``) of at most
+    """The hybrid receiver serves seed 001's real link (``channel.real``) of at most
     :data:`hwsim.channels.MAX_HYPOTHESES` symbol vectors."""
     if not link.channel.real:
         raise ValueError(f"receiver.type = {name!r} detects on a real-valued link (seed 001's model: "
@@ -312,9 +312,57 @@ def _check_real_link(link, name: str) -> None:
     get_constellation("bpsk").hypothesis_indices(link.source.users)  # the exhaustive limit
 
 
+def _check_exhaustive(link) -> None:
+    """At most :data:`hwsim.channels.MAX_HYPOTHESES` symbol vectors (e.g. 12 BPSK, 6 QPSK or 3 16-QAM users)."""
+    view = _RealView(link.source.constellation, link.channel.real)
+    view.alphabet.hypothesis_indices(link.source.users * view.dims_per_user)
+
+
+class _RealView:
+    r"""A link's model in real coordinates, for the real exhaustive detectors.
+
+    Complex link: :math:`[\mathrm{Re}\,y; \mathrm{Im}\,y] = [[\mathrm{Re}\,H, -\mathrm{Im}\,H];
+    [\mathrm{Im}\,H, \mathrm{Re}\,H]] [\mathrm{Re}\,s; \mathrm{Im}\,s] + w`, noise :math:`N_0/2` per real
+    entry; a square QAM is a Gray PAM per real dimension (I then Q), BPSK one real dimension per user.
+    Real link (seed 001's model): as it is, noise :math:`N_0`.
+    """
+
+    def __init__(self, qam, real_link: bool):
+        self.qam, self.real_link = qam, real_link
+        self.dims_per_user = 1 if (real_link or qam.is_real) else 2
+        if qam.bits_per_symbol == 1:
+            self.alphabet = get_constellation("bpsk")
+        else:
+            from hwsim.channels.constellations import Constellation
+
+            self.alphabet = Constellation(qam.name, qam.axis_points, complex_symbols=True)
+
+    def channel(self, H):
+        if self.real_link:
+            return H
+        top = np.concatenate([H.real, -H.imag], axis=-1) if self.dims_per_user == 2 else H.real
+        bottom = np.concatenate([H.imag, H.real], axis=-1) if self.dims_per_user == 2 else H.imag
+        return np.concatenate([top, bottom], axis=-2)
+
+    def signal(self, r):
+        return r if self.real_link else np.concatenate([r.real, r.imag], axis=-1)
+
+    def noise_std(self, noise_var: float) -> float:
+        return float(np.sqrt(noise_var if self.real_link else noise_var / 2))
+
+    def indices(self, positions):
+        """Per-real-dimension alphabet positions [..., dims] -> QAM symbol indices [..., K]."""
+        if self.dims_per_user == 1:
+            return self.alphabet.gray[positions]
+        k = positions.shape[-1] // 2
+        gray = self.alphabet.gray
+        return (gray[positions[..., :k]] << (self.qam.bits_per_symbol // 2)) | gray[positions[..., k:]]
+
+
 @register("receiver", "map")
 class MAP(Detector):
-    """Exhaustive MAP detection on the unquantized real signal (seed 001 eq. (9); :class:`MAPDetector`).
+    """Exhaustive MAP detection on unquantized samples (seed 001 eq. (9); :class:`MAPDetector`), on seed
+    001's real link or a small complex one (through its real decomposition).
 
     With a CSI error on the channel the detector is the mismatched one built from the receiver's copy.
     """
@@ -322,22 +370,25 @@ class MAP(Detector):
     real_link = True
 
     def check_link(self, link) -> None:
-        _check_real_link(link, "map")
+        _check_exhaustive(link)
         if link.adc.name != "none":
             raise ValueError(f"receiver.type = 'map' detects from unquantized samples (adc.type = \"none\"), got "
                              f"adc.type = {link.adc.name!r}; for quantized samples use receiver.type = \"qmap\"")
 
     def detect(self, obs) -> Decision:
-        H = obs.H[0] if obs.fixed_channel else obs.H
-        return Decision(MAPDetector(H, np.sqrt(obs.noise_var), "bpsk").detect(obs.r))
+        view = _RealView(obs.constellation, not np.iscomplexobj(obs.r))
+        H = view.channel(obs.H[0] if obs.fixed_channel else obs.H)
+        detector = MAPDetector(H, view.noise_std(obs.noise_var), view.alphabet)
+        return Decision(view.indices(detector.detect(view.signal(obs.r))))
 
 
 @register("receiver", "qmap")
 class QMAP(Detector):
-    r"""Exhaustive MAP detection from the converters' codes (seed 001 eq. (10); :class:`QMAPDetector`).
+    r"""Exhaustive MAP detection from the converters' codes (seed 001 eq. (10); :class:`QMAPDetector`), on
+    seed 001's real link or a small complex one (I and Q converters, through its real decomposition).
 
-    Needs a real link whose converters share one table and one fixed full scale
-    (``adc.agc = "fixed"``). For a fixed channel known exactly, the link runs the fused
+    Needs converters that share one table and one fixed full scale (``adc.agc = "fixed"``) and white
+    noise at their inputs. For a fixed real channel known exactly, the link runs the fused
     encode-detect-count kernel (:func:`qmap_bit_errors`), which draws and counts the same.
     """
 
@@ -348,7 +399,7 @@ class QMAP(Detector):
         self._detector = None
 
     def check_link(self, link) -> None:
-        _check_real_link(link, "qmap")
+        _check_exhaustive(link)
         if getattr(link.adc, "params", {}).get("agc") != "fixed":
             raise ValueError("receiver.type = 'qmap' needs converters with one table and a fixed full scale "
                              f"(adc.agc = \"fixed\"), got adc.type = {link.adc.name!r}"
@@ -361,26 +412,29 @@ class QMAP(Detector):
     def _table(adc: ThresholdADC, scale: float) -> ThresholdADC:
         return adc if scale == 1.0 else ThresholdADC(adc.thresholds * scale, adc.levels * scale)
 
-    def _qmap(self, H, noise_std: float, adc: ThresholdADC) -> QMAPDetector:
+    def _qmap(self, H, noise_std: float, adc: ThresholdADC, alphabet) -> QMAPDetector:
         """The detector of one fixed channel is built once and reused while nothing changes."""
-        key = (H.tobytes(), noise_std, adc.thresholds.tobytes())
+        key = (H.tobytes(), noise_std, adc.thresholds.tobytes(), alphabet.name)
         if self._detector is None or self._detector[0] != key:
-            self._detector = (key, QMAPDetector(H, noise_std, adc, "bpsk"))
+            self._detector = (key, QMAPDetector(H, noise_std, adc, alphabet))
         return self._detector[1]
 
     def detect(self, obs) -> Decision:
         scale = np.unique(obs.scale)
         if scale.size != 1:
             raise ValueError("receiver.type = 'qmap' needs one full scale for every converter (adc.agc = \"fixed\")")
+        view = _RealView(obs.constellation, not np.iscomplexobj(obs.r))
         adc = self._table(obs.adc, float(scale[0]))
-        codes = adc.encode(obs.r)  # each reconstruction lies inside its own cell: the codes exactly
-        noise_std = float(np.sqrt(obs.noise_var))
+        codes = adc.encode(view.signal(obs.r))  # each reconstruction lies inside its own cell: the codes exactly
+        noise_std = view.noise_std(obs.noise_var)
         if obs.fixed_channel:
-            return Decision(self._qmap(obs.H[0], noise_std, adc).detect(codes))
-        return Decision(QMAPDetector(obs.H, noise_std, adc, "bpsk").detect(codes))
+            detector = self._qmap(view.channel(obs.H[0]), noise_std, adc, view.alphabet)
+        else:
+            detector = QMAPDetector(view.channel(obs.H), noise_std, adc, view.alphabet)
+        return Decision(view.indices(detector.detect(codes)))
 
     def fused_link(self, link, snr_db: float):
-        """The fused kernel's link for a fixed channel known exactly and the BER metric; else None.
+        """The fused kernel's link for a fixed real channel known exactly and the BER metric; else None.
 
         ``run(rng, batch)`` returns (bit errors, bits, samples, sum over samples of their errors squared):
         the samples are the independent clusters.
