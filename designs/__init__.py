@@ -14,7 +14,8 @@
 from .power import WALDEN_FOM, ConverterPower, energy_per_bit, walden_power
 from .scalar import (bussgang_gain, bussgang_linearization, distortion_factor, gaussian_mse, lloyd_max,
                      output_power, uniform_gaussian)
+from .task_based import lemma2, theorem3
 
 __all__ = ["WALDEN_FOM", "ConverterPower", "energy_per_bit", "walden_power",
            "bussgang_gain", "bussgang_linearization", "distortion_factor", "gaussian_mse", "lloyd_max",
-           "output_power", "uniform_gaussian"]
+           "output_power", "uniform_gaussian", "lemma2", "theorem3"]

@@ -10,18 +10,19 @@ from .. import __version__
 
 
 def _print_summary(cfg, out: Path) -> None:
-    """For each curve, where it reaches the config's [summary] target, beside the paper's value."""
+    """What a finished sweep found: where each curve reaches the config's [summary] target, beside the
+    paper's value; without a target (or with panels), each curve's points and its first and last values."""
     from ..engine.results import crossing, read_results
     from ..studies import load_study, result_columns
 
     from ..engine.plotting import default_x
 
-    target = cfg.summary.get("target")
-    if target is None or not (out / "results.csv").exists():
+    if not (out / "results.csv").exists():
         return
+    target = cfg.summary.get("target")
     x = cfg.plot.get("x") or default_x(cfg.grid)
-    if any(len(values) > 1 for axis, values in cfg.grid.items() if axis != x):
-        print(f"(no summary: crossings along {x} would mix panels of other grid axes)")
+    if target is None or any(len(values) > 1 for axis, values in cfg.grid.items() if axis != x):
+        _print_overview(cfg, out, x)
         return
     study = load_study(cfg.study)
     rows = read_results(out / "results.csv")
@@ -36,6 +37,45 @@ def _print_summary(cfg, out: Path) -> None:
         print(f"{curve:<{width}}{measured:>22}   {refs.get(curve, '')}")
 
 
+def _print_overview(cfg, out: Path, x: str) -> None:
+    """Per curve: finished points, and the estimate with its interval at the smallest and largest ``x``
+    (or, with panels of other grid axes, the smallest and largest estimate)."""
+    from ..engine.results import read_results
+    from ..studies import load_study, result_columns
+
+    rows = read_results(out / "results.csv")
+    y = result_columns(load_study(cfg.study), cfg.raw)[0]
+    expected: dict = {}
+    for p in cfg.points():
+        expected[p.curve] = expected.get(p.curve, 0) + 1
+    panels = any(len(values) > 1 for axis, values in cfg.grid.items() if axis != x)
+
+    def value(r) -> str:
+        est, lo, hi = float(r[y]), float(r["ci_low"]), float(r["ci_high"])
+        if r.get("stop") == "exact":
+            return f"{est:.3g} (exact)"
+        return f"{est:.3g} [{lo:.2g}, {hi:.2g}]"
+
+    width = max(12, 2 + max(len(c) for c in expected))
+    what = f"smallest and largest {y}" if panels else f"{y} [CI] at the first and last {x}"
+    print(f"{'curve':<{width}}points  {what}")
+    for curve, total in expected.items():
+        pts = [r for r in rows if r["curve"] == curve]
+        if not pts:
+            print(f"{curve:<{width}}{0:>3}/{total:<3} (none finished)")
+            continue
+        if panels:
+            pts.sort(key=lambda r: float(r[y]))
+            ends = f"{value(pts[0])} ... {value(pts[-1])}"
+        else:
+            pts.sort(key=lambda r: float(r[x]) if r.get(x, "") not in ("",) else 0.0)
+            first, last = pts[0], pts[-1]
+            ends = f"{value(first)} at {x}={first.get(x, '')}"
+            if len(pts) > 1:
+                ends += f"; {value(last)} at {x}={last.get(x, '')}"
+        print(f"{curve:<{width}}{len(pts):>3}/{total:<3} {ends}")
+
+
 def _sweep(args) -> int:
     from ..engine.sweep import load_config, run_sweep, shipped_configs
 
@@ -44,10 +84,13 @@ def _sweep(args) -> int:
         return 0
     if args.config is None:
         raise ValueError("give a CONFIG (a TOML file or a shipped name: " + ", ".join(shipped_configs()) + ")")
+    if args.resume and args.force:
+        raise ValueError("--resume and --force exclude each other (--force starts the sweep over)")
     cfg = load_config(args.config, quick=args.quick, overrides=args.set or ())
     out = Path(args.out or f"runs/{Path(args.config).stem}{'-quick' if args.quick else ''}")
-    run_sweep(cfg, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
-              connect_timeout=args.connect_timeout, no_workers_timeout=args.no_workers_timeout)
+    # a folder that holds this sweep is resumed (or, finished, shown again); --force starts over
+    run_sweep(cfg, out, workers=args.workers, scheduler=args.scheduler, resume=not args.force, force=args.force,
+              quiet=args.quiet, connect_timeout=args.connect_timeout, no_workers_timeout=args.no_workers_timeout)
     _print_summary(cfg, out)
     print(f"results: {out / 'results.csv'}")
     print(f"plots:   {', '.join(str(p) for p in sorted(out.glob('plot*.png')))}")
@@ -65,12 +108,14 @@ def _train(args) -> int:
 
     from ..pipeline import Pipeline
 
-    link = Pipeline.from_tables({**TRAIN_LINK, "receiver": {"type": "hybrid", "training": args.training,
-                                                            "trainset": args.trainset, "rate": args.rate}})
-    link.check()
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out must end in .pt (the JSON sidecar goes beside it), got {args.out!r}")
+    _check_writable(out, "--out")
+    _check_writable(Path(f"{out}.json"), "--out (its JSON sidecar)")
+    link = Pipeline.from_tables({**TRAIN_LINK, "receiver": {"type": "hybrid", "training": args.training,
+                                                            "trainset": args.trainset, "rate": args.rate}})
+    link.check()
     trained = link.receiver.train(link, args.snr, np.random.default_rng(args.seed), progress=not args.quiet,
                                   device=None)  # a GPU when present
     trained.save(out)
@@ -80,6 +125,38 @@ def _train(args) -> int:
           f"ADCs of {trained.config['n_levels']} levels; best hard validation symbol-error rate {best:.4g}")
     print("ADC thresholds: " + ", ".join(f"{t:.4f}" for t in table.thresholds))
     print(f"saved: {out} and {out}.json")
+    return 0
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """Refuse, before any work, an output file that could not be written: its folder missing or not a
+    folder, not writable (tried with a temporary file, which also catches read-only file systems), or
+    the path itself a folder."""
+    import tempfile
+
+    folder = path.parent
+    if not folder.exists():
+        raise ValueError(f"{what} {path}: the folder {folder} does not exist (create it first)")
+    if not folder.is_dir():
+        raise ValueError(f"{what} {path}: {folder} is not a folder")
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder; give a file name")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{what} {path}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
+def _compare(args) -> int:
+    from ..engine.compare import compare, format_differences
+
+    out = None if args.no_plot else Path(args.out)
+    runs, diffs, written = compare(args.dirs, out=out, curves=args.curves, pairs=args.pair,
+                                   confidence=args.confidence)
+    print(format_differences(runs, diffs, pairs=args.pair))
+    for path in written:
+        print(f"figure: {path}")
     return 0
 
 
@@ -101,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run a Monte Carlo sweep declared in a TOML file",
                        description="Run (or resume) a sweep. CONFIG is a TOML file or the name of a shipped "
                                    "example (see --list). Writes results.csv, manifest.json, points.jsonl and "
-                                   "plots into --out.")
+                                   "plots into --out, and prints a summary. Run again into the same folder, it "
+                                   "finishes an interrupted sweep or shows a finished one; --force starts over. "
+                                   "Ctrl-C stops it at once, keeping the finished points.")
     p.add_argument("config", nargs="?", metavar="CONFIG")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/CONFIG-NAME[-quick])")
     p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
@@ -111,12 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-workers-timeout", type=float, default=300.0, metavar="S",
                    help="stop a Dask sweep whose cluster has had no worker for S seconds (default 300; 0: wait "
                         "forever); finished points are kept for --resume")
-    p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="finish an interrupted sweep in --out (the default: a folder that holds this sweep is "
+                        "resumed, or, when it is finished, summarized again without computing anything)")
+    p.add_argument("--force", action="store_true",
+                   help="start over: first remove what an earlier sweep wrote in --out (manifest, journal, "
+                        "results.csv, plots; other files stay)")
     p.add_argument("--quick", action="store_true", help="apply the config's [quick] overrides")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value by dotted key, VALUE in TOML (e.g. --set adc.bits=2 "
                         "--set 'grid.snr_db=[0, 5]'); repeatable, recorded in the manifest")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (otherwise on stderr: a bar on a terminal, else one line per finished point)")
     p.add_argument("--list", action="store_true", help="list the shipped example sweeps and exit")
     p.set_defaults(func=_sweep)
 
@@ -141,6 +226,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="redraw the plots of a sweep folder")
     p.add_argument("dir", metavar="DIR")
     p.set_defaults(func=_plot)
+
+    p = sub.add_parser(
+        "compare", help="overlay finished sweeps and test their differences point by point",
+        description="Overlay the runs in DIR1 DIR2 ... (same or different configs) in one figure per panel, "
+                    "legend 'DIR: curve', and print for every matching point (same curve name, or a --pair; same "
+                    "grid values) the difference other - DIR1 with its confidence interval and whether it is "
+                    "significant. The interval combines the two points' own intervals (MOVER, Newcombe 1998): "
+                    "asymmetric Wilson intervals and the upper bounds of points without errors enter as they are. "
+                    "Points that drew the same random numbers (same seed and curve) are marked 'same draws' "
+                    "(the interval is then conservative) or 'identical'.")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep output folders; the first is the reference")
+    p.add_argument("--out", default="compare.png", metavar="FILE",
+                   help="figure file, .png, .pdf or .svg (default compare.png; panels add _AXIS=VALUE)")
+    p.add_argument("--no-plot", action="store_true", help="print the differences only")
+    p.add_argument("--curves", nargs="+", metavar="NAME", help="only these curves (of any run)")
+    p.add_argument("--pair", nargs=2, action="append", metavar=("REF_CURVE", "OTHER_CURVE"),
+                   help="compare curve REF_CURVE of DIR1 with OTHER_CURVE of the other runs instead of matching "
+                        "equal names; repeatable (two arguments, since curve names may hold '=')")
+    p.add_argument("--confidence", type=float, metavar="LEVEL",
+                   help="level of the differences' intervals (default: DIR1's stopping.confidence)")
+    p.set_defaults(func=_compare)
     return parser
 
 
@@ -163,9 +269,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hwsim {args.command}: error: {exc.strerror or exc}{where}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        hint = "; finished points are kept (rerun with --resume)" if args.command == "sweep" else ""
+        hint = ("; finished points are kept (run the same command again to resume)" if args.command == "sweep"
+                else "")
         print(f"hwsim {args.command}: interrupted{hint}", file=sys.stderr)
+        if argv is None:  # main() is the process (the hwsim command): end it now
+            _exit_now(130)
         return 130
+
+
+def _exit_now(code: int) -> None:
+    """End the process at once after an interrupt. Everything worth keeping is on disk by then (the
+    sweep's journal and results.csv are written whole and synced, its workers stopped, its lock
+    released); what is skipped is the interpreter's finalization, which takes 1-2 s once torch is
+    loaded, too long for a Ctrl-C."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -102,9 +102,12 @@ _MARKERS = "os^Dv<>PXh*"
 _LINES = ("-", "--", "-.", ":")
 
 
-def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: int):
+def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: int, *, label: str | None = None,
+                style: dict | None = None):
     """One curve: its estimates with interval bars, a band for the spread over replicas, upper
-    bounds for points without any error; returns its legend handle and notes for the caption."""
+    bounds for points without any error; returns its legend handle and notes for the caption.
+    ``label`` replaces the curve name in the legend; ``style`` overrides the line's style (marker,
+    ls, color, mfc, ...) that the curve's index ``i`` picks."""
     notes = set()
     xs = np.array([float(r[x]) for r in pts])
     est = np.array([float(r[y]) for r in pts])
@@ -112,8 +115,8 @@ def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: 
     hi = np.array([float(r["ci_high"]) for r in pts])
     exact = all(r["stop"] == "exact" for r in pts)
     # closed forms: large hollow markers, so a simulated point drawn at the same place stays visible
-    style = dict(marker=_MARKERS[i % len(_MARKERS)], ls=_LINES[i % len(_LINES)],
-                 ms=8 if exact else 4, mfc="none" if exact else None, label=curve)
+    style = {**dict(marker=_MARKERS[i % len(_MARKERS)], ls=_LINES[i % len(_LINES)], ms=8 if exact else 4,
+                    mfc="none" if exact else None, label=curve if label is None else label), **(style or {})}
     shown = est > 0 if logy else np.ones_like(est, dtype=bool)
     if exact:
         handle = line = ax.plot(xs[shown], est[shown], **style)[0]

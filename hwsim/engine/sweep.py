@@ -11,8 +11,12 @@ curve sees the same channel draws there, which makes differences between curves 
 Runs go to a folder holding ``manifest.json`` (config, its hash, versions, git commit,
 times), ``points.jsonl`` (one line appended per finished point: the checkpoint),
 ``results.csv`` (rewritten atomically after each point) and the plots. A killed sweep
-started again with ``resume=True`` recomputes only missing points; a changed
-configuration is refused.
+started again with ``resume=True`` recomputes only missing points (a finished one is only
+summarized again); a changed configuration is refused. ``force=True`` starts over, removing
+the earlier sweep's own files in an order that never leaves part of its results
+(:func:`_clear_sweep`). Ctrl-C stops local workers at once; the journal and results.csv
+then hold the same finished points. Progress goes to stderr: a bar on a terminal, one line
+per finished point elsewhere.
 
 One sweep at a time owns a folder: it holds an exclusive ``flock`` on ``sweep.lock`` in
 the folder (the file holds its pid) for its whole life. The operating system drops the
@@ -506,12 +510,7 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
     """Check the (locked) output folder against the sweep; returns (manifest, finished results by key)."""
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
-        try:
-            old = json.loads(manifest_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SweepError(f"{manifest_path} is damaged ({exc}); choose another --out folder") from None
-        if not isinstance(old, dict):
-            raise SweepError(f"{manifest_path} is damaged (not a JSON object); choose another --out folder")
+        old = _read_manifest(manifest_path)
         if old.get("config_hash") != cfg.hash:
             if resume:
                 before = old.get("settings", {})
@@ -519,10 +518,10 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
                 raise SweepError(
                     f"the configuration changed since this sweep started in {out} (config hash "
                     f"{old.get('config_hash')} then, {cfg.hash} now; changed: {', '.join(changed) or 'unknown'}): "
-                    "resuming would mix results of two different sweeps. Restore the original config, or run "
-                    "the new one in another --out folder.")
+                    "resuming would mix results of two different sweeps. Restore the original config, run "
+                    "the new one in another --out folder, or start over there with --force.")
             raise SweepError(f"{out} holds a different sweep (config hash {old.get('config_hash')}, this one is "
-                             f"{cfg.hash}); choose another --out folder")
+                             f"{cfg.hash}); choose another --out folder, or start over there with --force")
         try:
             done = read_journal(out / "points.jsonl", cfg.hash)
         except ValueError as exc:
@@ -530,16 +529,99 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
         if done and not resume:
             raise SweepError(f"{out} already holds {len(done)} finished points of this sweep; pass --resume to "
                              "finish it, or choose another --out folder")
-        old["resumed"] = old.get("resumed", 0) + (1 if resume else 0)
-        old["finished"] = None
         trim_journal(out / "points.jsonl", cfg.hash)
         return old, done
     if _holds_other_files(out):
         raise SweepError(f"{out} is not empty and holds no hwsim sweep (no manifest.json); choose another --out folder")
-    manifest = {"format": MANIFEST_FORMAT, "config_hash": cfg.hash, "config": cfg.raw, "settings": cfg.numbers(),
-                "root_seed": cfg.seed, "versions": _versions(), "git_commit": _git_commit(), "started": _now(),
-                "finished": None, "resumed": 0}
-    return manifest, {}
+    return _new_manifest(cfg), {}
+
+
+def _new_manifest(cfg: SweepConfig) -> dict:
+    return {"format": MANIFEST_FORMAT, "config_hash": cfg.hash, "config": cfg.raw, "settings": cfg.numbers(),
+            "root_seed": cfg.seed, "versions": _versions(), "git_commit": _git_commit(), "started": _now(),
+            "finished": None, "resumed": 0}
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        old = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path} is damaged ({exc}); choose another --out folder") from None
+    if not isinstance(old, dict):
+        raise SweepError(f"{path} is damaged (not a JSON object); choose another --out folder")
+    return old
+
+
+#: Files a sweep writes besides the lock: what ``force`` removes (plots: ``plot.png``, ``plot_AXIS=VALUE.pdf``, ...).
+_DERIVED = ("results.csv",)
+_PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _sweep_files(out: Path) -> list[Path]:
+    """The files of ``out`` that a sweep wrote and can write again from its journal: results.csv, the
+    plots, and temporary files a killed writer left (``.NAME.XXXX.tmp`` of any of them or the manifest)."""
+    def plot_name(name: str) -> bool:
+        stem, dot, ext = name.rpartition(".")
+        return dot == "." and f".{ext}" in _PLOT_SUFFIXES and (stem == "plot" or (stem.startswith("plot_") and "=" in stem))
+
+    def derived(name: str) -> bool:
+        return name in _DERIVED or plot_name(name)
+
+    found = []
+    for path in out.iterdir():
+        name = path.name
+        if name.startswith(".") and name.endswith(".tmp"):
+            target = name[1:].rsplit(".", 2)[0]  # .results.csv.ab12cd.tmp -> results.csv
+            if derived(target) or target in ("manifest.json",):
+                found.append(path)
+        elif derived(name):
+            found.append(path)
+    return [p for p in found if p.is_file() and not p.is_symlink()]
+
+
+def _clear_sweep(out: Path) -> int:
+    """Remove what a sweep wrote in the (locked) folder ``out``, in an order that keeps it a valid
+    sweep folder at every step; returns the number of finished points the journal held.
+
+    First the files that the journal can rebuild (results.csv, plots, stale temporary files):
+    stopped there, the old sweep is whole and a plain rerun shows it again. Then the journal,
+    in one ``unlink``: the moment the old results are gone. The manifest stays until the new
+    sweep atomically replaces it (until then the folder is the old sweep with no finished
+    point). Files the sweep did not write (notes, figures of your own) are left alone.
+    """
+    manifest_path = out / "manifest.json"
+    if not manifest_path.exists():
+        if _holds_other_files(out):
+            raise SweepError(f"{out} is not empty and holds no hwsim sweep (no manifest.json): --force removes only "
+                             "a sweep's own files; choose another --out folder")
+        return 0
+    journal = out / "points.jsonl"
+    try:
+        count = len(read_journal(journal))
+    except ValueError:
+        count = sum(1 for _ in journal.open("rb")) if journal.is_file() else 0
+    for path in _sweep_files(out):
+        path.unlink(missing_ok=True)
+    if journal.is_file() and not journal.is_symlink():
+        journal.unlink()
+    elif journal.exists() or journal.is_symlink():
+        raise SweepError(f"{journal} is not a regular file; remove it yourself or choose another --out folder")
+    _fsync_dir(out)
+    return count
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make renames and removals in ``path`` durable (where the system allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -550,6 +632,55 @@ def _die_with_parent(parent_pid: int) -> None:
     """
     if not _process.die_with_parent(parent_pid):
         _process.watch_parent(parent_pid)
+
+
+def _init_worker(parent_pid: int) -> None:
+    """Initializer of local worker processes: die with the sweep (:func:`_die_with_parent`) and leave
+    Ctrl-C to it. A terminal sends SIGINT to the whole process group; the sweep stops its workers
+    itself, so they ignore it (no traceback per worker). The sweep spawns them with SIGINT blocked,
+    so one that arrives while a worker starts stays pending until it is ignored here."""
+    import signal
+
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """A Ctrl-C inside the block is raised (as ``KeyboardInterrupt``) when the block ends; the block
+    is a few file writes. Only where Python's own SIGINT handler is in place in the main thread."""
+    import signal
+    import threading
+
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    caught = []
+    signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """SIGINT blocked in this thread inside the block (processes started there inherit the mask);
+    one that arrives meanwhile is delivered when the block ends."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _split_tcp_address(address: str) -> tuple[str, int] | None:
@@ -640,7 +771,7 @@ class _Executor:
             from concurrent.futures import ProcessPoolExecutor
 
             self.pool = self.executor = ProcessPoolExecutor(
-                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_parent,
+                workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
                 initargs=(os.getpid(),))
         else:
             self.executor = None
@@ -670,7 +801,8 @@ class _Executor:
                 except Exception as exc:  # noqa: BLE001 - reported with the point, the sweep goes on
                     yield p, exc
             return
-        pending = {self.executor.submit(run_point, *a): p for p, a in zip(points, args)}
+        with _sigint_blocked() if self.pool is not None else contextlib.nullcontext():  # workers start here
+            pending = {self.executor.submit(run_point, *a): p for p, a in zip(points, args)}
         poll = min(1.0, self.no_workers_timeout / 4) if self.client is not None and self.no_workers_timeout else None
         idle_since = None
         while pending:
@@ -684,20 +816,42 @@ class _Executor:
                 yield pending.pop(fut), exc if exc is not None else fut.result()
 
     def close(self, cancel: bool = False):
+        """Shut the executor down; ``cancel`` (an interrupt or an error): drop queued points and stop
+        the local workers at once (their running points are lost; the journal never held them)."""
         if self.pool is not None:
+            procs = list((getattr(self.pool, "_processes", None) or {}).values()) if cancel else []
+            for proc in procs:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    proc.terminate()
             self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            deadline = time.monotonic() + 1.0
+            for proc in procs:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    proc.join(max(deadline - time.monotonic(), 0.0))
+                    if proc.is_alive():
+                        proc.kill()
         if self.client is not None:
             self.client.close()
 
 
 def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, scheduler: str | None = None,
               resume: bool = False, quiet: bool = False, connect_timeout: float = 10.0, plot: bool = True,
-              no_workers_timeout: float = NO_WORKERS_TIMEOUT) -> Path:
+              no_workers_timeout: float = NO_WORKERS_TIMEOUT, force: bool = False) -> Path:
     """Run (or resume) ``cfg`` into ``out_dir``; returns the folder. See the module doc for its files.
 
+    ``resume``: finish the sweep already in ``out_dir`` (a folder holding all its points is
+    only re-summarized: results.csv rewritten, missing plots drawn, nothing computed); without
+    it a folder holding finished points of this sweep is refused. ``force``: start over,
+    removing what an earlier sweep wrote in ``out_dir`` first (its manifest, journal,
+    results.csv and plots; other files stay), in an order that leaves a valid sweep folder if
+    it is interrupted (see :func:`_clear_sweep`). ``quiet``: no progress; otherwise progress
+    goes to stderr, as a bar on a terminal and as one line per finished point elsewhere.
     ``connect_timeout`` bounds the whole handshake with a Dask ``scheduler``;
     ``no_workers_timeout`` (seconds, 0: wait forever) is how long a Dask sweep waits while
     the cluster has no worker at all before it stops with :class:`SweepError`.
+
+    A ``KeyboardInterrupt`` (Ctrl-C) stops local workers at once and propagates; the points
+    finished so far stay in the journal, and a rerun with ``resume`` computes the others.
     """
     from .. import _checks
 
@@ -706,6 +860,9 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
     workers = _checks.integer("workers", workers, minimum=1)
     connect_timeout = _checks.real("connect_timeout", connect_timeout, positive=True)
     no_workers_timeout = _checks.real("no_workers_timeout", no_workers_timeout, nonnegative=True)
+    if resume and force:
+        raise ValueError("resume and force exclude each other: resume finishes the sweep in the folder, force "
+                         "starts it over")
     out = Path(out_dir)
     # A folder of foreign files gets no lock file; one with a lock file is (being) used by a sweep, whose
     # temporary files may already be there: the lock decides, and the folder is checked again under it.
@@ -714,7 +871,8 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
     _open_folder(out)
     lock = _lock_folder(out)
     try:
-        return _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, plot, no_workers_timeout)
+        return _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, plot, no_workers_timeout,
+                           force)
     except OSError as exc:
         if isinstance(exc, ConnectionError) or (exc.filename is None and exc.errno not in _DISK_ERRNOS):
             raise  # not a file-system error (e.g. a lost connection): as it is
@@ -724,30 +882,72 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
         os.close(lock)  # releases the flock
 
 
-def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, plot, no_workers_timeout) -> Path:
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _point_line(k: int, n: int, p: Point, res, grid: dict, y: str) -> str:
+    """One progress line (no terminal): ``[3/20] MAP | snr_db=4.0: ber 1.2e-03 [1.0e-03, 1.4e-03] (0.8 s)``."""
+    where = ", ".join(f"{a}={p.params[a]}" for a in grid if a in p.params)
+    head = f"sweep: [{k}/{n}] {p.curve}" + (f" | {where}" if where else "")
+    if isinstance(res, BaseException):
+        return f"{head}: failed ({type(res).__name__}: {res})"
+    return (f"{head}: {y} {res['estimate']:.3e} [{res['ci_low']:.2e}, {res['ci_high']:.2e}] "
+            f"({res['seconds']:.1f} s)")
+
+
+def _has_plots(out: Path) -> bool:
+    return any(out.glob("plot*.png"))
+
+
+def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, plot, no_workers_timeout,
+                force=False) -> Path:
     from tqdm.auto import tqdm
 
-    manifest, done = _prepare_folder(cfg, out, resume)
-    manifest.update(workers=workers, scheduler=scheduler)
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
+    t0 = time.monotonic()
+    if force:
+        cleared = _clear_sweep(out)
+        manifest, done = _new_manifest(cfg), {}
+        if cleared:
+            _say(quiet, f"sweep: started over in {out} (removed the earlier sweep's {cleared} finished points, "
+                        "results.csv and plots)")
+    else:
+        manifest, done = _prepare_folder(cfg, out, resume)
     study = load_study(cfg.study)
     columns = result_columns(study, cfg.raw)
     points = cfg.points()
     todo = [p for p in points if p.key not in done]
     results = {p.index: done[p.key] for p in points if p.key in done}
+    if todo:
+        if done:
+            manifest["resumed"] = manifest.get("resumed", 0) + 1
+            _say(quiet, f"sweep: resuming {out}: {len(done)} of {len(points)} points were finished, "
+                        f"{len(todo)} to compute")
+        manifest.update(workers=workers, scheduler=scheduler, finished=None)
+        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
+    else:
+        when = f" (finished {manifest['finished']})" if manifest.get("finished") else ""
+        _say(quiet, f"sweep: {out} already holds all {len(points)} finished points of this sweep{when}; nothing to "
+                    "compute (--force starts it over)")
+    tty = sys.stderr.isatty()
     bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="point", desc="sweep",
-               disable=quiet or not sys.stderr.isatty())
+               disable=quiet or not tty or not todo)
+    lines = not quiet and not tty  # no terminal (a log file, a pipe, a batch job): one line per point
     executor = _Executor(workers, scheduler, connect_timeout, no_workers_timeout) if todo else None
     failed = []
     try:
-        for p, res in (executor.run(cfg, todo) if todo else ()):
+        for k, (p, res) in enumerate(executor.run(cfg, todo) if todo else (), start=len(points) - len(todo) + 1):
+            if lines:
+                _say(quiet, _point_line(k, len(points), p, res, cfg.grid, columns[0]))
             if isinstance(res, BaseException):  # nothing of a failed point is recorded
                 failed.append(f"{p.curve} at {json.dumps(p.params)}: {type(res).__name__}: {res}")
                 bar.update()
                 continue
-            append_journal(out / "points.jsonl", p.key, res, cfg.hash)
-            results[p.index] = res
-            write_results_csv(out / "results.csv", points, results, columns)
+            with _sigint_deferred():  # the journal and results.csv agree after a Ctrl-C
+                append_journal(out / "points.jsonl", p.key, res, cfg.hash)
+                results[p.index] = res
+                write_results_csv(out / "results.csv", points, results, columns)
             bar.update()
     except BaseException:
         if executor is not None:
@@ -758,10 +958,11 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
     if executor is not None:
         executor.close()
     write_results_csv(out / "results.csv", points, results, columns)
-    manifest["finished"] = None if failed else _now()
-    manifest["failed"] = failed
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
-    if plot and results:
+    if todo or not manifest.get("finished") or manifest.get("failed"):
+        manifest["finished"] = None if failed else _now()
+        manifest["failed"] = failed
+        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
+    if plot and results and (todo or not _has_plots(out)):
         from .plotting import plot_sweep
 
         plot_sweep(out)
@@ -769,4 +970,7 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
         shown = "\n  ".join(failed[:5]) + (f"\n  ... and {len(failed) - 5} more" if len(failed) > 5 else "")
         raise SweepError(f"{len(failed)} of {len(points)} points failed (the others are saved in {out}; "
                          f"fix the cause and rerun with --resume):\n  {shown}")
+    if todo:
+        _say(quiet, f"sweep: computed {len(todo)} point{'s' if len(todo) != 1 else ''} in "
+                    f"{time.monotonic() - t0:.1f} s" + (f" ({len(done)} were finished before)" if done else ""))
     return out
