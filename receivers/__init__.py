@@ -15,5 +15,16 @@ from . import estimation, learned, linear, onebit, sionna_detectors  # noqa: F40
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 
+#: Names served from :mod:`.hybrid` on first use (importing it loads torch, which this package does not).
+_LAZY = ("HybridReceiver", "TrainedReceiver", "TrainSettings", "train_hybrid")
+
 __all__ = ["Decision", "Detector", "Observation",
-           "MAPDetector", "QMAPDetector", "log_prob_interval", "qmap_bit_errors", "qmap_direct"]
+           "MAPDetector", "QMAPDetector", "log_prob_interval", "qmap_bit_errors", "qmap_direct", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from . import hybrid
+
+        return getattr(hybrid, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

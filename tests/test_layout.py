@@ -53,3 +53,14 @@ def test_the_rules_see_a_forbidden_import(tmp_path):
     bad.write_text("from ..engine.montecarlo import Tally\nimport hwsim.receivers.linear\n")
     found = _imports(bad, "hwsim.converters")
     assert "hwsim.engine.montecarlo" in found and "hwsim.receivers.linear" in found
+
+
+def test_public_names_import_without_loading_torch_until_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, hwsim.receivers, hwsim.designs; assert 'torch' not in sys.modules; "
+            "from hwsim.designs import theorem3; from hwsim.receivers import HybridReceiver; "
+            "assert 'torch' in sys.modules and HybridReceiver.__name__ == 'HybridReceiver'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
