@@ -12,6 +12,7 @@
 """
 
 from . import estimation, learned, linear, onebit, sionna_detectors  # noqa: F401  (registers the pipeline detectors)
+from . import learned_detector  # noqa: F401,E402  (registers receiver.type = "learned")
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 
