@@ -107,7 +107,6 @@ whose link differs from the sweep's is refused, as is a sidecar asking for more 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
@@ -117,6 +116,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsim import _checks
+from hwsim._threads import single_threaded
 from hwsim.components import register
 
 from .base import Decision, Detector
@@ -539,7 +539,7 @@ class TrainedDetector:
     def llr(self, obs) -> np.ndarray:
         """Per-bit LLRs float64 [F, L, K, bits], :math:`\\ln P(1)/P(0)`."""
         torch, _ = _torch()
-        with _one_thread(torch), torch.no_grad():
+        with single_threaded(), torch.no_grad():
             return self.net(_batch(obs, torch))[0].double().numpy()
 
     def decide(self, obs) -> Decision:
@@ -580,25 +580,8 @@ def train_detector(link, *, progress: bool = False, **params) -> TrainedDetector
     p = LearnedDetector(**params).params  # every parameter checked
     check_link(link)
     torch, _ = _torch()
-    with _one_thread(torch), torch.random.fork_rng(devices=[]):
+    with single_threaded(), torch.random.fork_rng(devices=[]):
         return _train(link, p, progress=progress)
-
-
-@contextlib.contextmanager
-def _one_thread(torch):
-    """torch, numba and the BLAS on one thread (the network is then the same in every process)."""
-    import numba
-    from threadpoolctl import threadpool_limits
-
-    saved = numba.get_num_threads(), torch.get_num_threads()
-    numba.set_num_threads(1)
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        numba.set_num_threads(saved[0])
-        torch.set_num_threads(saved[1])
 
 
 def _draw(link, frames: int, snrs, rng, torch):

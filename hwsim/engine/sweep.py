@@ -54,6 +54,7 @@ from pathlib import Path
 from .. import __version__, _process
 from .montecarlo import StoppingRule, combine, estimate
 from .._files import atomic_write_text
+from .._threads import single_threaded  # noqa: F401  (hwsim.engine.sweep.single_threaded, as before)
 from .results import append_journal, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
 from ..studies import STUDIES, load_study, result_columns, study_metric
@@ -373,28 +374,6 @@ def load_config(source, *, quick: bool = False, overrides=()) -> SweepConfig:
 
 
 # --------------------------------------------------------------------------- running
-@contextlib.contextmanager
-def single_threaded():
-    """One thread (numba, BLAS, torch) inside the block, restored after it.
-
-    Points run one thread each -- parallelism comes from running points side by side -- and
-    the caller's own settings come back afterwards (this matters for in-process runs).
-    """
-    import numba
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    saved = numba.get_num_threads(), torch.get_num_threads()
-    numba.set_num_threads(1)
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        numba.set_num_threads(saved[0])
-        torch.set_num_threads(saved[1])
-
-
 def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed) -> dict:
     """Simulate one point (runs in a worker process, on a Dask worker, or in-process)."""
     import numpy as np
