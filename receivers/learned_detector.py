@@ -71,11 +71,12 @@ Why not DetNet (Samuel, Diskin, Wiesel 2019): its layers are fully connected ove
 unknowns for QAM), it needs tens of thousands of weights for 64 x 8 and is slow to train on a
 CPU; DetNet also assumes the linear Gaussian model that few-bit converters break. The
 model-driven network keeps the structure that makes nML work on quantized samples and learns
-only what nML sets by hand (steps, annealing, projection, the LLR scales). Measured on the
-massive_mimo system, 1-bit, 10 dB (300 training steps, 6000 test channel uses): gradient layers
-alone 1.0e-2, with the soft search 5.1e-3, with the list 4.8e-3 (nML 1.5e-2, BLMMSE 4.6e-2). A
-per-bit MLP head (two hidden layers of 32 ReLUs on the estimates, SNR, channel gain and
-posteriors) was tried and dropped: it did not lower the BER once the list was there.
+only what nML sets by hand (steps, annealing, projection, the LLR scales). In the development
+runs on the massive_mimo system, 1-bit, 10 dB (300 training steps, 6000 test channel uses), the
+gradient layers alone gave BER 1.0e-2, with the soft search 5.1e-3, with the list 4.8e-3 (nML
+1.5e-2, BLMMSE 4.6e-2). A per-bit MLP head (two hidden layers of 32 ReLUs on the estimates,
+SNR, channel gain and posteriors) was tried and dropped: it did not lower the BER once the list
+was there.
 
 Training
 --------
@@ -131,6 +132,8 @@ MAX_USERS = 256
 #: Most real values (frames x frame_len x antennas) one training step may hold.
 MAX_BATCH_VALUES = 2**24
 MAX_SIDECAR_BYTES = 4 * 2**20
+#: Most values (frames x frame_len x candidates x 2N) the candidate list of one forward pass holds.
+MAX_LIST_VALUES = 2**25
 #: Converter banks the detector serves (every table bank gives the cells of its samples).
 BANKS = ("none", "uniform", "lloyd_max", "table", "uniform_range")
 #: OBMNet's logistic approximation of the Gaussian CDF, Phi(x) ~ S(1.702 x).
@@ -508,6 +511,21 @@ def _batch(obs, torch) -> dict:
     return b
 
 
+def _forward(net, b: dict, torch):
+    """The detector's output for a batch, in chunks of frames whose candidate list holds at most
+    :data:`MAX_LIST_VALUES` values (a sweep's link call of 20 massive_mimo frames is one chunk)."""
+    f, l, n = b["Hr"].shape[0], b["x0r"].shape[1], b["Hr"].shape[1]
+    axes = (2 if net.arch.complex_symbols else 1) * b["Hr"].shape[2]
+    per_frame = l * (axes * 2**net.arch.axis_bits + 1) * 2 * n
+    step = max(1, MAX_LIST_VALUES // per_frame)
+    if step >= f:
+        return net(b)[0]
+    parts = []
+    for i in range(0, f, step):
+        parts.append(net({k: (v if k == "quantized" else v[i:i + step]) for k, v in b.items()})[0])
+    return torch.cat(parts)
+
+
 def _stack(batches: list[dict], torch) -> dict:
     out = {key: torch.cat([b[key] for b in batches]) for key in batches[0] if key != "quantized"}
     out["quantized"] = batches[0]["quantized"]
@@ -537,10 +555,10 @@ class TrainedDetector:
     history: list = field(default_factory=list)
 
     def llr(self, obs) -> np.ndarray:
-        """Per-bit LLRs float64 [F, L, K, bits], :math:`\\ln P(1)/P(0)`."""
+        """Per-bit LLRs float64 [F, L, K, bits], :math:`\\ln P(1)/P(0)` (frames in chunks of bounded memory)."""
         torch, _ = _torch()
         with single_threaded(), torch.no_grad():
-            return self.net(_batch(obs, torch))[0].double().numpy()
+            return _forward(self.net, _batch(obs, torch), torch).double().numpy()
 
     def decide(self, obs) -> Decision:
         llr = self.llr(obs)
@@ -567,8 +585,8 @@ def train_detector(link, *, progress: bool = False, **params) -> TrainedDetector
     """Train a learned detector for ``link`` (the receiver's parameters as keywords, defaults from
     :attr:`LearnedDetector.PARAMS`); deterministic for a fixed ``train_seed``, on one CPU thread.
 
-    Raises ValueError for a link whose receiver has nothing to learn when no parameters are given
-    and ``link.receiver`` is not a learned detector, or a link the detector cannot serve.
+    Raises ValueError ("nothing learnable") when no parameters are given and ``link.receiver`` is
+    not a learned detector, and for a link the detector cannot serve (:func:`check_link`).
     """
     if not params and not isinstance(getattr(link, "receiver", None), LearnedDetector):
         raise ValueError(f"nothing learnable: the link's receiver is {getattr(link.receiver, 'name', '?')!r}, not a "
@@ -632,7 +650,7 @@ def _train(link, p: dict, *, progress: bool) -> TrainedDetector:
             bar.update()
         net.eval()
         with torch.no_grad():
-            bers = [float(((net(vb)[0] > 0).float() != vbits).float().mean()) for vb, vbits in val]
+            bers = [float(((_forward(net, vb, torch) > 0).float() != vbits).float().mean()) for vb, vbits in val]
         score = float(np.mean(np.log10(np.maximum(bers, 1e-7))))
         history.append({"epoch": epoch, "loss": total / p["steps"], "val_ber": bers, "val_score": score})
         if progress:
