@@ -9,12 +9,12 @@ source -> channel -> analog front end -> converter bank -> receiver -> metric. W
   quantizer statistics (Bussgang), rate-distortion bounds, the converter power model;
 - :mod:`hwsim.converters`: ADC models (decision tables, uniform, dithered, learned, impaired),
   I/Q converter banks, bit budgets, table files and external converters;
-- :mod:`hwsim.receivers`: detectors (linear, Bussgang, near-ML, Sionna's, exhaustive MAP/QMAP)
-  and seed 001's learned receivers;
+- :mod:`hwsim.receivers`: detectors (linear, Bussgang, near-ML, Sionna's, exhaustive MAP/QMAP),
+  channel estimators, seed 001's learned receivers and the learned per-bit detector;
 - :mod:`hwsim.metrics`: BER and SER;
 - :mod:`hwsim.engine`: Monte Carlo with honest intervals, sweeps, results and plots;
-- :mod:`hwsim.studies`: the systems a sweep simulates (``link`` is the component pipeline;
-  ``detection`` and ``estimation`` are seed 001's systems);
+- :mod:`hwsim.studies`: what a sweep simulates (``link``: any link of the pipeline);
+- :mod:`hwsim.train`: ``hwsim train CONFIG``, a config's learned receiver trained once and saved;
 - :mod:`hwsim.cli`: the ``hwsim`` command.
 
 Dependencies point one way: components import neither the engine nor each other's internals;

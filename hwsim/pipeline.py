@@ -19,6 +19,12 @@ with the effective channel. Draw order per batch (fixed, so seeded runs repeat):
 channel, noise, then the receiver's channel knowledge (a CSI error, where the channel has one).
 A real channel (seed 001's :math:`H_{ij} = e^{-|i-j|}`) carries real BPSK signals and real
 noise :math:`\mathcal N(0, N_0)`, as that paper defines its SNR.
+
+Optional hooks a stage may define: ``check_link(link)`` (refuse a link it cannot serve),
+``prepare(link, snr_db, rng)`` (set-up per point, e.g. training), ``replicas`` (independently
+prepared copies a point averages), ``fused_link(link, snr_db)`` (a faster link of its own),
+and ``shared_key(link)`` with ``shared_setup(link, folder, progress, say)`` (set-up shared by every
+point of a sweep, computed once before the points: :meth:`Pipeline.shared_setups`).
 """
 
 from __future__ import annotations
@@ -156,6 +162,19 @@ class Pipeline:
             if hook is not None:
                 hook(self, None if snr_db is None else float(snr_db), rng)
         return self
+
+    def shared_setups(self, folder, progress: bool = False, have=(), say=None) -> dict:
+        """What a sweep computes once for all its points, by key: every stage with the hooks
+        ``shared_key(link) -> str | None`` and ``shared_setup(link, folder, progress, say)`` (a learned
+        detector trains its network there and saves it in ``folder``; ``say`` takes a progress line),
+        except keys in ``have``; a
+        worker finds the results in :data:`hwsim.components.SHARED`, which its ``prepare`` reads."""
+        out = {}
+        for _, stage in self.stages():
+            key = getattr(stage, "shared_key", lambda link: None)(self)
+            if key is not None and key not in have:
+                out[key] = stage.shared_setup(self, folder, progress, say)
+        return out
 
     def estimation_link(self):
         """``link(rng, batch)`` of an estimation link: the metric's per-realization errors, as

@@ -187,18 +187,33 @@ class TrainedReceiver:
     seed: int
     history: list = field(default_factory=list)   # per epoch: loss, hard validation error
 
-    def save(self, path) -> None:
-        """Write ``path`` (weights, torch) and ``path + '.json'`` (configuration, seed, hard ADC table), atomically."""
+    def save(self, path, origin: dict | None = None) -> None:
+        """Write ``path`` (weights, torch) and ``path + '.json'`` (configuration, seed, hard ADC table,
+        software versions, and ``origin``: where it came from), atomically."""
+        from .learned_detector import _versions
+
         path = Path(path)
         table = self.model.adc_table()
         sidecar = {"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION, "arch": self.model.arch,
                    "config": self.config, "seed": self.seed, "history": self.history,
-                   "adc_table": {"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist()}}
+                   "adc_table": {"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist()},
+                   "versions": _versions()}
+        if origin:
+            sidecar["origin"] = origin
         buf = io.BytesIO()
         torch.save({"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION,
                     "state_dict": self.model.state_dict()}, buf)
         atomic_write_bytes(path, buf.getvalue())
         atomic_write_text(Path(str(path) + ".json"), json.dumps(sidecar, indent=2))
+
+    def describe(self) -> str:
+        """One line: the converters and the kept epoch's hard validation symbol-error rate."""
+        table = self.model.adc_table()
+        best = min(range(len(self.history)), key=lambda i: self.history[i]["val_error"]) if self.history else None
+        kept = "" if best is None else (f"; kept epoch {best + 1} of {len(self.history)}: hard validation "
+                                        f"symbol-error rate {self.history[best]['val_error']:.4g}")
+        return (f"{self.model.arch['p']} ADCs of {table.n_levels} levels, thresholds "
+                + ", ".join(f"{t:.4f}" for t in table.thresholds) + kept)
 
     @classmethod
     def load(cls, path, *, max_parameters: int | None = None) -> "TrainedReceiver":
@@ -227,9 +242,11 @@ class TrainedReceiver:
             sidecar = parse_json_bytes(side_path, f.read(MAX_SIDECAR_BYTES + 1), "a receiver sidecar")
         if not isinstance(sidecar, dict) or sidecar.get("format") != "hwsim-hybrid-receiver":
             raise ValueError(f"{side_path} is not an hwsim hybrid receiver")
-        if sidecar.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{side_path} has format version {sidecar.get('version')}; this hwsim reads "
-                             f"version {FORMAT_VERSION}")
+        version = sidecar.get("version")
+        if version != FORMAT_VERSION:
+            newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+            raise ValueError(f"{side_path} has format version {version!r}; this hwsim reads version {FORMAT_VERSION}"
+                             + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
         arch = _check_arch(side_path, sidecar.get("arch"), max_parameters)
         seed = sidecar.get("seed")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:

@@ -108,6 +108,17 @@ class Hybrid(Detector):
                             frame_len=link.channel.frame_len, config=config, progress=progress, device=device,
                             gamma=self.params["gamma"])
 
+    #: ``hwsim train`` trains at the point's SNR.
+    trains_at_snr = True
+
+    def train_model(self, link, snr_db, *, device: str = "cpu", progress: bool = False, seed: int | None = None):
+        """``hwsim train``: one receiver at ``snr_db`` from ``seed`` (default 0), on ``device``."""
+        from .learned_detector import torch_device
+
+        torch_device(device)  # a clear error where CUDA is absent
+        seed = 0 if seed is None else _checks.integer("--seed", seed, minimum=0)
+        return self.train(link, float(snr_db), np.random.default_rng(seed), progress=progress, device=device)
+
     def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
         """Train the receiver at ``snr_db`` on the CPU (so every worker trains the same one)."""
         self.model = self.train(link, snr_db, rng).model
@@ -160,10 +171,22 @@ class HardwareInTheLoop(Hybrid):
     def replicas(self) -> int:
         return 1  # one receiver for the whole sweep
 
+    trains_at_snr = False  # at its own train_snr_db
+
+    def train_model(self, link, snr_db=None, *, device: str = "cpu", progress: bool = False,
+                    seed: int | None = None):
+        """``hwsim train``: the receiver this sweep would train (at ``train_snr_db`` from ``train_seed``, or
+        ``seed``), to be loaded back with ``receiver.model``."""
+        if self.params["model"]:
+            raise ValueError(f"receiver.model = {self.params['model']!r}: this receiver loads a trained one; nothing "
+                             "to train (drop receiver.model to train one)")
+        seed = self.params["train_seed"] if seed is None else seed
+        return super().train_model(link, self.params["train_snr_db"], device=device, progress=progress, seed=seed)
+
     def check_link(self, link) -> None:
         super().check_link(link)
         if self.params["model"]:
-            _check_model(self.params["model"], self.budget(link))
+            _check_model(self.params["model"], link, self.budget(link))
 
     def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
         """Load or train the sweep's receiver (cached per process) and build its converter backend."""
@@ -205,18 +228,34 @@ class HardwareInTheLoop(Hybrid):
         return Decision(get_constellation("bpsk").hypothesis_indices(k)[self.model.detect_index_via(obs.r, self.backend)])
 
 
-def _check_model(path: str, budget) -> None:
-    """A saved receiver's converters must be the ones the link's budget gives (read from its JSON sidecar)."""
-    import json
+def _check_model(path: str, link, budget) -> None:
+    """A saved receiver must be one for this link: its channel (frame length aside), its number of users
+    and antennas, and the converters the link's budget gives (read from its JSON sidecar, bounded)."""
     from pathlib import Path
+
+    from hwsim.converters.tables import parse_json_bytes
+
+    from .hybrid import MAX_SIDECAR_BYTES
 
     side = Path(f"{path}.json")
     if not Path(path).is_file() or not side.is_file():
         raise ValueError(f"receiver.model must be a trained receiver (.pt with its .pt.json sidecar), got {path!r}")
-    try:
-        arch = json.loads(side.read_text())["arch"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(f"{side} is not a receiver sidecar") from None
+    if side.stat().st_size > MAX_SIDECAR_BYTES:
+        raise ValueError(f"{side} holds more than {MAX_SIDECAR_BYTES} bytes: not a receiver sidecar")
+    with open(side, "rb") as fh:
+        sidecar = parse_json_bytes(side, fh.read(MAX_SIDECAR_BYTES + 1), "a receiver sidecar")
+    arch = sidecar.get("arch") if isinstance(sidecar, dict) else None
+    config = sidecar.get("config") if isinstance(sidecar, dict) else None
+    if not isinstance(arch, dict) or not isinstance(config, dict):
+        raise ValueError(f"{side} is not a receiver sidecar")
+    users, antennas = link.source.users, link.channel.antennas
+    if (arch.get("n"), arch.get("n_classes")) != (antennas, 2**users):
+        raise ValueError(f"{path} was trained for {arch.get('n')} antennas and {arch.get('n_classes')} symbol "
+                         f"vectors, this link has {antennas} antennas and {2 ** users} ({users} BPSK users)")
+    have = {k: v for k, v in (config.get("channel") or {}).items() if k != "frame_len"}
+    want = {k: v for k, v in link.channel.params.items() if k != "frame_len"}
+    if have != want:
+        raise ValueError(f"{path} was trained for channel {have}, this link's channel is {want}")
     if (budget.p, budget.levels) != (arch.get("p"), arch.get("n_levels")):
         raise ValueError(f"the link's budget means {budget.p} converters of {budget.levels} levels, but {path} has "
                          f"{arch.get('p')} of {arch.get('n_levels')} (set receiver.rate to match)")

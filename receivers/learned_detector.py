@@ -118,7 +118,7 @@ import numpy as np
 
 from hwsim import _checks
 from hwsim._threads import single_threaded
-from hwsim.components import register
+from hwsim.components import SHARED, register
 
 from .base import Decision, Detector
 
@@ -203,6 +203,53 @@ class LearnedDetector(Detector):
         """Load or train the sweep's network (cached per process; ``rng`` is not used, see the module text)."""
         self.net = _shared_detector(_cache_key(self.params, link), bool(self.params["progress"]))
 
+    def train_model(self, link, snr_db=None, *, device: str = "cpu", progress: bool = False,
+                    seed: int | None = None) -> "TrainedDetector":
+        """``hwsim train``: the network a sweep of this link would train (over the receiver's own SNR range:
+        ``snr_db`` is not used), from ``seed`` instead of ``train_seed`` when given."""
+        if self.params["model"]:
+            raise ValueError(f"receiver.model = {self.params['model']!r}: this receiver loads a trained network; "
+                             "nothing to train (drop receiver.model to train one)")
+        params = {k: v for k, v in self.params.items() if k not in ("model", "progress")}
+        if seed is not None:
+            params["train_seed"] = _checks.integer("--seed", seed, minimum=0)
+        return train_detector(link, progress=progress, device=device, **params)
+
+    def shared_key(self, link) -> str | None:
+        """Key of the network every point of a sweep shares (None with ``model``: the file is what is shared)."""
+        return None if self.params["model"] else _cache_key(self.params, link)
+
+    def shared_setup(self, link, folder, progress: bool = False, say=None) -> tuple[bytes, str]:
+        """Train the sweep's network once, before its points run, and save it in ``folder`` (a resumed
+        sweep finds it there and does not train again); returns the (weights, sidecar) that a worker's
+        :meth:`prepare` loads (through :data:`hwsim.components.SHARED`) instead of training."""
+        import hashlib
+        from pathlib import Path
+
+        from hwsim._files import atomic_write_bytes, atomic_write_text
+
+        key = _cache_key(self.params, link)
+        path = Path(folder) / f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+        if path.is_file():
+            try:
+                side = read_sidecar(path, link)
+                if side.get("origin", {}).get("sweep_key") == key:
+                    files = path.read_bytes(), Path(f"{path}.json").read_text()
+                    _from_files(files[0], side, str(path))
+                    if say is not None:
+                        say(f"loaded the learned detector trained by an earlier run: {path}")
+                    return files
+            except (ValueError, OSError, UnicodeDecodeError):
+                pass  # damaged or foreign: trained again and replaced
+        if say is not None:
+            say(f"training the learned detector ({self.params['epochs']} epochs of {self.params['steps']} steps) "
+                f"once for the whole sweep; saved as {path}")
+        weights, sidecar = detector_files(_shared_detector(key, progress), origin={"sweep_key": key})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, weights)
+        atomic_write_text(Path(f"{path}.json"), sidecar)
+        return weights, sidecar
+
     def detect(self, obs) -> Decision:
         if self.net is None:
             raise RuntimeError("the learned detector detects after set-up: call Pipeline.prepare first")
@@ -267,6 +314,11 @@ def _shared_detector(key: str, progress: bool = False) -> "TrainedDetector":
 
     spec = json.loads(key)
     link = Pipeline.from_tables({**spec["tables"], "receiver": {"type": "blmmse"}})
+    shared = SHARED.get(key)  # trained by the sweep before its points (LearnedDetector.shared_setup)
+    if shared is not None:
+        weights, sidecar = shared
+        return _from_files(weights, check_sidecar(sidecar, "the sweep's learned detector", link),
+                           "the sweep's learned detector")
     if spec["receiver"].get("model"):
         return load_detector(spec["receiver"]["model"], link)
     return train_detector(link, progress=progress, **spec["receiver"])
@@ -429,9 +481,9 @@ def _torch():
                 if self.arch.complex_symbols:
                     xi = torch.softmax(ll[1], dim=-1) @ self.amps
             ones = self.ones.T                                               # [bits, M]
-            neg = torch.tensor(-torch.inf, dtype=xr.dtype)
-            soft = torch.cat([torch.logsumexp(torch.where(ones, v[..., None, :], neg), dim=-1)
-                              - torch.logsumexp(torch.where(~ones, v[..., None, :], neg), dim=-1) for v in ll], dim=-1)
+            soft = torch.cat([torch.logsumexp(torch.where(ones, v[..., None, :], -math.inf), dim=-1)
+                              - torch.logsumexp(torch.where(~ones, v[..., None, :], -math.inf), dim=-1) for v in ll],
+                             dim=-1)
             soft = torch.exp(self.llr_scale) * soft                         # [F, L, K, bits]: I bits, then Q
             with torch.no_grad():
                 listed = self._list(b, xr, xi, (0.5 * n0).expand_as(power))
@@ -448,7 +500,7 @@ def _torch():
             F, L, U = X.shape
             M = self.amps.numel()
             G = A.transpose(1, 2) @ A
-            G = G + 1e-6 * G.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None] * torch.eye(U)
+            G = G + 1e-6 * G.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None] * torch.eye(U, device=G.device)
             P = torch.linalg.inv(G)
             D = (P / P.diagonal(dim1=1, dim2=2)[:, None, :]).transpose(1, 2)   # row u: e_u + LS compensation
             delta = self.amps - X[..., None]                                      # [F, L, U, M]
@@ -468,8 +520,8 @@ def _torch():
                 ll = (-(r - m) ** 2 / (2 * sigma**2)).sum(-1)
             bits = self.ones[pos]                                                       # [F, L, C, U, bits]
             v = ll[..., None, None]
-            neg = torch.tensor(-torch.inf, dtype=ll.dtype)
-            llr = torch.where(bits, v, neg).amax(dim=2) - torch.where(~bits, v, neg).amax(dim=2)  # [F, L, U, bits]
+            llr = (torch.where(bits, v, -math.inf).amax(dim=2)
+                   - torch.where(~bits, v, -math.inf).amax(dim=2))                            # [F, L, U, bits]
             if self.arch.complex_symbols:
                 K = U // 2
                 llr = torch.cat([llr[:, :, :K], llr[:, :, K:]], dim=-1)               # [F, L, K, I then Q bits]
@@ -554,6 +606,22 @@ class TrainedDetector:
     seed: int
     history: list = field(default_factory=list)
 
+    def save(self, path, origin: dict | None = None) -> None:
+        """:func:`save_detector`."""
+        save_detector(self, path, origin)
+
+    def describe(self) -> str:
+        """One line: the kept epoch and its validation BER per SNR."""
+        if not self.history:
+            return "no training history"
+        best = min(self.history, key=lambda h: h["val_score"])
+        t = self.training
+        snrs = (np.linspace(t["train_snr_min"], t["train_snr_max"], t["val_snrs"]) if t.get("val_snrs", 1) > 1
+                else [0.5 * (t["train_snr_min"] + t["train_snr_max"])]) if "train_snr_min" in t else []
+        bers = ", ".join(f"{b:.3g}" + (f" at {s:g} dB" if len(snrs) == len(best["val_ber"]) else "")
+                         for b, s in zip(best["val_ber"], list(snrs) or [None] * len(best["val_ber"])))
+        return f"kept epoch {best['epoch'] + 1} of {len(self.history)}: hard validation BER {bers}"
+
     def llr(self, obs) -> np.ndarray:
         """Per-bit LLRs float64 [F, L, K, bits], :math:`\\ln P(1)/P(0)` (frames in chunks of bounded memory)."""
         torch, _ = _torch()
@@ -581,9 +649,11 @@ def _versions() -> dict:
 # ---- training ----------------------------------------------------------------------------------------------------
 
 
-def train_detector(link, *, progress: bool = False, **params) -> TrainedDetector:
+def train_detector(link, *, progress: bool = False, device: str = "cpu", **params) -> TrainedDetector:
     """Train a learned detector for ``link`` (the receiver's parameters as keywords, defaults from
-    :attr:`LearnedDetector.PARAMS`); deterministic for a fixed ``train_seed``, on one CPU thread.
+    :attr:`LearnedDetector.PARAMS`); deterministic for a fixed ``train_seed`` on the CPU, where it
+    runs on one thread. ``device``: ``"cpu"`` (default) or ``"cuda"`` (a GPU must be present; its
+    network differs from the CPU's for the same seed); the returned network lives on the CPU.
 
     Raises ValueError ("nothing learnable") when no parameters are given and ``link.receiver`` is
     not a learned detector, and for a link the detector cannot serve (:func:`check_link`).
@@ -598,12 +668,28 @@ def train_detector(link, *, progress: bool = False, **params) -> TrainedDetector
     p = LearnedDetector(**params).params  # every parameter checked
     check_link(link)
     torch, _ = _torch()
+    dev = torch_device(device)
     with single_threaded(), torch.random.fork_rng(devices=[]):
-        return _train(link, p, progress=progress)
+        return _train(link, p, progress=progress, device=dev)
 
 
-def _draw(link, frames: int, snrs, rng, torch):
-    """``frames`` frames split evenly over ``snrs``: (network inputs, target bits)."""
+def torch_device(device: str):
+    """The torch device for ``device`` (``"cpu"`` or ``"cuda"``); a clear error where CUDA is absent."""
+    torch, _ = _torch()
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda': torch sees no CUDA GPU here (this torch build: "
+                         f"{torch.__version__}); train on the CPU with device 'cpu'")
+    return torch.device(device)
+
+
+def _on(b: dict, device) -> dict:
+    return {k: (v if k == "quantized" else v.to(device)) for k, v in b.items()}
+
+
+def _draw(link, frames: int, snrs, rng, torch, device="cpu"):
+    """``frames`` frames split evenly over ``snrs``: (network inputs, target bits), on ``device``."""
     batches, bits = [], []
     for frames_g, snr in zip(np.array_split(np.arange(frames), len(snrs)), snrs):
         if len(frames_g) == 0:
@@ -611,10 +697,10 @@ def _draw(link, frames: int, snrs, rng, torch):
         idx, obs = link.observe(len(frames_g), float(snr), rng)
         batches.append(_batch(obs, torch))
         bits.append(_bits_of(idx, obs.constellation, torch))
-    return _stack(batches, torch), torch.cat(bits)
+    return _on(_stack(batches, torch), device), torch.cat(bits).to(device)
 
 
-def _train(link, p: dict, *, progress: bool) -> TrainedDetector:
+def _train(link, p: dict, *, progress: bool, device) -> TrainedDetector:
     from tqdm.auto import tqdm
 
     torch, _ = _torch()
@@ -622,12 +708,12 @@ def _train(link, p: dict, *, progress: bool) -> TrainedDetector:
     data_seed, val_seed, init_seed = np.random.SeedSequence(seed).spawn(3)
     torch.manual_seed(int(init_seed.generate_state(1)[0]))
     arch = Arch.for_link(link, p["layers"], p["search"]).check()
-    net = _network(arch)
+    net = _network(arch).to(device)
     rng = np.random.default_rng(data_seed)
     val_rng = np.random.default_rng(val_seed)
     lo, hi = p["train_snr_min"], p["train_snr_max"]
     val_snrs = np.linspace(lo, hi, p["val_snrs"]) if p["val_snrs"] > 1 else np.array([0.5 * (lo + hi)])
-    val = [_draw(link, p["val_frames"], [s], val_rng, torch) for s in val_snrs]
+    val = [_draw(link, p["val_frames"], [s], val_rng, torch, device) for s in val_snrs]
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=p["epochs"] * p["steps"])
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -638,7 +724,7 @@ def _train(link, p: dict, *, progress: bool) -> TrainedDetector:
         total = 0.0
         for _ in range(p["steps"]):
             snrs = rng.uniform(lo, hi, p["snr_groups"])
-            batch, bits = _draw(link, p["batch_frames"], snrs, rng, torch)
+            batch, bits = _draw(link, p["batch_frames"], snrs, rng, torch, device)
             opt.zero_grad()
             final, soft = net(batch)
             loss = loss_fn(final, bits) + loss_fn(soft, bits)
@@ -659,37 +745,45 @@ def _train(link, p: dict, *, progress: bool) -> TrainedDetector:
             best_score, best = score, copy.deepcopy(net.state_dict())
     bar.close()
     net.load_state_dict(best)
-    net.eval()
+    net.to("cpu").eval()
     training = {k: v for k, v in p.items() if k not in ("model", "progress")}
+    training["device"] = str(device)
     return TrainedDetector(net=net, arch=arch, link=link_spec(link), training=training, seed=seed, history=history)
 
 
 # ---- files -------------------------------------------------------------------------------------------------------
 
 
-def save_detector(det: TrainedDetector, path) -> None:
+def save_detector(det: TrainedDetector, path, origin: dict | None = None) -> None:
     """Write ``path`` (the torch state) and ``path.json`` (architecture, link, training settings, seed,
-    versions, history), atomically."""
-    import io
+    versions, history, and ``origin``: where it came from, e.g. the sweep config), atomically."""
     from pathlib import Path
 
     from hwsim._files import atomic_write_bytes, atomic_write_text
 
+    weights, sidecar = detector_files(det, origin)
+    atomic_write_bytes(Path(path), weights)
+    atomic_write_text(Path(f"{path}.json"), sidecar)
+
+
+def detector_files(det: TrainedDetector, origin: dict | None = None) -> tuple[bytes, str]:
+    """The two files of a saved network, in memory: (weights, sidecar JSON text)."""
+    import io
+
     torch, _ = _torch()
     sidecar = {"format": FORMAT, "version": FORMAT_VERSION, "arch": det.arch.__dict__, "link": det.link,
                "training": det.training, "seed": det.seed, "versions": _versions(), "history": det.history}
+    if origin:
+        sidecar["origin"] = origin
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "version": FORMAT_VERSION, "state_dict": det.net.state_dict()}, buf)
-    atomic_write_bytes(Path(path), buf.getvalue())
-    atomic_write_text(Path(f"{path}.json"), json.dumps(sidecar, indent=1))
+    return buf.getvalue(), json.dumps(sidecar, indent=1)
 
 
 def read_sidecar(path, link=None) -> dict:
     """The checked sidecar of a saved network (format, version, bounded architecture, and, given ``link``,
     the link it was trained for); a clear ValueError otherwise. Allocates nothing from its sizes."""
     from pathlib import Path
-
-    from hwsim.converters.tables import parse_json_bytes
 
     side = Path(f"{path}.json")
     if not Path(path).is_file():
@@ -701,12 +795,26 @@ def read_sidecar(path, link=None) -> dict:
     if size > MAX_SIDECAR_BYTES:
         raise ValueError(f"{side} holds {size} bytes; a learned-detector sidecar may hold at most {MAX_SIDECAR_BYTES}")
     with open(side, "rb") as fh:
-        sidecar = parse_json_bytes(side, fh.read(MAX_SIDECAR_BYTES + 1), "a learned-detector sidecar")
+        return check_sidecar(fh.read(MAX_SIDECAR_BYTES + 1), side, link, model=path)
+
+
+def check_sidecar(text: bytes | str, side, link=None, model=None) -> dict:
+    """Parse and check a sidecar's text (see :func:`read_sidecar`); ``side`` and ``model`` name the files
+    in messages."""
+    from hwsim.converters.tables import parse_json_bytes
+
+    raw = text.encode() if isinstance(text, str) else text
+    if len(raw) > MAX_SIDECAR_BYTES:
+        raise ValueError(f"{side} holds {len(raw)} bytes; a learned-detector sidecar may hold at most "
+                         f"{MAX_SIDECAR_BYTES}")
+    sidecar = parse_json_bytes(side, raw, "a learned-detector sidecar")
     if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
         raise ValueError(f"{side} is not an hwsim learned detector (format {FORMAT!r})")
-    if sidecar.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{side} has format version {sidecar.get('version')!r}; this hwsim reads version "
-                         f"{FORMAT_VERSION}")
+    version = sidecar.get("version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+        raise ValueError(f"{side} has format version {version!r}; this hwsim reads version {FORMAT_VERSION}"
+                         + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
     arch = sidecar.get("arch")
     if not isinstance(arch, dict) or set(arch) != set(Arch.__dataclass_fields__):
         raise ValueError(f"{side}: arch must hold exactly {', '.join(sorted(Arch.__dataclass_fields__))}")
@@ -716,8 +824,8 @@ def read_sidecar(path, link=None) -> dict:
         have = sidecar.get("link")
         if have != want:
             diff = _differences(have, want)
-            raise ValueError(f"{path} was trained for another link ({diff}); train one for this link or drop "
-                             "receiver.model")
+            raise ValueError(f"{model or side} was trained for another link ({diff}); train one for this link or "
+                             "drop receiver.model")
     return sidecar
 
 
@@ -742,28 +850,41 @@ def load_detector(path, link=None) -> TrainedDetector:
     from pathlib import Path
 
     sidecar = read_sidecar(path, link)
-    arch = Arch(**sidecar["arch"])
-    bound = 8 * parameter_count(arch) + 2**20
+    bound = _weights_bound(sidecar)
     size = Path(path).stat().st_size
     if size > bound:
         raise ValueError(f"{path} holds {size} bytes, but the network its sidecar describes needs at most {bound}")
+    return _from_files(Path(path).read_bytes(), sidecar, str(path))
+
+
+def _weights_bound(sidecar: dict) -> int:
+    return 8 * parameter_count(Arch(**sidecar["arch"])) + 2**20
+
+
+def _from_files(weights: bytes, sidecar: dict, src: str) -> TrainedDetector:
+    """A network from its weight bytes and its checked sidecar (``src`` names them in messages)."""
+    import io
+
+    if len(weights) > _weights_bound(sidecar):
+        raise ValueError(f"{src} holds {len(weights)} bytes, more than the network its sidecar describes needs")
+    arch = Arch(**sidecar["arch"])
     torch, _ = _torch()
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ValueError(f"{path} is not a readable weight file ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{src} is not a readable weight file ({type(exc).__name__}: {exc})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path} has an unknown format or version")
+        raise ValueError(f"{src} has an unknown format or version")
     net = _network(arch)
     try:
         net.load_state_dict(blob["state_dict"])
     except (RuntimeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path} does not match its sidecar ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{src} does not match its sidecar ({type(exc).__name__}: {exc})") from None
     net.eval()
     seed = sidecar.get("seed")
     return TrainedDetector(net=net, arch=arch, link=sidecar.get("link"), training=sidecar.get("training", {}),
                            seed=seed if isinstance(seed, int) else 0, history=sidecar.get("history", []))
 
 
-__all__ = ["LearnedDetector", "TrainedDetector", "check_link", "link_spec", "load_detector", "read_sidecar",
-           "save_detector", "train_detector"]
+__all__ = ["LearnedDetector", "TrainedDetector", "check_link", "check_sidecar", "detector_files", "link_spec",
+           "load_detector", "read_sidecar", "save_detector", "torch_device", "train_detector"]

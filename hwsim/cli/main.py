@@ -97,32 +97,82 @@ def _sweep(args) -> int:
     return 0
 
 
-#: The link ``hwsim train`` trains for: seed 001's 12 x 4 BPSK system with H_ij = exp(-|i-j|).
+#: The link ``hwsim train`` without a CONFIG trains for: seed 001's 12 x 4 BPSK system, H_ij = exp(-|i-j|).
 TRAIN_LINK = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
               "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},
               "adc": {"type": "none"}}
 
 
 def _train(args) -> int:
-    import numpy as np
-
-    from ..pipeline import Pipeline
-
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out must end in .pt (the JSON sidecar goes beside it), got {args.out!r}")
     _check_writable(out, "--out")
     _check_writable(Path(f"{out}.json"), "--out (its JSON sidecar)")
-    link = Pipeline.from_tables({**TRAIN_LINK, "receiver": {"type": "hybrid", "training": args.training,
-                                                            "trainset": args.trainset, "rate": args.rate}})
+    if args.config is None:
+        return _train_seed001(args, out)
+    legacy = [flag for flag, value in (("--rate", args.rate), ("--training", args.training),
+                                       ("--trainset", args.trainset)) if value is not None]
+    if legacy:
+        raise ValueError(f"{', '.join(legacy)} set the seed-001 receiver trained without a CONFIG; with a CONFIG "
+                         "use --set (e.g. --set receiver.rate=2)")
+    import tomllib
+
+    from ..engine.sweep import load_config
+    from ..train import train_config
+
+    cfg = load_config(args.config, quick=args.quick, overrides=args.set or ())
+    at = {}
+    for text in args.at or ():
+        axis, sep, value = text.partition("=")
+        try:
+            at[axis.strip()] = tomllib.loads(f"v = {value.strip()}")["v"] if sep and axis.strip() else None
+        except tomllib.TOMLDecodeError:
+            at[axis.strip()] = None
+        if at[axis.strip()] is None:
+            raise ValueError(f"--at takes AXIS=VALUE with a TOML value (e.g. --at rate=0.5), got {text!r}")
+    if args.snr is not None:
+        at["snr_db"] = args.snr
+    origin = {"config": args.config, "quick": bool(args.quick), "set": list(args.set or ())}
+    trained, link, curve, point = train_config(cfg, out, curve=args.curve, at=at, seed=args.seed, device=args.device,
+                                               progress=not args.quiet, origin=origin)
+    shown = {k: v for k, v in point.params.items() if k != "snr_db" or getattr(link.receiver, "trains_at_snr", False)}
+    where = ", ".join(f"{k}={v}" for k, v in shown.items())
+    print(f"trained the {link.receiver.name} receiver of curve {curve!r} ({where}) on {args.device}")
+    print(trained.describe())
+    print(f"saved: {out} and {out}.json")
+    kind = link.receiver.name
+    use = (f'receiver.model = "{out}"' if kind != "hybrid" else f'receiver = "hil" and "receiver.model" = "{out}"')
+    print(f"to evaluate it in a sweep of this link, set {use}")
+    return 0
+
+
+def _train_seed001(args, out: Path) -> int:
+    """``hwsim train --snr DB`` without a CONFIG: seed 001's hybrid receiver on the 12 x 4 system."""
+    import numpy as np
+
+    from ..pipeline import Pipeline
+
+    if args.snr is None:
+        raise ValueError("give a CONFIG (a TOML file or a shipped name), or --snr DB to train seed 001's hybrid "
+                         "receiver on its 12 x 4 system")
+    if args.set or args.quick or args.curve or args.at:
+        raise ValueError("--set, --quick, --curve and --at apply to a CONFIG; none was given")
+    link = Pipeline.from_tables({**TRAIN_LINK, "receiver": {
+        "type": "hybrid", "training": args.training or "soft_to_hard", "trainset": args.trainset or "optimal",
+        "rate": 1.0 if args.rate is None else args.rate}})
     link.check()
-    trained = link.receiver.train(link, args.snr, np.random.default_rng(args.seed), progress=not args.quiet,
-                                  device=None)  # a GPU when present
-    trained.save(out)
+    from ..receivers.learned_detector import torch_device
+
+    torch_device(args.device)
+    trained = link.receiver.train(link, args.snr, np.random.default_rng(args.seed or 0), progress=not args.quiet,
+                                  device=args.device)
+    trained.save(out, origin={"config": None, "snr_db": args.snr})
     table = trained.model.adc_table()
     best = min(h["val_error"] for h in trained.history)
-    print(f"trained {args.training} ({args.trainset}) at {args.snr} dB, R={args.rate}: p={trained.config['p']} "
-          f"ADCs of {trained.config['n_levels']} levels; best hard validation symbol-error rate {best:.4g}")
+    print(f"trained {link.receiver.params['training']} ({link.receiver.params['trainset']}) at {args.snr} dB, "
+          f"R={link.receiver.params['rate']}: p={trained.config['p']} ADCs of {trained.config['n_levels']} levels; "
+          f"best hard validation symbol-error rate {best:.4g}")
     print("ADC thresholds: " + ", ".join(f"{t:.4f}" for t in table.thresholds))
     print(f"saved: {out} and {out}.json")
     return 0
@@ -205,17 +255,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the shipped example sweeps and exit")
     p.set_defaults(func=_sweep)
 
-    p = sub.add_parser("train", help="train one hybrid receiver (seed 001 Sec. 4.2 system) and save it",
-                       description="Train the deep task-based quantizer for n_t=12, n_u=4 BPSK at one SNR and "
-                                   "rate; writes the weights (.pt) and a JSON sidecar with the configuration, "
-                                   "seed and hard ADC table.")
-    p.add_argument("--snr", type=float, required=True, metavar="DB", help="training SNR in dB")
-    p.add_argument("--rate", type=float, default=1.0, help="bit budget R (default 1)")
-    p.add_argument("--training", default="soft_to_hard",
-                   help="soft_to_hard (default), uniform_soft_to_hard, passing_gradient, clipped_passing_gradient, ste")
-    p.add_argument("--trainset", default="optimal", help="optimal (default) or csi")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser(
+        "train", help="train the learned receiver of a config once and save it",
+        description="Train the learned receiver of one curve of CONFIG (a TOML file or a shipped name; --set and "
+                    "--quick as for hwsim sweep) on the link the config describes, as a sweep would, with progress, "
+                    "validation of the hard receiver every epoch and the best epoch kept; write the weights (.pt) "
+                    "and a JSON sidecar recording the link, training settings, seed, software versions and the "
+                    "config. Learnable receivers: learned (the per-bit detector, trained over its SNR range), "
+                    "hybrid (seed 001's task-based receiver, trained at one SNR) and hil. Evaluate the file in a "
+                    "sweep with receiver.model. Without CONFIG, --snr trains seed 001's hybrid receiver for its "
+                    "12 x 4 system (--rate, --training, --trainset).")
+    p.add_argument("config", nargs="?", metavar="CONFIG")
     p.add_argument("--out", required=True, metavar="FILE.pt")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (as for sweep)")
+    p.add_argument("--quick", action="store_true", help="apply the config's [quick] overrides")
+    p.add_argument("--curve", metavar="NAME", help="the curve whose receiver to train (needed when several learn)")
+    p.add_argument("--at", action="append", metavar="AXIS=VALUE",
+                   help="the grid point to train for, when the curve's points need different models (e.g. "
+                        "--at rate=0.5); repeatable")
+    p.add_argument("--snr", type=float, metavar="DB", help="training SNR in dB of a hybrid receiver (--at snr_db=DB)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="training seed (default: the receiver's train_seed, or 0 for a hybrid)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where to train (default cpu, which is deterministic; cuda only where a GPU is present)")
+    p.add_argument("--rate", type=float, help="without CONFIG: bit budget R (default 1)")
+    p.add_argument("--training", help="without CONFIG: soft_to_hard (default), uniform_soft_to_hard, "
+                                      "passing_gradient, clipped_passing_gradient, ste")
+    p.add_argument("--trainset", help="without CONFIG: optimal (default) or csi")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_train)
 

@@ -10,7 +10,9 @@ curve sees the same channel draws there, which makes differences between curves 
 
 Runs go to a folder holding ``manifest.json`` (config, its hash, versions, git commit,
 times), ``points.jsonl`` (one line appended per finished point: the checkpoint),
-``results.csv`` (rewritten atomically after each point) and the plots. A killed sweep
+``results.csv`` (rewritten atomically after each point), the plots, and ``models/`` where a
+stage trains something every point shares (a learned detector's network: trained once, in
+the sweep's own process, before the points, and sent to every worker). A killed sweep
 started again with ``resume=True`` recomputes only missing points (a finished one is only
 summarized again); a changed configuration is refused. ``force=True`` starts over, removing
 the earlier sweep's own files in an order that never leaves part of its results
@@ -62,6 +64,8 @@ from ..studies import STUDIES, load_study, result_columns, study_metric
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 MANIFEST_FORMAT = 1
 LOCK_NAME = "sweep.lock"
+#: Subfolder of set-ups every point shares (a learned detector's network, trained once per sweep).
+MODELS_DIR = "models"
 
 #: Most values one grid axis may have (a range is counted before it is built).
 MAX_AXIS_VALUES = 10_000
@@ -374,12 +378,18 @@ def load_config(source, *, quick: bool = False, overrides=()) -> SweepConfig:
 
 
 # --------------------------------------------------------------------------- running
-def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed) -> dict:
-    """Simulate one point (runs in a worker process, on a Dask worker, or in-process)."""
+def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed, shared=None) -> dict:
+    """Simulate one point (runs in a worker process, on a Dask worker, or in-process); ``shared``: the
+    set-ups the sweep computed once for all points (a trained network), by key, for the stages'
+    ``prepare`` to find in :data:`hwsim.components.SHARED`."""
     import numpy as np
 
     from .montecarlo import Estimate
 
+    if shared:
+        from ..components import SHARED
+
+        SHARED.update(shared)
     study = load_study(study_name)
     exact = getattr(study, "exact_value", None)
     value = exact(system, params) if exact else None
@@ -536,6 +546,19 @@ _DERIVED = ("results.csv",)
 _PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
+def _clear_models(folder: Path) -> None:
+    """Remove the shared set-ups a sweep saved (``learned-*.pt`` with their sidecars and temporary files),
+    and the folder when nothing else is in it."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for path in folder.iterdir():
+        name = path.name.lstrip(".")
+        if name.startswith("learned-") and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def _sweep_files(out: Path) -> list[Path]:
     """The files of ``out`` that a sweep wrote and can write again from its journal: results.csv, the
     plots, and temporary files a killed writer left (``.NAME.XXXX.tmp`` of any of them or the manifest)."""
@@ -581,6 +604,7 @@ def _clear_sweep(out: Path) -> int:
         count = sum(1 for _ in journal.open("rb")) if journal.is_file() else 0
     for path in _sweep_files(out):
         path.unlink(missing_ok=True)
+    _clear_models(out / MODELS_DIR)
     if journal.is_file() and not journal.is_symlink():
         journal.unlink()
     elif journal.exists() or journal.is_symlink():
@@ -770,9 +794,10 @@ class _Executor:
                              "start workers and rerun with --resume")
         return since
 
-    def run(self, cfg: SweepConfig, points: list[Point]):
-        """Yield ``(point, result)`` as points finish; ``result`` is the exception of a point that failed."""
-        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p)) for p in points]
+    def run(self, cfg: SweepConfig, points: list[Point], shared: dict | None = None):
+        """Yield ``(point, result)`` as points finish; ``result`` is the exception of a point that failed.
+        ``shared``: set-ups computed once for all points (:func:`run_point`), sent with every point."""
+        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p), shared) for p in points]
         if self.executor is None:
             for p, a in zip(points, args):
                 try:
@@ -861,6 +886,21 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
         os.close(lock)  # releases the flock
 
 
+def _shared_setups(cfg, study, todo: list[Point], out: Path, quiet: bool, tty: bool) -> dict:
+    """The study's ``shared_setups`` hook: what every point shares (a learned network, trained once here
+    and saved in ``out/models``, where a resumed sweep finds it), by key."""
+    hook = getattr(study, "shared_setups", None)
+    if hook is None:
+        return {}
+    t0 = time.monotonic()
+    shared = hook(cfg.system, [(p.curve, p.params) for p in todo], out / MODELS_DIR, progress=not quiet and tty,
+                  say=lambda text: _say(quiet, text))
+    if shared:
+        _say(quiet, f"sweep: {len(shared)} shared set-up{'s' if len(shared) > 1 else ''} ready in "
+                    f"{time.monotonic() - t0:.1f} s ({out / MODELS_DIR})")
+    return shared
+
+
 def _say(quiet: bool, text: str) -> None:
     if not quiet:
         print(text, file=sys.stderr, flush=True)
@@ -910,13 +950,15 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
         _say(quiet, f"sweep: {out} already holds all {len(points)} finished points of this sweep{when}; nothing to "
                     "compute (--force starts it over)")
     tty = sys.stderr.isatty()
+    shared = _shared_setups(cfg, study, todo, out, quiet, tty) if todo else {}
     bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="point", desc="sweep",
                disable=quiet or not tty or not todo)
     lines = not quiet and not tty  # no terminal (a log file, a pipe, a batch job): one line per point
     executor = _Executor(workers, scheduler, connect_timeout, no_workers_timeout) if todo else None
     failed = []
     try:
-        for k, (p, res) in enumerate(executor.run(cfg, todo) if todo else (), start=len(points) - len(todo) + 1):
+        for k, (p, res) in enumerate(executor.run(cfg, todo, shared) if todo else (),
+                                     start=len(points) - len(todo) + 1):
             if lines:
                 _say(quiet, _point_line(k, len(points), p, res, cfg.grid, columns[0]))
             if isinstance(res, BaseException):  # nothing of a failed point is recorded

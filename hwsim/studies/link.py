@@ -158,6 +158,17 @@ def exact_value(system: dict, point: dict) -> float | None:
     return None if exact is None else float(exact(p))
 
 
+def shared_setups(system: dict, points: list, folder, progress: bool = False, say=None) -> dict:
+    """Set-ups every point of the sweep shares (a learned detector's network), computed once here, in
+    the sweep's own process, before the points run (:meth:`hwsim.pipeline.Pipeline.shared_setups`);
+    ``points`` are (curve name, point keys) pairs, ``say`` takes a line of progress."""
+    out: dict = {}
+    for curve, point in points:
+        tell = None if say is None else (lambda text, curve=curve: say(f"sweep: curve {curve!r}: {text}"))
+        out.update(pipeline(system, point).shared_setups(folder, progress, have=out, say=tell))
+    return out
+
+
 def make_link(system: dict, point: dict, rng):
     """Monte Carlo link of one point; ``rng`` (a child of the point's stream) prepares it (training)."""
     p = pipeline(system, point)
