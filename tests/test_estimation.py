@@ -2,6 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwsim.engine.results import read_results
@@ -54,3 +55,68 @@ def test_fig5_quick_reproduces_the_orderings(tmp_path):
     noisy = [row for row in rows if row["curve"] == "eta_sc, noisy SNR"]
     assert {(row["interval"], row["clusters"]) for row in noisy} == {("t (clustered)", str(1024 // 64))}
     assert (tmp_path / "plot.png").exists()
+
+
+# ---- the learned estimator against eq. (7) and the scalar floor (issue 11, item 5) -------------------
+def _pilot_channel():
+    from hwsim.channels.pilots import PilotChannel
+
+    return PilotChannel(10, 4, 12, 4.0)
+
+
+def test_scalar_floor_is_lloyd_max_and_lies_above_eta_opt():
+    import math
+
+    from hwsim.designs.bounds import pilot_eta_opt, pilot_mmse
+    from hwsim.receivers.estimator import scalar_floor
+
+    m = pilot_mmse(4.0, 12)
+    assert scalar_floor(4.0, 12, 2) == pytest.approx(m + (0.5 - m) * (1 - 2 / math.pi), rel=1e-12)
+    assert scalar_floor(4.0, 12, 4) == pytest.approx(m + (0.5 - m) * 0.11748, rel=1e-4)  # Max (1960), table
+    for rate, levels in [(0.3334, 2), (0.5, 2), (0.6667, 4), (0.8, 5), (1.0, 8), (1.2, 12), (1.4, 18)]:
+        assert scalar_floor(4.0, 12, levels) > pilot_eta_opt(4.0, 12, 4, rate)
+
+
+def _hard_mse(model, n=4096, seed=99):
+    s, x, _ = _pilot_channel().sample(n, np.random.default_rng(seed))
+    return float(((model.estimate(x) - s) ** 2).mean())
+
+
+def test_two_level_learned_estimator_reaches_the_scalar_floor():
+    """R = 1/3 (80 one-bit converters): the old random start stalled after its first epoch (the single
+    tanh saturates) at 0.208, 0.44 dB above the scalar floor and 1.96 dB above eta_opt."""
+    import math
+
+    from hwsim.designs.bounds import pilot_eta_opt
+    from hwsim.receivers.estimator import scalar_floor, train_estimator
+
+    model, history = train_estimator(_pilot_channel(), 80, 2, np.random.default_rng(0), train_samples=4096,
+                                     val_samples=2048, epochs=4)
+    assert len(history) == 4
+    mse = _hard_mse(model)
+    floor = scalar_floor(4.0, 12, 2)
+    # 327,680 test entries: the MSE's relative sd is about 0.4%; a refit on 4096 samples costs ~2%
+    assert 0.97 * floor < mse < floor * 10 ** (0.15 / 10)
+    assert 10 * math.log10(mse / pilot_eta_opt(4.0, 12, 4, 0.3334)) < 1.7
+
+
+def test_learned_estimator_at_eight_levels_is_near_the_scalar_floor():
+    from hwsim.receivers.estimator import scalar_floor, train_estimator
+
+    model, _ = train_estimator(_pilot_channel(), 80, 8, np.random.default_rng(1), train_samples=4096,
+                               val_samples=2048, epochs=2)
+    assert _hard_mse(model) < scalar_floor(4.0, 12, 8) * 10 ** (0.3 / 10)
+
+
+def test_learned_estimator_training_is_deterministic_and_validated():
+    from hwsim.receivers.estimator import train_estimator
+
+    x = _pilot_channel().sample(64, np.random.default_rng(5))[1]
+    runs = [train_estimator(_pilot_channel(), 80, 4, np.random.default_rng(2), train_samples=1024, val_samples=256,
+                            epochs=2)[0].estimate(x) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    old = train_estimator(_pilot_channel(), 80, 4, np.random.default_rng(2), train_samples=1024, val_samples=256,
+                          epochs=1, init="random", refit=False, lloyd=False)[0]
+    assert old.estimate(x).shape == (64, 80)
+    with pytest.raises(ValueError, match="init must be one of theorem3, random"):
+        train_estimator(_pilot_channel(), 80, 4, np.random.default_rng(2), init="thm3")
