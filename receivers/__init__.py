@@ -6,13 +6,16 @@
 - :mod:`~hwsim.receivers.sionna_detectors`: Sionna's K-best, EP and MMSE-PIC fed with the Bussgang model
 - :mod:`~hwsim.receivers.map`: exhaustive MAP (eq. 9) and QMAP (eq. 10) of seed 001 for small real systems
 - :mod:`~hwsim.receivers.learned`: seed 001's learned hybrid receiver as a component (trained per point)
+- :mod:`~hwsim.receivers.learned_detector`: a learned per-bit detector (unfolded, quantization-aware) that scales
+- :mod:`~hwsim.receivers.task_hybrid`: seed 001's hybrid at massive-MIMO scale (learned combiner and converters
+  behind zero forcing) under a bit budget
 - :mod:`~hwsim.receivers.estimation`: seed 001's channel estimators (Theorem 3, learned, BLMMSE, bounds)
 - :mod:`~hwsim.receivers.hybrid`, :mod:`~hwsim.receivers.estimator`, :mod:`~hwsim.receivers.blmmse`:
   seed 001's learned receivers and the one-bit BLMMSE channel estimator
 """
 
 from . import estimation, learned, linear, onebit, sionna_detectors  # noqa: F401  (registers the pipeline detectors)
-from . import learned_detector  # noqa: F401,E402  (registers receiver.type = "learned")
+from . import learned_detector, task_hybrid  # noqa: F401,E402  (register receiver.type = "learned", "task_hybrid")
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 

@@ -217,6 +217,24 @@ def test_range_grids_stop_at_stop_and_string_axes_plot(tmp_path):
         parse_config(c)
 
 
+def test_plot_figures_draw_named_groups_of_curves(tmp_path):
+    c = tiny(min_samples=500, max_samples=500, batch=500)
+    c["plot"] = {"figures": {"map": ["MAP", "MAP CSI"], "quantized": ["QMAP R=2", "MAP"]}}
+    run_sweep(parse_config(c), tmp_path, workers=1, quiet=True)
+    assert sorted(p.name for p in tmp_path.glob("plot*.png")) == ["plot_figure=map.png", "plot_figure=quantized.png"]
+    c["plot"] = {"figures": {"map": ["MAP"]}}  # the unlisted curves go to plot.png
+    run_sweep(parse_config(c), tmp_path / "rest", workers=1, quiet=True)
+    assert sorted(p.name for p in (tmp_path / "rest").glob("plot*.png")) == ["plot.png", "plot_figure=map.png"]
+    # --force removes them like every plot
+    run_sweep(parse_config(c), tmp_path / "rest", workers=1, quiet=True, plot=False, force=True)
+    assert not list((tmp_path / "rest").glob("plot*"))
+    for figures, message in (({"../x": ["MAP"]}, "figure name '../x' must be"), ({"a": []}, "non-empty list"),
+                             ({"a": ["nope"]}, "'nope' is not a curve"), ({"a": "MAP"}, "non-empty list")):
+        c["plot"] = {"figures": figures}
+        with pytest.raises(ValueError, match=message):
+            parse_config(c)
+
+
 def test_resume_trims_a_cut_journal_line_and_files_are_readable(tmp_path):
     cfg = parse_config(tiny())
     run_sweep(cfg, tmp_path, workers=1, quiet=True, plot=False)

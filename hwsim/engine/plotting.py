@@ -2,7 +2,9 @@
 
 The x axis is ``[plot] x`` (default: the first grid axis with more than one value); every
 other grid axis with several values makes panels (one figure each, its value in the file
-name). Error bars are the points' confidence intervals, bands the spread over independently
+name); ``[plot] figures = { NAME = [curve, ...] }`` draws each named group of curves in a
+figure of its own (``plot_figure=NAME.png``; a curve may be in several, and curves in none go
+to ``plot.png``). Error bars are the points' confidence intervals, bands the spread over independently
 trained receivers (min to max), and a point with no error seen is drawn as an upper bound;
 curves differ in marker and line style as well as colour; rates use a log axis.
 """
@@ -63,8 +65,18 @@ def plot_sweep(out_dir) -> list[Path]:
     logy = plot_cfg.get("logy", study_metric(study, config) == "rate")
     confidence = manifest.get("settings", {}).get("stopping", {}).get("confidence", 0.95)
     written = []
-    for combo in itertools.product(*panel_values) if panel_axes else [()]:
-        sel = [r for r in rows if all(r[a] in ("", v) for a, v in zip(panel_axes, combo))]
+    # [plot] figures: each named group of curves in a figure of its own; curves in no group in plot.png
+    figures = plot_cfg.get("figures") or {}
+    listed = {c for members in figures.values() for c in members}
+    groups = [(f"_figure={name}", name, set(members)) for name, members in figures.items()]
+    if not figures or any(r["curve"] not in listed for r in rows):
+        groups.insert(0, ("", "", None))
+    for (group_stem, group_name, members), combo in itertools.product(
+            groups, itertools.product(*panel_values) if panel_axes else [()]):
+        sel = [r for r in rows if all(r[a] in ("", v) for a, v in zip(panel_axes, combo))
+               and (r["curve"] not in listed if members is None else r["curve"] in members)]
+        if not sel:
+            continue
         fig = Figure(figsize=(8.4, 4.6))
         FigureCanvasAgg(fig)
         ax = fig.subplots()
@@ -85,10 +97,10 @@ def plot_sweep(out_dir) -> list[Path]:
         ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
         title = config.get("title", "")
         suffix = ", ".join(f"{a} = {v}" for a, v in zip(panel_axes, combo))
-        ax.set_title(" | ".join(t for t in (title, suffix) if t), fontsize=10)
+        ax.set_title(" | ".join(t for t in (title, group_name, suffix) if t), fontsize=10)
         fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=7, color="0.35")
         fig.tight_layout(rect=(0, 0.03, 1, 1))
-        stem = "plot" + "".join(f"_{a}={v}" for a, v in zip(panel_axes, combo))
+        stem = "plot" + group_stem + "".join(f"_{a}={v}" for a, v in zip(panel_axes, combo))
         for ext in ("png", "pdf"):
             path = out / f"{stem}.{ext}"
             buf = io.BytesIO()

@@ -42,6 +42,7 @@ import itertools
 import json
 import math
 import os
+import re
 import socket
 import stat
 import struct
@@ -78,7 +79,10 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
         "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict}
 _STOPPING = {f.name: f.type for f in dataclasses.fields(StoppingRule)}
-_PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str}
+_PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str, "figures": dict}
+#: ``[plot] figures`` names: they become file names (plot_figure=NAME.png).
+_FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+MAX_FIGURES = 50
 _SUMMARY = {"target": float, "reference": dict}
 _QUICK = {"grid": dict, "stopping": dict, "system": dict}
 
@@ -116,6 +120,22 @@ def _typed(value, kind, where: str):
     if name in _PLAIN_TYPES and not isinstance(value, _PLAIN_TYPES[name]):
         raise ValueError(f"{where} must be a {name}, got {value!r}")
     return value
+
+
+def _check_figures(figures: dict, curves: list) -> None:
+    """``[plot] figures``: a table NAME = [curve names], each figure drawn on its own (plot_figure=NAME.png)."""
+    if len(figures) > MAX_FIGURES:
+        raise ValueError(f"plot.figures holds {len(figures)} figures, more than the limit of {MAX_FIGURES}")
+    for name, members in figures.items():
+        if not _FIGURE_NAME.fullmatch(name):
+            raise ValueError(f"plot.figures: figure name {name!r} must be 1-40 letters, digits, '_' or '-' "
+                             "(it names the file plot_figure=NAME.png)")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            raise ValueError(f"plot.figures.{name} must be a non-empty list of curve names")
+        unknown = [m for m in members if m not in curves]
+        if unknown:
+            raise ValueError(f"plot.figures.{name}: {', '.join(map(repr, unknown))} is not a curve of this config "
+                             f"(curves: {', '.join(map(repr, curves))})")
 
 
 def _check_axis_size(axis: str, count: int, what: str) -> None:
@@ -327,6 +347,8 @@ def parse_config(data: dict, *, quick: bool = False, overrides=()) -> SweepConfi
     plot = data.get("plot", {})
     _check_keys(plot, _PLOT, "[plot]")
     plot = {k: _typed(v, _PLOT[k], f"plot.{k}") for k, v in plot.items()}
+    if "figures" in plot:
+        _check_figures(plot["figures"], [c["name"] for c in curves])
     numeric_axes = [a for a in grid if point_keys[a] in (int, float)]
     if "x" in plot and plot["x"] not in numeric_axes:
         raise ValueError(f"plot.x must be a numeric grid axis ({', '.join(numeric_axes) or 'none'}), "

@@ -1,0 +1,562 @@
+r"""Seed 001's hybrid receiver at massive-MIMO scale, under a bit budget: ``receiver.type = "task_hybrid"``.
+
+Seed 001's hybrid receiver learns an analog combiner, ``p`` scalar converters and a digital
+stage together for its task; its digital stage ends in a softmax over all :math:`2^K` symbol
+vectors and its combiner is one fixed matrix, which fits one fixed 12 x 4 channel and nothing
+larger. On a fading massive-MIMO uplink (:math:`N` antennas, :math:`K` users, :math:`H` redrawn
+every frame, known at the receiver) this component keeps the seed's three learned stages and
+makes them independent of :math:`H` and of :math:`2^K`:
+
+.. math::
+   u = (H^H H)^{-1} H^H y = s + \tilde n \in \mathbb{C}^K, \qquad
+   z = A\,[\Re u;\ \Im u] \in \mathbb{R}^{2p}, \qquad
+   q = Q(z), \qquad \hat s = B\,q + c,
+
+then each user's :math:`\hat s_k` is sliced to the nearest constellation point (per-bit max-log
+LLRs from :math:`\hat s` with the error variance below). The analog combiner is
+:math:`W = A\,(H^H H)^{-1} H^H`: a channel-dependent zero-forcing stage, designed per frame from
+the receiver's CSI as the Theorem 3 front end (:mod:`hwsim.designs.frontends`) is, followed by a
+*learned* real :math:`2p \times 2K` mixing :math:`A` (I and Q of :math:`p` complex outputs); the
+:math:`2p` converters are seed 001's learned soft-to-hard ADCs (eq. 4, one table for all of them,
+:class:`hwsim.converters.learned_adc.LearnedADC`, evaluated only through its hard table), and the
+digital stage :math:`B, c` is linear, as in seed 001's estimator. Because the zero-forcing stage
+turns every channel draw into the same model, :math:`u = s + \tilde n` with
+:math:`\tilde n \sim \mathcal{CN}(0, N_0 (H^H H)^{-1})` (nearly white for :math:`N \gg K`,
+channel hardening), one trained receiver serves every channel draw, frame and SNR; what it
+learns is where the converters put their thresholds and how to spread :math:`2p b` bits over the
+:math:`2K` real unknowns. Bits per channel use: :math:`2 p b` (``outputs`` :math:`= p`, ``bits``
+:math:`= b`), the count the ``massive_mimo_task`` configuration compares at.
+
+Training (once per sweep, in the sweep's own process, like the learned detector): on the soft
+path, batches of ``batch_frames`` frames drawn through the
+link at SNRs uniform in ``[train_snr_min, train_snr_max]``, Adam with a cosine learning rate, the
+tanh sharpness annealed geometrically from ``sharpness`` to ``anneal_to`` over the epochs; after
+every epoch the hard path's symbol-error rate is validated on a fixed set (``val_frames`` frames
+at each of ``val_snrs`` SNRs) and the best epoch (geometric mean over the SNRs) is kept.
+The loss is the task's: the cross-entropy of every real axis's amplitude under the posterior
+:math:`\mathrm{softmax}_a(-e^{\lambda}(\hat s - a)^2)` (:math:`\lambda` learned), so the converters
+learn decision boundaries rather than a small squared error (an MSE loss left a 4-bit receiver's
+thresholds off the 16-QAM boundaries and doubled its BER at 0 dB in the development runs).
+Initialisation: :math:`A` copies of the identity with offsets that interleave the copies' thresholds
+into one finer ladder (:func:`_ladder`; for :math:`p < K` a random orthonormal compression), the
+converters uniform on ``[-gamma, gamma]`` (``gamma = 0``, the default: the extent of the
+constellation's decision regions, max amplitude plus half a spacing, which puts a 2-bit
+converter's thresholds exactly on the 16-QAM decision boundaries), :math:`B` the pseudo-inverse
+of :math:`A` with the offsets undone. Training refines that start (in the development runs it
+kept the 2-bit thresholds where they started and improved the 4-bit ones); with one-bit
+converters the soft-to-hard surrogate does not improve the hard path beyond its start (the
+epoch kept is the first), as seed 001's one-bit learned estimator does.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwsim import _checks
+from hwsim._threads import single_threaded
+from hwsim.components import SHARED, register
+
+from .base import Decision, Detector
+
+FORMAT = "hwsim-task-hybrid"
+FORMAT_VERSION = 1
+#: Bounds checked before anything is allocated.
+MAX_OUTPUTS = 1024
+MAX_BITS = 12
+MAX_SIDECAR_BYTES = 4 * 2**20
+_LIMITS = {"outputs": (1, MAX_OUTPUTS), "bits": (1, MAX_BITS), "epochs": (1, 100_000), "steps": (1, 1_000_000),
+           "batch_frames": (1, 100_000), "val_frames": (1, 100_000), "val_snrs": (1, 1000)}
+#: Most complex samples (frames x frame_len x antennas) one training batch may hold.
+MAX_BATCH_VALUES = 2**24
+
+
+@register("receiver", "task_hybrid")
+class TaskHybrid(Detector):
+    """The learned task-based hybrid receiver of the module text (one receiver for the whole sweep).
+
+    Parameters
+    ----------
+    outputs, bits : int
+        :math:`p` complex combiner outputs, each sampled by an I and a Q converter of ``bits`` bits.
+    training : str
+        Converter training mode (:data:`hwsim.converters.learned_adc.MODES`; default soft_to_hard).
+    train_snr_min, train_snr_max : float
+        SNR range of the training data in dB.
+    epochs, steps, batch_frames, lr, sharpness, anneal_to, gamma : training schedule (see module text).
+    val_frames, val_snrs : validation set.
+    train_seed : int
+        Seed of the training data and the initial weights.
+    model : str
+        A saved receiver (.pt with its .pt.json sidecar, written by ``hwsim train``) instead of training.
+    """
+
+    PARAMS = {"outputs": 8, "bits": 2, "training": "soft_to_hard", "train_snr_min": -10.0, "train_snr_max": 14.0,
+              "epochs": 20, "steps": 40, "batch_frames": 16, "lr": 0.01, "sharpness": 6.0, "anneal_to": 60.0,
+              "gamma": 0.0, "val_frames": 16, "val_snrs": 4, "train_seed": 0, "model": ""}
+    replicas = 1
+    trains_at_snr = False
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        from hwsim.converters.learned_adc import MODES
+
+        p = self.params
+        for key, (lo, hi) in _LIMITS.items():
+            _checks.integer(f"receiver.{key}", p[key], minimum=lo, maximum=hi)
+        _checks.integer("receiver.train_seed", p["train_seed"], minimum=0)
+        for key in ("lr", "sharpness"):
+            _checks.real(f"receiver.{key}", p[key], positive=True)
+        _checks.real("receiver.gamma", p["gamma"], nonnegative=True)
+        for key in ("train_snr_min", "train_snr_max", "anneal_to"):
+            _checks.real(f"receiver.{key}", p[key])
+        if p["train_snr_min"] > p["train_snr_max"]:
+            raise ValueError(f"receiver.train_snr_min ({p['train_snr_min']}) must not exceed receiver.train_snr_max "
+                             f"({p['train_snr_max']})")
+        if p["training"] not in MODES:
+            raise ValueError(f"receiver.training must be one of {', '.join(MODES)}, got {p['training']!r}")
+        self.net = None
+
+    def check_link(self, link) -> None:
+        """A complex link with a QAM source whose antennas reach this receiver unquantized: it holds the
+        combiner and the converters itself (the link's frontend ``identity`` and adc ``none``)."""
+        if link.channel.real or getattr(link, "task", "detection") != "detection":
+            raise ValueError("receiver.type = 'task_hybrid' detects users' symbols on a complex link")
+        if link.frontend.name != "identity" or link.adc.name != "none":
+            raise ValueError("receiver.type = 'task_hybrid' holds its own combiner and converters: the link needs "
+                             f"frontend.type = \"identity\" and adc.type = \"none\", got {link.frontend.name!r} and "
+                             f"{link.adc.name!r}")
+        if link.source.users > link.channel.antennas:
+            raise ValueError(f"receiver.type = 'task_hybrid' needs at least as many antennas as users (its combiner "
+                             f"starts with zero forcing), got {link.channel.antennas} and {link.source.users}")
+        values = self.params["batch_frames"] * link.channel.frame_len * link.channel.antennas
+        if values > MAX_BATCH_VALUES:
+            raise ValueError(f"receiver.batch_frames x channel.frame_len x channel.antennas = {values} samples per "
+                             f"training step, more than the limit of {MAX_BATCH_VALUES}")
+        if self.params["model"]:
+            read_sidecar(self.params["model"], link)
+
+    def bits_per_use(self) -> int:
+        """Converter bits per channel use, :math:`2 p b`."""
+        return 2 * self.params["outputs"] * self.params["bits"]
+
+    def prepare(self, link, snr_db, rng) -> None:
+        """Load or train the sweep's receiver (cached per process; ``rng`` is not used: one receiver serves
+        every point, trained from ``train_seed``)."""
+        self.net = _shared(_key(self.params, link))
+
+    def detect(self, obs) -> Decision:
+        if self.net is None:
+            raise RuntimeError("the task_hybrid receiver detects after set-up: call Pipeline.prepare first")
+        return self.net.decide(obs)
+
+    # ---- once per sweep (hooks of hwsim.pipeline), and hwsim train
+
+    def shared_key(self, link) -> str | None:
+        return None if self.params["model"] else _key(self.params, link)
+
+    def shared_setup(self, link, folder, progress: bool = False, say=None) -> tuple[bytes, str]:
+        """Train the sweep's receiver once (or load it from ``folder``, where an earlier run saved it)."""
+        from pathlib import Path
+
+        from hwsim._files import atomic_write_bytes, atomic_write_text
+
+        key = _key(self.params, link)
+        path = Path(folder) / f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+        if path.is_file():
+            try:
+                side = read_sidecar(path, link)
+                if side.get("origin", {}).get("sweep_key") == key:
+                    files = path.read_bytes(), Path(f"{path}.json").read_text()
+                    _from_files(files[0], side, str(path))
+                    if say is not None:
+                        say(f"loaded the task_hybrid receiver trained by an earlier run: {path}")
+                    return files
+            except (ValueError, OSError, UnicodeDecodeError):
+                pass
+        if say is not None:
+            say(f"training the task_hybrid receiver (p={self.params['outputs']}, {self.params['bits']}-bit, "
+                f"{self.params['epochs']} epochs) once for the whole sweep; saved as {path}")
+        weights, sidecar = _files(_shared(key, progress), origin={"sweep_key": key})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, weights)
+        atomic_write_text(f"{path}.json", sidecar)
+        return weights, sidecar
+
+    def train_model(self, link, snr_db=None, *, device: str = "cpu", progress: bool = False,
+                    seed: int | None = None):
+        """``hwsim train``: the receiver a sweep of this link would train (``snr_db`` not used)."""
+        if self.params["model"]:
+            raise ValueError(f"receiver.model = {self.params['model']!r}: this receiver loads a trained one; nothing "
+                             "to train (drop receiver.model to train one)")
+        from .learned_detector import torch_device
+
+        params = dict(self.params)
+        if seed is not None:
+            params["train_seed"] = _checks.integer("--seed", seed, minimum=0)
+        self.check_link(link)
+        return train(link, params, progress=progress, device=torch_device(device))
+
+
+def _key(params: dict, link) -> str:
+    tables = {kind: {"type": getattr(link, kind).name, **getattr(link, kind).params}
+              for kind in ("source", "channel", "frontend", "adc")}
+    if params["model"]:
+        from pathlib import Path
+
+        st = Path(params["model"]).stat()
+        return json.dumps({"model": params["model"], "file": [st.st_size, st.st_mtime_ns], "tables": tables},
+                          sort_keys=True)
+    return json.dumps({"receiver": params, "tables": tables}, sort_keys=True)
+
+
+def link_spec(link) -> dict:
+    """What a receiver is trained for: source and channel (frame length aside)."""
+    return {"source": {"type": link.source.name, **link.source.params},
+            "channel": {"type": link.channel.name, **{k: v for k, v in link.channel.params.items()
+                                                      if k != "frame_len"}}}
+
+
+@functools.lru_cache(maxsize=8)
+def _shared(key: str, progress: bool = False) -> "TrainedTaskHybrid":
+    from hwsim.pipeline import Pipeline
+
+    spec = json.loads(key)
+    link = Pipeline.from_tables({**spec["tables"], "receiver": {"type": "zf"}})
+    if key in SHARED:
+        weights, sidecar = SHARED[key]
+        return _from_files(weights, _check_sidecar(sidecar, "the sweep's task_hybrid receiver", link),
+                           "the sweep's task_hybrid receiver")
+    if "model" in spec:
+        return load(spec["model"], link)
+    return train(link, spec["receiver"], progress=progress)
+
+
+# ---- the network ---------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _torch():
+    import torch
+    from torch import nn
+
+    from hwsim.converters.learned_adc import LearnedADC
+
+    class Network(nn.Module):
+        """Real [.., 2K] zero-forcing outputs -> analog mixing -> 2p learned converters -> linear estimate."""
+
+        def __init__(self, users: int, outputs: int, levels: int, mode: str, gamma: float, sharpness: float):
+            super().__init__()
+            d, m = 2 * users, 2 * outputs
+            self.analog = nn.Linear(d, m)
+            self.adc = LearnedADC(levels, mode, gamma=gamma, sharpness=sharpness)
+            self.digital = nn.Linear(m, d)
+            with torch.no_grad():
+                a, offset = _ladder(d, m, levels, gamma, torch)
+                self.analog.weight.copy_(a)
+                self.analog.bias.copy_(-offset)
+                pinv = torch.linalg.pinv(a)
+                self.digital.weight.copy_(pinv)
+                self.digital.bias.copy_(pinv @ offset)
+
+            self.log_precision = nn.Parameter(torch.tensor(math.log(10.0)))   # of the training loss's axis posteriors
+
+        def forward(self, u, hard: bool = False):
+            return self.digital(self.adc(self.analog(u), hard=hard))
+
+    return torch, Network
+
+
+def _ladder(d: int, m: int, levels: int, gamma: float, torch):
+    r"""Initial analog stage: ``r = m // d`` copies of the identity, copy ``j`` offset by
+    :math:`\delta_j = -\Delta + \Delta'(j + 1)` (:math:`\Delta = 2\gamma/L` the converter's step,
+    :math:`\Delta' = 2\gamma/(r(L-1)+1)`), so the copies' thresholds interleave into one finer ladder
+    (for one-bit converters exactly a uniform quantizer of :math:`r + 1` levels on
+    :math:`[-\gamma, \gamma]`); rows beyond ``r d`` random unit vectors, and a random orthonormal
+    compression when ``m < d``. Returns (weights [m, d], offsets [m])."""
+    if m < d:
+        return torch.linalg.qr(torch.randn(d, d))[0][:m].clone(), torch.zeros(m)
+    r = m // d
+    step, fine = 2 * gamma / levels, 2 * gamma / (r * (levels - 1) + 1)
+    a, offset = torch.zeros(m, d), torch.zeros(m)
+    for j in range(r):
+        a[j * d:(j + 1) * d] = torch.eye(d)
+        offset[j * d:(j + 1) * d] = -step + fine * (j + 1) if r > 1 else 0.0
+    if m > r * d:
+        extra = torch.randn(m - r * d, d)
+        a[r * d:] = extra / extra.norm(dim=1, keepdim=True)
+    return a, offset
+
+
+@dataclass
+class TrainedTaskHybrid:
+    """A trained receiver with what it was trained for."""
+
+    net: object
+    arch: dict
+    link: dict
+    training: dict
+    seed: int
+    residual: float = 0.0          # error variance per complex symbol the converters add (validation, top SNR)
+    history: list = field(default_factory=list)
+
+    def estimate(self, obs) -> tuple[np.ndarray, np.ndarray]:
+        """(symbol estimates complex [F, L, K], zero-forcing noise variance per user [F, K])."""
+        torch, _ = _torch()
+        u, zf_var = _zero_forcing(obs)
+        with single_threaded(), torch.no_grad():
+            out = self.net(torch.as_tensor(_stack(u), dtype=torch.float32), hard=True).double().numpy()
+        k = u.shape[-1]
+        return out[..., :k] + 1j * out[..., k:], zf_var
+
+    def decide(self, obs) -> Decision:
+        s, zf_var = self.estimate(obs)
+        qam = obs.constellation
+        var = zf_var[:, None, :] + self.residual
+        return Decision(indices=qam.hard_decision(s), llr=qam.llr(s, np.broadcast_to(var, s.shape)))
+
+    def adc_table(self):
+        """The converters' hard decision table (the same for all 2p)."""
+        return self.net.adc.to_table()
+
+    def describe(self) -> str:
+        table = self.adc_table()
+        best = min(self.history, key=lambda h: h["val_score"]) if self.history else None
+        kept = "" if best is None else (f"; kept epoch {best['epoch'] + 1} of {len(self.history)}: hard validation SER "
+                                        + ", ".join(f"{v:.3g}" for v in best["val_ser"]))
+        return (f"{2 * self.arch['outputs']} converters of {table.n_levels} levels "
+                f"({2 * self.arch['outputs'] * self.arch['bits']} bits per channel use), thresholds "
+                + ", ".join(f"{t:.4f}" for t in table.thresholds) + kept)
+
+    def save(self, path, origin: dict | None = None) -> None:
+        from pathlib import Path
+
+        from hwsim._files import atomic_write_bytes, atomic_write_text
+
+        weights, sidecar = _files(self, origin)
+        atomic_write_bytes(Path(path), weights)
+        atomic_write_text(Path(f"{path}.json"), sidecar)
+
+
+def _zero_forcing(obs) -> tuple[np.ndarray, np.ndarray]:
+    """:math:`u = (H^H H)^{-1} H^H y` per frame, [F, L, K], and :math:`N_0 [(H^H H)^{-1}]_{kk}`, [F, K]."""
+    H = np.asarray(obs.H)
+    G = np.conj(np.swapaxes(H, 1, 2)) @ H
+    Ginv = np.linalg.inv(G)
+    u = np.einsum("fkn,fln->flk", Ginv @ np.conj(np.swapaxes(H, 1, 2)), np.asarray(obs.r))
+    return u, max(float(obs.noise_var), 0.0) * np.real(np.diagonal(Ginv, axis1=1, axis2=2))
+
+
+def _stack(u: np.ndarray) -> np.ndarray:
+    return np.concatenate([u.real, u.imag], axis=-1)
+
+
+# ---- training ------------------------------------------------------------------------------------------------------
+
+
+def train(link, params: dict, *, progress: bool = False, device=None) -> TrainedTaskHybrid:
+    """Train a task_hybrid receiver for ``link`` (the receiver's parameters ``params``), deterministic for a
+    fixed ``train_seed`` on the CPU (one thread)."""
+    torch, _ = _torch()
+    p = TaskHybrid(**{k: v for k, v in params.items() if k != "model"}).params
+    with single_threaded(), torch.random.fork_rng(devices=[]):
+        return _train(link, p, progress, device or torch.device("cpu"))
+
+
+def _draw(link, frames: int, snrs, rng, torch, device):
+    """``frames`` frames over ``snrs``: (real zero-forcing outputs [B, 2K], real symbols [B, 2K], indices [B, K])."""
+    us, xs, idxs = [], [], []
+    for group, snr in zip(np.array_split(np.arange(frames), len(snrs)), snrs):
+        if len(group) == 0:
+            continue
+        idx, obs = link.observe(len(group), float(snr), rng)
+        u, _ = _zero_forcing(obs)
+        k = u.shape[-1]
+        us.append(_stack(u).reshape(-1, 2 * k))
+        xs.append(_stack(obs.constellation.symbols(idx)).reshape(-1, 2 * k))
+        idxs.append(idx.reshape(-1, k))
+    f32 = functools.partial(torch.as_tensor, dtype=torch.float32, device=device)
+    return f32(np.concatenate(us)), f32(np.concatenate(xs)), np.concatenate(idxs)
+
+
+def _task_loss(out, x, amps, log_precision):
+    r"""Cross-entropy of every real axis's amplitude under the posterior
+    :math:`\mathrm{softmax}_a(-e^{\lambda} (\hat s - a)^2)`: what the task (detection) needs, so the
+    converters learn the decision boundaries rather than a small squared error."""
+    import torch
+
+    logits = -torch.exp(log_precision) * (out[..., None] - amps) ** 2          # [B, 2K, M]
+    target = torch.argmin((x[..., None] - amps).abs(), dim=-1)                   # [B, 2K]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, amps.numel()), target.reshape(-1))
+
+
+def _train(link, p: dict, progress: bool, device) -> TrainedTaskHybrid:
+    from tqdm.auto import tqdm
+
+    torch, Network = _torch()
+    seed = int(p["train_seed"])
+    data_seed, val_seed, init_seed = np.random.SeedSequence(seed).spawn(3)
+    torch.manual_seed(int(init_seed.generate_state(1)[0]))
+    users, qam = link.source.users, link.source.constellation
+    amps_np = np.asarray(qam.axis_points, dtype=float)
+    gamma = p["gamma"] or float(amps_np[-1] + 0.5 * (amps_np[1] - amps_np[0]))  # 0: the decision regions' extent
+    arch = {"users": users, "outputs": p["outputs"], "bits": p["bits"], "levels": 2 ** p["bits"],
+            "mode": p["training"], "gamma": gamma, "sharpness": p["sharpness"]}
+    net = Network(users, p["outputs"], arch["levels"], p["training"], gamma, p["sharpness"]).to(device)
+    amps = torch.as_tensor(qam.axis_points, dtype=torch.float32, device=device)
+    rng, val_rng = np.random.default_rng(data_seed), np.random.default_rng(val_seed)
+    lo, hi = p["train_snr_min"], p["train_snr_max"]
+    val_snrs = np.linspace(lo, hi, p["val_snrs"]) if p["val_snrs"] > 1 else np.array([0.5 * (lo + hi)])
+    val = [_draw(link, p["val_frames"], [s], val_rng, torch, device) for s in val_snrs]
+    opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
+    total_steps = p["epochs"] * p["steps"]
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    best, best_score, history = None, math.inf, []
+    bar = tqdm(total=total_steps, desc="train task_hybrid", disable=not progress, leave=False)
+    for epoch in range(p["epochs"]):
+        if net.adc.uses_tanh and p["anneal_to"] > 0:
+            frac = epoch / max(1, p["epochs"] - 1)
+            net.adc.set_sharpness(p["sharpness"] * (p["anneal_to"] / p["sharpness"]) ** frac)
+        net.train()
+        total = 0.0
+        for _ in range(p["steps"]):
+            u, x, _ = _draw(link, p["batch_frames"], rng.uniform(lo, hi, min(4, p["batch_frames"])), rng, torch,
+                            device)
+            opt.zero_grad()
+            loss = _task_loss(net(u), x, amps, net.log_precision)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+            bar.update()
+        net.eval()
+        sers, mses = [], []
+        with torch.no_grad():
+            for vu, vx, vidx in val:
+                out = net(vu, hard=True)
+                mses.append(float(((out - vx) ** 2).sum(-1).mean()) / users)
+                s = out[:, :users].double().cpu().numpy() + 1j * out[:, users:].double().cpu().numpy()
+                sers.append(float(np.mean(qam.hard_decision(s) != vidx)))
+        score = float(np.mean(np.log10(np.maximum(sers, 1e-6))))
+        history.append({"epoch": epoch, "loss": total / p["steps"], "val_ser": sers, "val_mse": mses,
+                        "val_score": score})
+        if progress:
+            bar.set_postfix(loss=f"{total / p['steps']:.4f}", ser=f"{10 ** score:.2e}")
+        if score <= best_score:
+            best_score, best = score, (copy.deepcopy(net.state_dict()), mses[-1])
+    bar.close()
+    net.load_state_dict(best[0])
+    net.to("cpu").eval()
+    # residual: the error variance at the top validation SNR, where the converters' share dominates (LLRs)
+    training = {k: v for k, v in p.items() if k != "model"}
+    training["device"] = str(device)
+    return TrainedTaskHybrid(net=net, arch=arch, link=link_spec(link), training=training, seed=seed,
+                             residual=max(best[1], 1e-6), history=history)
+
+
+# ---- files ---------------------------------------------------------------------------------------------------------
+
+
+def _files(det: TrainedTaskHybrid, origin: dict | None = None) -> tuple[bytes, str]:
+    import io
+
+    from .learned_detector import _versions
+
+    torch, _ = _torch()
+    sidecar = {"format": FORMAT, "version": FORMAT_VERSION, "arch": det.arch, "link": det.link,
+               "training": det.training, "seed": det.seed, "residual": det.residual, "versions": _versions(),
+               "history": det.history}
+    if origin:
+        sidecar["origin"] = origin
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "version": FORMAT_VERSION, "state_dict": det.net.state_dict()}, buf)
+    return buf.getvalue(), json.dumps(sidecar, indent=1)
+
+
+def read_sidecar(path, link=None) -> dict:
+    """The checked sidecar of a saved receiver (format, version, bounded architecture, the link)."""
+    from pathlib import Path
+
+    side = Path(f"{path}.json")
+    if not Path(path).is_file():
+        raise ValueError(f"receiver.model: {path} is not a file (a task_hybrid receiver saved by hwsim train)")
+    try:
+        size = side.stat().st_size
+    except FileNotFoundError:
+        raise ValueError(f"{side} is missing: a task_hybrid receiver needs its JSON sidecar") from None
+    if size > MAX_SIDECAR_BYTES:
+        raise ValueError(f"{side} holds {size} bytes; a task_hybrid sidecar may hold at most {MAX_SIDECAR_BYTES}")
+    with open(side, "rb") as fh:
+        return _check_sidecar(fh.read(MAX_SIDECAR_BYTES + 1), side, link, model=path)
+
+
+def _check_sidecar(text, side, link=None, model=None) -> dict:
+    from hwsim.converters.tables import parse_json_bytes
+
+    raw = text.encode() if isinstance(text, str) else text
+    sidecar = parse_json_bytes(side, raw[:MAX_SIDECAR_BYTES + 1], "a task_hybrid sidecar")
+    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
+        raise ValueError(f"{side} is not an hwsim task_hybrid receiver (format {FORMAT!r})")
+    version = sidecar.get("version")
+    if version != FORMAT_VERSION:
+        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
+        raise ValueError(f"{side} has format version {version!r}; this hwsim reads version {FORMAT_VERSION}"
+                         + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
+    arch = sidecar.get("arch")
+    keys = {"users", "outputs", "bits", "levels", "mode", "gamma", "sharpness"}
+    if not isinstance(arch, dict) or set(arch) != keys:
+        raise ValueError(f"{side}: arch must hold exactly {', '.join(sorted(keys))}")
+    for key, hi in (("users", 4096), ("outputs", MAX_OUTPUTS), ("bits", MAX_BITS)):
+        v = arch[key]
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+            raise ValueError(f"{side}: arch.{key} must be a whole number in [1, {hi}], got {v!r}")
+    if arch["levels"] != 2 ** arch["bits"]:
+        raise ValueError(f"{side}: arch.levels must be 2 ** arch.bits")
+    if link is not None and sidecar.get("link") != json.loads(json.dumps(link_spec(link))):
+        raise ValueError(f"{model or side} was trained for another link (model: {sidecar.get('link')}, this link: "
+                         f"{link_spec(link)}); train one for this link or drop receiver.model")
+    return sidecar
+
+
+def _from_files(weights: bytes, sidecar: dict, src: str) -> TrainedTaskHybrid:
+    import io
+
+    a = sidecar["arch"]
+    bound = 8 * (4 * a["users"] * a["outputs"] * 2 + 2 * a["users"] + 2 * a["levels"]) + 2**20
+    if len(weights) > bound:
+        raise ValueError(f"{src} holds {len(weights)} bytes, more than the receiver its sidecar describes needs")
+    torch, Network = _torch()
+    try:
+        blob = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise ValueError(f"{src} is not a readable weight file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{src} has an unknown format or version")
+    net = Network(a["users"], a["outputs"], a["levels"], a["mode"], a["gamma"], a["sharpness"])
+    try:
+        net.load_state_dict(blob["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{src} does not match its sidecar ({type(exc).__name__}: {exc})") from None
+    net.eval()
+    residual = sidecar.get("residual")
+    return TrainedTaskHybrid(net=net, arch=a, link=sidecar.get("link"), training=sidecar.get("training", {}),
+                             seed=int(sidecar.get("seed") or 0),
+                             residual=float(residual) if isinstance(residual, (int, float)) else 0.0,
+                             history=sidecar.get("history", []))
+
+
+def load(path, link=None) -> TrainedTaskHybrid:
+    """Load a receiver saved by ``hwsim train`` (checked against ``link``)."""
+    from pathlib import Path
+
+    sidecar = read_sidecar(path, link)
+    return _from_files(Path(path).read_bytes(), sidecar, str(path))
+
+
+__all__ = ["TaskHybrid", "TrainedTaskHybrid", "load", "read_sidecar", "train"]
