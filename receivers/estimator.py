@@ -31,7 +31,6 @@ per converter); the learned estimator reaches that floor to within about 0.1 dB 
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import torch
