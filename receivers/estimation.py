@@ -99,6 +99,21 @@ class EtaOpt(Estimator):
         return pilot_eta_opt(s["P"], s["tau_p"], s["users"], self.params["rate"])
 
 
+@register("receiver", "scalar_floor")
+class ScalarFloor(Estimator):
+    """The least MSE of ``p = k`` identical scalar converters between linear stages at ``rate``: the
+    Lloyd-Max quantizer of each MMSE component (:func:`hwsim.receivers.estimator.scalar_floor`),
+    the reference the learned estimator is measured against (closed form)."""
+
+    PARAMS = {"rate": 1.0}
+
+    def exact_value(self, link) -> float:
+        from .estimator import scalar_floor
+
+        s = link.source.params
+        return scalar_floor(s["P"], s["tau_p"], budget(link.source, self.params["rate"])[2])
+
+
 @register("receiver", "thm3_theory")
 class Theorem3Theory(Estimator):
     """The MSE the Theorem 3 design promises, (4c) (closed form)."""
