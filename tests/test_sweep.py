@@ -225,6 +225,15 @@ def test_plot_figures_draw_named_groups_of_curves(tmp_path):
     c["plot"] = {"figures": {"map": ["MAP"]}}  # the unlisted curves go to plot.png
     run_sweep(parse_config(c), tmp_path / "rest", workers=1, quiet=True)
     assert sorted(p.name for p in (tmp_path / "rest").glob("plot*.png")) == ["plot.png", "plot_figure=map.png"]
+    # hwsim plot redraws them: some curves, a y range, the paper style, SVG
+    from hwsim.cli.main import main
+
+    assert main(["plot", str(tmp_path / "rest"), "--curves", "MAP", "QMAP R=2", "--ylim", "1e-4", "1",
+                 "--style", "paper", "--format", "svg"]) == 0
+    assert sorted(p.name for p in (tmp_path / "rest").glob("plot*.svg")) == ["plot.svg", "plot_figure=map.svg"]
+    assert "MAP CSI" not in (tmp_path / "rest" / "plot.svg").read_text()
+    for argv in (["--curves", "nope"], ["--format", "gif"], ["--ylim", "1", "0.1"]):
+        assert main(["plot", str(tmp_path / "rest"), *argv]) == 2
     # --force removes them like every plot
     run_sweep(parse_config(c), tmp_path / "rest", workers=1, quiet=True, plot=False, force=True)
     assert not list((tmp_path / "rest").glob("plot*"))

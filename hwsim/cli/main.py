@@ -213,7 +213,8 @@ def _compare(args) -> int:
 def _plot(args) -> int:
     from ..engine.plotting import plot_sweep
 
-    for path in plot_sweep(args.dir):
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    for path in plot_sweep(args.dir, curves=args.curves, ylim=args.ylim, style=args.style, formats=formats):
         print(path)
     return 0
 
@@ -289,8 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_adc_parser(sub)
 
-    p = sub.add_parser("plot", help="redraw the plots of a sweep folder")
+    p = sub.add_parser("plot", help="redraw the plots of a sweep folder",
+                       description="Redraw the figures of the sweep in DIR (one per panel and [plot] figure; "
+                                   "error bars are the points' confidence intervals, points without an error "
+                                   "are drawn as upper bounds), in place of the ones the sweep wrote.")
     p.add_argument("dir", metavar="DIR")
+    p.add_argument("--curves", nargs="+", metavar="NAME", help="only these curves")
+    p.add_argument("--ylim", nargs=2, type=float, metavar=("LOW", "HIGH"), help="y-axis range")
+    p.add_argument("--style", choices=("screen", "paper"), default="screen",
+                   help="screen (colour, default) or paper (gray levels, narrower, 300 dpi); curves differ in "
+                        "marker and line style in both")
+    p.add_argument("--format", default="png,pdf", metavar="LIST", help="comma-separated: png, pdf, svg (default png,pdf)")
     p.set_defaults(func=_plot)
 
     p = sub.add_parser(

@@ -40,8 +40,20 @@ def default_x(grid: dict) -> str:
     return (varying or numeric or list(grid))[0]
 
 
-def plot_sweep(out_dir) -> list[Path]:
-    """Draw the sweep in ``out_dir``; returns the written files."""
+#: ``style``: ``screen`` (colour, wide) or ``paper`` (gray levels, a column-and-a-half wide, 300 dpi): curves
+#: differ in marker and line style in both, so either reads in grayscale.
+STYLES = {"screen": {"figsize": (8.4, 4.6), "dpi": 120, "font": 10, "legend": 8, "colors": None},
+          "paper": {"figsize": (6.2, 3.4), "dpi": 300, "font": 8, "legend": 6.5,
+                    "colors": ("0.0", "0.45", "0.25", "0.6", "0.1", "0.35", "0.5", "0.15", "0.7", "0.3")}}
+FORMATS = ("png", "pdf", "svg")
+
+
+def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", formats=("png", "pdf")) -> list[Path]:
+    """Draw the sweep in ``out_dir``; returns the written files.
+
+    ``curves``: only these curves (names; an unknown one is an error); ``ylim``: (low, high) of the
+    y axis; ``style``: a key of :data:`STYLES`; ``formats``: any of :data:`FORMATS`.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -56,6 +68,24 @@ def plot_sweep(out_dir) -> list[Path]:
     rows = read_results(out / "results.csv") if (out / "results.csv").exists() else []
     if not rows:
         raise ValueError(f"{out} has no finished points to plot yet")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
+    formats = list(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f"formats must be some of {', '.join(FORMATS)}, got {', '.join(map(str, formats)) or 'none'}")
+    if ylim is not None:
+        lo, hi = (float(v) for v in ylim)
+        if not lo < hi:
+            raise ValueError(f"ylim must be two numbers, low < high, got {lo:g} {hi:g}")
+    if curves:
+        known = list(dict.fromkeys(r["curve"] for r in rows))
+        unknown = [c for c in curves if c not in known]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))}: no such curve in {out} (curves: "
+                             f"{', '.join(map(repr, known))})")
+        rows = [r for r in rows if r["curve"] in curves]
+    look = STYLES[style]
     y = result_columns(study, config)[0]
     plot_cfg = config.get("plot", {})
     x = plot_cfg.get("x") or default_x(grid)
@@ -77,7 +107,7 @@ def plot_sweep(out_dir) -> list[Path]:
                and (r["curve"] not in listed if members is None else r["curve"] in members)]
         if not sel:
             continue
-        fig = Figure(figsize=(8.4, 4.6))
+        fig = Figure(figsize=look["figsize"])
         FigureCanvasAgg(fig)
         ax = fig.subplots()
         notes = {f"bars: {confidence:.0%} confidence intervals"}
@@ -85,26 +115,31 @@ def plot_sweep(out_dir) -> list[Path]:
         for i, curve in enumerate(dict.fromkeys(r["curve"] for r in sel)):
             pts = sorted((r for r in sel if r["curve"] == curve and _is_number(r[x])), key=lambda r: float(r[x]))
             if pts:
-                handle, curve_notes = _draw_curve(ax, curve, pts, x, y, logy, i)
+                color = None if look["colors"] is None else {"color": look["colors"][i % len(look["colors"])]}
+                handle, curve_notes = _draw_curve(ax, curve, pts, x, y, logy, i, style=color)
                 handles.append(handle)
                 notes |= curve_notes
         if logy:
             ax.set_yscale("log")
-        ax.set_xlabel(plot_cfg.get("xlabel", _LABELS.get(x, x)))
-        ax.set_ylabel(plot_cfg.get("ylabel", _LABELS.get(y, y)))
+        if ylim is not None:
+            ax.set_ylim(lo, hi)
+        ax.set_xlabel(plot_cfg.get("xlabel", _LABELS.get(x, x)), fontsize=look["font"])
+        ax.set_ylabel(plot_cfg.get("ylabel", _LABELS.get(y, y)), fontsize=look["font"])
+        ax.tick_params(labelsize=look["font"] - 1)
         ax.grid(True, which="both", alpha=0.3)
         # outside the axes, so that it never hides a curve
-        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        ax.legend(handles=handles, fontsize=look["legend"], loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  borderaxespad=0.0)
         title = config.get("title", "")
         suffix = ", ".join(f"{a} = {v}" for a, v in zip(panel_axes, combo))
-        ax.set_title(" | ".join(t for t in (title, group_name, suffix) if t), fontsize=10)
-        fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=7, color="0.35")
+        ax.set_title(" | ".join(t for t in (title, group_name, suffix) if t), fontsize=look["font"])
+        fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=look["font"] - 3, color="0.35")
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         stem = "plot" + group_stem + "".join(f"_{a}={v}" for a, v in zip(panel_axes, combo))
-        for ext in ("png", "pdf"):
+        for ext in formats:
             path = out / f"{stem}.{ext}"
             buf = io.BytesIO()
-            fig.savefig(buf, format=ext, dpi=120)
+            fig.savefig(buf, format=ext, dpi=look["dpi"])
             atomic_write_bytes(path, buf.getvalue())
             written.append(path)
     return written
