@@ -223,32 +223,18 @@ class LearnedDetector(Detector):
         """Train the sweep's network once, before its points run, and save it in ``folder`` (a resumed
         sweep finds it there and does not train again); returns the (weights, sidecar) that a worker's
         :meth:`prepare` loads (through :data:`hwsim.components.SHARED`) instead of training."""
-        import hashlib
-        from pathlib import Path
-
-        from hwsim._files import atomic_write_bytes, atomic_write_text
+        from ._shared import check_origin, saved_once
 
         key = _cache_key(self.params, link)
-        path = Path(folder) / f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
-        if path.is_file():
-            try:
-                side = read_sidecar(path, link)
-                if side.get("origin", {}).get("sweep_key") == key:
-                    files = path.read_bytes(), Path(f"{path}.json").read_text()
-                    _from_files(files[0], side, str(path))
-                    if say is not None:
-                        say(f"loaded the learned detector trained by an earlier run: {path}")
-                    return files
-            except (ValueError, OSError, UnicodeDecodeError):
-                pass  # damaged or foreign: trained again and replaced
-        if say is not None:
-            say(f"training the learned detector ({self.params['epochs']} epochs of {self.params['steps']} steps) "
-                f"once for the whole sweep; saved as {path}")
-        weights, sidecar = detector_files(_shared_detector(key, progress), origin={"sweep_key": key})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, weights)
-        atomic_write_text(Path(f"{path}.json"), sidecar)
-        return weights, sidecar
+
+        def check(weights, text, path):
+            sidecar = check_sidecar(text, f"{path}.json", link, model=path)
+            check_origin(sidecar, key, path)
+            _from_files(weights, sidecar, str(path))
+
+        what = f"learned detector ({self.params['epochs']} epochs of {self.params['steps']} steps)"
+        return saved_once(folder, key, check=check, what=what, say=say,
+                          make=lambda: detector_files(_shared_detector(key, progress), origin={"sweep_key": key}))
 
     def detect(self, obs) -> Decision:
         if self.net is None:

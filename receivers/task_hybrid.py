@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -163,31 +162,19 @@ class TaskHybrid(Detector):
 
     def shared_setup(self, link, folder, progress: bool = False, say=None) -> tuple[bytes, str]:
         """Train the sweep's receiver once (or load it from ``folder``, where an earlier run saved it)."""
-        from pathlib import Path
-
-        from hwsim._files import atomic_write_bytes, atomic_write_text
+        from ._shared import check_origin, saved_once
 
         key = _key(self.params, link)
-        path = Path(folder) / f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
-        if path.is_file():
-            try:
-                side = read_sidecar(path, link)
-                if side.get("origin", {}).get("sweep_key") == key:
-                    files = path.read_bytes(), Path(f"{path}.json").read_text()
-                    _from_files(files[0], side, str(path))
-                    if say is not None:
-                        say(f"loaded the task_hybrid receiver trained by an earlier run: {path}")
-                    return files
-            except (ValueError, OSError, UnicodeDecodeError):
-                pass
-        if say is not None:
-            say(f"training the task_hybrid receiver (p={self.params['outputs']}, {self.params['bits']}-bit, "
-                f"{self.params['epochs']} epochs) once for the whole sweep; saved as {path}")
-        weights, sidecar = _files(_shared(key, progress), origin={"sweep_key": key})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, weights)
-        atomic_write_text(f"{path}.json", sidecar)
-        return weights, sidecar
+
+        def check(weights, text, path):
+            sidecar = _check_sidecar(text, f"{path}.json", link, model=path)
+            check_origin(sidecar, key, path)
+            _from_files(weights, sidecar, str(path))
+
+        p = self.params
+        what = f"task_hybrid receiver (p={p['outputs']}, {p['bits']}-bit, {p['epochs']} epochs)"
+        return saved_once(folder, key, check=check, what=what, say=say,
+                          make=lambda: _files(_shared(key, progress), origin={"sweep_key": key}))
 
     def train_model(self, link, snr_db=None, *, device: str = "cpu", progress: bool = False,
                     seed: int | None = None):

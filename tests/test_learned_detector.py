@@ -231,15 +231,16 @@ def test_nothing_learnable_and_links_it_cannot_serve():
 
 
 def test_shipped_study_runs_shrunk(tmp_path):
-    """learned_massive with its six curves, one SNR, a two-step training and a one-frame stopping rule."""
+    """learned_massive with its twelve curves, one SNR, a two-step training and a one-frame stopping rule."""
     from hwsim.engine.sweep import load_config, run_sweep
 
     cfg = load_config("learned_massive", quick=True, overrides=[
         "grid.snr_db=[8.0]", "receiver.epochs=1", "receiver.steps=2", "receiver.val_frames=1",
         "receiver.val_snrs=1", "channel.frame_len=20", "stopping.min_samples=640", "stopping.max_samples=640",
         "stopping.batch=20", "stopping.target_errors=1"])
-    assert [c["name"] for c in cfg.curves] == ["BLMMSE, 1-bit", "BLMMSE, 2-bit", "learned, 1-bit", "learned, 2-bit",
-                                               "nML, 1-bit", "nML, 2-bit"]
+    assert [c["name"] for c in cfg.curves][:6] == ["BLMMSE, 1-bit", "BLMMSE, 2-bit", "learned, 1-bit", "learned, 2-bit",
+                                                   "nML, 1-bit", "nML, 2-bit"]
+    assert len(cfg.curves) == 12  # and the bit-budget curves (tests/test_task_hybrid.py)
     run_sweep(cfg, tmp_path / "run", workers=1, quiet=True, plot=False)
     rows = (tmp_path / "run" / "results.csv").read_text().splitlines()
-    assert len(rows) == 7 and sum(r.startswith('"learned, ') for r in rows) == 2
+    assert len(rows) == 13 and sum(r.startswith('"learned, ') for r in rows) == 2

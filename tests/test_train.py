@@ -91,7 +91,7 @@ def test_two_workers_give_the_results_of_one(tmp_path):
     run_sweep(shrunk(), tmp_path / "one", workers=1, quiet=True, plot=False)
     run_sweep(shrunk(), tmp_path / "two", workers=2, quiet=True, plot=False)
     a, b = rows(tmp_path / "one"), rows(tmp_path / "two")
-    assert a == b and len(a) == 6
+    assert a == b and len(a) == 12
 
 
 def test_train_a_config_then_sweep_the_saved_model(tmp_path, capsys):

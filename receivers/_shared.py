@@ -1,0 +1,47 @@
+"""A network a sweep trains once for all its points, saved where a resumed sweep finds it.
+
+The ``shared_setup`` hook of the learned receivers (:mod:`hwsim.pipeline`) calls :func:`saved_once`:
+the file ``FOLDER/learned-<hash of the key>.pt`` (with its JSON sidecar, whose ``origin.sweep_key``
+is the key) is loaded when an earlier run of the sweep wrote it, and trained and written otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def saved_once(folder, key: str, *, check, make, what: str, say=None) -> tuple[bytes, str]:
+    """The (weights, sidecar text) of the network for ``key``, from ``folder`` or trained.
+
+    ``check(weights, sidecar_text, path)`` raises ValueError unless the files hold a usable network
+    for this key; ``make()`` trains one and returns its two files; ``what`` names it in the
+    progress lines given to ``say``. A damaged or foreign file is trained again and replaced.
+    """
+    from hwsim._files import atomic_write_bytes, atomic_write_text
+
+    path = Path(folder) / f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+    side = Path(f"{path}.json")
+    if path.is_file() and side.is_file():
+        try:
+            files = path.read_bytes(), side.read_text()
+            check(*files, path)
+            if say is not None:
+                say(f"loaded the {what} trained by an earlier run: {path}")
+            return files
+        except (ValueError, OSError, UnicodeDecodeError):
+            pass
+    if say is not None:
+        say(f"training the {what} once for the whole sweep; saved as {path}")
+    weights, sidecar = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, weights)
+    atomic_write_text(side, sidecar)
+    return weights, sidecar
+
+
+def check_origin(sidecar: dict, key: str, path) -> None:
+    """A saved network is the sweep's only when its sidecar says it was trained for ``key``."""
+    origin = sidecar.get("origin")
+    if not isinstance(origin, dict) or origin.get("sweep_key") != key:
+        raise ValueError(f"{path} was saved for another sweep")
