@@ -39,3 +39,58 @@ class Users(Component):
         """Symbol indices int64 [F, L, K] and the symbols, complex [F, L, K]."""
         idx = self.constellation.draw((n_frames, frame_len, self.users), rng)
         return idx, self.constellation.symbols(idx)
+
+
+#: Most dimensions of a ``gaussian`` source vector.
+MAX_GAUSSIAN_DIM = 64
+
+
+@register("source", "gaussian")
+class GaussianVectors(Component):
+    r"""Vectors of ``dim`` samples of a unit-variance Gauss-Markov process (``rho = 0``: i.i.d.
+    :math:`\mathcal N(0, 1)`): :math:`x_1 \sim \mathcal N(0, 1)`, :math:`x_{i+1} = \rho x_i +
+    \sqrt{1 - \rho^2}\, w_i`, i.e. covariance :math:`\rho^{|i-j|}`, each vector drawn independently.
+
+    The source of a quantization study (``vq_gaussian.toml``): an estimation link whose unknown is
+    the vector itself (``sample`` returns it twice), whose receiver is a vector quantizer
+    (:mod:`hwsim.receivers.vq`) and whose metric is the MSE per dimension (SNR = -10 log10 MSE).
+    """
+
+    PARAMS = {"dim": 2, "rho": 0.0}
+    task = "estimation"
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        _checks.integer("source.dim", self.params["dim"], minimum=1, maximum=MAX_GAUSSIAN_DIM)
+        rho = _checks.real("source.rho", self.params["rho"])
+        if not -1.0 < rho < 1.0:
+            raise ValueError(f"source.rho must lie in (-1, 1), got {rho}")
+
+    @property
+    def n(self) -> int:
+        return self.params["dim"]
+
+    k = n
+
+    def covariance(self) -> np.ndarray:
+        """:math:`\\rho^{|i-j|}`, [dim, dim]."""
+        i = np.arange(self.n)
+        return self.params["rho"] ** np.abs(i[:, None] - i[None, :])
+
+    def draw(self, batch: int, rng: np.random.Generator) -> np.ndarray:
+        """``batch`` vectors, float64 [batch, dim]."""
+        rho, n = self.params["rho"], self.n
+        w = rng.standard_normal((int(batch), n))
+        if rho == 0.0:
+            return w
+        x = np.empty_like(w)
+        x[:, 0] = w[:, 0]
+        scale = np.sqrt(1.0 - rho**2)
+        for i in range(1, n):
+            x[:, i] = rho * x[:, i - 1] + scale * w[:, i]
+        return x
+
+    def sample(self, batch: int, rng: np.random.Generator):
+        """(unknowns, observations): the same vectors, [batch, dim]."""
+        x = self.draw(batch, rng)
+        return x, x
