@@ -90,3 +90,15 @@ def test_wheel_maps_every_folder_under_the_hwsim_root(tmp_path):
                 "hwsim/studies/link.py", "hwsim/configs/ber_snr.toml", "hwsim/configs/massive_mimo.toml"):
         assert mod in names
     assert not any(n.startswith(("channels/", "receivers/", "designs/", "tests/")) for n in names)
+    assert "hwsim/quantizers/base.py" in names and "hwsim/train.py" in names
+    # a fresh virtual environment from the wheel alone: the command is installed and starts (its --version
+    # needs nothing beyond the standard library; the dependencies are the set-up script's business)
+    env_dir = tmp_path / "fresh"
+    r = _run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)])
+    assert r.returncode == 0, r.stderr
+    wheel = next(tmp_path.glob("hwsim-*.whl"))
+    r = _run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"), "install", "--no-deps", "-q",
+              "--no-index", str(wheel)])
+    assert r.returncode == 0, r.stderr
+    r = _run([str(env_dir / "bin" / "hwsim"), "--version"])
+    assert r.returncode == 0 and r.stdout.startswith("hwsim "), (r.stdout, r.stderr)
