@@ -29,3 +29,15 @@ def atomic_write_bytes(path, data: bytes) -> None:
 def atomic_write_text(path, text: str) -> None:
     """Atomic write of UTF-8 text (see :func:`atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode())
+
+
+def check_format(doc, src, fmt: str, version: int, what: str) -> None:
+    """A JSON document's ``format`` must be ``fmt`` and its ``version`` ``version``; a file from a newer
+    hwsim says so. ``src`` names the file and ``what`` the kind of file in the message."""
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise ValueError(f"{src} is not {what} (format {fmt!r})")
+    found = doc.get("version")
+    if found != version:
+        newer = isinstance(found, int) and not isinstance(found, bool) and found > version
+        raise ValueError(f"{src} has format version {found!r}; this hwsim reads version {version}"
+                         + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))

@@ -45,3 +45,19 @@ def check_origin(sidecar: dict, key: str, path) -> None:
     origin = sidecar.get("origin")
     if not isinstance(origin, dict) or origin.get("sweep_key") != key:
         raise ValueError(f"{path} was saved for another sweep")
+
+
+def sidecar_bytes(path, what: str, max_bytes: int) -> bytes:
+    """The bytes of ``path``'s JSON sidecar ``path.json``, after checking that both files exist and the
+    sidecar holds at most ``max_bytes`` (``what`` names the kind of model in messages)."""
+    side = Path(f"{path}.json")
+    if not Path(path).is_file():
+        raise ValueError(f"receiver.model: {path} is not a file (a {what} saved by hwsim)")
+    try:
+        size = side.stat().st_size
+    except FileNotFoundError:
+        raise ValueError(f"{side} is missing: a {what} needs its JSON sidecar") from None
+    if size > max_bytes:
+        raise ValueError(f"{side} holds {size} bytes; a {what} sidecar may hold at most {max_bytes}")
+    with open(side, "rb") as fh:
+        return fh.read(max_bytes + 1)

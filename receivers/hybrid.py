@@ -225,6 +225,7 @@ class TrainedReceiver:
         it deliberately for a larger receiver) and the weight file may not be larger than
         such a receiver needs.
         """
+        from hwsim._files import check_format
         from hwsim.converters.tables import parse_json_bytes
 
         path = Path(path)
@@ -240,13 +241,7 @@ class TrainedReceiver:
                              f"{MAX_SIDECAR_BYTES} (hwsim.receivers.hybrid.MAX_SIDECAR_BYTES)")
         with open(side_path, "rb") as f:
             sidecar = parse_json_bytes(side_path, f.read(MAX_SIDECAR_BYTES + 1), "a receiver sidecar")
-        if not isinstance(sidecar, dict) or sidecar.get("format") != "hwsim-hybrid-receiver":
-            raise ValueError(f"{side_path} is not an hwsim hybrid receiver")
-        version = sidecar.get("version")
-        if version != FORMAT_VERSION:
-            newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
-            raise ValueError(f"{side_path} has format version {version!r}; this hwsim reads version {FORMAT_VERSION}"
-                             + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
+        check_format(sidecar, side_path, "hwsim-hybrid-receiver", FORMAT_VERSION, "an hwsim hybrid receiver")
         arch = _check_arch(side_path, sidecar.get("arch"), max_parameters)
         seed = sidecar.get("seed")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:

@@ -769,24 +769,16 @@ def detector_files(det: TrainedDetector, origin: dict | None = None) -> tuple[by
 def read_sidecar(path, link=None) -> dict:
     """The checked sidecar of a saved network (format, version, bounded architecture, and, given ``link``,
     the link it was trained for); a clear ValueError otherwise. Allocates nothing from its sizes."""
-    from pathlib import Path
+    from ._shared import sidecar_bytes
 
-    side = Path(f"{path}.json")
-    if not Path(path).is_file():
-        raise ValueError(f"receiver.model: {path} is not a file (a learned detector saved by save_detector)")
-    try:
-        size = side.stat().st_size
-    except FileNotFoundError:
-        raise ValueError(f"{side} is missing: a learned detector needs its JSON sidecar") from None
-    if size > MAX_SIDECAR_BYTES:
-        raise ValueError(f"{side} holds {size} bytes; a learned-detector sidecar may hold at most {MAX_SIDECAR_BYTES}")
-    with open(side, "rb") as fh:
-        return check_sidecar(fh.read(MAX_SIDECAR_BYTES + 1), side, link, model=path)
+    return check_sidecar(sidecar_bytes(path, "learned detector", MAX_SIDECAR_BYTES), f"{path}.json", link,
+                         model=path)
 
 
 def check_sidecar(text: bytes | str, side, link=None, model=None) -> dict:
     """Parse and check a sidecar's text (see :func:`read_sidecar`); ``side`` and ``model`` name the files
     in messages."""
+    from hwsim._files import check_format
     from hwsim.converters.tables import parse_json_bytes
 
     raw = text.encode() if isinstance(text, str) else text
@@ -794,13 +786,7 @@ def check_sidecar(text: bytes | str, side, link=None, model=None) -> dict:
         raise ValueError(f"{side} holds {len(raw)} bytes; a learned-detector sidecar may hold at most "
                          f"{MAX_SIDECAR_BYTES}")
     sidecar = parse_json_bytes(side, raw, "a learned-detector sidecar")
-    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
-        raise ValueError(f"{side} is not an hwsim learned detector (format {FORMAT!r})")
-    version = sidecar.get("version")
-    if version != FORMAT_VERSION:
-        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
-        raise ValueError(f"{side} has format version {version!r}; this hwsim reads version {FORMAT_VERSION}"
-                         + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
+    check_format(sidecar, side, FORMAT, FORMAT_VERSION, "an hwsim learned detector")
     arch = sidecar.get("arch")
     if not isinstance(arch, dict) or set(arch) != set(Arch.__dataclass_fields__):
         raise ValueError(f"{side}: arch must hold exactly {', '.join(sorted(Arch.__dataclass_fields__))}")

@@ -468,33 +468,21 @@ def _files(det: TrainedTaskHybrid, origin: dict | None = None) -> tuple[bytes, s
 
 def read_sidecar(path, link=None) -> dict:
     """The checked sidecar of a saved receiver (format, version, bounded architecture, the link)."""
-    from pathlib import Path
+    from ._shared import sidecar_bytes
 
-    side = Path(f"{path}.json")
-    if not Path(path).is_file():
-        raise ValueError(f"receiver.model: {path} is not a file (a task_hybrid receiver saved by hwsim train)")
-    try:
-        size = side.stat().st_size
-    except FileNotFoundError:
-        raise ValueError(f"{side} is missing: a task_hybrid receiver needs its JSON sidecar") from None
-    if size > MAX_SIDECAR_BYTES:
-        raise ValueError(f"{side} holds {size} bytes; a task_hybrid sidecar may hold at most {MAX_SIDECAR_BYTES}")
-    with open(side, "rb") as fh:
-        return _check_sidecar(fh.read(MAX_SIDECAR_BYTES + 1), side, link, model=path)
+    return _check_sidecar(sidecar_bytes(path, "task_hybrid receiver", MAX_SIDECAR_BYTES), f"{path}.json", link,
+                          model=path)
 
 
 def _check_sidecar(text, side, link=None, model=None) -> dict:
+    from hwsim._files import check_format
     from hwsim.converters.tables import parse_json_bytes
 
     raw = text.encode() if isinstance(text, str) else text
-    sidecar = parse_json_bytes(side, raw[:MAX_SIDECAR_BYTES + 1], "a task_hybrid sidecar")
-    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
-        raise ValueError(f"{side} is not an hwsim task_hybrid receiver (format {FORMAT!r})")
-    version = sidecar.get("version")
-    if version != FORMAT_VERSION:
-        newer = isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION
-        raise ValueError(f"{side} has format version {version!r}; this hwsim reads version {FORMAT_VERSION}"
-                         + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
+    if len(raw) > MAX_SIDECAR_BYTES:
+        raise ValueError(f"{side} holds {len(raw)} bytes; a task_hybrid sidecar may hold at most {MAX_SIDECAR_BYTES}")
+    sidecar = parse_json_bytes(side, raw, "a task_hybrid sidecar")
+    check_format(sidecar, side, FORMAT, FORMAT_VERSION, "an hwsim task_hybrid receiver")
     arch = sidecar.get("arch")
     keys = {"users", "outputs", "bits", "levels", "mode", "gamma", "sharpness"}
     if not isinstance(arch, dict) or set(arch) != keys:

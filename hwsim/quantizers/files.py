@@ -144,13 +144,9 @@ def import_quantizer(path, *, max_bytes: int | None = None):
 
 def from_document(doc, src: str = "the document"):
     """A quantizer from a document of :func:`quantizer_document` (checked, see the module text)."""
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"{src} is not an hwsim vector quantizer (format {FORMAT!r})")
-    version = doc.get("version")
-    if version != VERSION:
-        newer = isinstance(version, int) and not isinstance(version, bool) and version > VERSION
-        raise ValueError(f"{src} has version {version!r}; this hwsim reads version {VERSION}"
-                         + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
+    from hwsim._files import check_format
+
+    check_format(doc, src, FORMAT, VERSION, "an hwsim vector quantizer")
     kind = doc.get("kind")
     if kind not in KINDS:
         raise ValueError(f"{src}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
