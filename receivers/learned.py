@@ -112,12 +112,17 @@ class Hybrid(Detector):
     trains_at_snr = True
 
     def train_model(self, link, snr_db, *, device: str = "cpu", progress: bool = False, seed: int | None = None):
-        """``hwsim train``: one receiver at ``snr_db`` from ``seed`` (default 0), on ``device``."""
+        """``hwsim train``: one receiver at ``snr_db`` from ``seed`` (default 0), on ``device`` (on the CPU with
+        one thread, as a sweep trains: the same receiver, and much faster than several threads on a busy
+        machine)."""
+        from hwsim._threads import single_threaded
+
         from .learned_detector import torch_device
 
         torch_device(device)  # a clear error where CUDA is absent
         seed = 0 if seed is None else _checks.integer("--seed", seed, minimum=0)
-        return self.train(link, float(snr_db), np.random.default_rng(seed), progress=progress, device=device)
+        with single_threaded():
+            return self.train(link, float(snr_db), np.random.default_rng(seed), progress=progress, device=device)
 
     def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
         """Train the receiver at ``snr_db`` on the CPU (so every worker trains the same one)."""

@@ -149,8 +149,6 @@ def _train(args) -> int:
 
 def _train_seed001(args, out: Path) -> int:
     """``hwsim train --snr DB`` without a CONFIG: seed 001's hybrid receiver on the 12 x 4 system."""
-    import numpy as np
-
     from ..pipeline import Pipeline
 
     if args.snr is None:
@@ -162,11 +160,7 @@ def _train_seed001(args, out: Path) -> int:
         "type": "hybrid", "training": args.training or "soft_to_hard", "trainset": args.trainset or "optimal",
         "rate": 1.0 if args.rate is None else args.rate}})
     link.check()
-    from ..receivers.learned_detector import torch_device
-
-    torch_device(args.device)
-    trained = link.receiver.train(link, args.snr, np.random.default_rng(args.seed or 0), progress=not args.quiet,
-                                  device=args.device)
+    trained = link.receiver.train_model(link, args.snr, device=args.device, progress=not args.quiet, seed=args.seed)
     trained.save(out, origin={"config": None, "snr_db": args.snr})
     table = trained.model.adc_table()
     best = min(h["val_error"] for h in trained.history)
