@@ -47,3 +47,150 @@ class RDBound(Estimator):
         eig = np.linalg.eigvalsh(link.source.covariance())
         total, _ = reverse_water_filling(np.clip(eig, 0.0, None), self.params["rate"] * n)
         return total / n
+
+
+#: Quantizers the ``vq`` receiver trains or designs (``method``).
+METHODS = ("lloyd_max", "lattice", "lbg", "nsvq", "rvq", "pvq", "avq", "learned_lattice")
+#: The best known lattice quantizer of small dimensions (Conway & Sloane table 2.3), ``lattice = "auto"``.
+BEST_LATTICE = {1: "Z1", 2: "A2", 3: "D3", 4: "D4", 8: "E8"}
+#: Most codewords of a quantizer trained on samples (LBG, NSVQ: one codebook of 2^(nR) codewords).
+MAX_TRAINED_CODEWORDS = 4096
+
+
+@register("receiver", "vq")
+class VQ(Estimator):
+    r"""A vector quantizer of the source's vectors at ``rate`` bits per dimension (:math:`2^{nR}` codewords):
+
+    - ``lloyd_max``: the Lloyd-Max quantizer of N(0, 1) on every dimension (scalar);
+    - ``lattice``: the :math:`2^{nR}` smallest points of ``lattice`` (``auto``: Z1, A2, D3, D4 or E8 for the
+      dimension), scaled for the least MSE on the training samples (overload included);
+    - ``lbg``, ``nsvq``: one codebook, LBG from k-means++ or learned with noise substitution (at most
+      :data:`MAX_TRAINED_CODEWORDS` codewords);
+    - ``rvq``, ``pvq``, ``avq``: ``stages`` codebooks sharing the :math:`nR` bits (residual and additive,
+      with beam search ``beam``: at most one stage per bit; product: over ``min(stages, n)``
+      contiguous sub-vectors);
+    - ``learned_lattice``: seed 000's learned lattice (:mod:`hwsim.quantizers.learned_lattice`).
+
+    Trained per point on ``train_samples`` vectors of the source from the point's set-up stream.
+    """
+
+    PARAMS = {"method": "lbg", "rate": 1.0, "lattice": "auto", "train_samples": 20_000, "stages": 2, "beam": 4,
+              "steps": 3000, "iters": 100}
+    LIMITS = {"train_samples": 2_000_000, "stages": 8, "beam": 64, "steps": 1_000_000, "iters": 100_000}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        p = self.params
+        if p["method"] not in METHODS:
+            raise ValueError(f"receiver.method must be one of {', '.join(METHODS)}, got {p['method']!r}")
+        _checks.real("receiver.rate", p["rate"], positive=True)
+        for key, hi in self.LIMITS.items():
+            _checks.integer(f"receiver.{key}", p[key], minimum=1, maximum=hi)
+        self.quantizer = None
+
+    def _codewords(self, n: int, parts: int = 1) -> int:
+        """Codewords of each of ``parts`` codebooks sharing ``rate * n`` bits (a whole number each)."""
+        bits = self.params["rate"] * n / parts
+        if abs(bits - round(bits)) > 1e-9:
+            raise ValueError(f"receiver.rate = {self.params['rate']} in {n} dimensions over {parts} codebook(s) gives "
+                             f"{bits:g} bits per codebook; give a rate that makes it a whole number")
+        return 2 ** int(round(bits))
+
+    def check_link(self, link) -> None:
+        super().check_link(link)
+        _check_gaussian(link, "vq")
+        p, n = self.params, link.source.n
+        method = p["method"]
+        if method in ("lbg", "nsvq", "lattice", "learned_lattice"):
+            from hwsim.quantizers import codewords_for
+
+            codewords_for(p["rate"], n)  # bounded before anything is allocated
+            count = self._codewords(n)
+            if method in ("lbg", "nsvq") and count > MAX_TRAINED_CODEWORDS:
+                raise ValueError(f"receiver.method = {method!r} at {p['rate']} bits per dimension in {n} dimensions "
+                                 f"needs {count} codewords, more than the {MAX_TRAINED_CODEWORDS} a trained codebook may "
+                                 "have here (use rvq, pvq or avq)")
+        elif method == "lloyd_max":
+            self._codewords(1)
+        else:
+            if method == "pvq":
+                counts = [self._codewords(d) for d in _split(n, min(p["stages"], n))]
+            else:
+                counts = [self._codewords(n, _stages(p, n))]
+            count = max(counts)
+            if count > MAX_TRAINED_CODEWORDS:
+                raise ValueError(f"receiver.method = {method!r}: {count} codewords per codebook, more than "
+                                 f"{MAX_TRAINED_CODEWORDS}; raise receiver.stages")
+        if method == "lattice" and p["lattice"] == "auto" and n not in BEST_LATTICE:
+            raise ValueError(f"receiver.lattice = 'auto' knows dimensions {sorted(BEST_LATTICE)}, the source has {n}")
+
+    def prepare(self, link, snr_db, rng) -> None:
+        self.quantizer = design(self.params, link.source, rng)
+
+    def estimate(self, x, rng) -> np.ndarray:
+        return self.quantizer.quantize(x)[1]
+
+
+def design(p: dict, source, rng: np.random.Generator):
+    """The quantizer of the ``vq`` receiver with parameters ``p`` for ``source``, trained from ``rng``."""
+    from hwsim import quantizers as q
+
+    n, method, rate = source.n, p["method"], p["rate"]
+    if method == "lloyd_max":
+        from hwsim.designs.scalar import lloyd_max
+
+        levels = lloyd_max(int(round(rate))).levels[:, None]
+        return q.ProductVQ([levels] * n)
+    samples = source.draw(p["train_samples"], rng)
+    if method == "lattice":
+        return _scaled_lattice(BEST_LATTICE[n] if p["lattice"] == "auto" else p["lattice"], int(round(2 ** (rate * n))),
+                               samples)
+    if method == "lbg":
+        return q.lbg(samples, int(round(2 ** (rate * n))), rng, iters=p["iters"])[0]
+    if method == "nsvq":
+        from hwsim.quantizers.learned_vq import train_vq
+
+        return train_vq(samples, int(round(2 ** (rate * n))), "nsvq", rng, steps=p["steps"])[0]
+    if method == "rvq":
+        stages = _stages(p, n)
+        return q.train_rvq(samples, stages, int(round(2 ** (rate * n / stages))), rng, iters=p["iters"])
+    if method == "pvq":
+        parts = min(p["stages"], n)
+        sizes = [int(round(2 ** (rate * d))) for d in _split(n, parts)]
+        return q.train_pvq(samples, parts, sizes, rng, iters=p["iters"])
+    if method == "avq":
+        stages = _stages(p, n)
+        return q.train_avq(samples, stages, int(round(2 ** (rate * n / stages))), rng, beam=p["beam"])[0]
+    from hwsim.quantizers.learned_lattice import train_for_source
+
+    return train_for_source(samples, rate, rng, steps=p["steps"])
+
+
+def _stages(p: dict, n: int) -> int:
+    """Stages of a residual or additive VQ: ``stages``, but never more than the bits per vector."""
+    return max(1, min(p["stages"], int(round(p["rate"] * n))))
+
+
+def _split(n: int, parts: int) -> list[int]:
+    base, extra = divmod(n, parts)
+    return [base + (i < extra) for i in range(parts)]
+
+
+def _scaled_lattice(name: str, codewords: int, samples: np.ndarray):
+    """The ``codewords`` smallest points of lattice ``name``, scaled for the least MSE on ``samples``
+    (golden-section search on the log of the scale)."""
+    from scipy.optimize import minimize_scalar
+
+    from hwsim.quantizers import lattice
+
+    base = lattice(name)
+    unit = base.volume ** (1 / base.dim)
+    fit = samples[: min(len(samples), 20_000)]
+
+    def mse(log_s):
+        return base.scaled(float(np.exp(log_s)) / unit).bounded(codewords=codewords).mse(fit)
+
+    # the cell volume of 2^(nR) cells covering a few standard deviations: start near 4 sigma / M^(1/n)
+    guess = np.log(4.0 / codewords ** (1 / base.dim))
+    res = minimize_scalar(mse, bracket=(guess - 0.7, guess + 0.7), tol=1e-3)
+    return base.scaled(float(np.exp(res.x)) / unit).bounded(codewords=codewords)
