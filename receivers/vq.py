@@ -143,8 +143,8 @@ def design(p: dict, source, rng: np.random.Generator):
         return q.ProductVQ([levels] * n)
     samples = source.draw(p["train_samples"], rng)
     if method == "lattice":
-        return _scaled_lattice(BEST_LATTICE[n] if p["lattice"] == "auto" else p["lattice"], int(round(2 ** (rate * n))),
-                               samples)
+        return q.lattices.gaussian_codebook(BEST_LATTICE[n] if p["lattice"] == "auto" else p["lattice"],
+                                            int(round(2 ** (rate * n))), samples)
     if method == "lbg":
         return q.lbg(samples, int(round(2 ** (rate * n))), rng, iters=p["iters"])[0]
     if method == "nsvq":
@@ -174,23 +174,3 @@ def _stages(p: dict, n: int) -> int:
 def _split(n: int, parts: int) -> list[int]:
     base, extra = divmod(n, parts)
     return [base + (i < extra) for i in range(parts)]
-
-
-def _scaled_lattice(name: str, codewords: int, samples: np.ndarray):
-    """The ``codewords`` smallest points of lattice ``name``, scaled for the least MSE on ``samples``
-    (golden-section search on the log of the scale)."""
-    from scipy.optimize import minimize_scalar
-
-    from hwsim.quantizers import lattice
-
-    base = lattice(name)
-    unit = base.volume ** (1 / base.dim)
-    fit = samples[: min(len(samples), 20_000)]
-
-    def mse(log_s):
-        return base.scaled(float(np.exp(log_s)) / unit).bounded(codewords=codewords).mse(fit)
-
-    # the cell volume of 2^(nR) cells covering a few standard deviations: start near 4 sigma / M^(1/n)
-    guess = np.log(4.0 / codewords ** (1 / base.dim))
-    res = minimize_scalar(mse, bracket=(guess - 0.7, guess + 0.7), tol=1e-3)
-    return base.scaled(float(np.exp(res.x)) / unit).bounded(codewords=codewords)

@@ -96,3 +96,34 @@ def test_the_codebook_refuses_bad_codewords_and_batches():
         cb.quantize([[np.inf, 0.0]])
     idx, x_hat = cb.quantize([0.9, 0.8])
     assert idx.tolist() == [1] and x_hat.tolist() == [[1.0, 1.0]]
+
+
+def test_a_vector_quantizer_stands_where_an_iq_bank_stands(tmp_path):
+    """adc.type = "vector": each antenna's (I, Q) pair quantized by a 2-D quantizer (a lattice, LBG, or a
+    file), behind the ideal AGC; the receiver sees the reconstructions."""
+    from hwsim.pipeline import Pipeline
+    from hwsim.quantizers import lbg
+
+    base = {"source": {"type": "users", "users": 2, "constellation": "qpsk"},
+            "channel": {"type": "rayleigh", "antennas": 8, "frame_len": 20}, "receiver": {"type": "lmmse"}}
+    link = Pipeline.from_tables({**base, "adc": {"type": "vector", "quantizer": "A2", "rate": 2.0}})
+    link.check()
+    idx, obs = link.observe(5, 10.0, np.random.default_rng(0))
+    z = obs.r / obs.scale[:, None, :]
+    book = link.adc.quantizer.codewords
+    pairs = np.stack([z.real.ravel(), z.imag.ravel()], axis=1)
+    assert np.abs(pairs[:, None, :] - book[None]).sum(-1).min(axis=1).max() < 1e-9  # every sample is a codeword
+    assert len(book) == 16 and obs.adc is None
+    errors = np.mean(link.receiver.detect(obs).indices != idx)
+    assert errors < 0.05
+    # a trained codebook from a file
+    path = export_quantizer(lbg(np.random.default_rng(1).normal(size=(4000, 2)), 16, np.random.default_rng(2))[0],
+                            tmp_path / "pair.json")
+    from_file = Pipeline.from_tables({**base, "adc": {"type": "vector", "quantizer": str(path)}})
+    _, obs = from_file.observe(2, 10.0, np.random.default_rng(0))
+    assert np.all(np.isfinite(obs.r))
+    path = export_quantizer(Codebook(np.eye(3)), tmp_path / "three.json")
+    with pytest.raises(ValueError, match="a vector bank needs 2"):
+        Pipeline.from_tables({**base, "adc": {"type": "vector", "quantizer": str(path)}})
+    with pytest.raises(ValueError, match="more than the limit"):
+        Pipeline.from_tables({**base, "adc": {"type": "vector", "rate": 11.0}})

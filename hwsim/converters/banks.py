@@ -18,7 +18,8 @@ own standard deviation under ``ideal``.
 Banks: ``none`` (unquantized), ``uniform_range`` (seed 001's QMAP converters: uniform levels over
 :math:`[-\gamma, \gamma]`), ``uniform`` (the mid-rise uniform quantizer with the MSE-optimal
 step for a Gaussian input, :func:`hwsim.designs.uniform_gaussian`), ``lloyd_max``
-(:func:`hwsim.designs.lloyd_max`) and ``table`` (a decision-table file, :mod:`hwsim.converters.tables`).
+(:func:`hwsim.designs.lloyd_max`), ``table`` (a decision-table file, :mod:`hwsim.converters.tables`)
+and ``vector`` (each I/Q pair quantized by a 2-D vector quantizer, :mod:`hwsim.quantizers`).
 """
 
 from __future__ import annotations
@@ -187,3 +188,74 @@ class UniformRangeBank(TableBank):
     def check_link(self, link) -> None:
         """The levels for the link's converter count stay within the table formats' limit."""
         self.levels_for(link.frontend.outputs(link.channel.antennas) * (1 if link.channel.real else 2))
+
+
+#: Quantizers a ``vector`` bank designs by name (2-D lattices, or LBG on Gaussian samples).
+VECTOR_DESIGNS = ("A2", "Z2", "lbg")
+
+
+@register("adc", "vector")
+class VectorBank(ConverterBank):
+    r"""Each input's (I, Q) pair quantized by one 2-D vector quantizer behind the AGC of the table banks:
+    :math:`r_i = \alpha_i\, \hat z_i`, :math:`\hat z_i` the reconstruction of
+    :math:`(\mathrm{Re}\, y_i, \mathrm{Im}\, y_i) / \alpha_i` (:mod:`hwsim.quantizers`).
+
+    ``quantizer``: ``A2`` (the hexagonal lattice) or ``Z2`` (a square grid), their
+    :math:`2^{2R}` smallest points scaled for the least MSE of a unit-variance Gaussian pair, ``lbg``
+    (an LBG codebook of that many codewords trained on Gaussian pairs from ``train_seed``), or the
+    path of a 2-D quantizer file (:func:`hwsim.quantizers.files.import_quantizer`). ``rate``: bits
+    per real dimension (4 bits per complex sample at the default 2). The receiver sees the
+    reconstructions (``adc`` absent from the observation: linear receivers treat them as samples;
+    the quantization-aware detectors, which need per-axis cells, do not apply).
+    """
+
+    PARAMS = {"quantizer": "A2", "rate": 2.0, "agc": "ideal", "scale": 1.0, "train_seed": 0}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        p = self.params
+        if p["agc"] not in AGC_MODES:
+            raise ValueError(f"adc.agc must be one of {', '.join(AGC_MODES)}, got {p['agc']!r}")
+        _checks.real("adc.scale", p["scale"], positive=True)
+        _checks.real("adc.rate", p["rate"], positive=True)
+        _checks.integer("adc.train_seed", p["train_seed"], minimum=0)
+        self.quantizer = self._design()
+
+    def _design(self):
+        from hwsim.quantizers import codewords_for
+
+        p = self.params
+        if p["quantizer"] not in VECTOR_DESIGNS:
+            from hwsim.quantizers.files import import_quantizer
+
+            q, _ = import_quantizer(p["quantizer"])
+            if q.dim != 2:
+                raise ValueError(f"adc.quantizer: {p['quantizer']} quantizes {q.dim}-dimensional vectors; a vector "
+                                 "bank needs 2 (an I/Q pair)")
+            return q
+        count = codewords_for(p["rate"], 2)
+        if count > 4096:
+            raise ValueError(f"adc.rate = {p['rate']} gives {count} codewords per I/Q pair; a vector bank designs at "
+                             "most 4096 (rate 6)")
+        rng = np.random.default_rng(p["train_seed"])
+        samples = rng.standard_normal((20_000, 2))
+        if p["quantizer"] == "lbg":
+            from hwsim.quantizers import lbg
+
+            return lbg(samples, count, rng)[0]
+        from hwsim.quantizers.lattices import gaussian_codebook
+
+        return gaussian_codebook(p["quantizer"], count, samples)
+
+    agc_scale = TableBank.agc_scale
+
+    def convert(self, y, H, noise_var, noise_cov=None) -> dict:
+        if not np.iscomplexobj(y):
+            raise ValueError("adc.type = 'vector' quantizes I/Q pairs of a complex link")
+        scale = self.agc_scale(H, noise_var, noise_cov)
+        a = scale[:, None, :]
+        z = y / a
+        pairs = np.stack([z.real.ravel(), z.imag.ravel()], axis=1)
+        _, rec = self.quantizer.quantize(pairs)
+        r = (rec[:, 0] + 1j * rec[:, 1]).reshape(y.shape) * a
+        return {"r": r, "scale": scale}
