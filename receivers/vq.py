@@ -161,9 +161,22 @@ def design(p: dict, source, rng: np.random.Generator):
     if method == "avq":
         stages = _stages(p, n)
         return q.train_avq(samples, stages, int(round(2 ** (rate * n / stages))), rng, beam=p["beam"])[0]
-    from hwsim.quantizers.learned_lattice import train_for_source
+    return _learned_lattice(samples, int(round(2 ** (rate * n))), rng, p["steps"])
 
-    return train_for_source(samples, rate, rng, steps=p["steps"])
+
+def _learned_lattice(samples: np.ndarray, codewords: int, rng: np.random.Generator, steps: int):
+    """Seed 000's learned lattice for a Gaussian source: the lattice's shape learned at a fixed cell volume
+    with the exact closest point (:func:`hwsim.quantizers.learned_lattice.train_lattice`, ``rounding =
+    "nearest"``: the seed's phi surrogate converges to a rotated Z^n, see that module), then its
+    ``codewords`` smallest points scaled for the source like the fixed lattices."""
+    from hwsim.quantizers.lattices import gaussian_codebook
+    from hwsim.quantizers.learned_lattice import train_lattice
+
+    n = samples.shape[1]
+    if n == 1:
+        return gaussian_codebook("Z1", codewords, samples)
+    trained = train_lattice(dim=n, rounding="nearest", steps=steps, seed=int(rng.integers(2**31)))
+    return gaussian_codebook(np.asarray(trained.generator).T, codewords, samples)
 
 
 def _stages(p: dict, n: int) -> int:
