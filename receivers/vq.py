@@ -111,7 +111,9 @@ class VQ(Estimator):
                                  f"needs {count} codewords, more than the {MAX_TRAINED_CODEWORDS} a trained codebook may "
                                  "have here (use rvq, pvq or avq)")
         elif method == "lloyd_max":
-            self._codewords(1)
+            if self._codewords(1) > 2**8:
+                raise ValueError(f"receiver.method = 'lloyd_max' designs at most 8 bits per dimension, got rate "
+                                 f"{p['rate']}")
         else:
             if method == "pvq":
                 counts = [self._codewords(d) for d in _split(n, min(p["stages"], n))]

@@ -226,8 +226,13 @@ class VectorBank(ConverterBank):
 
         p = self.params
         if p["quantizer"] not in VECTOR_DESIGNS:
+            from pathlib import Path
+
             from hwsim.quantizers.files import import_quantizer
 
+            if not Path(p["quantizer"]).is_file():
+                raise ValueError(f"adc.quantizer must be one of {', '.join(VECTOR_DESIGNS)} or the path of a 2-D "
+                                 f"quantizer file, got {p['quantizer']!r} (no such file)")
             q, _ = import_quantizer(p["quantizer"])
             if q.dim != 2:
                 raise ValueError(f"adc.quantizer: {p['quantizer']} quantizes {q.dim}-dimensional vectors; a vector "
