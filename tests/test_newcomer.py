@@ -138,6 +138,13 @@ def _slow_config(tmp_path, seconds_per_point: float = 4.0) -> Path:
     return path
 
 
+def _with_ctrl_c():
+    """``preexec_fn`` that gives the child the default SIGINT disposition: a process started by a
+    shell in the background (``pytest ... &``, ``nohup``) inherits SIGINT ignored, and Python then
+    leaves it ignored, so a Ctrl-C test would wait for the whole sweep instead of testing it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -161,7 +168,7 @@ def test_ctrl_c_stops_a_sweep_mid_point_within_2_s_and_the_same_command_resumes(
     path, out = _slow_config(tmp_path), tmp_path / "run"
     cmd = HWSIM + ["sweep", str(path), "--out", str(out), "--workers", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_with_ctrl_c)
     try:
         journal = out / "points.jsonl"
         _wait(lambda: journal.exists() and journal.read_text().count("\n") >= 1, 180, "the first point")
@@ -208,7 +215,8 @@ def _running(pid: int) -> bool:
 def test_ctrl_c_stops_worker_processes_within_2_s(tmp_path, group):
     path, out = _slow_config(tmp_path, seconds_per_point=8.0), tmp_path / "run"
     proc = subprocess.Popen(HWSIM + ["sweep", str(path), "--out", str(out), "--workers", "2"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_with_ctrl_c)
     try:
         def workers():
             found = set()
