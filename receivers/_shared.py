@@ -61,3 +61,20 @@ def sidecar_bytes(path, what: str, max_bytes: int) -> bytes:
         raise ValueError(f"{side} holds {size} bytes; a {what} sidecar may hold at most {max_bytes}")
     with open(side, "rb") as fh:
         return fh.read(max_bytes + 1)
+
+
+def check_schedule(p: dict, limits: dict) -> None:
+    """The training parameters every once-per-sweep learned receiver has: whole numbers within ``limits``
+    (name -> (low, high)), ``train_seed``, a positive ``lr`` and an SNR range ``train_snr_min`` <=
+    ``train_snr_max`` (``receiver.`` names in the errors)."""
+    from hwsim import _checks
+
+    for key, (lo, hi) in limits.items():
+        _checks.integer(f"receiver.{key}", p[key], minimum=lo, maximum=hi)
+    _checks.integer("receiver.train_seed", p["train_seed"], minimum=0)
+    _checks.real("receiver.lr", p["lr"], positive=True)
+    for key in ("train_snr_min", "train_snr_max"):
+        _checks.real(f"receiver.{key}", p[key])
+    if p["train_snr_min"] > p["train_snr_max"]:
+        raise ValueError(f"receiver.train_snr_min ({p['train_snr_min']}) must not exceed receiver.train_snr_max "
+                         f"({p['train_snr_max']})")

@@ -172,15 +172,10 @@ class LearnedDetector(Detector):
 
     def __init__(self, **params):
         super().__init__(**params)
+        from ._shared import check_schedule
+
         p = self.params
-        for key, (lo, hi) in _LIMITS.items():
-            _checks.integer(f"receiver.{key}", p[key], minimum=lo, maximum=hi)
-        _checks.integer("receiver.train_seed", p["train_seed"], minimum=0)
-        for key in ("train_snr_min", "train_snr_max", "lr"):
-            _checks.real(f"receiver.{key}", p[key], positive=key == "lr")
-        if p["train_snr_min"] > p["train_snr_max"]:
-            raise ValueError(f"receiver.train_snr_min ({p['train_snr_min']}) must not exceed receiver.train_snr_max "
-                             f"({p['train_snr_max']})")
+        check_schedule(p, _LIMITS)
         if p["snr_groups"] > p["batch_frames"]:
             raise ValueError(f"receiver.snr_groups ({p['snr_groups']}) must not exceed receiver.batch_frames "
                              f"({p['batch_frames']}): each group holds at least one frame")

@@ -106,18 +106,13 @@ class TaskHybrid(Detector):
         super().__init__(**params)
         from hwsim.converters.learned_adc import MODES
 
+        from ._shared import check_schedule
+
         p = self.params
-        for key, (lo, hi) in _LIMITS.items():
-            _checks.integer(f"receiver.{key}", p[key], minimum=lo, maximum=hi)
-        _checks.integer("receiver.train_seed", p["train_seed"], minimum=0)
-        for key in ("lr", "sharpness"):
-            _checks.real(f"receiver.{key}", p[key], positive=True)
+        check_schedule(p, _LIMITS)
+        _checks.real("receiver.sharpness", p["sharpness"], positive=True)
         _checks.real("receiver.gamma", p["gamma"], nonnegative=True)
-        for key in ("train_snr_min", "train_snr_max", "anneal_to"):
-            _checks.real(f"receiver.{key}", p[key])
-        if p["train_snr_min"] > p["train_snr_max"]:
-            raise ValueError(f"receiver.train_snr_min ({p['train_snr_min']}) must not exceed receiver.train_snr_max "
-                             f"({p['train_snr_max']})")
+        _checks.real("receiver.anneal_to", p["anneal_to"])
         if p["training"] not in MODES:
             raise ValueError(f"receiver.training must be one of {', '.join(MODES)}, got {p['training']!r}")
         self.net = None
