@@ -65,3 +65,14 @@ def test_the_quantizer_receiver_refuses_what_it_cannot_build():
                               ({"method": "lattice", "lattice": "auto"}, "'auto' knows dimensions")):
         with pytest.raises(ValueError, match=message):
             study_link({"type": "vq", **receiver}, dim=8 if "auto" not in str(receiver) else 5).check()
+
+
+def test_a_two_point_lattice_codebook_is_the_coset_through_the_deep_hole():
+    """Two points of Z about the origin are {0, 1}; the coset through 1/2 gives the symmetric pair, which,
+    scaled for N(0, 1), is the 1-bit Lloyd-Max quantizer (+-0.7979, MSE 0.3634)."""
+    from hwsim.quantizers.lattices import gaussian_codebook
+
+    x = np.random.default_rng(0).standard_normal((20_000, 1))
+    q = gaussian_codebook("Z1", 2, x)
+    assert np.allclose(np.sort(q.codewords.ravel()), [-0.7979, 0.7979], atol=0.02)
+    assert q.mse(np.random.default_rng(1).standard_normal((200_000, 1))) == pytest.approx(0.3634, abs=0.005)

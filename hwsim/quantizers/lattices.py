@@ -43,7 +43,7 @@ import re
 
 import numpy as np
 
-from .base import MAX_CODEWORDS, MAX_DIM, VectorQuantizer, check_batch, nearest_codeword
+from .base import MAX_CODEWORDS, MAX_DIM, Codebook, VectorQuantizer, check_batch, nearest_codeword
 
 try:  # numba is optional: without it the same functions run as (slow) plain Python
     from numba import njit as _njit
@@ -841,20 +841,45 @@ def from_export(doc) -> Lattice | BoundedLattice:
     return lat.bounded(radius=radius, codewords=codewords)
 
 
-def gaussian_codebook(name_or_generator, codewords: int, samples) -> BoundedLattice:
-    """The ``codewords`` smallest-norm points of a lattice, scaled for the least MSE (overload included) on
-    ``samples`` [B, n] of the source it will quantize (a golden-section search on the log of the scale,
-    starting from cells that cover about four standard deviations)."""
+#: Largest codebook :func:`gaussian_codebook` also tries as a coset through a deep hole (searched by brute force).
+MAX_COSET_CODEWORDS = 4096
+
+
+def gaussian_codebook(name_or_generator, codewords: int, samples):
+    """A codebook of ``codewords`` points of a lattice for the source of ``samples`` [B, n], scaled for the
+    least MSE on them (overload included; a golden-section search on the log of the scale from cells that
+    cover about four standard deviations).
+
+    Two shapings are tried and the better kept: the ``codewords`` smallest-norm lattice points (a
+    :class:`BoundedLattice`, fast nearest point), and, up to :data:`MAX_COSET_CODEWORDS` codewords, the
+    smallest-norm points of the coset through a deep hole (a :class:`Codebook`): a ball of an even
+    number of lattice points cannot be symmetric about the origin (2 points of Z are {0, 1}), a ball of
+    coset points can (the coset of Z through 1/2 gives {-1/2, 1/2}, the 1-bit Lloyd-Max shape)."""
     from scipy.optimize import minimize_scalar
 
     base = lattice(name_or_generator)
     x = check_batch(samples, base.dim, "samples")[:20_000]
     unit = base.volume ** (1 / base.dim)
     spread = float(np.sqrt(np.mean(x**2)))
-
-    def mse(log_s):
-        return base.scaled(float(np.exp(log_s)) / unit).bounded(codewords=codewords).mse(x)
-
     guess = np.log(4.0 * spread / codewords ** (1 / base.dim))
-    res = minimize_scalar(mse, bracket=(guess - 0.7, guess + 0.7), tol=1e-3)
-    return base.scaled(float(np.exp(res.x)) / unit).bounded(codewords=codewords)
+
+    def best(make):
+        res = minimize_scalar(lambda log_s: make(float(np.exp(log_s)) / unit).mse(x),
+                              bracket=(guess - 0.7, guess + 0.7), tol=1e-3)
+        q = make(float(np.exp(res.x)) / unit)
+        return q, q.mse(x)
+
+    centred, centred_mse = best(lambda s: base.scaled(s).bounded(codewords=codewords))
+    if codewords > MAX_COSET_CODEWORDS:
+        return centred
+    # a deep hole: the farthest of many exact draws over the Voronoi cell (a vertex of the cell, near enough)
+    cell = voronoi_uniform(base, 20_000, np.random.default_rng(0))
+    hole = cell[np.argmax(np.einsum("ij,ij->i", cell, cell))]
+    pool = base.bounded(codewords=min(MAX_CODEWORDS, 4 * codewords + 64)).codewords + hole
+
+    def coset(s):
+        points = pool[np.argsort(np.einsum("ij,ij->i", pool, pool), kind="stable")[:codewords]] * s
+        return Codebook(points)
+
+    shifted, shifted_mse = best(coset)
+    return shifted if shifted_mse < centred_mse else centred
