@@ -90,10 +90,12 @@ decisions are validated on a fixed set (``val_frames`` frames at each of ``val_s
 spread over the training range) and the epoch with the lowest validation BER (geometric mean
 over the validation SNRs, so every SNR counts) is kept.
 
-The trained network is the *sweep's*: it is trained from ``train_seed`` alone and cached per
-process keyed by the receiver's parameters and the link's tables (converter table included),
-so every worker and every point gets the same network without retraining, on one CPU thread
-(a network is then the same whatever the process's thread count). The point's own random
+The trained network is the *sweep's*: it is trained from ``train_seed`` alone, on one CPU thread
+(a network is then the same whatever the process's thread count), once, in the sweep's own
+process before the points run (:meth:`LearnedDetector.shared_setup`): it is saved in the run
+folder's ``models/`` (a resumed sweep loads it) and sent to every worker. Outside a sweep it is
+trained on first use and cached per process, keyed by the receiver's parameters and the link's
+tables (converter table included). The point's own random
 stream is deliberately not used for training: a network trained per point would differ from
 point to point (curves would wiggle with the training seed rather than the SNR, and every
 point would pay the training), and one network serving every SNR is what a receiver does.
@@ -159,7 +161,7 @@ class LearnedDetector(Detector):
     epochs, steps, batch_frames, snr_groups, lr : training schedule (Adam, ``lr``).
     val_frames, val_snrs : validation set (``val_frames`` frames at each of ``val_snrs`` SNRs).
     train_seed : int
-        Seed of the training data and the initial weights (the same network in every worker).
+        Seed of the training data and the initial weights (one network for the whole sweep).
     model : str
         A saved network (.pt with its .pt.json sidecar) to use instead of training.
     progress : bool
@@ -290,7 +292,8 @@ def _cache_key(params: dict, link) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _shared_detector(key: str, progress: bool = False) -> "TrainedDetector":
-    """The sweep-wide network of a learned receiver (cached: each worker loads or trains it once)."""
+    """The sweep-wide network of a learned receiver: the one the sweep sent (:data:`hwsim.components.SHARED`),
+    a saved file, or trained here (cached per process)."""
     from hwsim.pipeline import Pipeline
 
     spec = json.loads(key)
