@@ -78,3 +78,22 @@ def check_schedule(p: dict, limits: dict) -> None:
     if p["train_snr_min"] > p["train_snr_max"]:
         raise ValueError(f"receiver.train_snr_min ({p['train_snr_min']}) must not exceed receiver.train_snr_max "
                          f"({p['train_snr_max']})")
+
+
+def model_files(fmt: str, version: int, state_dict, sidecar: dict, origin: dict | None = None) -> tuple[bytes, str]:
+    """The two files of a saved network, in memory: the torch weights (``state_dict`` tagged with ``fmt``
+    and ``version``) and the JSON sidecar (``sidecar`` with the format fields, the software versions and,
+    when given, ``origin``)."""
+    import io
+    import json
+
+    import torch
+
+    from .learned_detector import _versions
+
+    doc = {"format": fmt, "version": version, **sidecar, "versions": _versions()}
+    if origin:
+        doc["origin"] = origin
+    buf = io.BytesIO()
+    torch.save({"format": fmt, "version": version, "state_dict": state_dict}, buf)
+    return buf.getvalue(), json.dumps(doc, indent=1)

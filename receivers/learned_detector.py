@@ -752,16 +752,11 @@ def save_detector(det: TrainedDetector, path, origin: dict | None = None) -> Non
 
 def detector_files(det: TrainedDetector, origin: dict | None = None) -> tuple[bytes, str]:
     """The two files of a saved network, in memory: (weights, sidecar JSON text)."""
-    import io
+    from ._shared import model_files
 
-    torch, _ = _torch()
-    sidecar = {"format": FORMAT, "version": FORMAT_VERSION, "arch": det.arch.__dict__, "link": det.link,
-               "training": det.training, "seed": det.seed, "versions": _versions(), "history": det.history}
-    if origin:
-        sidecar["origin"] = origin
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "version": FORMAT_VERSION, "state_dict": det.net.state_dict()}, buf)
-    return buf.getvalue(), json.dumps(sidecar, indent=1)
+    return model_files(FORMAT, FORMAT_VERSION, det.net.state_dict(),
+                       {"arch": det.arch.__dict__, "link": det.link, "training": det.training, "seed": det.seed,
+                        "history": det.history}, origin)
 
 
 def read_sidecar(path, link=None) -> dict:

@@ -446,19 +446,11 @@ def _train(link, p: dict, progress: bool, device) -> TrainedTaskHybrid:
 
 
 def _files(det: TrainedTaskHybrid, origin: dict | None = None) -> tuple[bytes, str]:
-    import io
+    from ._shared import model_files
 
-    from .learned_detector import _versions
-
-    torch, _ = _torch()
-    sidecar = {"format": FORMAT, "version": FORMAT_VERSION, "arch": det.arch, "link": det.link,
-               "training": det.training, "seed": det.seed, "residual": det.residual, "versions": _versions(),
-               "history": det.history}
-    if origin:
-        sidecar["origin"] = origin
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "version": FORMAT_VERSION, "state_dict": det.net.state_dict()}, buf)
-    return buf.getvalue(), json.dumps(sidecar, indent=1)
+    return model_files(FORMAT, FORMAT_VERSION, det.net.state_dict(),
+                       {"arch": det.arch, "link": det.link, "training": det.training, "seed": det.seed,
+                        "residual": det.residual, "history": det.history}, origin)
 
 
 def read_sidecar(path, link=None) -> dict:
