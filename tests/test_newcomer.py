@@ -192,22 +192,7 @@ def test_ctrl_c_stops_a_sweep_mid_point_within_2_s_and_the_same_command_resumes(
     assert manifest["finished"] and manifest["resumed"] == 1
 
 
-def _children(pid: int) -> set[int]:
-    out = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out |= {int(c) for c in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return out
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
+from _procs import alive as _running, workers as _workers  # noqa: E402
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
@@ -218,18 +203,8 @@ def test_ctrl_c_stops_worker_processes_within_2_s(tmp_path, group):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=_with_ctrl_c)
     try:
-        def workers():
-            found = set()
-            for child in _children(proc.pid):
-                try:
-                    if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                        found.add(child)
-                except OSError:
-                    pass
-            return found
-
-        _wait(lambda: len(workers()) >= 2, 120, "two workers")
-        pids = workers()
+        _wait(lambda: len(_workers(proc.pid)) >= 2, 120, "two workers")
+        pids = _workers(proc.pid)
         time.sleep(1.0)  # the workers are computing their points
         seconds = _interrupt(proc, group)
     finally:

@@ -219,33 +219,7 @@ def test_a_cluster_that_loses_its_workers_mid_sweep_stops_and_resume_finishes(tm
 
 
 # --------------------------------------------------------------------------- item 6a: workers die with the sweep
-def _children(pid: int) -> set[int]:
-    out = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out |= {int(c) for c in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return out
-
-
-def _workers(pid: int) -> set[int]:
-    out = set()
-    for child in _children(pid):
-        try:
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                out.add(child)
-        except OSError:
-            pass
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
+from _procs import alive as _alive, children as _children, workers as _workers  # noqa: E402
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
