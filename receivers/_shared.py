@@ -97,3 +97,26 @@ def model_files(fmt: str, version: int, state_dict, sidecar: dict, origin: dict 
     buf = io.BytesIO()
     torch.save({"format": fmt, "version": version, "state_dict": state_dict}, buf)
     return buf.getvalue(), json.dumps(doc, indent=1)
+
+
+def load_weights(net, weights: bytes, bound: int, fmt: str, version: int, src: str):
+    """Load the weight file ``weights`` (written by :func:`model_files`) into ``net`` and return it in eval
+    mode; a clear ValueError for a file larger than ``bound`` bytes, one torch cannot read, another format
+    or version, or weights that do not fit ``net`` (``src`` names the file)."""
+    import io
+
+    import torch
+
+    if len(weights) > bound:
+        raise ValueError(f"{src} holds {len(weights)} bytes, more than the network its sidecar describes needs")
+    try:
+        blob = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise ValueError(f"{src} is not a readable weight file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(blob, dict) or blob.get("format") != fmt or blob.get("version") != version:
+        raise ValueError(f"{src} has an unknown format or version")
+    try:
+        net.load_state_dict(blob["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{src} does not match its sidecar ({type(exc).__name__}: {exc})") from None
+    return net.eval()

@@ -828,24 +828,10 @@ def _weights_bound(sidecar: dict) -> int:
 
 def _from_files(weights: bytes, sidecar: dict, src: str) -> TrainedDetector:
     """A network from its weight bytes and its checked sidecar (``src`` names them in messages)."""
-    import io
+    from ._shared import load_weights
 
-    if len(weights) > _weights_bound(sidecar):
-        raise ValueError(f"{src} holds {len(weights)} bytes, more than the network its sidecar describes needs")
     arch = Arch(**sidecar["arch"])
-    torch, _ = _torch()
-    try:
-        blob = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ValueError(f"{src} is not a readable weight file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{src} has an unknown format or version")
-    net = _network(arch)
-    try:
-        net.load_state_dict(blob["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{src} does not match its sidecar ({type(exc).__name__}: {exc})") from None
-    net.eval()
+    net = load_weights(_network(arch), weights, _weights_bound(sidecar), FORMAT, FORMAT_VERSION, src)
     seed = sidecar.get("seed")
     return TrainedDetector(net=net, arch=arch, link=sidecar.get("link"), training=sidecar.get("training", {}),
                            seed=seed if isinstance(seed, int) else 0, history=sidecar.get("history", []))

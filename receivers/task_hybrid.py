@@ -487,25 +487,13 @@ def _check_sidecar(text, side, link=None, model=None) -> dict:
 
 
 def _from_files(weights: bytes, sidecar: dict, src: str) -> TrainedTaskHybrid:
-    import io
+    from ._shared import load_weights
 
     a = sidecar["arch"]
     bound = 8 * (4 * a["users"] * a["outputs"] * 2 + 2 * a["users"] + 2 * a["levels"]) + 2**20
-    if len(weights) > bound:
-        raise ValueError(f"{src} holds {len(weights)} bytes, more than the receiver its sidecar describes needs")
-    torch, Network = _torch()
-    try:
-        blob = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ValueError(f"{src} is not a readable weight file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{src} has an unknown format or version")
-    net = Network(a["users"], a["outputs"], a["levels"], a["mode"], a["gamma"], a["sharpness"])
-    try:
-        net.load_state_dict(blob["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{src} does not match its sidecar ({type(exc).__name__}: {exc})") from None
-    net.eval()
+    _, Network = _torch()
+    net = load_weights(Network(a["users"], a["outputs"], a["levels"], a["mode"], a["gamma"], a["sharpness"]),
+                       weights, bound, FORMAT, FORMAT_VERSION, src)
     residual = sidecar.get("residual")
     return TrainedTaskHybrid(net=net, arch=a, link=sidecar.get("link"), training=sidecar.get("training", {}),
                              seed=int(sidecar.get("seed") or 0),
