@@ -36,6 +36,9 @@ import numpy as np
 from .components import KINDS, Component, build, check_params, lookup
 from .engine.montecarlo import Tally
 
+#: How a detection link's Monte Carlo draws its noise: plainly, or importance-sampled
+#: (:mod:`hwsim.engine.importance`); a curve picks one with ``estimator``.
+ESTIMATORS = ("plain", "importance")
 #: Component tables every link has, with the type used when a config leaves a table out.
 DEFAULT_TYPES = {"source": "users", "channel": "rayleigh", "frontend": "identity", "adc": "none",
                  "receiver": "lmmse", "metric": "ber"}
@@ -103,19 +106,29 @@ class Pipeline:
         A real channel (``channel.real``, seed 001's model) carries the symbols' real parts and
         real noise :math:`\mathcal N(0, N_0)`; otherwise the noise is :math:`\mathcal{CN}(0, N_0)`.
         """
+        idx, y, H, _ = self._transmit(n_frames, snr_db, rng, None)
+        return idx, y, H
+
+    def _transmit(self, n_frames: int, snr_db: float, rng: np.random.Generator, bias):
+        """:meth:`transmit`, with the noise drawn from ``bias`` (a :class:`hwsim.engine.importance.NoiseBias`)
+        when one is given; returns the samples' importance weights [F, L] too (None without a bias)."""
         L = self.channel.frame_len
         idx, s = self.source.draw(n_frames, L, rng)
         H = self.channel.draw(n_frames, self.source.users, rng)
         shape = (n_frames, L, self.channel.antennas)
         if self.channel.real:
-            y = np.matmul(s.real, np.swapaxes(H, 1, 2))
+            s = s.real
+        y = np.matmul(s, np.swapaxes(H, 1, 2)) if self.channel.real else np.einsum("fnk,flk->fln", H, s)
+        weights = None
+        if bias is not None:
+            noise, weights = bias.draw(idx, s, H, noise_var(snr_db), rng)
+        elif self.channel.real:
             noise = rng.standard_normal(shape)
             noise *= 10.0 ** (-float(snr_db) / 20)  # sigma = sqrt(N0), in place
         else:
-            y = np.einsum("fnk,flk->fln", H, s)
             noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(noise_var(snr_db) / 2)
         y += noise
-        return idx, y, H
+        return idx, y, H, weights
 
     def observe(self, n_frames: int, snr_db: float, rng: np.random.Generator):
         """Draw ``n_frames`` frames; returns (sent symbol indices [F, L, K], Observation).
@@ -123,15 +136,19 @@ class Pipeline:
         Draw order: symbols, channel, noise (:meth:`transmit`), then the receiver's channel
         knowledge (``channel.receiver_csi``: perfect unless the channel has a CSI error).
         """
+        idx, obs, _ = self._observe(n_frames, snr_db, rng, None)
+        return idx, obs
+
+    def _observe(self, n_frames: int, snr_db: float, rng: np.random.Generator, bias):
         from .receivers.base import Observation
 
-        idx, y, H = self.transmit(n_frames, snr_db, rng)
+        idx, y, H, weights = self._transmit(n_frames, snr_db, rng, bias)
         n0 = noise_var(snr_db)
         H_rx = self.channel.receiver_csi(H, rng)
         y, H_eff, noise_cov = self.frontend.apply(y, H_rx, n0)
         fields = self.adc.convert(y, H_eff, n0, noise_cov)
         return idx, Observation(H=H_eff, noise_var=n0, constellation=self.source.constellation,
-                                noise_cov=noise_cov, fixed_channel=not self.channel.random, **fields)
+                                noise_cov=noise_cov, fixed_channel=not self.channel.random, **fields), weights
 
     def stages(self):
         """(kind, component) of every stage, in link order."""
@@ -179,11 +196,25 @@ class Pipeline:
     def estimation_link(self):
         """``link(rng, batch)`` of an estimation link: the metric's per-realization errors, as
         ``(sum, sum of squares, realizations)``, or a Tally over groups when the receiver redraws
-        a random set-up (an SNR estimate) for every ``receiver.group`` realizations."""
+        a random set-up (an SNR estimate) for every ``receiver.group`` realizations.
+
+        A metric of laws (``per_batch(s, s_hat, source)``, e.g. ``w2``) gives one value per call:
+        ``(value * realizations, realizations)``, batch means. A receiver's ``measured_by(link)`` may
+        name the metric component its curve is scored by instead of the link's (a perception curve
+        of the ``rdp`` receiver in an MSE sweep), or None."""
         source, receiver, metric = self.source, self.receiver, self.metric
+        own = getattr(receiver, "measured_by", None)
+        metric = (own(self) if own is not None else None) or metric
         group = getattr(receiver, "group", 0)
+        per_batch = getattr(metric, "per_batch", None)
+        if per_batch is not None and group:
+            raise ValueError(f"metric {metric.name!r} is estimated per batch; receiver {receiver.name!r} redraws its "
+                             f"set-up every {group} realizations, which that metric cannot score")
 
         def run(rng: np.random.Generator, batch: int):
+            if per_batch is not None:
+                s, x = source.sample(batch, rng)
+                return per_batch(s, receiver.estimate(x, rng), source) * len(s), len(s)
             if not group:
                 s, x = source.sample(batch, rng)
                 e = metric.per_realization(s, receiver.estimate(x, rng))
@@ -197,14 +228,20 @@ class Pipeline:
 
         return run
 
-    def link(self, snr_db: float):
+    def link(self, snr_db: float, estimator: str = "plain"):
         """``link(rng, batch) -> Tally``; ``batch`` channel uses, rounded up to whole frames.
 
         The tally's independent clusters are the frames when they share a random draw (fading,
         a channel estimate), else the channel uses (a fixed channel known exactly). A receiver's
         ``fused_link(link, snr_db)`` may supply a faster function for the same draws, returning
-        the tally's fields.
+        the tally's fields. ``estimator = "importance"``: the noise is drawn from the biased law
+        of :mod:`hwsim.engine.importance` and the link returns
+        :class:`~hwsim.engine.importance.Weighted` counts; its ``plain`` attribute is the plain link.
         """
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+        if estimator == "importance":
+            return self._importance_link(snr_db)
         fused = getattr(self.receiver, "fused_link", None)
         fast = fused(self, float(snr_db)) if fused is not None else None
         if fast is not None:
@@ -219,9 +256,36 @@ class Pipeline:
 
         return run
 
+    def _importance_link(self, snr_db: float):
+        from .engine.importance import NoiseBias, Weighted
+
+        if self.task != "detection":
+            raise ValueError("estimator = \"importance\" biases the noise of a detection link; an estimation link "
+                             "has no error events to bias toward")
+        from .receivers.linear import LinearDetector
+
+        directions = "linear" if isinstance(self.receiver, LinearDetector) else "ml"
+        bias = NoiseBias(self.source.constellation.points, self.source.users, self.channel.real, directions=directions)
+        per_sample = not self.channel.random
+
+        def run(rng: np.random.Generator, batch: int):
+            n_frames = -(-int(batch) // self.channel.frame_len)
+            idx, obs, w = self._observe(n_frames, snr_db, rng, bias)
+            decision = self.receiver.detect(obs)
+            sample_errors, size = self.metric.count(self.source, idx, decision.indices, per_sample=True)
+            weighted = w.reshape(-1) * sample_errors
+            totals = weighted if per_sample else weighted.reshape(n_frames, -1).sum(axis=1)
+            clusters = totals.size
+            return Weighted(float(totals.sum()), clusters * (size if per_sample else size * self.channel.frame_len),
+                            clusters, float(np.dot(totals, totals)), int(np.count_nonzero(totals)),
+                            float(w.sum()), float(np.dot(w.reshape(-1), w.reshape(-1))), w.size)
+
+        run.plain = self.link(snr_db)
+        return run
+
     def __repr__(self) -> str:
         stages = ",\n  ".join(f"{kind}={getattr(self, kind)!r}" for kind in KINDS)
         return f"Pipeline(\n  {stages})"
 
 
-__all__ = ["DEFAULT_TYPES", "Pipeline", "check_params", "noise_var", "resolve_tables"]
+__all__ = ["DEFAULT_TYPES", "ESTIMATORS", "Pipeline", "check_params", "noise_var", "resolve_tables"]

@@ -30,12 +30,23 @@ MSE gets a Student-t interval with ``C - 1`` degrees of freedom.
 :class:`Estimate`; the stopping rule's half-width uses the same interval as the report.
 The link is called sequentially with one Generator, so a point's result depends only on
 its seed.
+
+An importance-sampled link (:mod:`hwsim.engine.importance`) returns
+:class:`~hwsim.engine.importance.Weighted` counts: the same cluster-robust variance of the weighted
+totals, with Wilson's interval at the effective sample size :math:`\hat p(1-\hat p)/\widehat{\mathrm{Var}}`;
+it stops on the relative half-width (``rule.rel_halfwidth``, else
+:data:`~hwsim.engine.importance.DEFAULT_REL_HALFWIDTH`) once :data:`~hwsim.engine.importance.MIN_HITS`
+clusters held errors and the weights' effective size is :data:`~hwsim.engine.importance.MIN_ESS`
+(``target_errors`` counts nothing there), and falls back to the plain link
+(its ``plain`` attribute) with a warning when the weights degenerate.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -43,6 +54,7 @@ import numpy as np
 from scipy import stats
 
 from .. import _checks
+from . import importance
 from .stats import effective_interval
 
 METRICS = ("rate", "mse")
@@ -154,6 +166,7 @@ class Estimate:
     replicas: int = 1
     spread_low: float | None = None
     spread_high: float | None = None
+    ess: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -173,6 +186,8 @@ class _Accumulator:
         self.total = self.sq = self.cross = 0.0
         self.trials = self.clusters = self.size_sq = 0
         self.calls = 0
+        self.hits = self.samples = 0
+        self.weight_sum = self.weight_sq = 0.0
 
     def add(self, counts) -> None:
         kind, tally = self._tally(counts)
@@ -191,7 +206,15 @@ class _Accumulator:
         self.cross += size * total
         self.size_sq += c * size * size
 
-    def _tally(self, counts) -> tuple[str, Tally]:
+    def _tally(self, counts, weighted: bool = False) -> tuple[str, Tally]:
+        if isinstance(counts, importance.Weighted):
+            if self.metric != "rate":
+                raise ValueError("importance-sampled counts are error rates; this point estimates an MSE")
+            self.hits += int(counts.hits)
+            self.samples += int(counts.samples)
+            self.weight_sum += float(counts.weight_sum)
+            self.weight_sq += float(counts.weight_sq)
+            return "importance", self._tally(Tally(*counts[:4]), weighted=True)[1]
         if isinstance(counts, Tally):
             total, n, c, sq = float(counts.total), int(counts.trials), int(counts.clusters), float(counts.cluster_sq)
             if c <= 0 or n <= 0 or n % c:
@@ -199,7 +222,7 @@ class _Accumulator:
                                  f"{n} trials in {c} clusters")
             if not (math.isfinite(total) and math.isfinite(sq)) or total < 0 or sq < 0:
                 raise ValueError(f"a Tally needs finite, non-negative totals, got total={total}, cluster_sq={sq}")
-            if self.metric == "rate" and total > n:
+            if self.metric == "rate" and total > n and not weighted:
                 raise ValueError(f"a rate link must return 0 <= errors <= trials, got ({total}, {n})")
             return "clusters", Tally(total, n, c, sq)
         if self.metric == "rate":
@@ -232,13 +255,27 @@ class _Accumulator:
         spread = max(self.sq - 2 * p * self.cross + p * p * self.size_sq, 0.0)
         return self.clusters / (self.clusters - 1) * spread / self.trials**2
 
+    @property
+    def ess(self) -> float:
+        """Kish's effective sample size of the clusters' error totals (see :mod:`hwsim.engine.importance`)."""
+        return self.total**2 / self.sq if self.sq > 0 else 0.0
+
     def name(self, rule: StoppingRule) -> str:
+        if self.kind == "importance":
+            return f"{rule.interval} (importance, effective size)"
         if self.metric == "rate":
             return rule.interval if self.kind == "independent" else f"{rule.interval} (clustered)"
         return "t (batch means)" if self.kind == "batch" else ("t (clustered)" if self.kind == "clusters" else "t")
 
     def interval(self, rule: StoppingRule) -> tuple[float, float]:
         p = self.estimate
+        if self.kind == "importance":
+            if self.total <= 0:
+                return 0.0, importance.zero_error_upper(self.trials, rule.confidence)
+            p = min(p, 1.0)
+            var = self.variance()
+            n_eff = p * (1 - p) / var if var > 0 else self.trials
+            return effective_interval(p * n_eff, n_eff, rule.confidence, rule.interval)
         if self.metric == "rate":
             if self.kind == "independent" or not 0 < p < 1:
                 return effective_interval(self.total, self.trials, rule.confidence, rule.interval)
@@ -264,20 +301,41 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
         acc.add(link(rng, rule.batch))
         if acc.trials < rule.min_samples:
             continue
+        if acc.kind == "importance":
+            if acc.hits >= importance.MIN_HITS and acc.ess >= importance.MIN_ESS and _narrow(acc, rule, rule.rel_halfwidth
+                                                           or importance.DEFAULT_REL_HALFWIDTH):
+                stop = "rel_halfwidth"
+                break
+            continue
         if metric == "rate" and rule.target_errors is not None and acc.total >= rule.target_errors:
             stop = "target_errors"
             break
         if rule.rel_halfwidth is not None:
             if acc.kind == "batch" and acc.calls < rule.min_batches:
                 continue
-            low, high = acc.interval(rule)
-            if acc.estimate > 0 and (high - low) / 2 <= rule.rel_halfwidth * acc.estimate:
+            if _narrow(acc, rule, rule.rel_halfwidth):
                 stop = "rel_halfwidth"
                 break
+    if acc.kind == "importance":
+        trouble = importance.mean_weight_check(acc.weight_sum, acc.weight_sq, acc.samples)
+        if not trouble and acc.hits >= importance.DEGENERATE_HITS and acc.ess < importance.MIN_ESS:
+            trouble = (f"the importance weights degenerated: {acc.ess:.1f} effective error events from "
+                       f"{acc.hits} error-carrying clusters (fewer than {importance.MIN_ESS:g})")
+        if trouble:
+            warnings.warn(f"{trouble}; re-running the point with plain Monte Carlo", RuntimeWarning, stacklevel=2)
+            plain = estimate(link.plain, rng, rule, metric)
+            return dataclasses.replace(plain, seconds=time.perf_counter() - start, stop=f"{plain.stop} (plain: "
+                                       "importance weights degenerate)")
     low, high = acc.interval(rule)
-    errors = int(acc.total) if metric == "rate" else acc.total
+    errors = int(acc.total) if metric == "rate" and acc.kind != "importance" else acc.total
     return Estimate(metric, acc.estimate, low, high, errors, acc.trials, acc.calls, time.perf_counter() - start,
-                    stop, acc.clusters, acc.name(rule))
+                    stop, acc.clusters, acc.name(rule), ess=acc.ess if acc.kind == "importance" else None)
+
+
+def _narrow(acc: _Accumulator, rule: StoppingRule, rel: float) -> bool:
+    """The interval's half-width is at most ``rel`` times the estimate."""
+    low, high = acc.interval(rule)
+    return acc.estimate > 0 and (high - low) / 2 <= rel * acc.estimate
 
 
 def combine(estimates, confidence: float = 0.95) -> Estimate:

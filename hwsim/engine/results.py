@@ -116,11 +116,13 @@ def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> 
     Besides the estimate and its interval: ``interval`` names the interval and
     ``clusters`` counts the independent units behind it (:mod:`hwsim.engine.montecarlo`);
     ``replicas`` is the number of independently set-up (trained) systems averaged, and
-    ``spread_min`` / ``spread_max`` their smallest and largest estimates (empty for one).
+    ``spread_min`` / ``spread_max`` their smallest and largest estimates (empty for one); ``ess`` is
+    the effective sample size of an importance-sampled point's error contributions
+    (:mod:`hwsim.engine.importance`; empty for plain Monte Carlo).
     """
     param_keys = list(dict.fromkeys(k for p in points for k in p.params))
     header = ["curve", *param_keys, columns[0], "ci_low", "ci_high", "interval", "errors",
-              columns[1], "clusters", "replicas", "spread_min", "spread_max", "calls", "seconds", "stop"]
+              columns[1], "clusters", "replicas", "spread_min", "spread_max", "ess", "calls", "seconds", "stop"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -131,7 +133,7 @@ def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> 
         writer.writerow([p.curve, *(_fmt(p.params.get(k)) for k in param_keys), _fmt(r["estimate"]),
                          _fmt(r["ci_low"]), _fmt(r["ci_high"]), r.get("interval", ""), _fmt(r["errors"]),
                          _fmt(r["samples"]), _fmt(r.get("clusters")), _fmt(r.get("replicas", 1)),
-                         _fmt(r.get("spread_low")), _fmt(r.get("spread_high")), _fmt(r["calls"]),
+                         _fmt(r.get("spread_low")), _fmt(r.get("spread_high")), _fmt(r.get("ess")), _fmt(r["calls"]),
                          f"{r['seconds']:.3f}", r["stop"]])
     atomic_write_text(path, buf.getvalue())
 

@@ -7,6 +7,8 @@ and ``[[curves]]`` entries or ``[grid]`` axes set
 - ``snr_db`` (required by detection links): :math:`10 \log_{10}(1/N_0)` with unit-energy symbols;
 - ``KIND`` (e.g. ``receiver = "zf"``): the component's type;
 - ``KIND.PARAM`` (e.g. ``"adc.bits" = 2``): any parameter of any component;
+- ``estimator``: ``"plain"`` Monte Carlo (the default) or ``"importance"`` sampling of the noise
+  toward the error events (:mod:`hwsim.engine.importance`; rare error rates, detection links);
 - ``rate``: the converters' bit budget in bits per receive dimension (seed 001 Sec. 4.2),
   which sets ``rate`` on every stage of the point that has that parameter (the QMAP
   converters ``uniform_range``, the ``hybrid`` receiver): one grid axis for both (stages
@@ -80,7 +82,7 @@ def point_keys(system: dict) -> dict:
         table = dict(system.get(kind, {}))
         cls = lookup(kind, table.pop("type", DEFAULT_TYPES[kind]))
         check_params(cls, table)
-    keys = {"snr_db": float, "rate": float}
+    keys = {"snr_db": float, "rate": float, "estimator": str}
     for kind in KINDS:
         if kind == "metric":
             continue  # one metric per sweep: it names the results.csv columns
@@ -92,7 +94,7 @@ def point_keys(system: dict) -> dict:
 
 
 def _overrides(point: dict) -> dict:
-    return {k: v for k, v in point.items() if k not in ("snr_db", "rate")}
+    return {k: v for k, v in point.items() if k not in ("snr_db", "rate", "estimator")}
 
 
 def pipeline(system: dict, point: dict):
@@ -109,7 +111,11 @@ def pipeline(system: dict, point: dict):
 def validate(system: dict, point: dict) -> None:
     """Build the point's components (every parameter checked) and check the receiver can serve the link."""
     from hwsim import _checks
+    from hwsim.pipeline import ESTIMATORS
 
+    estimator = point.get("estimator", "plain")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     p = pipeline(system, point)
     for kind in ("receiver", "metric"):
         task = getattr(getattr(p, kind), "task", "detection")
@@ -119,6 +125,9 @@ def validate(system: dict, point: dict) -> None:
                              f"{kind} types for {p.task}: " + ", ".join(
                                  n for n in names(kind) if getattr(lookup(kind, n), "task", "detection") == p.task))
     if p.task == "estimation":
+        if estimator != "plain":
+            raise ValueError("estimator = \"importance\" biases the noise of a detection link; an estimation "
+                             "link has no error events to bias toward")
         if "snr_db" in point:
             raise ValueError("an estimation link's SNR is source.P; snr_db does not apply")
         if "channel" in system:
@@ -174,4 +183,4 @@ def make_link(system: dict, point: dict, rng):
     p = pipeline(system, point)
     if p.task == "estimation":
         return p.prepare(None, rng).estimation_link()
-    return p.prepare(float(point["snr_db"]), rng).link(float(point["snr_db"]))
+    return p.prepare(float(point["snr_db"]), rng).link(float(point["snr_db"]), point.get("estimator", "plain"))
