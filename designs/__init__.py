@@ -8,6 +8,8 @@
 - :mod:`~hwsim.designs.scalar`: Lloyd-Max and MSE-optimal uniform tables for a Gaussian input, their
   exact MSE, Bussgang gain, output power and distortion factor, and the Bussgang linearization of
   an I/Q converter bank;
+- :mod:`~hwsim.designs.quadratic`: Theorem 4, quadratic tasks through the lifted vector and Theorem 3;
+- :mod:`~hwsim.designs.rdp`: rate-distortion-perception (eqs. 13-16), squared error and W2^2 perception;
 - :mod:`~hwsim.designs.power`: the Walden figure-of-merit converter power model and energy per bit.
 """
 
@@ -15,7 +17,10 @@ from .power import WALDEN_FOM, ConverterPower, energy_per_bit, walden_power
 from .scalar import (bussgang_gain, bussgang_linearization, distortion_factor, gaussian_mse, lloyd_max,
                      output_power, uniform_gaussian)
 from .task_based import lemma2, theorem3
+from .quadratic import theorem4  # noqa: E402
+from .rdp import distortion_perception, gaussian_distortion_perception, interpolated_distortion  # noqa: E402
 
 __all__ = ["WALDEN_FOM", "ConverterPower", "energy_per_bit", "walden_power",
            "bussgang_gain", "bussgang_linearization", "distortion_factor", "gaussian_mse", "lloyd_max",
-           "output_power", "uniform_gaussian", "lemma2", "theorem3"]
+           "output_power", "uniform_gaussian", "lemma2", "theorem3", "theorem4", "distortion_perception",
+           "gaussian_distortion_perception", "interpolated_distortion"]

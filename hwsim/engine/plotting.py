@@ -93,6 +93,8 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
     panel_values = [sorted({r[a] for r in rows if r[a] != ""}, key=lambda v: (not _is_number(v), _sort_key(v)))
                     for a in panel_axes]
     logy = plot_cfg.get("logy", study_metric(study, config) == "rate")
+    if plot_cfg.get("db", False):  # [plot] db = true: the estimate, its interval and spread as 10 log10
+        rows, logy = [_in_db(r, y) for r in rows], False
     confidence = manifest.get("settings", {}).get("stopping", {}).get("confidence", 0.95)
     written = []
     # [plot] figures: each named group of curves in a figure of its own; curves in no group in plot.png
@@ -184,6 +186,20 @@ def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: 
         ax.fill_between(xs[has], smin[has], smax[has], color=line.get_color(), alpha=0.15, lw=0)
         notes.add("bands: min-max over independently trained receivers")
     return handle, notes
+
+
+def _in_db(row: dict, y: str) -> dict:
+    """``row`` with the estimate ``y``, its interval and its spread in dB (10 log10). A value that is not
+    positive has no dB: an estimate becomes NaN (not drawn), an interval's end the estimate, a spread ""."""
+    out = dict(row)
+    for key in (y, "ci_low", "ci_high", "spread_min", "spread_max"):
+        value = row.get(key, "")
+        if _is_number(value):
+            if float(value) > 0:
+                out[key] = str(10 * np.log10(float(value)))
+            else:
+                out[key] = {y: "nan", "ci_low": out[y], "ci_high": out[y]}.get(key, "")
+    return out
 
 
 def _sort_key(value: str):

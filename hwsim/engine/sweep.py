@@ -79,7 +79,7 @@ _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
         "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict}
 _STOPPING = {f.name: f.type for f in dataclasses.fields(StoppingRule)}
-_PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str, "figures": dict}
+_PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str, "figures": dict, "db": bool}
 #: ``[plot] figures`` names: they become file names (plot_figure=NAME.png).
 _FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 MAX_FIGURES = 50
