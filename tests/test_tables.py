@@ -501,3 +501,16 @@ def test_cli_module_import_is_light():
     code = "import sys, hwsim.cli.adc; print(any(m in sys.modules for m in ('torch', 'numba', 'scipy', 'matplotlib')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_default_full_scale_contains_every_threshold_and_level():
+    from hwsim.converters.adc import ThresholdADC, UniformADC
+    from hwsim.converters.fixed_point import default_full_scale
+
+    wide = ThresholdADC([-1.0, 0.0, 1.0], [-5.0, -0.5, 0.5, 0.7])  # an outer level far beyond the thresholds
+    lo, hi = default_full_scale(wide)
+    assert lo <= -5.0 and hi >= 1.0 + 1.0 and lo <= -1.0
+    assert default_full_scale(UniformADC(8, 2.0)) == (-2.0, 2.0)
+    for adc in (wide, UniformADC(4, 1.5), ThresholdADC([0.0], [-0.8, 0.8])):
+        lo, hi = default_full_scale(adc)
+        assert lo <= min(adc.thresholds.min(), adc.levels.min()) and hi >= max(adc.thresholds.max(), adc.levels.max())

@@ -96,7 +96,8 @@ def default_full_scale(adc: ThresholdADC) -> tuple[float, float]:
     With ``s = (t_{M-1} - t_1) / (M - 2)`` (``M >= 3``) the range is ``[t_1 - s, t_{M-1} + s]``,
     so its width is ``M s``; for a :class:`~hwsim.converters.adc.UniformADC` this is exactly
     ``[-gamma, gamma]`` (returned as such). For ``M = 2`` the spacing is the distance
-    between the two levels (1.0 if they coincide).
+    between the two levels (1.0 if they coincide). The range is widened where needed to contain
+    every level too (an outer level of a learned table may lie further out).
     """
     if not isinstance(adc, ThresholdADC):
         raise TypeError(f"adc must be a hwsim.converters.adc.ThresholdADC, got {type(adc).__name__}")
@@ -108,7 +109,7 @@ def default_full_scale(adc: ThresholdADC) -> tuple[float, float]:
         s = (t[-1] - t[0]) / (adc.n_levels - 2)
     else:
         s = float(np.ptp(adc.levels)) or 1.0
-    return float(t[0] - s), float(t[-1] + s)
+    return float(min(t[0] - s, adc.levels.min())), float(max(t[-1] + s, adc.levels.max()))
 
 
 def dac_round(adc: ThresholdADC, bits: int = DEFAULT_DAC_BITS, full_scale=None) -> RoundedTable:
