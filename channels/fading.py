@@ -99,7 +99,7 @@ class RayleighFading:
             return block(n_frames).numpy()
 
     def draw(self, n_frames: int, rng: np.random.Generator) -> np.ndarray:
-        """Real channels, shape [n_frames, *self.shape]."""
+        """Real channels, shape ``[n_frames, *self.shape]``."""
         Hc = self.draw_complex(n_frames, rng)
         if self.complex_symbols:
             return complex_to_real_matrix(Hc)

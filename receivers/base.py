@@ -18,6 +18,9 @@ from hwsim.components import Component
 class Observation:
     r"""One batch of received frames as the receiver knows them.
 
+    A real-valued link (seed 001's model, ``channel.real``) hands real ``r`` and ``H`` and
+    :math:`N_0` per real sample; its converter fields have no ``_im`` part.
+
     Attributes
     ----------
     r : complex [F, L, N]
@@ -41,9 +44,6 @@ class Observation:
     fixed_channel : bool
         Every frame has the same ``H`` (a deterministic channel known exactly): a detector may
         build one filter or likelihood table from ``H[0]`` for the whole batch.
-
-    A real-valued link (seed 001's model, ``channel.real``) hands real ``r`` and ``H`` and
-    :math:`N_0` per real sample; its converter fields have no ``_im`` part.
     """
 
     r: np.ndarray

@@ -100,13 +100,20 @@ class HybridReceiver(nn.Module):
 
     Parameters
     ----------
-    n : int             ADC-less input dimension (antennas)
-    p : int             number of scalar ADCs
-    n_levels : int      levels of each ADC
-    n_classes : int     symbol vectors (A**k)
-    mode : str          ADC training mode (:data:`hwsim.converters.learned_adc.MODES`)
-    hidden : int        width of the hidden layer on each side
-    gamma, sharpness    passed to :class:`~hwsim.converters.learned_adc.LearnedADC`
+    n : int
+        ADC-less input dimension (antennas).
+    p : int
+        Number of scalar ADCs.
+    n_levels : int
+        Levels of each ADC.
+    n_classes : int
+        Symbol vectors (``A**k``).
+    mode : str
+        ADC training mode (:data:`hwsim.converters.learned_adc.MODES`).
+    hidden : int
+        Width of the hidden layer on each side.
+    gamma, sharpness : float
+        Passed to :class:`~hwsim.converters.learned_adc.LearnedADC`.
     """
 
     def __init__(self, n: int, p: int, n_levels: int, n_classes: int, mode: str = "soft_to_hard", *,

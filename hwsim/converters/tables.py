@@ -249,11 +249,14 @@ def check_table(src, thresholds, levels, full_scale=None, units="V", *, natural=
     units : str
         See :func:`check_units`.
 
-    Every number (thresholds, levels, full scale) must have magnitude at most :data:`MAX_ABS_VALUE`.
-
     Returns
     -------
-    (ThresholdADC, (lo, hi), units)
+    tuple
+        ``(ThresholdADC, (lo, hi), units)``.
+
+    Notes
+    -----
+    Every number (thresholds, levels, full scale) must have magnitude at most :data:`MAX_ABS_VALUE`.
     """
     pre = _prefix(src)
     t = np.asarray(thresholds, dtype=np.float64)
