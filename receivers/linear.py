@@ -20,6 +20,18 @@ treated as circular Gaussian (:meth:`hwsim.channels.qam.QAM.llr`). The model beh
   exactly what :math:`C_{rr}` holds beyond the signal part). The linearized statistics are
   used for every detector's LLRs, including the quantization-unaware ones.
 
+Cost and precision: the filter is computed once per frame (channel draw), from the frame's
+:math:`H_e, C_e`, and applied to the frame's ``L`` samples as one matrix product per frame,
+:math:`Z = R W^T` ([L, N] x [N, K], BLAS), so per frame a detector costs its filter plus
+:math:`8 L N K` real flops for the application. The filters take :math:`O(N K^2 + K^3)` in their
+:math:`K \times K` forms, which BLMMSE also takes when the distortion covariance is diagonal (white
+noise and a symmetric multi-bit table: :func:`diagonal_model`); otherwise BLMMSE solves with the
+:math:`N \times N` :math:`C_{rr}`, :math:`O(N^3)`, after the :math:`O(N^2 K)` Bussgang covariance.
+``precision = "float32"`` computes the filter, its statistics and its application in complex64
+(single precision; the Bussgang linearization itself stays in float64); ``"float64"`` (the default)
+uses complex128. Sweeps run one point per worker process with one BLAS thread each
+(:func:`hwsim.engine.sweep.single_threaded`), so workers times threads never exceeds the cores.
+
 Filters: MRC :math:`\mathrm{diag}(H^H H)^{-1} H^H`; ZF :math:`(H^H H)^{-1} H^H` (needs
 :math:`N \ge K` and full column rank); LMMSE :math:`(H^H H + N_0/E_s I)^{-1} H^H` (white
 noise; :math:`H^H (H H^H + C_n/E_s)^{-1}` for a given noise covariance); BLMMSE
@@ -60,15 +72,19 @@ class LinearModel:
         Bussgang gain per antenna (None when unquantized).
     C_rr : complex [F, N, N] or None
         Covariance of ``r`` (None when unquantized).
+    d_e : float [F, N] or None
+        Set when :math:`C_e` is diagonal (:func:`diagonal_model`): its diagonal; ``C_n``, ``C_e`` and
+        ``C_rr`` are then None and never formed.
     """
 
     H: np.ndarray
     H_eff: np.ndarray
-    C_n: np.ndarray
-    C_e: np.ndarray
+    C_n: np.ndarray | None
+    C_e: np.ndarray | None
     es: float
     G: np.ndarray | None = None
     C_rr: np.ndarray | None = None
+    d_e: np.ndarray | None = None
 
 
 def _hermitian(a: np.ndarray) -> np.ndarray:
@@ -126,6 +142,53 @@ def linear_model(obs: Observation) -> LinearModel:
     return LinearModel(H=H, H_eff=H_eff, C_n=C_n, C_e=C_e, es=es, G=G, C_rr=C_rr)
 
 
+def _symmetric(adc) -> bool:
+    """Odd table (thresholds and levels mirrored about 0): zero output mean for a zero-mean input."""
+    t, q = np.asarray(adc.thresholds), np.asarray(adc.levels)
+    tol = 1e-12 * max(1.0, float(np.max(np.abs(q))))
+    return bool(np.allclose(t, -t[::-1], rtol=0, atol=tol) and np.allclose(q, -q[::-1], rtol=0, atol=tol))
+
+
+def diagonal_model(obs: Observation) -> LinearModel | None:
+    r"""The model of :func:`linear_model` without any :math:`N \times N` matrix, when :math:`C_e` is diagonal.
+
+    That holds for white noise (``obs.noise_cov`` None) when the observation is unquantized
+    (:math:`C_e = N_0 I`) or quantized by a symmetric table other than the 1-bit sign (whose exact
+    arcsine-law covariance is not diagonal): the Bussgang model then gives :math:`C_{rr} = E_s H_e H_e^H
+    + D` with :math:`H_e = G H` and :math:`D = \mathrm{diag}(2\alpha_i^2 E[Q(u_i)^2] - E_s G_i^2
+    \|h_i\|^2)`, :math:`h_i` the i-th row of :math:`H` (the same model as
+    :func:`hwsim.designs.bussgang_linearization`, whose off-diagonal terms are :math:`G_i G_j [C_{yy}]_{ij}`).
+    Costs :math:`O(N K)` per frame. Returns None where it does not hold (use :func:`linear_model`).
+    """
+    _check_observation(obs)
+    if obs.noise_cov is not None:
+        return None
+    H = np.asarray(obs.H, dtype=np.complex128)
+    es = float(np.mean(np.abs(obs.constellation.points) ** 2))
+    n0 = float(obs.noise_var)
+    f, n, _ = H.shape
+    if obs.adc is None:
+        if n0 <= 0:
+            return None
+        return LinearModel(H=H, H_eff=H, C_n=None, C_e=None, es=es, d_e=np.full((f, n), n0))
+    adc = obs.adc
+    if (adc.n_levels == 2 and adc.thresholds[0] == 0.0) or not _symmetric(adc):
+        return None
+    from hwsim.designs.scalar import bussgang_gain, output_power  # noqa: PLC0415 - only quantized links need it
+
+    alpha = np.asarray(obs.scale, dtype=np.float64)
+    if alpha.shape != (f, n) or not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
+        return None  # linear_model's checks report it
+    row_power = es * np.sum(np.abs(H) ** 2, axis=2)                 # E_s ||h_i||^2, [F, N]
+    sigma = np.sqrt((row_power + n0) / 2.0) / alpha                  # std at the table input
+    G = np.asarray(bussgang_gain(adc, sigma), dtype=np.float64).reshape(f, n)
+    out_power = np.asarray(output_power(adc, sigma), dtype=np.float64).reshape(f, n)
+    d_e = 2.0 * alpha**2 * out_power - G**2 * row_power
+    if not np.all(d_e > 0):
+        return None
+    return LinearModel(H=H, H_eff=G[:, :, None] * H, C_n=None, C_e=None, es=es, G=G, d_e=d_e)
+
+
 def stream_statistics(W: np.ndarray, model: LinearModel) -> tuple[np.ndarray, np.ndarray]:
     r"""Effective gain and unbiased noise-plus-interference variance per frame and stream.
 
@@ -146,7 +209,10 @@ def stream_statistics(W: np.ndarray, model: LinearModel) -> tuple[np.ndarray, np
     gain = np.diagonal(A, axis1=1, axis2=2).copy()
     power = np.abs(A) ** 2
     interference = model.es * (power.sum(axis=2) - np.abs(gain) ** 2)
-    noise = np.einsum("fkn,fnm,fkm->fk", W, model.C_e, W.conj()).real
+    if model.d_e is not None:  # diagonal C_e
+        noise = np.einsum("fkn,fn->fk", (W * W.conj()).real, model.d_e)
+    else:
+        noise = np.sum((W @ model.C_e) * W.conj(), axis=2).real  # (W C_e W^H)_kk, by BLAS
     g2 = np.abs(gain) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         var = (np.maximum(interference, 0.0) + np.maximum(noise, 0.0)) / g2
@@ -155,8 +221,26 @@ def stream_statistics(W: np.ndarray, model: LinearModel) -> tuple[np.ndarray, np
 
 
 def _apply(W: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """z = W r per frame: W [F, K, N], r [F, L, N] -> [F, L, K]."""
-    return np.einsum("fkn,fln->flk", W, r, optimize=True)
+    """z = W r per frame: W [F, K, N], r [F, L, N] -> [F, L, K], one matrix product R W^T per frame."""
+    return np.matmul(r, np.swapaxes(W, 1, 2))
+
+
+#: ``precision`` values of the linear detectors -> complex dtype of their filters.
+PRECISIONS = {"float64": np.complex128, "float32": np.complex64}
+
+
+def _cast(model: LinearModel, precision: str) -> LinearModel:
+    """The model's matrices in the detector's precision (a no-op for float64)."""
+    if precision == "float64":
+        return model
+    c, f = PRECISIONS[precision], np.float32
+
+    def cast(a, dtype):
+        return None if a is None else np.asarray(a).astype(dtype)
+
+    return LinearModel(H=cast(model.H, c), H_eff=cast(model.H_eff, c), C_n=cast(model.C_n, c),
+                       C_e=cast(model.C_e, c), es=model.es, G=cast(model.G, f), C_rr=cast(model.C_rr, c),
+                       d_e=cast(model.d_e, f))
 
 
 class LinearDetector(Detector):
@@ -166,9 +250,18 @@ class LinearDetector(Detector):
     ----------
     llr : bool
         Compute max-log LLRs (default True); ``Decision.llr`` is None otherwise.
+    precision : {"float64", "float32"}
+        Arithmetic of the filter, its statistics and its application: complex128 (default) or
+        complex64. The linear(ized) model is always computed in float64 and then rounded.
     """
 
-    PARAMS = {"llr": True}
+    PARAMS = {"llr": True, "precision": "float64"}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.params["precision"] not in PRECISIONS:
+            raise ValueError(f"receiver.precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
+                             f"{self.params['precision']!r}")
 
     def filter(self, obs: Observation, model: LinearModel | None = None) -> np.ndarray:
         """The filter of each frame, complex [F, K, N]."""
@@ -176,12 +269,15 @@ class LinearDetector(Detector):
 
     def equalize(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Unbiased outputs complex [F, L, K] and their noise-plus-interference variances float [F, K]."""
-        model = linear_model(obs)
+        precision = self.params.get("precision", "float64")
+        model = diagonal_model(obs)
+        model = _cast(model if model is not None else linear_model(obs), precision)
         W = self.filter(obs, model)
         gain, var = stream_statistics(W, model)
-        z = _apply(W, np.asarray(obs.r, dtype=np.complex128))
+        z = _apply(W, np.asarray(obs.r, dtype=PRECISIONS[precision]))
         safe = np.where(gain != 0, gain, 1.0)
-        return z / safe[:, None, :], var
+        z /= safe[:, None, :]
+        return z, var
 
     def detect(self, obs: Observation) -> Decision:
         z, var = self.equalize(obs)
@@ -189,7 +285,7 @@ class LinearDetector(Detector):
         indices = np.asarray(c.hard_decision(z), dtype=np.int64)
         llr = None
         if self.params["llr"]:
-            v = np.clip(var, _MIN_VAR, np.finfo(np.float64).max)[:, None, :]
+            v = np.clip(var.astype(np.float64), _MIN_VAR, np.finfo(np.float64).max)[:, None, :]
             llr = c.llr(z, np.broadcast_to(v, z.shape))
         return Decision(indices=indices, llr=llr)
 
@@ -225,7 +321,7 @@ class ZF(LinearDetector):
         if n < k:
             raise ValueError(f"zero forcing needs at least as many antennas as users (N >= K), got N = {n}, K = {k}")
         s = np.linalg.svd(H, compute_uv=False)  # [F, K], descending
-        tol = s[:, :1] * max(n, k) * np.finfo(np.float64).eps
+        tol = s[:, :1] * max(n, k) * np.finfo(s.dtype).eps
         bad = np.flatnonzero(np.any(s <= tol, axis=1))
         if bad.size:
             raise ValueError(f"obs.H is rank deficient (rank < K = {k}) in frame(s) {bad[:5].tolist()}; "
@@ -247,7 +343,7 @@ class LMMSE(LinearDetector):
         Hh = _hermitian(H)
         _, n, k = H.shape
         if obs.noise_cov is None:
-            gram = Hh @ H + (float(obs.noise_var) / model.es) * np.eye(k)
+            gram = Hh @ H + (float(obs.noise_var) / model.es) * np.eye(k, dtype=H.dtype)
             return np.linalg.solve(gram, Hh)
         # W^H = (H H^H + C_n/Es)^{-1} H, the matrix being Hermitian
         return _hermitian(np.linalg.solve(H @ Hh + model.C_n / model.es, H))
@@ -258,12 +354,22 @@ class BLMMSE(LinearDetector):
     r"""Bussgang linear MMSE, :math:`W = E_s H^H G C_{rr}^{-1}` (:math:`G` diagonal, real).
 
     Works for any converter table through :func:`hwsim.designs.bussgang_linearization`; for an
-    unquantized observation it is :class:`LMMSE`.
+    unquantized observation it is :class:`LMMSE`. Where :math:`C_{rr} = E_s H_e H_e^H + D` with
+    :math:`D` diagonal (white noise, a symmetric multi-bit table: :func:`diagonal_model`) the same
+    filter is computed in its :math:`K \times K` form
+    :math:`W = (H_e^H D^{-1} H_e + I/E_s)^{-1} H_e^H D^{-1}`, :math:`O(N K^2)` per frame instead of
+    the :math:`O(N^3)` solve with :math:`C_{rr}`.
     """
 
     def filter(self, obs, model=None):
         model = model if model is not None else linear_model(obs)
         if model.G is None:
             return LMMSE.filter(self, obs, model)
+        if model.d_e is not None:
+            # C_rr = Es H_e H_e^H + D, D diagonal: W = (H_e^H D^-1 H_e + I/Es)^-1 H_e^H D^-1 (K x K)
+            k = model.H_eff.shape[2]
+            Hd = _hermitian(model.H_eff) / model.d_e[:, None, :]           # H_e^H D^-1, [F, K, N]
+            gram = Hd @ model.H_eff + np.eye(k, dtype=model.H_eff.dtype) / model.es
+            return np.linalg.solve(gram, Hd)
         # W^H = C_rr^{-1} G H Es, C_rr Hermitian
         return _hermitian(np.linalg.solve(model.C_rr, model.es * model.H_eff))

@@ -199,6 +199,123 @@ def _qmap_errors_kernel(x, thresholds, table, labels, error_table):  # pragma: n
     return total, total_sq
 
 
+#: Largest antenna-pair table (bytes) the fused link builds; beyond it each antenna is looked up alone.
+_PAIR_TABLE_BYTES = 1 << 18
+
+
+@njit(cache=True)
+def _qmap_link_kernel(rng, n_samples, means_t, noise_std, thresholds, pairs, table, error_table):  # pragma: no cover
+    r"""The whole fixed-channel QMAP link, drawing inside the kernel from the NumPy Generator ``rng``.
+
+    Per sample, in this order: the sent hypothesis :math:`q = \lfloor Q u \rfloor`, :math:`u` =
+    ``rng.random()``; then the antennas' noise, one ``rng.standard_normal()`` each, :math:`x_a =
+    (H s_q)_a + \sigma z_a`; the code of each :math:`x_a` (the number of thresholds :math:`\le x_a`);
+    the QMAP sum of the table rows and its argmax; the bit errors ``error_table[q, q_hat]``.
+    ``means_t[q, a]`` = :math:`(H s_q)_a`; ``pairs[p, c * M + c', :]`` = ``table[2p, c] + table[2p+1, c']``
+    for the first ``2 P`` antennas (``P = pairs.shape[0]``, may be 0), ``table[a, c, :]`` for the rest.
+    Numba draws exactly NumPy's numbers and advances the Generator's own state, so a run split into
+    calls of any size draws the same stream, and no batch-sized array is allocated.
+    Returns (bit errors, sum over samples of their squares).
+    """
+    n_hyp, n = means_t.shape
+    n_thr = thresholds.size
+    n_levels = table.shape[1]
+    n_pairs = pairs.shape[0]
+    x = np.empty(n)
+    codes = np.empty(n, np.int64)
+    acc = np.empty(n_hyp)
+    total = 0
+    total_sq = 0
+    for _ in range(n_samples):
+        q = int(rng.random() * n_hyp)
+        for a in range(n):
+            x[a] = rng.standard_normal()
+        for a in range(n):
+            x[a] = means_t[q, a] + noise_std * x[a]
+            codes[a] = 0
+        for t in range(n_thr):  # codes as counts of thresholds <= x, vectorised over the antennas
+            level = thresholds[t]
+            for a in range(n):
+                codes[a] += level <= x[a]
+        for j in range(n_hyp):
+            acc[j] = 0.0
+        for p in range(n_pairs):
+            cc = codes[2 * p] * n_levels + codes[2 * p + 1]
+            for j in range(n_hyp):
+                acc[j] += pairs[p, cc, j]
+        for a in range(2 * n_pairs, n):
+            c = codes[a]
+            for j in range(n_hyp):
+                acc[j] += table[a, c, j]
+        best = 0
+        best_val = acc[0]
+        for j in range(1, n_hyp):  # first largest entry (np.argmax's tie rule)
+            if acc[j] > best_val:
+                best_val = acc[j]
+                best = j
+        e = error_table[q, best]
+        total += e
+        total_sq += e * e
+    return total, total_sq
+
+
+def _pair_table(table: np.ndarray) -> np.ndarray:
+    """``pairs[p, c * M + c', :] = table[2p, c] + table[2p+1, c']`` for a table [n, M, Q]; [0, M*M, Q] when
+    the pairs would exceed :data:`_PAIR_TABLE_BYTES` (then each antenna is looked up alone)."""
+    n, m, q = table.shape
+    if (n // 2) * m * m * q * 8 > _PAIR_TABLE_BYTES:
+        return np.zeros((0, m * m, q))
+    half = 2 * (n // 2)
+    pairs = table[0:half:2, :, None, :] + table[1:half:2, None, :, :]
+    return np.ascontiguousarray(pairs.reshape(n // 2, m * m, q))
+
+
+def qmap_link_errors(detector: "QMAPDetector", rng: np.random.Generator, n_samples: int,
+                     error_table) -> tuple[int, int]:
+    r"""Simulate ``n_samples`` uses of a fixed real channel and count QMAP's bit errors, drawing in the kernel.
+
+    Model per sample: :math:`x = H s_q + \sigma w`, :math:`w \sim \mathcal N(0, I_n)`, the sent
+    hypothesis :math:`q` uniform over the detector's :math:`Q` symbol vectors (every user's symbol
+    independent and uniform), :math:`\sigma` the detector's ``noise_std``; each :math:`x_a` goes
+    through the detector's ADC and QMAP (eq. (10)) decides. The QMAP sum adds precomputed rows of
+    antenna pairs, ``table[2p, c] + table[2p+1, c']`` (at most :data:`_PAIR_TABLE_BYTES` of them), half
+    the additions of one row per antenna; the sum is the detector's up to rounding, so decisions can
+    differ from :meth:`QMAPDetector.detect_index` only where two hypotheses tie to rounding error.
+
+    Parameters
+    ----------
+    detector : QMAPDetector
+        Built from one ``[n, k]`` channel; its ADC, noise level and table define the link.
+    rng : numpy.random.Generator
+        Any bit generator (PCG64, Philox, ...). Per sample the kernel draws ``rng.random()`` (the
+        hypothesis, :math:`\lfloor Q u \rfloor`) and then ``n`` values of ``rng.standard_normal()``;
+        the Generator's state advances exactly as those NumPy calls would.
+    n_samples : int
+        Channel uses.
+    error_table : int [Q, Q]
+        Bits that differ between hypotheses (:meth:`~hwsim.channels.Constellation.bit_error_table`).
+
+    Returns
+    -------
+    (errors, errors_sq) : (int, int)
+        Total bit errors and the sum over samples of each sample's errors squared.
+    """
+    if detector.per_frame:
+        raise ValueError("qmap_link_errors needs a detector built from one [n, k] channel")
+    _checks.generator("rng", rng)
+    n_samples = _checks.integer("n_samples", n_samples, minimum=0)
+    error_table = np.ascontiguousarray(error_table, dtype=np.int32)
+    q = detector.n_hypotheses
+    if error_table.shape != (q, q):
+        raise ValueError(f"error_table must be [Q, Q] = [{q}, {q}], got {error_table.shape}")
+    cache = detector.__dict__.get("_link_tables")
+    if cache is None:  # built once per detector: the hypotheses' means by row and the antenna-pair table
+        cache = detector._link_tables = (np.ascontiguousarray(detector.means[0].T), _pair_table(detector.table[0]))
+    total, total_sq = _qmap_link_kernel(rng, n_samples, cache[0], detector.noise_std, detector.adc.thresholds,
+                                        cache[1], detector.table[0], error_table)
+    return int(total), int(total_sq)
+
+
 class QMAPDetector(_ExhaustiveDetector):
     r"""MAP detection from the codes of a threshold-table ADC on every antenna (eq. (10)).
 
@@ -388,8 +505,11 @@ class QMAP(Detector):
     seed 001's real link or a small complex one (I and Q converters, through its real decomposition).
 
     Needs converters that share one table and one fixed full scale (``adc.agc = "fixed"``) and white
-    noise at their inputs. For a fixed real channel known exactly, the link runs the fused
-    encode-detect-count kernel (:func:`qmap_bit_errors`), which draws and counts the same.
+    noise at their inputs. For a fixed real channel known exactly, the link runs one numba kernel
+    that draws inside it, per sample, the symbols and the noise, then quantizes, detects and counts
+    (:func:`qmap_link_errors`, :meth:`fused_link`): the same model as the generic path, on its own
+    per-sample order of draws (so the counts equal the generic path's in distribution, not draw for
+    draw).
     """
 
     real_link = True
@@ -433,12 +553,22 @@ class QMAP(Detector):
             detector = QMAPDetector(view.channel(obs.H), noise_std, adc, view.alphabet)
         return Decision(view.indices(detector.detect(codes)))
 
-    def fused_link(self, link, snr_db: float):
+    def fused_link(self, link, snr_db: float, draws: str = "kernel"):
         """The fused kernel's link for a fixed real channel known exactly and the BER metric; else None.
 
         ``run(rng, batch)`` returns (bit errors, bits, samples, sum over samples of their errors squared):
-        the samples are the independent clusters.
+        the samples are the independent clusters; ``batch`` is rounded up to whole frames, as the
+        generic link does.
+
+        ``draws = "kernel"`` (the default): one numba kernel draws, per sample in a fixed order, the
+        sent symbol vector and the noise from ``rng`` and quantizes, detects and counts
+        (:func:`qmap_link_errors`): no batch-sized arrays, and the same numbers whatever the batch
+        size of the calls. ``draws = "numpy"``: the earlier path, kept as the benchmark's baseline:
+        :meth:`hwsim.pipeline.Pipeline.transmit` draws the batch with vectorised NumPy (symbols, then
+        noise), then :func:`qmap_bit_errors` detects and counts.
         """
+        if draws not in ("kernel", "numpy"):
+            raise ValueError(f"draws must be 'kernel' or 'numpy', got {draws!r}")
         if (link.channel.random or not link.channel.real or link.metric.name != "ber"
                 or link.frontend.name != "identity" or link.adc.params.get("agc") != "fixed"):
             return None
@@ -449,10 +579,18 @@ class QMAP(Detector):
         error_table = const.bit_error_table(k)
         frame_len = link.channel.frame_len
 
-        def run(rng: np.random.Generator, batch: int):
+        if draws == "kernel":
+            def run(rng: np.random.Generator, batch: int):
+                samples = -(-int(batch) // frame_len) * frame_len
+                errors, errors_sq = qmap_link_errors(detector, rng, samples, error_table)
+                return errors, samples * k, samples, errors_sq
+
+            return run
+
+        def run_numpy(rng: np.random.Generator, batch: int):
             idx, y, _ = link.transmit(-(-int(batch) // frame_len), snr_db, rng)
             errors, errors_sq = qmap_bit_errors(detector, y, const.labels(idx), error_table)
             samples = idx.shape[0] * idx.shape[1]
             return errors, samples * k, samples, errors_sq
 
-        return run
+        return run_numpy
