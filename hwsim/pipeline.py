@@ -24,7 +24,9 @@ Optional hooks a stage may define: ``check_link(link)`` (refuse a link it cannot
 ``prepare(link, snr_db, rng)`` (set-up per point, e.g. training), ``replicas`` (independently
 prepared copies a point averages), ``fused_link(link, snr_db)`` (a faster link of its own),
 and ``shared_key(link)`` with ``shared_setup(link, folder, progress, say)`` (set-up shared by every
-point of a sweep, computed once before the points: :meth:`Pipeline.shared_setups`).
+point of a sweep, computed once before the points: :meth:`Pipeline.shared_setups`). A channel with
+``wideband_link(link, snr_db)`` (the OFDM channels of :mod:`hwsim.channels.ofdm`) runs its own chain:
+:meth:`Pipeline.link` returns that function, ``run(rng, batch) -> Tally``.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ class Pipeline:
         shape = (n_frames, L, self.channel.antennas)
         if self.channel.real:
             s = s.real
-        y = np.matmul(s, np.swapaxes(H, 1, 2)) if self.channel.real else np.einsum("fnk,flk->fln", H, s)
+        y = np.matmul(s, np.swapaxes(H, 1, 2))  # [F, L, K] x [F, K, N]: one BLAS product per frame
         weights = None
         if bias is not None:
             noise, weights = bias.draw(idx, s, H, noise_var(snr_db), rng)
@@ -240,6 +242,12 @@ class Pipeline:
         """
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+        wideband = getattr(self.channel, "wideband_link", None)
+        if wideband is not None:  # an OFDM link runs its own chain (hwsim.channels.ofdm)
+            if estimator != "plain":
+                raise ValueError(f"channel.type = {self.channel.name!r} (a wideband link) supports estimator = "
+                                 f"\"plain\" only, got {estimator!r}")
+            return wideband(self, float(snr_db))
         if estimator == "importance":
             return self._importance_link(snr_db)
         fused = getattr(self.receiver, "fused_link", None)
