@@ -2,7 +2,7 @@
 """Throughput of the full symbol-detection link on the sweep engine: random numbers drawn in the kernel
 against the earlier vectorised-NumPy draws, and against Sionna's ML detector.
 
-The link (seed 001 eq. (8), n_t = 12, n_u = 4, BPSK, 10 dB) is the pipeline of the ``link`` study
+The link (Shlezinger and Eldar eq. (8), n_t = 12, n_u = 4, BPSK, 10 dB) is the pipeline of the ``link`` study
 (:mod:`hwsim.pipeline`): ``exponential`` channel (real, H_ij = exp(-|i-j|)), ``uniform_range``
 converters of 8 levels over [-2, 2] at a fixed full scale, ``qmap`` receiver, ``ber`` metric. It runs
 the fused QMAP link (``QMAP.fused_link``): draw symbols and noise, quantize, QMAP-detect, count bit errors.
@@ -18,6 +18,8 @@ Also: Sionna 2.x MaximumLikelihoodDetector (hard symbol decisions) on the same, 
 detection only, on pre-drawn samples, with all torch threads -- the nearest existing tool for this job.
 Targets (2-core machine): kernel link >= 15e6 samples/s with 2 workers and >= 2.2x the numpy-RNG path,
 parallel efficiency 1 -> 2 workers >= 80%, >= 100x Sionna.
+Then the importance sampler's wall time to BER 1e-9 at a 10% relative half-width against the plain
+Monte Carlo time that precision would need, computed from the variance (:mod:`bench_importance`).
 The last line is ``speed-up: N.NNx over the numpy-RNG path`` (2 workers each).
 
     python scripts/bench_link.py [--calls N] [--batch B] [--rounds R]    # --quick for a smoke run
@@ -30,6 +32,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+
+import bench_importance  # scripts/bench_importance.py, next to this script
 
 #: The benchmarked link's component tables (a ``study = "link"`` sweep file's tables) and its point.
 TABLES = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
@@ -152,6 +156,9 @@ def main(argv=None):
     print(f"Sionna ML detector                           {rate_sionna / 1e6:8.3f} M samples/s   (detection only, "
           f"unquantized, SER {ser_sionna:.2e})")
     print(f"ratio link(2) / Sionna                       {k2 / rate_sionna:8.1f} x              target >= 100")
+    # rare events: importance sampling to BER 1e-9 against plain Monte Carlo's time (scripts/bench_importance.py)
+    for line in bench_importance.report(quick=args.quick):
+        print(line)
     print(f"speed-up: {k2 / n2:.2f}x over the numpy-RNG path")
 
 
