@@ -17,6 +17,7 @@ from .pilots import PilotChannel, SecondOrderStats, complex_to_real_matrix, dft_
 from .qam import QAM, QAM_NAMES, get_qam
 from .sources import Users
 from .flat import AWGN, IIDRayleigh
+from .sparse import SparseSource  # noqa: E402  (registers source "sparse")
 
 __all__ = [
     "CONSTELLATIONS", "MAX_HYPOTHESES", "Constellation", "get_constellation",

@@ -1,0 +1,569 @@
+r"""Quantized compressed sensing: DeepQCS and the compress-then-estimate baselines.
+
+Leinonen and Codreanu, "Low-complexity vector quantized compressed sensing via deep neural
+networks" (DeepQCS). The link's source is ``sparse`` (:mod:`hwsim.channels.sparse`:
+:math:`y = \Phi x + n`, :math:`x` S-sparse); every receiver here compresses the measurements
+:math:`y \in \mathbb R^M` into :math:`R N` bits and estimates :math:`x \in \mathbb R^N` from them;
+the metric is ``nmse``, :math:`E\|x - \hat x\|^2 / E\|x\|^2`.
+
+Rate bookkeeping (the paper's Sec. V-A): :math:`R = K \lceil \log_2 I \rceil / N` bits per source
+entry for :math:`K` scalar quantizers of :math:`I = 2^b` levels; a rate is realisable when
+:math:`b = R N / K` is a whole number. DeepQCS quantizes its encoder's :math:`K` outputs
+(``k``, default :math:`K = M`); the compress-then-estimate (CE) methods quantize the :math:`M`
+measurements themselves, so :math:`b = R N / M` (with :math:`N = 20, M = K = 10`: :math:`R = b/2`).
+
+- ``deepqcs``: EncNet (:math:`M \to 5K \to K`, tanh after both layers), the soft-to-hard
+  quantizer (SHQ) eq. (19) :math:`\sum_{i=1}^{I-1} v_i \tanh(h a - s_i)` -- the tanh layer of
+  :class:`hwsim.converters.learned_adc.LearnedADC`, with :math:`h = c` -- and DecNet
+  (:math:`K \to 4N \to 4N \to 4N \to N`, tanh on the hidden layers), trained end to end on the
+  squared error (eq. (20)) with the steepness schedule eq. (31)
+  :math:`h^{(t)} = \min(h^{\rm init} + \alpha t, h^{\max})`, the blended gradient eq. (32)
+  :math:`\xi = (1-\beta^{(t)})\,\delta \odot 1\{|a| \le \sum_i v_i\} + \beta^{(t)}\,\delta \odot \gamma'(a)`,
+  :math:`\beta^{(t)} = \min(\beta t, 1)`, and Adam with the step :math:`\max(\eta^{\min}, \eta/\sqrt t)`.
+  The thresholds :math:`s_i / h` stay at the paper's uniform grid over :math:`[-0.8, 0.8]`
+  (its footnote 17; ``learn_thresholds = true`` lets them move), the levels :math:`v` start
+  at :math:`0.8/(I-1)`. At test the SHQ is replaced by the hard table of Sec. IV-E
+  (:meth:`LearnedADC.to_table`: thresholds :math:`s_i/h`, levels the SHQ's saturation values,
+  eq. (33), evaluated at the cell centres), which every reported number uses and which exports
+  like any learned converter (:attr:`DeepQCS.table`, a :class:`~hwsim.converters.adc.ThresholdADC`).
+- ``ce_decnet``: the same training without EncNet: the SHQ quantizes each measurement and DecNet
+  (:math:`M \to 4N \to 4N \to 4N \to N`) estimates :math:`x`.
+- ``ce_usq_omp``: each measurement quantized by a uniform quantizer (its support chosen for the
+  least quantization MSE on training measurements), orthogonal matching pursuit with the known
+  sparsity :math:`S` (scikit-learn's ``orthogonal_mp``).
+- ``ce_usq_l1``, ``ce_sq_l1``: uniform, resp. Lloyd (:func:`lloyd_quantizer`, designed on the pooled
+  training measurements) quantizers, then the quadratically constrained basis pursuit :math:`\min \|x\|_1` s.t. :math:`\|\tilde y - \Phi x\|_2 \le \mu_{qc}`,
+  :math:`\mu_{qc} = \sqrt{\sigma_n}\,(1 + 1/I)` (the paper's choice, :math:`\sigma_n` the noise
+  standard deviation). It is solved exactly from the lasso path (scikit-learn's ``lars_path_gram``,
+  the solutions of basis pursuit denoising for every penalty): the residual norm grows along the
+  path, and the constrained solution is the path's point where it equals :math:`\mu_{qc}`, found
+  on the path's piecewise-linear segment in closed form (:func:`bp_constrained`).
+
+Training is per point, from the point's set-up stream, on fresh source draws every step (an
+unlimited training set). The paper trains for up to :math:`10^7` steps of batch 100 with
+:math:`\alpha = 10^{-5}`, :math:`\beta = 10^{-7}`; a sweep here affords ``steps`` (default
+:data:`DEFAULT_STEPS`) of batch ``batch``, so :math:`h` rises linearly from ``h_init`` to
+``h_max`` and :math:`\beta` from 0 to 1 over the first ``anneal`` fraction of the steps
+(:math:`\alpha = (h^{\max} - h^{\rm init}) / (\text{anneal}\cdot\text{steps})`,
+:math:`\beta = 1 / (\text{anneal}\cdot\text{steps})`), after which training continues at
+:math:`h^{\max}`, :math:`\beta = 1`. Two changes for the short schedule: the step floor
+:math:`\eta^{\min}` is :math:`3 \cdot 10^{-3}` (the paper's :math:`10^{-4}` suits :math:`10^7` steps;
+it stalls in :math:`10^4`), the levels' step is :math:`\max(10^{-5}, 10^{-3}/\sqrt t)` (paper:
+:math:`\max(5 \cdot 10^{-7}, 5 \cdot 10^{-5}/\sqrt t)`), and after the ramp the steps decay (cosine) to 1%
+of their value. The hard-path NMSE on a validation set is measured every ``steps/20`` steps and the
+best model is kept (the paper's validation of Algorithm 1).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from hwsim import _checks
+from hwsim.components import register
+
+from .estimation import Estimator
+
+#: Training steps of ``deepqcs`` and ``ce_decnet`` unless a config says otherwise.
+DEFAULT_STEPS = 30_000
+#: Most bits per scalar quantizer (the SHQ has 2^bits - 1 tanh terms per input).
+MAX_SHQ_BITS = 10
+#: Most bits per measurement of the CE quantizers.
+MAX_CE_BITS = 16
+#: Validation samples of the trained receivers.
+VAL_SAMPLES = 20_000
+#: Training measurements (vectors) the CE quantizers are designed on.
+CE_TRAIN_VECTORS = 20_000
+
+
+def _check_source(link, name: str) -> None:
+    if link.source.name != "sparse":
+        raise ValueError(f"receiver.type = {name!r} decodes compressed measurements of a sparse source "
+                         f"(source.type = \"sparse\"), got {link.source.name!r}")
+
+
+def bits_per_quantizer(rate: float, n: int, quantizers: int, *, name: str = "receiver.rate",
+                       maximum: int = MAX_CE_BITS) -> int:
+    r"""Bits :math:`b = R N / K` of each of ``quantizers`` scalar quantizers at ``rate`` bits per source entry.
+
+    A clear error when :math:`b` is not a whole number in ``[1, maximum]`` (a rate the quantizers cannot
+    realise), listing the rates that are.
+    """
+    rate = _checks.real(name, rate, positive=True)
+    bits = rate * n / quantizers
+    step = quantizers / n
+    if abs(bits - round(bits)) > 1e-9 or round(bits) < 1:
+        raise ValueError(f"{name} = {rate:g} needs {bits:g} bits per quantizer ({quantizers} quantizers for {n} source "
+                         f"entries); the rates {quantizers} quantizers realise are whole multiples of "
+                         f"{quantizers}/{n} = {step:g} bits (e.g. {step:g}, {2 * step:g}, {3 * step:g})")
+    if round(bits) > maximum:
+        raise ValueError(f"{name} = {rate:g} needs {round(bits)} bits per quantizer, more than the {maximum} allowed "
+                         f"here (at most {maximum * step:g} bits per source entry)")
+    return int(round(bits))
+
+
+# ----------------------------------------------------------------------------------------------- CE baselines
+def uniform_quantizer(samples: np.ndarray, levels: int):
+    r"""The uniform mid-rise quantizer of ``levels`` levels over :math:`[-\gamma, \gamma]` whose support
+    :math:`\gamma` gives the least empirical MSE on ``samples`` (any shape; pooled), a
+    :class:`~hwsim.converters.adc.UniformADC`."""
+    from scipy.optimize import minimize_scalar
+
+    from hwsim.converters.adc import UniformADC
+
+    v = np.asarray(samples, dtype=np.float64).reshape(-1)
+    top = float(np.max(np.abs(v))) or 1.0
+
+    def mse(g):
+        return float(np.mean((UniformADC(levels, g).quantize(v) - v) ** 2))
+
+    best = minimize_scalar(mse, bounds=(top * 1e-3, top), method="bounded", options={"xatol": top * 1e-5})
+    return UniformADC(levels, float(best.x))
+
+
+def lloyd_quantizer(samples: np.ndarray, levels: int, *, iters: int = 500, tol: float = 1e-10):
+    r"""The Lloyd quantizer of ``levels`` levels for the pooled ``samples`` (any shape), a
+    :class:`~hwsim.converters.adc.ThresholdADC`.
+
+    Lloyd's algorithm on the empirical distribution, exact in one dimension: thresholds at the midpoints
+    of neighbouring levels, levels at the means of their cells (cell sums from the sorted samples' cumulative
+    sum), started from the cell means of the equal-probability partition and stopped when the levels
+    move less than ``tol`` (relative) or after ``iters`` rounds. Each round lowers the empirical MSE.
+    """
+    from hwsim.converters.adc import ThresholdADC
+
+    v = np.sort(np.asarray(samples, dtype=np.float64).reshape(-1))
+    levels = _checks.integer("levels", levels, minimum=2)
+    if np.unique(v).size < levels:
+        raise ValueError(f"samples hold {np.unique(v).size} distinct values, fewer than the {levels} levels asked for")
+    csum = np.concatenate(([0.0], np.cumsum(v)))
+
+    def means(edges):  # edges: sample indices of the cell boundaries, [levels + 1]
+        counts = np.diff(edges)
+        return np.where(counts > 0, (csum[edges[1:]] - csum[edges[:-1]]) / np.maximum(counts, 1), np.nan)
+
+    edges = np.round(np.linspace(0, v.size, levels + 1)).astype(np.int64)
+    g = means(edges)
+    scale = float(np.abs(v).max()) or 1.0
+    for _ in range(iters):
+        g = np.sort(g[np.isfinite(g)])
+        t = (g[:-1] + g[1:]) / 2
+        edges = np.concatenate(([0], np.searchsorted(v, t, side="left"), [v.size]))
+        new = means(edges)
+        empty = ~np.isfinite(new)
+        if empty.any():  # an empty cell keeps its level (it may fill again as its neighbours move)
+            new[empty] = g[empty]
+        done = np.max(np.abs(new - g)) <= tol * scale
+        g = new
+        if done:
+            break
+    g = np.unique(g)
+    if g.size < levels:
+        raise ValueError(f"the Lloyd design kept {g.size} distinct levels of the {levels} asked for (too few samples)")
+    return ThresholdADC((g[:-1] + g[1:]) / 2, g)
+
+
+def bp_constrained(phi: np.ndarray, y_tilde: np.ndarray, mu: float) -> np.ndarray:
+    r"""Quadratically constrained basis pursuit, :math:`\min_x \|x\|_1` s.t. :math:`\|\tilde y - \Phi x\|_2 \le \mu`,
+    for every row of ``y_tilde``.
+
+    Exact, from the lasso path of scikit-learn's ``lars_path_gram`` (the minimisers of
+    :math:`\tfrac12\|\tilde y - \Phi x\|^2 + \lambda \|x\|_1` for all :math:`\lambda`, piecewise linear in
+    :math:`\lambda` with a residual norm that grows with :math:`\lambda`): :math:`x = 0` when
+    :math:`\|\tilde y\| \le \mu`; else the point of the first segment whose end has residual
+    :math:`\le \mu`, where :math:`\|r_0 - \tau \Phi d\|^2 = \mu^2` is solved for :math:`\tau \in [0, 1]`;
+    the path's last point when no point reaches :math:`\mu`.
+
+    Parameters
+    ----------
+    phi : array [M, N]
+    y_tilde : array [B, M]
+    mu : float
+        :math:`\mu \ge 0`.
+
+    Returns
+    -------
+    x_hat : array [B, N]
+    """
+    from sklearn.linear_model import lars_path_gram
+
+    phi = np.asarray(phi, dtype=np.float64)
+    y_tilde = np.atleast_2d(np.asarray(y_tilde, dtype=np.float64))
+    mu = _checks.real("mu", mu, nonnegative=True)
+    m, n = phi.shape
+    gram = phi.T @ phi
+    out = np.zeros((y_tilde.shape[0], n))
+    for b, y in enumerate(y_tilde):
+        yy = float(y @ y)
+        if yy <= mu * mu:
+            continue
+        xy = phi.T @ y
+        _, _, coefs = lars_path_gram(Xy=xy, Gram=gram, n_samples=m, method="lasso")
+        # residual norms^2 at the knots: ||y||^2 - 2 c.Xy + c^T G c
+        res = yy - 2 * (coefs.T @ xy) + np.einsum("ik,ij,jk->k", coefs, gram, coefs)
+        below = np.nonzero(res <= mu * mu)[0]
+        if below.size == 0:
+            out[b] = coefs[:, -1]
+            continue
+        k = int(below[0])  # k >= 1: the path starts at x = 0, residual ||y|| > mu
+        c0, d = coefs[:, k - 1], coefs[:, k] - coefs[:, k - 1]
+        r0 = y - phi @ c0
+        pd = phi @ d
+        a2, a1, a0 = float(pd @ pd), -2.0 * float(r0 @ pd), float(r0 @ r0) - mu * mu
+        if a2 <= 0:
+            tau = 1.0
+        else:
+            disc = max(a1 * a1 - 4 * a2 * a0, 0.0)
+            tau = min(max((-a1 - math.sqrt(disc)) / (2 * a2), 0.0), 1.0)  # the first crossing
+        out[b] = c0 + tau * d
+    return out
+
+
+class _CE(Estimator):
+    """Shared part of the compress-then-estimate baselines: every measurement through one scalar quantizer."""
+
+    PARAMS = {"rate": 1.0}
+    quantizer_kind = "uniform"
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        _checks.real("receiver.rate", self.params["rate"], positive=True)
+        self.table = None
+
+    def check_link(self, link) -> None:
+        super().check_link(link)
+        _check_source(link, self.name)
+        bits_per_quantizer(self.params["rate"], link.source.N, link.source.M)
+
+    def prepare(self, link, snr_db, rng) -> None:
+        src = link.source
+        levels = 2 ** bits_per_quantizer(self.params["rate"], src.N, src.M)
+        _, y = src.sample(CE_TRAIN_VECTORS, rng)
+        if self.quantizer_kind == "uniform":
+            self.table = uniform_quantizer(y, levels)
+        else:
+            self.table = lloyd_quantizer(y, levels)
+        self._source = src
+        self.levels = levels
+
+    def estimate(self, x, rng) -> np.ndarray:
+        return self.decode(self.table.quantize(x))
+
+    def decode(self, y_tilde: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@register("receiver", "ce_usq_omp")
+class CEUSQOMP(_CE):
+    """CE-USQ-OMP: uniform quantizers, orthogonal matching pursuit with the known sparsity S."""
+
+    def decode(self, y_tilde):
+        from sklearn.linear_model import orthogonal_mp
+
+        src = self._source
+        return np.asarray(orthogonal_mp(src.phi, np.asarray(y_tilde).T, n_nonzero_coefs=src.S,
+                                        precompute=True)).reshape(src.N, -1).T
+
+
+class _CEL1(_CE):
+    def mu(self) -> float:
+        r""":math:`\mu_{qc} = \sqrt{\sigma_n}\,(1 + 1/I)` (the DeepQCS paper, Sec. V-A)."""
+        return math.sqrt(math.sqrt(self._source.noise_var)) * (1 + 1 / self.levels)
+
+    def decode(self, y_tilde):
+        return bp_constrained(self._source.phi, y_tilde, self.mu())
+
+
+@register("receiver", "ce_usq_l1")
+class CEUSQL1(_CEL1):
+    """CE-USQ-L1: uniform quantizers, quadratically constrained basis pursuit."""
+
+
+@register("receiver", "ce_sq_l1")
+class CESQL1(_CEL1):
+    """CE-SQ-L1: Lloyd quantizers designed on training measurements, quadratically constrained basis pursuit."""
+
+    quantizer_kind = "lloyd"
+
+
+# ----------------------------------------------------------------------------------------------- learned
+#: Training parameters of ``deepqcs`` and ``ce_decnet`` (seed's values where it gives them).
+TRAIN_PARAMS = {"steps": DEFAULT_STEPS, "batch": 100, "lr": 1e-2, "lr_min": 3e-3, "lr_levels": 1e-3,
+                "lr_levels_min": 1e-5, "h_init": 5.0, "h_max": 300.0, "anneal": 0.8, "learn_thresholds": False,
+                "trainings": 1}
+TRAIN_LIMITS = {"steps": 10_000_000, "batch": 100_000, "trainings": 100}
+
+
+def _check_train_params(p: dict) -> None:
+    for key, hi in TRAIN_LIMITS.items():
+        _checks.integer(f"receiver.{key}", p[key], minimum=1, maximum=hi)
+    for key in ("lr", "lr_min", "lr_levels", "lr_levels_min", "h_init", "h_max"):
+        _checks.real(f"receiver.{key}", p[key], positive=True)
+    if p["h_max"] < p["h_init"]:
+        raise ValueError(f"receiver.h_max must be >= receiver.h_init = {p['h_init']:g}, got {p['h_max']:g}")
+    anneal = _checks.real("receiver.anneal", p["anneal"], positive=True)
+    if anneal > 1:
+        raise ValueError(f"receiver.anneal (fraction of the steps over which h and beta rise) must lie in (0, 1], "
+                         f"got {anneal:g}")
+
+
+def shq_layer(levels: int, *, learn_thresholds: bool = False):
+    r"""The SHQ of eq. (19) as a :class:`~hwsim.converters.learned_adc.LearnedADC` (``h`` is its ``c``).
+
+    Thresholds :math:`s_i/h` at the paper's initial grid: 0 for :math:`I = 2`, else
+    :math:`-0.8, -0.8 + 1.6/(I-2), \dots, 0.8` (the uniform ADC of support
+    :math:`\gamma = 0.8\, I/(I-2)`); levels :math:`v_i = 0.8/(I-1)`.
+    """
+    import torch
+
+    from hwsim.converters.learned_adc import LearnedADC
+
+    levels = _checks.integer("levels", levels, minimum=2, maximum=2**MAX_SHQ_BITS)
+    gamma = 0.8 if levels == 2 else 0.8 * levels / (levels - 2)
+    adc = LearnedADC(levels, "soft_to_hard", gamma=gamma)
+    with torch.no_grad():
+        adc.a.fill_(0.8 / (levels - 1))
+    adc.b.requires_grad_(bool(learn_thresholds))
+    return adc
+
+
+def set_steepness(adc, h: float) -> None:
+    """Set the SHQ's steepness :math:`h` (its tanh slope ``c``), keeping the thresholds :math:`s_i / h`."""
+    adc.set_sharpness(float(h) * adc.uniform.step)
+
+
+def shq_blended(adc, a, beta: float):
+    r"""The SHQ output for input ``a`` with the blended input gradient of eq. (32): the forward value is
+    eq. (19); the gradient to ``a`` is :math:`(1-\beta)\,1\{|a| \le \sum v_i\} + \beta\,\gamma'(a)` times the
+    incoming one, the gradients to the levels (and thresholds) are eq. (19)'s own."""
+    import torch
+
+    beta = float(beta)
+    soft = adc.soft(beta * a + (1 - beta) * a.detach()) if beta < 1 else adc.soft(a)
+    if beta >= 1:
+        return soft
+    with torch.no_grad():
+        mask = (a.abs() <= adc.a.sum()).to(a.dtype)
+    ste = a * mask
+    return soft + (1 - beta) * (ste - ste.detach())
+
+
+def _mlp(sizes, final_tanh: bool):
+    import torch
+    from torch import nn
+
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b)
+        with torch.no_grad():  # Xavier as in the paper: N(0, 1/fan_in), zero biases
+            lin.weight.normal_(0.0, 1.0 / math.sqrt(a))
+            lin.bias.zero_()
+        layers.append(lin)
+        if i < len(sizes) - 2 or final_tanh:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+class QCSNet:
+    """A trained DeepQCS (``encoder`` not None) or CE-DecNet system, evaluated on its hard path.
+
+    ``encoder``, ``decoder``: lists of (W [out, in], b [out]) float64 layers, tanh after every layer
+    except the decoder's last; ``table``: the hard quantizer (:class:`~hwsim.converters.adc.ThresholdADC`).
+    """
+
+    def __init__(self, encoder, table, decoder, history=None):
+        self.encoder, self.table, self.decoder = encoder, table, decoder
+        self.history = history or []
+        # (W^T, b) contiguous, so that each layer is one matmul, one add and one tanh in place
+        self._enc = None if encoder is None else [(np.ascontiguousarray(w.T), b) for w, b in encoder]
+        self._dec = [(np.ascontiguousarray(w.T), b) for w, b in decoder]
+
+    @staticmethod
+    def _run(layers, v, last_tanh: bool):
+        for i, (wt, b) in enumerate(layers):
+            v = v @ wt
+            v += b
+            if i < len(layers) - 1 or last_tanh:
+                np.tanh(v, out=v)
+        return v
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        """Quantizer codes, int [B, K], of measurements ``y`` [B, M] (EncNet, then the table's encoder)."""
+        a = y if self._enc is None else self._run(self._enc, np.asarray(y, dtype=np.float64), True)
+        return self.table.encode(a)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Source estimates [B, N] from codes [B, K] (the table's levels, then DecNet)."""
+        return self._run(self._dec, self.table.decode(codes), False)
+
+    def estimate(self, y: np.ndarray) -> np.ndarray:
+        return self.decode(self.encode(y))
+
+
+def train_qcs(source, bits: int, rng: np.random.Generator, *, encoder: bool = True, k: int | None = None,
+              steps: int = DEFAULT_STEPS, batch: int = 100, lr: float = 1e-2, lr_min: float = 3e-3,
+              lr_levels: float = 1e-3, lr_levels_min: float = 1e-5, h_init: float = 5.0, h_max: float = 300.0,
+              anneal: float = 0.8, learn_thresholds: bool = False, val_samples: int = VAL_SAMPLES,
+              checks: int = 20) -> QCSNet:
+    r"""Train DeepQCS (``encoder``) or CE-DecNet on ``source`` (a :class:`~hwsim.channels.sparse.SparseSource`).
+
+    Parameters
+    ----------
+    source : SparseSource
+    bits : int
+        Bits per scalar quantizer, :math:`I = 2^{\rm bits}` levels.
+    rng : numpy.random.Generator
+        Draws every training and validation sample and seeds torch (the caller's global torch RNG is
+        left as it was): a fixed ``rng`` gives a fixed model.
+    encoder : bool
+        True: EncNet :math:`M \to 5K \to K` before the SHQ (DeepQCS); False: the SHQ on :math:`y` (CE-DecNet).
+    k : int or None
+        EncNet outputs :math:`K` (None: :math:`M`).
+    steps, batch : int
+        Adam steps and mini-batch size (fresh source draws each step).
+    lr, lr_min, lr_levels, lr_levels_min : float
+        Step sizes :math:`\max(\eta^{\min}, \eta/\sqrt t)` of the network weights and of the SHQ levels,
+        times a cosine decay from 1 to 0.01 over the steps after the ramp.
+    h_init, h_max, anneal : float
+        Eq. (31): :math:`h` rises linearly from ``h_init`` to ``h_max`` over ``anneal * steps`` steps, and
+        :math:`\beta` of eq. (32) from 0 to 1 over the same steps.
+    learn_thresholds : bool
+        Let the SHQ thresholds move (default: fixed, the paper's footnote 17).
+    val_samples, checks : int
+        The hard-path squared error on ``val_samples`` validation vectors is measured ``checks`` times
+        (and at the end); the best model is returned.
+
+    Returns
+    -------
+    QCSNet
+        The kept model, with ``history``: (step, h, beta, validation NMSE) of each check.
+    """
+    import torch
+
+    _checks.generator("rng", rng)
+    bits = _checks.integer("bits", bits, minimum=1, maximum=MAX_SHQ_BITS)
+    from hwsim._threads import single_threaded
+
+    with torch.random.fork_rng(devices=[]), single_threaded():
+        torch.manual_seed(int(rng.integers(2**62)))
+        return _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, lr_levels, lr_levels_min,
+                          h_init, h_max, anneal, learn_thresholds, val_samples, checks)
+
+
+def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, lr_levels, lr_levels_min,
+               h_init, h_max, anneal, learn_thresholds, val_samples, checks):
+    M, N = source.M, source.N
+    K = M if (k is None or not encoder) else int(k)
+    enc = _mlp([M, 5 * K, K], final_tanh=True) if encoder else None
+    dec = _mlp([K, 4 * N, 4 * N, 4 * N, N], final_tanh=False)
+    shq = shq_layer(2**bits, learn_thresholds=learn_thresholds)
+    nets = [m for m in (enc, dec) if m is not None]
+    weights = [p for m in nets for p in m.parameters()]
+    shq_params = [shq.a] + ([shq.b] if learn_thresholds else [])
+    opt = torch.optim.Adam([{"params": weights, "lr": lr}, {"params": shq_params, "lr": lr_levels}], foreach=True)
+    ramp = max(anneal * steps, 1.0)
+    alpha, beta_rate = (h_max - h_init) / ramp, 1.0 / ramp
+    x_val, y_val = source.sample(val_samples, rng)
+    energy = float((x_val**2).sum(1).mean())
+
+    def snapshot():
+        def layers(m):
+            return [(lin.weight.detach().double().numpy().copy(), lin.bias.detach().double().numpy().copy())
+                    for lin in m if isinstance(lin, torch.nn.Linear)]
+        return QCSNet(layers(enc) if enc is not None else None, shq.to_table(), layers(dec))
+
+    best, best_val, history = None, math.inf, []
+    every = max(steps // max(checks, 1), 1)
+    chunk = 64  # batches drawn at once
+    xs = ys = None
+    for t in range(1, steps + 1):
+        j = (t - 1) % chunk
+        if j == 0:
+            xb, yb = source.sample(chunk * batch, rng)
+            xs = torch.as_tensor(xb, dtype=torch.float32).view(chunk, batch, N)
+            ys = torch.as_tensor(yb, dtype=torch.float32).view(chunk, batch, M)
+        h = min(h_init + alpha * t, h_max)
+        beta = min(beta_rate * t, 1.0)
+        set_steepness(shq, h)
+        # the paper's max(eta_min, eta / sqrt(t)); after the ramp (h at h_max, beta = 1) a cosine decay to
+        # 1% of it fine-tunes the nearly hard system in the few steps this schedule has
+        fine = 0.0 if t <= ramp or steps <= ramp else (t - ramp) / (steps - ramp)
+        decay = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fine))
+        for g, (eta, eta_min) in zip(opt.param_groups, ((lr, lr_min), (lr_levels, lr_levels_min))):
+            g["lr"] = decay * max(eta_min, eta / math.sqrt(t))
+        a = enc(ys[j]) if enc is not None else ys[j]
+        out = dec(shq_blended(shq, a, beta))
+        loss = ((out - xs[j]) ** 2).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if t % every == 0 or t == steps:
+            net = snapshot()
+            val = float(((net.estimate(y_val) - x_val) ** 2).sum(1).mean()) / energy
+            history.append((t, h, beta, val))
+            if val < best_val:
+                best, best_val = net, val
+    best.history = history
+    return best
+
+
+class _Learned(Estimator):
+    PARAMS = {"rate": 1.0, **TRAIN_PARAMS}
+    uses_encoder = True
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        _checks.real("receiver.rate", self.params["rate"], positive=True)
+        _check_train_params(self.params)
+        self.model = None
+
+    @property
+    def replicas(self) -> int:
+        return self.params["trainings"]
+
+    def quantizers(self, source) -> int:
+        return source.M
+
+    def check_link(self, link) -> None:
+        super().check_link(link)
+        _check_source(link, self.name)
+        bits_per_quantizer(self.params["rate"], link.source.N, self.quantizers(link.source), maximum=MAX_SHQ_BITS)
+
+    def prepare(self, link, snr_db, rng) -> None:
+        src, p = link.source, self.params
+        bits = bits_per_quantizer(p["rate"], src.N, self.quantizers(src), maximum=MAX_SHQ_BITS)
+        train = {key: p[key] for key in TRAIN_PARAMS if key != "trainings"}
+        t0 = time.perf_counter()
+        self.model = train_qcs(src, bits, rng, encoder=self.uses_encoder, k=self.quantizers(src), **train)
+        self.train_seconds = time.perf_counter() - t0
+
+    @property
+    def table(self):
+        """The trained hard quantizer (:class:`~hwsim.converters.adc.ThresholdADC`), what hardware implements."""
+        return None if self.model is None else self.model.table
+
+    def estimate(self, x, rng) -> np.ndarray:
+        return self.model.estimate(x)
+
+
+@register("receiver", "deepqcs")
+class DeepQCS(_Learned):
+    """DeepQCS: EncNet, K scalar quantizers learned as an SHQ, DecNet (module text); ``k`` = K (0: M)."""
+
+    PARAMS = {**_Learned.PARAMS, "k": 0}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        _checks.integer("receiver.k", self.params["k"], minimum=0, maximum=100_000)
+
+    def quantizers(self, source) -> int:
+        return self.params["k"] or source.M
+
+
+@register("receiver", "ce_decnet")
+class CEDecNet(_Learned):
+    """CE-DecNet: an SHQ-trained scalar quantizer on every measurement, DecNet as the decoder."""
+
+    uses_encoder = False

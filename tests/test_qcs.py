@@ -1,0 +1,214 @@
+"""Quantized compressed sensing (Leinonen and Codreanu, "Low-complexity vector quantized compressed sensing
+via deep neural networks"): the sparse source, the DCT measurements, the SHQ and its table, the CE
+baselines, the NMSE metric and the refusals. All seeded."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hwsim.channels.sparse import SparseSource, dct_matrix, measurement_matrix
+from hwsim.pipeline import Pipeline
+from hwsim.receivers import qcs
+
+
+def _link(receiver: dict, **source):
+    return Pipeline.from_tables({"source": {"type": "sparse", **source}, "receiver": receiver,
+                                 "metric": {"type": "nmse"}})
+
+
+def test_dct_rows_are_orthonormal_and_phi_follows_the_paper():
+    for n in (1, 7, 20):
+        c = dct_matrix(n)
+        np.testing.assert_allclose(c @ c.T, np.eye(n), atol=1e-12)
+    phi = measurement_matrix(20, 10, "none")
+    np.testing.assert_allclose(phi @ phi.T, np.eye(10), atol=1e-12)  # the first M DCT rows
+    phi = measurement_matrix(20, 10)  # the paper's unit-norm columns
+    np.testing.assert_allclose(np.linalg.norm(phi, axis=0), 1.0, atol=1e-12)
+    from scipy.fft import dct
+
+    v = np.random.default_rng(0).standard_normal(20)
+    np.testing.assert_allclose(dct_matrix(20) @ v, dct(v, norm="ortho"), atol=1e-12)
+
+
+def test_sparse_source_draws_s_sparse_vectors_with_the_stated_energy_and_noise():
+    src = SparseSource(n=20, m=10, s=2)
+    x, y = src.sample(40_000, np.random.default_rng(1))
+    assert x.shape == (40_000, 20) and y.shape == (40_000, 10)
+    assert np.all(np.count_nonzero(x, axis=1) == 2)
+    e = (x**2).sum(1)  # E||x||^2 = S = 2, var ||x||^2 = 2 S = 4
+    assert abs(e.mean() - src.mean_energy) < 4 * math.sqrt(4 / len(e))
+    noise = y - x @ src.phi.T
+    assert abs(noise.var() / 1e-4 - 1) < 4 * math.sqrt(2 / noise.size)
+    # every support position equally likely: each entry is non-zero with probability S/N = 0.1
+    freq = (x != 0).mean(0)
+    assert np.all(np.abs(freq - 0.1) < 4 * math.sqrt(0.1 * 0.9 / len(x)))
+    # the same seed gives the same draws
+    x2, y2 = src.sample(10, np.random.default_rng(1))
+    np.testing.assert_array_equal(x2, SparseSource().sample(10, np.random.default_rng(1))[0])
+
+
+def test_omp_recovers_noiseless_sparse_vectors_exactly():
+    link = _link({"type": "ce_usq_omp", "rate": 4.0}, noise_var=0.0)
+    rx = link.receiver
+    rx.prepare(link, None, np.random.default_rng(2))
+    for s in (1, 2):
+        src = SparseSource(s=s, noise_var=0.0)
+        rx._source = src
+        x, y = src.sample(2000, np.random.default_rng(3))
+        exact = np.all(np.abs(rx.decode(y) - x) < 1e-9, axis=1)  # unquantized measurements
+        # S = 1: always (distinct unit-norm columns); S = 2: OMP's greedy first pick can miss on this coherent
+        # DCT matrix, measured 89% of the seeded vectors (a binomial CI of +-1.4%)
+        assert exact.mean() == 1.0 if s == 1 else exact.mean() > 0.85
+
+
+def test_constrained_basis_pursuit_meets_the_constraint_and_the_optimality_conditions():
+    src = SparseSource()
+    x, y = src.sample(200, np.random.default_rng(4))
+    y_tilde = qcs.uniform_quantizer(y, 8).quantize(y)
+    mu = 0.1
+    xh = qcs.bp_constrained(src.phi, y_tilde, mu)
+    r = y_tilde - xh @ src.phi.T
+    norms = np.linalg.norm(r, axis=1)
+    big = np.linalg.norm(y_tilde, axis=1) > mu
+    np.testing.assert_allclose(norms[big], mu, rtol=1e-6)  # active constraint
+    assert np.all(xh[~big] == 0)
+    # KKT: Phi^T r = lambda g with g in the subdifferential of ||x||_1, lambda > 0
+    for i in np.nonzero(big)[0]:
+        g = src.phi.T @ r[i]
+        lam = np.abs(g).max()
+        on = np.abs(xh[i]) > 1e-10
+        np.testing.assert_allclose(g[on] / lam, np.sign(xh[i][on]), atol=1e-6)
+        assert np.all(np.abs(g[~on]) <= lam * (1 + 1e-6))
+    # mu = 0 on noiseless measurements: basis pursuit recovers most 2-sparse vectors exactly
+    src0 = SparseSource(noise_var=0.0)
+    x0, y0 = src0.sample(300, np.random.default_rng(5))
+    exact = np.all(np.abs(qcs.bp_constrained(src0.phi, y0, 0.0) - x0) < 1e-7, axis=1)
+    assert exact.mean() > 0.85  # measured 0.92
+
+
+def test_lloyd_quantizer_matches_lloyd_max_on_gaussian_samples():
+    v = np.random.default_rng(6).standard_normal(200_000)
+    for bits, ref in ((1, 0.3634), (2, 0.1175), (3, 0.03454)):  # Max (1960)
+        q = qcs.lloyd_quantizer(v, 2**bits)
+        assert abs(np.mean((q.quantize(v) - v) ** 2) / ref - 1) < 0.02
+
+
+def test_blended_gradient_is_eq32():
+    import torch
+
+    adc = qcs.shq_layer(4)
+    qcs.set_steepness(adc, 20.0)
+    a0 = torch.linspace(-1.2, 1.2, 41, dtype=torch.float32)
+    a = a0.clone().requires_grad_(True)
+    true = torch.autograd.grad(adc.soft(a).sum(), a)[0]
+    mask = (a0.abs() <= adc.a.sum()).float()
+    for beta in (0.0, 0.3, 1.0):
+        a = a0.clone().requires_grad_(True)
+        out = qcs.shq_blended(adc, a, beta)
+        torch.testing.assert_close(out, adc.soft(a0).detach())
+        grad = torch.autograd.grad(out.sum(), a)[0]
+        torch.testing.assert_close(grad, (1 - beta) * mask + beta * true)
+
+
+def test_trained_shq_converts_to_a_table_that_matches_it_at_high_steepness():
+    import torch
+
+    src = SparseSource()
+    net = qcs.train_qcs(src, 2, np.random.default_rng(7), steps=300, batch=100, checks=2, val_samples=500,
+                        lr_levels=1e-2)
+    adc = qcs.shq_layer(4)
+    table = net.table
+    # rebuild the layer from the table's thresholds and eq. (33)'s levels: v_i = (g_{i+1} - g_i) / 2
+    v = np.diff(table.levels) / 2
+    assert not np.allclose(v, 0.8 / 3, atol=1e-3)  # the levels did train
+    h = 5000.0
+    with torch.no_grad():
+        adc.a.copy_(torch.as_tensor(v, dtype=torch.float32))
+    qcs.set_steepness(adc, h)
+    with torch.no_grad():
+        adc.b.copy_(torch.as_tensor(h * table.thresholds, dtype=torch.float32))
+    z = np.random.default_rng(8).uniform(-1.5, 1.5, 5000)
+    z = z[np.min(np.abs(z[:, None] - table.thresholds[None, :]), axis=1) > 2e-3]  # off the steps
+    soft = adc.soft(torch.as_tensor(z, dtype=torch.float32)).detach().double().numpy()
+    np.testing.assert_allclose(table.quantize(z), soft, atol=1e-4)
+    # eq. (33): outer levels -/+ sum v, thresholds s_i / h at the paper's grid [-0.8, 0, 0.8]
+    np.testing.assert_allclose(table.levels[[0, -1]], [-v.sum(), v.sum()], atol=1e-5)
+    np.testing.assert_allclose(table.thresholds, [-0.8, 0.0, 0.8], atol=1e-6)
+    # the hard path of the receiver is the table: encode -> codes, decode -> levels -> DecNet
+    y = src.sample(50, np.random.default_rng(9))[1]
+    codes = net.encode(y)
+    assert codes.shape == (50, 10) and codes.min() >= 0 and codes.max() <= 3
+
+
+def test_deepqcs_learns_and_beats_the_ce_baseline_at_one_bit_per_entry():
+    errors = {}
+    x, y = SparseSource().sample(2000, np.random.default_rng(10))  # the same test vectors for both
+    for name, extra in (("deepqcs", {"steps": 2500, "batch": 500}), ("ce_usq_l1", {})):
+        link = _link({"type": name, "rate": 1.0, **extra})
+        link.check()
+        link.prepare(None, np.random.default_rng(11))
+        errors[name] = link.metric.per_realization(x, link.receiver.estimate(y, None))
+    # a short training (2500 steps) already beats CE-USQ-L1 (-6.7 dB here; DeepQCS about -7.5 dB):
+    # the paired difference of the NMSE is negative with 95% confidence
+    d = errors["deepqcs"] - errors["ce_usq_l1"]
+    assert d.mean() + 1.96 * d.std(ddof=1) / math.sqrt(len(d)) < 0, (d.mean(), d.std())
+
+
+@pytest.mark.parametrize("source, receiver, match", [
+    ({"m": 21}, {"type": "ce_usq_omp"}, r"source\.m \(measurements M\) must be <= source\.n"),
+    ({"s": 21}, {"type": "ce_usq_omp"}, r"source\.s \(non-zero entries S\) must be <= source\.n"),
+    ({"s": 0}, {"type": "ce_usq_omp"}, r"source\.s must be >= 1"),
+    ({"noise_var": -1.0}, {"type": "ce_usq_omp"}, r"source\.noise_var must be >= 0"),
+    ({"normalize": "rows"}, {"type": "ce_usq_omp"}, r"source\.normalize must be one of columns, none"),
+    ({}, {"type": "deepqcs", "rate": 0.7}, r"receiver\.rate = 0\.7 needs 1\.4 bits per quantizer.*multiples of 10/20"),
+    ({}, {"type": "deepqcs", "rate": 6.0}, r"needs 12 bits per quantizer, more than the 10 allowed"),
+    ({}, {"type": "deepqcs", "rate": 1.0, "k": 3}, r"receiver\.rate = 1 needs 6\.66667 bits"),
+    ({}, {"type": "ce_usq_l1", "rate": 0.25}, r"needs 0\.5 bits per quantizer"),
+    ({}, {"type": "deepqcs", "anneal": 1.5}, r"receiver\.anneal .* must lie in \(0, 1\]"),
+    ({}, {"type": "ce_decnet", "h_max": 1.0}, r"receiver\.h_max must be >= receiver\.h_init"),
+])
+def test_bad_inputs_are_refused_clearly(source, receiver, match):
+    with pytest.raises(ValueError, match=match):
+        _link(receiver, **source).check()
+
+
+def test_qcs_receivers_refuse_other_sources_and_nmse_needs_a_known_energy():
+    link = Pipeline.from_tables({"source": {"type": "gaussian", "dim": 2}, "receiver": {"type": "ce_usq_omp"},
+                                 "metric": {"type": "nmse"}})
+    with pytest.raises(ValueError, match=r"source\.type = \"sparse\""):
+        link.receiver.check_link(link)
+    with pytest.raises(ValueError, match=r"mean_energy"):
+        link.metric.check_link(link)
+
+
+def test_nmse_divides_by_the_exact_energy():
+    link = _link({"type": "ce_usq_omp", "rate": 1.0})
+    link.metric.prepare(link, None, None)
+    x = np.zeros((2, 20))
+    xh = np.zeros((2, 20))
+    xh[0, 0] = 1.0
+    np.testing.assert_allclose(link.metric.per_realization(x, xh), [0.5, 0.0])  # ||e||^2 / S
+
+
+def test_qcs_config_loads_and_its_points_validate():
+    from hwsim.engine.sweep import load_config
+
+    cfg = load_config("qcs")
+    pts = cfg.points()
+    assert {p.params["receiver"] for p in pts} >= {"deepqcs", "ce_decnet", "ce_usq_omp", "ce_usq_l1", "ce_sq_l1"}
+    quick = load_config("qcs", quick=True)
+    assert len(quick.points()) < len(pts)
+
+
+def test_plot_db_converts_the_estimate_its_interval_and_spread():
+    from hwsim.engine.plotting import _in_db
+
+    row = {"nmse": "0.01", "ci_low": "0.001", "ci_high": "0.1", "spread_min": "", "spread_max": "0", "x": "1"}
+    out = _in_db(row, "nmse")
+    assert [round(float(out[k]), 9) for k in ("nmse", "ci_low", "ci_high")] == [-20.0, -30.0, -10.0]
+    assert out["spread_min"] == "" and out["spread_max"] == "" and out["x"] == "1"
+    low = _in_db({"nmse": "0.01", "ci_low": "0", "ci_high": "0.1"}, "nmse")
+    assert float(low["ci_low"]) == float(low["nmse"])  # no dB for 0: no lower bar
