@@ -21,7 +21,7 @@ MAX_FRAME_LEN = 1_000_000
 class BlockChannel(Component):
     """Base of the flat block-fading channels: ``antennas`` (N) and ``frame_len`` (L).
 
-    ``real``: the link carries real signals (seed 001's model); ``random``: frames draw their
+    ``real``: the link carries real signals (Shlezinger and Eldar's model); ``random``: frames draw their
     own channel (or channel estimate), so a frame's samples are not independent trials.
     """
 
@@ -72,7 +72,7 @@ class AWGN(BlockChannel):
 
 @register("channel", "exponential")
 class Exponential(BlockChannel):
-    r"""Seed 001's fixed real channel :math:`H_{ij} = e^{-|i-j|}` (``antennas`` x users), BPSK only.
+    r"""Shlezinger and Eldar's fixed real channel :math:`H_{ij} = e^{-|i-j|}` (``antennas`` x users), BPSK only.
 
     The link is real: :math:`y = H s + w`, :math:`w \sim \mathcal N(0, N_0 I)`, SNR :math:`= 1/N_0`
     (the paper's eq. (8)). ``csi_error`` > 0: the receiver knows a copy of ``H`` whose entries
@@ -94,7 +94,7 @@ class Exponential(BlockChannel):
     def check_link(self, link) -> None:
         """Refuse a complex constellation: this channel's link is real."""
         if link.source.constellation.bits_per_symbol != 1:
-            raise ValueError("channel.type = 'exponential' is seed 001's real-valued link and carries BPSK only "
+            raise ValueError("channel.type = 'exponential' is the Shlezinger-Eldar real link and carries BPSK only "
                              f"(source.constellation = \"bpsk\"), got {link.source.constellation.name!r}")
 
     def matrix(self, users: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-r"""The seed paper's real-valued MIMO symbol-detection model (seed 001, eq. (8)).
+r"""The seed paper's real-valued MIMO symbol-detection model (Shlezinger and Eldar, eq. (8)).
 
 .. math::  x = H s + w, \qquad w \sim \mathcal N(0, \sigma_w^2 I_{n_t}),
 
@@ -73,6 +73,9 @@ class FixedChannel:
     def draw(self, n_frames: int, rng: np.random.Generator) -> np.ndarray:
         """``H`` repeated for ``n_frames`` frames (a read-only view), shape [n_frames, n, k]."""
         return np.broadcast_to(self.H, (n_frames,) + self.H.shape)
+
+    def __repr__(self) -> str:
+        return f"FixedChannel(n={self.H.shape[0]}, k={self.H.shape[1]})"
 
 
 @dataclass(frozen=True)
@@ -169,3 +172,7 @@ class SymbolChannel:
         noise *= sigma  # in place: no temporary on this hot path
         x += noise
         return SymbolFrames(indices=idx, s=s, x=x, H=np.asarray(H), gain=gain, noise_std=sigma)
+
+    def __repr__(self) -> str:
+        return (f"SymbolChannel(n={self.n}, k={self.k}, constellation={self.constellation.name!r}, "
+                f"csi_error={self.csi_error:g}, time_varying={self.time_varying})")

@@ -1,4 +1,4 @@
-r"""Pilot-based MIMO channel estimation model (seed 001, eq. (6)).
+r"""Pilot-based MIMO channel estimation model (Shlezinger and Eldar, eq. (6)).
 
 .. math::  y = \sqrt{P}\,(\Phi \otimes I_{n_t})\, h + w,
 
@@ -134,16 +134,19 @@ class PilotChannel:
         """The paper's average MMSE 1/(2(1 + P tau_p)) (fixed P)."""
         return 1.0 / (2.0 * (1.0 + self.P * self.tau_p))
 
+    def __repr__(self) -> str:
+        return (f"PilotChannel(n_t={self.n_t}, n_u={self.n_u}, tau_p={self.tau_p}, P={self.P:g}, "
+                f"snr_uncertainty={self.snr_uncertainty})")
 
-# ---- pipeline component (hwsim.pipeline): the channel-estimation task of seed 001 Sec. 4.1 ------------
+
+# ---- pipeline component (hwsim.pipeline): the channel-estimation task of Shlezinger and Eldar Sec. 4.1 ------------
 
 from hwsim.components import Component, register  # noqa: E402  (kept beside the component it registers)
-
 
 @register("source", "pilots")
 class Pilots(Component):
     r"""The unknown is the channel: :math:`s` = the real decomposition of vec(H), :math:`\mathcal N(0, I/2)`,
-    measured through ``tau_p`` DFT pilots at SNR ``P`` (seed 001 eq. (6), :class:`PilotChannel`):
+    measured through ``tau_p`` DFT pilots at SNR ``P`` (Shlezinger and Eldar eq. (6), :class:`PilotChannel`):
     :math:`x = \sqrt P A_0 s + w`, ``n = 2 tau_p antennas`` measurements, ``k = 2 users antennas`` unknowns.
 
     An estimation link: its receiver is an estimator, its metric ``mse``; the source draws the

@@ -4,7 +4,7 @@
   (linear tasks, uniform scalar ADCs), real and complex baseband;
 - :mod:`~hwsim.designs.frontends`: the link's analog front ends (``identity``, a fixed
   ``combiner``, the per-frame Theorem 3 combiner ``theorem3``);
-- :mod:`~hwsim.designs.bounds`: Gaussian rate-distortion limits, the indirect bound and seed 001 eq. (7);
+- :mod:`~hwsim.designs.bounds`: Gaussian rate-distortion limits, the indirect bound and Shlezinger and Eldar eq. (7);
 - :mod:`~hwsim.designs.scalar`: Lloyd-Max and MSE-optimal uniform tables for a Gaussian input, their
   exact MSE, Bussgang gain, output power and distortion factor, and the Bussgang linearization of
   an I/Q converter bank;

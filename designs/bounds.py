@@ -4,7 +4,7 @@ r"""Performance limits for Gaussian estimation under a bit budget.
 - :func:`reverse_water_filling`: vector Gaussian source, total distortion for a total rate;
 - :func:`indirect_rd_bound`: jointly Gaussian remote source: MMSE plus reverse
   water-filling on the covariance of the MMSE estimate :math:`\Gamma\Sigma_x\Gamma^T`;
-- :func:`pilot_mmse` and :func:`pilot_eta_opt`: seed 001's closed forms for eq. (6),
+- :func:`pilot_mmse` and :func:`pilot_eta_opt`: Shlezinger and Eldar's closed forms for eq. (6),
   :math:`\tilde\eta = 1/(2(1 + P\tau_p))` and eq. (7)
   :math:`\eta_{opt} = \tilde\eta + \frac{P\tau_p}{2(1+P\tau_p)} 2^{-2\rho R}` with :math:`\rho = \tau_p/n_u`.
 
@@ -64,14 +64,14 @@ def indirect_rd_bound(gamma_mat, sigma_x, sigma_s, total_rate: float) -> float:
 
 
 def pilot_mmse(P: float, tau_p: int) -> float:
-    """Seed 001: average MMSE of eq. (6), 1 / (2 (1 + P tau_p))."""
+    """Shlezinger and Eldar: average MMSE of eq. (6), 1 / (2 (1 + P tau_p))."""
     P = _checks.real("P", P, positive=True)
     tau_p = _checks.integer("tau_p", tau_p, minimum=1)
     return 1.0 / (2.0 * (1.0 + P * tau_p))
 
 
 def pilot_eta_opt(P: float, tau_p: int, n_u: int, rate: float) -> float:
-    """Seed 001 eq. (7): the fundamental limit of channel estimation from ``rate`` bits per measurement."""
+    """Shlezinger and Eldar eq. (7): the fundamental limit of channel estimation from ``rate`` bits per measurement."""
     n_u = _checks.integer("n_u", n_u, minimum=1)
     rate = _checks.real("rate", rate, nonnegative=True)
     rho = tau_p / n_u

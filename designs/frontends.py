@@ -7,7 +7,7 @@ noise covariance :math:`N_0 W W^H`.
 
 - ``identity``: no combining, one I/Q converter pair per antenna;
 - ``combiner``: a fixed matrix, or the first ``outputs`` antennas;
-- ``theorem3``: the task-based combiner of Theorem 3 (survey seed 003, Sec. II-A), designed per
+- ``theorem3``: the task-based combiner of Theorem 3 (the survey of Chen et al., Sec. II-A), designed per
   frame from the channel for the task of estimating the users' symbols by LMMSE.
 
 A front end may also define ``check_link(link)`` (the hook every stage of a

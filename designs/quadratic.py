@@ -1,4 +1,4 @@
-r"""Task-based quantization of quadratic tasks through the lifted vector (survey seed 003, Sec. II-A, Theorem 4).
+r"""Task-based quantization of quadratic tasks through the lifted vector (Chen et al.'s survey, Sec. II-A, Thm. 4).
 
 Model: :math:`s \sim \mathcal N(0, \Sigma_s)` in :math:`\mathbb R^n`, observed as :math:`x = H s + w`,
 :math:`w \sim \mathcal N(0, \Sigma_w)` (default :math:`x = s`); the tasks are the quadratic forms

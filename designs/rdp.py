@@ -1,4 +1,4 @@
-r"""Rate-distortion-perception with squared error and squared Wasserstein-2 perception (survey seed 003, Sec. II-B).
+r"""Rate-distortion-perception with squared error and squared Wasserstein-2 perception (Chen et al.'s survey, Sec. II-B).
 
 Distortion is the MSE per dimension, perception the squared Wasserstein-2 distance per dimension
 between the source law and the reconstruction law,

@@ -1,4 +1,4 @@
-r"""Task-based quantization with uniform scalar ADCs for linear tasks (survey seed 003, Sec. II-A).
+r"""Task-based quantization with uniform scalar ADCs for linear tasks (the survey of Chen et al., Sec. II-A).
 
 Model: the MMSE estimate of ``s`` from ``x`` is linear, :math:`\tilde s = \Gamma x`; the
 receiver computes :math:`\hat s = B\,Q(Ax)` with ``p`` identical uniform ADCs of ``M``

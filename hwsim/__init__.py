@@ -3,14 +3,14 @@
 A link is a chain of registered components (:mod:`hwsim.components`, :mod:`hwsim.pipeline`):
 source -> channel -> analog front end -> converter bank -> receiver -> metric. Where things live:
 
-- :mod:`hwsim.channels`: sources, constellations (real PAM and complex Gray QAM), seed 001's
+- :mod:`hwsim.channels`: sources, constellations (real PAM and complex Gray QAM), Shlezinger and Eldar's
   MIMO and pilot models, block-fading and Sionna channels, closed-form AWGN error rates;
 - :mod:`hwsim.designs`: model-based designs -- front ends, Theorem 3, Lloyd-Max and Gaussian
   quantizer statistics (Bussgang), rate-distortion bounds, the converter power model;
 - :mod:`hwsim.converters`: ADC models (decision tables, uniform, dithered, learned, impaired),
   I/Q converter banks, bit budgets, table files and external converters;
 - :mod:`hwsim.receivers`: detectors (linear, Bussgang, near-ML, Sionna's, exhaustive MAP/QMAP),
-  channel estimators, seed 001's learned receivers and the learned per-bit detector;
+  channel estimators, Shlezinger and Eldar's learned receivers and the learned per-bit detector;
 - :mod:`hwsim.metrics`: BER and SER;
 - :mod:`hwsim.engine`: Monte Carlo with honest intervals, sweeps, results and plots;
 - :mod:`hwsim.studies`: what a sweep simulates (``link``: any link of the pipeline);

@@ -1,7 +1,7 @@
 """``hwsim train CONFIG``: train the learned receiver of one curve of a sweep config, once, and save it.
 
 Any pipeline config whose receiver can be trained (a component with a ``train_model`` method:
-the learned per-bit detector ``learned``, seed 001's ``hybrid`` and its ``hil`` variant) is
+the learned per-bit detector ``learned``, Shlezinger and Eldar's ``hybrid`` and its ``hil`` variant) is
 trained exactly as a sweep would set it up, on the link the config describes (``--set`` and
 ``--quick`` applied as for ``hwsim sweep``), and saved with a JSON sidecar that records the
 link, the training settings, the seed, the software versions and where it came from (the

@@ -18,7 +18,7 @@ from hwsim.components import Component
 class Observation:
     r"""One batch of received frames as the receiver knows them.
 
-    A real-valued link (seed 001's model, ``channel.real``) hands real ``r`` and ``H`` and
+    A real-valued link (Shlezinger and Eldar's model, ``channel.real``) hands real ``r`` and ``H`` and
     :math:`N_0` per real sample; its converter fields have no ``_im`` part.
 
     Attributes

@@ -51,3 +51,6 @@ class BLMMSEEstimator:
         """Average MSE per entry."""
         k = self.sigma_s.shape[0]
         return float(np.trace(self.sigma_s - self.W @ self.c_sy.T) / k)
+
+    def __repr__(self) -> str:
+        return f"BLMMSEEstimator(k={self.sigma_s.shape[0]}, n={self.c_y.shape[0]})"

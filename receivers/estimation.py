@@ -1,9 +1,9 @@
-r"""Channel estimators of seed 001 Sec. 4.1 (Fig. 5) as pipeline components.
+r"""Channel estimators of Shlezinger and Eldar Sec. 4.1 (Fig. 5) as pipeline components.
 
 The link's source is :class:`hwsim.channels.pilots.Pilots` (measurements :math:`x` of the
 unknown channel :math:`s`); the metric is the average MSE per entry,
 :math:`\frac1k E\|s - \hat s\|^2`, one trial per channel realization. A rate ``R`` is a
-budget of ``round(R n)`` bits; the task-based designs use ``p = k`` converters (seed 001,
+budget of ``round(R n)`` bits; the task-based designs use ``p = k`` converters (Shlezinger and Eldar,
 after Shlezinger et al. Cor. 1) with :math:`\lfloor 2^{\text{bits}/p} \rfloor` levels each.
 
 - closed forms (no Monte Carlo): ``mmse``, ``eta_opt`` (eq. 7), ``thm3_theory`` (the Theorem 3
@@ -88,7 +88,7 @@ class MMSEBound(Estimator):
 
 @register("receiver", "eta_opt")
 class EtaOpt(Estimator):
-    """Seed 001 eq. (7): the fundamental limit of estimation from ``rate`` bits per measurement."""
+    """Shlezinger and Eldar eq. (7): the fundamental limit of estimation from ``rate`` bits per measurement."""
 
     PARAMS = {"rate": 1.0}
 
@@ -206,7 +206,7 @@ class Theorem3(Estimator):
 
 @register("receiver", "learned_estimator")
 class LearnedEstimator(Estimator):
-    """Seed 001's learned estimator (combiner, soft-to-hard converters, linear digital stage), trained
+    """Shlezinger and Eldar's learned estimator (combiner, soft-to-hard converters, linear digital stage), trained
     per point on ``trainset = "optimal"`` (P fixed) or ``"snr"`` (P uniform in [1, 10] per sample)."""
 
     PARAMS = {"rate": 1.0, "trainset": "optimal", "train_samples": 2**15, "epochs": 40, "lr": 2e-3,

@@ -1,4 +1,4 @@
-r"""Learned task-based channel estimator (seed 001 Sec. 4.1).
+r"""Learned task-based channel estimator (Shlezinger and Eldar Sec. 4.1).
 
 .. code-block:: text
 

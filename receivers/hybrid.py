@@ -1,4 +1,4 @@
-r"""The deep task-based quantizer for symbol detection (seed 001 Sec. 3.1 and 4.2).
+r"""The deep task-based quantizer for symbol detection (Shlezinger and Eldar Sec. 3.1 and 4.2).
 
 .. code-block:: text
 

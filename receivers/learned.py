@@ -1,6 +1,6 @@
 """Learned receivers as pipeline components (torch is imported only when one trains or detects).
 
-``hybrid``: seed 001's task-based receiver -- a learned analog combiner, ``p`` learned scalar
+``hybrid``: Shlezinger and Eldar's task-based receiver -- a learned analog combiner, ``p`` learned scalar
 converters (tanh thresholds made hard) and a digital DNN, trained jointly for one point by
 :func:`hwsim.receivers.hybrid.train_hybrid` (Sec. 4.2 bit budget: :math:`p = \\lfloor kR \\rfloor`
 converters of :math:`\\lfloor 2^{Rn/p} \\rfloor` levels). Its combiner and converters act inside
@@ -28,7 +28,7 @@ TRAINSETS = ("optimal", "csi")
 
 @register("receiver", "hybrid")
 class Hybrid(Detector):
-    """Seed 001's learned hybrid receiver, trained when the point starts (see the module text).
+    """Shlezinger and Eldar's learned hybrid receiver, trained when the point starts (see the module text).
 
     ``trainings`` receivers are trained per point from independent child streams; the point
     reports their mean with an interval that includes the training spread.
@@ -71,7 +71,7 @@ class Hybrid(Detector):
                              anneal_to=p["anneal_to"] or None)
 
     def budget(self, link):
-        """Seed 001 Sec. 4.2 budget of this receiver on ``link`` (:func:`hwsim.converters.budget.bit_budget`)."""
+        """The Shlezinger-Eldar Sec. 4.2 budget of this receiver on ``link`` (:func:`hwsim.converters.budget.bit_budget`)."""
         from hwsim.converters.adc import MAX_LEVELS
         from hwsim.converters.budget import bit_budget
 

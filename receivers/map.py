@@ -63,6 +63,11 @@ class _ExhaustiveDetector:
         """Detected symbol vectors, shape [..., k]."""
         return self.hypotheses[self.detect_index(y)]
 
+    def __repr__(self) -> str:
+        frames = f", frames={self.H.shape[0]}" if self.per_frame else ""
+        return (f"{type(self).__name__}(n={self.n}, k={self.k}, constellation={self.constellation.name!r}, "
+                f"noise_std={self.noise_std:g}{frames})")
+
 
 class MAPDetector(_ExhaustiveDetector):
     r"""MAP detection from unquantized samples (eq. (9)).

@@ -1,4 +1,4 @@
-r"""Perception-aware decoders of a quantized Gaussian source (survey seed 003 Sec. II-B, eqs. 13-16).
+r"""Perception-aware decoders of a quantized Gaussian source (the survey of Chen et al. Sec. II-B, eqs. 13-16).
 
 The study ``rdp_gaussian.toml`` (source ``gaussian``, metric ``mse``): the receiver quantizes each
 source vector with one of the project's quantizers (the ``method`` of :class:`hwsim.receivers.vq.VQ`)

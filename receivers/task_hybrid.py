@@ -1,6 +1,6 @@
-r"""Seed 001's hybrid receiver at massive-MIMO scale, under a bit budget: ``receiver.type = "task_hybrid"``.
+r"""Shlezinger and Eldar's hybrid receiver at massive-MIMO scale, under a bit budget: ``receiver.type = "task_hybrid"``.
 
-Seed 001's hybrid receiver learns an analog combiner, ``p`` scalar converters and a digital
+Shlezinger and Eldar's hybrid receiver learns an analog combiner, ``p`` scalar converters and a digital
 stage together for its task; its digital stage ends in a softmax over all :math:`2^K` symbol
 vectors and its combiner is one fixed matrix, which fits one fixed 12 x 4 channel and nothing
 larger. On a fading massive-MIMO uplink (:math:`N` antennas, :math:`K` users, :math:`H` redrawn
@@ -17,9 +17,9 @@ LLRs from :math:`\hat s` with the error variance below). The analog combiner is
 :math:`W = A\,(H^H H)^{-1} H^H`: a channel-dependent zero-forcing stage, designed per frame from
 the receiver's CSI as the Theorem 3 front end (:mod:`hwsim.designs.frontends`) is, followed by a
 *learned* real :math:`2p \times 2K` mixing :math:`A` (I and Q of :math:`p` complex outputs); the
-:math:`2p` converters are seed 001's learned soft-to-hard ADCs (eq. 4, one table for all of them,
+:math:`2p` converters are Shlezinger and Eldar's learned soft-to-hard ADCs (eq. 4, one table for all of them,
 :class:`hwsim.converters.learned_adc.LearnedADC`, evaluated only through its hard table), and the
-digital stage :math:`B, c` is linear, as in seed 001's estimator. Because the zero-forcing stage
+digital stage :math:`B, c` is linear, as in Shlezinger and Eldar's estimator. Because the zero-forcing stage
 turns every channel draw into the same model, :math:`u = s + \tilde n` with
 :math:`\tilde n \sim \mathcal{CN}(0, N_0 (H^H H)^{-1})` (nearly white for :math:`N \gg K`,
 channel hardening), one trained receiver serves every channel draw, frame and SNR; what it
@@ -45,7 +45,7 @@ converter's thresholds exactly on the 16-QAM decision boundaries), :math:`B` the
 of :math:`A` with the offsets undone. Training refines that start (in the development runs it
 kept the 2-bit thresholds where they started and improved the 4-bit ones); with one-bit
 converters the soft-to-hard surrogate does not improve the hard path beyond its start (the
-epoch kept is the first), as seed 001's one-bit learned estimator does.
+epoch kept is the first), as Shlezinger and Eldar's one-bit learned estimator does.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ class VQ(Estimator):
     - ``rvq``, ``pvq``, ``avq``: ``stages`` codebooks sharing the :math:`nR` bits (residual and additive,
       with beam search ``beam``: at most one stage per bit; product: over ``min(stages, n)``
       contiguous sub-vectors);
-    - ``learned_lattice``: seed 000's learned lattice (:mod:`hwsim.quantizers.learned_lattice`).
+    - ``learned_lattice``: Lang et al.'s learned lattice (:mod:`hwsim.quantizers.learned_lattice`).
 
     Trained per point on ``train_samples`` vectors of the source from the point's set-up stream.
     """
@@ -167,7 +167,7 @@ def design(p: dict, source, rng: np.random.Generator):
 
 
 def _learned_lattice(samples: np.ndarray, codewords: int, rng: np.random.Generator, steps: int):
-    """Seed 000's learned lattice for a Gaussian source: the lattice's shape learned at a fixed cell volume
+    """Lang et al.'s learned lattice for a Gaussian source: the lattice's shape learned at a fixed cell volume
     with the exact closest point (:func:`hwsim.quantizers.learned_lattice.train_lattice`, ``rounding =
     "nearest"``: the seed's phi surrogate converges to a rotated Z^n, see that module), then its
     ``codewords`` smallest points scaled for the source like the fixed lattices."""

@@ -4,7 +4,7 @@ plain Monte Carlo time the same precision would need (computed from the variance
 
 Two links at BER about 1e-9 (:mod:`hwsim.engine.importance`):
 - single-antenna BPSK over AWGN at 12.55 dB (closed form Q(sqrt(2 Es/N0)) = 1.0e-9);
-- seed 001's 12 x 4 BPSK system, MAP detection, at 16 dB.
+- Shlezinger and Eldar's 12 x 4 BPSK system, MAP detection, at 16 dB.
 
 Plain Monte Carlo needs n = z^2 (1 - p) / (h^2 p) trials for a relative half-width h (the normal
 approximation of the binomial; at least this many for the clustered bits of one symbol vector,
@@ -25,7 +25,7 @@ LINKS = {
     "BPSK over AWGN, 12.55 dB": ({"source": {"type": "users", "users": 1, "constellation": "bpsk"},
                                   "channel": {"type": "awgn", "antennas": 1, "frame_len": 100},
                                   "receiver": {"type": "zf"}}, 10 * math.log10(norm.isf(1e-9) ** 2 / 2)),
-    "seed 001 12 x 4 MAP, 16 dB": ({"source": {"type": "users", "users": 4, "constellation": "bpsk"},
+    "Shlezinger and Eldar 12 x 4 MAP, 16 dB": ({"source": {"type": "users", "users": 4, "constellation": "bpsk"},
                                     "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},
                                     "receiver": {"type": "map"}}, 16.0),
 }

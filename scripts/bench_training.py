@@ -3,11 +3,11 @@
 
 Prints, measured in this run:
 
-- seconds to train one hybrid receiver of seed 001 (12 x 4 BPSK, R = 1, 12 dB, t = 5000
+- seconds to train one hybrid receiver of Shlezinger and Eldar (12 x 4 BPSK, R = 1, 12 dB, t = 5000
   samples, default settings) with one torch thread and with all threads (target <= 20 s);
 - seconds for the quick Fig. 7 sweep (target <= 120 s) and, with --full, the full one
   (target <= 900 s), each into a temporary folder with all cores as workers;
-- one line per learned system -- the seed-001 hybrid receiver above, the learned per-bit
+- one line per learned system -- the Shlezinger-Eldar hybrid receiver above, the learned per-bit
   detector on the massive_mimo system of ``learned_massive.toml`` (64 x 8, 16-QAM, Rayleigh,
   uniform I/Q converters behind ideal AGC) at 1 and at 2 bits, and the learned channel
   estimator of Fig. 5 (R = 1) -- with its training samples per second and its peak memory;
@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Seed 001's link (12 antennas, 4 BPSK users, H_ij = exp(-|i-j|)) with the hybrid receiver at its
+#: Shlezinger and Eldar's link (12 antennas, 4 BPSK users, H_ij = exp(-|i-j|)) with the hybrid receiver at its
 #: defaults (R = 1, soft-to-hard, trained on the true channel, t = 5000 samples, 60 epochs).
 TABLES = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
           "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},

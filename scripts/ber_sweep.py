@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""BER vs SNR of MAP and QMAP symbol detection (seed 001 Sec. 4.2); same as `hwsim sweep ber_snr`.
+"""BER vs SNR of MAP and QMAP symbol detection (Shlezinger and Eldar Sec. 4.2); same as `hwsim sweep ber_snr`.
 
     python scripts/ber_sweep.py --quick           # about half a minute
     python scripts/ber_sweep.py --out runs/ber    # full size

@@ -1,6 +1,6 @@
 """How low does a learned receiver go at one SNR and rate, and what limits it?
 
-Trains one soft-to-hard hybrid receiver per seed (seed 001 Sec. 4.2 system: the pipeline link of
+Trains one soft-to-hard hybrid receiver per seed (Shlezinger and Eldar Sec. 4.2 system: the pipeline link of
 12 antennas, 4 BPSK users, H_ij = exp(-|i-j|), with the ``hybrid`` receiver's defaults) with the
 given training settings and tests each on its own stream:
 
@@ -23,7 +23,7 @@ from hwsim.pipeline import Pipeline
 from hwsim.receivers.learned import Hybrid
 from hwsim.studies import link as link_study
 
-#: Seed 001's link without its receiver (the receiver table is built from the arguments).
+#: Shlezinger and Eldar's link without its receiver (the receiver table is built from the arguments).
 TABLES = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
           "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},
           "adc": {"type": "none"}}

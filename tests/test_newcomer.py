@@ -267,3 +267,28 @@ def test_license_matches_setup_cfg_and_the_readme_links_stay_inside_the_reposito
 
 def test_public_names_import_from_their_packages():
     from hwsim.designs import lemma2, theorem3  # noqa: F401
+
+
+def test_public_objects_have_a_readable_repr():
+    import numpy as np
+
+    from hwsim.channels.mimo import FixedChannel, SymbolChannel, exponential_channel
+    from hwsim.channels.pilots import PilotChannel
+    from hwsim.converters.adc import UniformADC
+    from hwsim.engine.importance import NoiseBias
+    from hwsim.engine.montecarlo import StoppingRule
+    from hwsim.pipeline import Pipeline
+    from hwsim.quantizers import lattice, train_pvq, train_rvq
+    from hwsim.receivers.blmmse import BLMMSEEstimator
+    from hwsim.receivers.map import MAPDetector, QMAPDetector
+
+    H = exponential_channel(12, 4)
+    st = PilotChannel().stats()
+    x = np.random.default_rng(0).standard_normal((500, 4))
+    objects = [FixedChannel(H), SymbolChannel(H), PilotChannel(), MAPDetector(H, 0.3), QMAPDetector(H, 0.3, UniformADC(8, 2.0)),
+               BLMMSEEstimator(st.sigma_s, st.sigma_x, st.sigma_sx), NoiseBias(np.array([1.0, -1.0]), 4, True),
+               StoppingRule(), UniformADC(8, 2.0), lattice("E8"), train_rvq(x, 2, 4, np.random.default_rng(1)),
+               train_pvq(x, 2, 4, np.random.default_rng(1)), Pipeline.from_tables({})]
+    for obj in objects:
+        text = repr(obj)
+        assert " object at 0x" not in text and text.startswith(type(obj).__name__), text

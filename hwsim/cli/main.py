@@ -97,7 +97,7 @@ def _sweep(args) -> int:
     return 0
 
 
-#: The link ``hwsim train`` without a CONFIG trains for: seed 001's 12 x 4 BPSK system, H_ij = exp(-|i-j|).
+#: The link ``hwsim train`` without a CONFIG trains for: Shlezinger and Eldar's 12 x 4 BPSK system, H_ij = exp(-|i-j|).
 TRAIN_LINK = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
               "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},
               "adc": {"type": "none"}}
@@ -114,7 +114,7 @@ def _train(args) -> int:
     legacy = [flag for flag, value in (("--rate", args.rate), ("--training", args.training),
                                        ("--trainset", args.trainset)) if value is not None]
     if legacy:
-        raise ValueError(f"{', '.join(legacy)} set the seed-001 receiver trained without a CONFIG; with a CONFIG "
+        raise ValueError(f"{', '.join(legacy)} set the Shlezinger-Eldar receiver trained with no CONFIG; with a CONFIG "
                          "use --set (e.g. --set receiver.rate=2)")
     import tomllib
 
@@ -148,11 +148,11 @@ def _train(args) -> int:
 
 
 def _train_seed001(args, out: Path) -> int:
-    """``hwsim train --snr DB`` without a CONFIG: seed 001's hybrid receiver on the 12 x 4 system."""
+    """``hwsim train --snr DB`` without a CONFIG: Shlezinger and Eldar's hybrid receiver on the 12 x 4 system."""
     from ..pipeline import Pipeline
 
     if args.snr is None:
-        raise ValueError("give a CONFIG (a TOML file or a shipped name), or --snr DB to train seed 001's hybrid "
+        raise ValueError("give a CONFIG (a TOML file or a shipped name), or --snr DB to train the Shlezinger-Eldar hybrid "
                          "receiver on its 12 x 4 system")
     if args.set or args.quick or args.curve or args.at:
         raise ValueError("--set, --quick, --curve and --at apply to a CONFIG; none was given")
@@ -257,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "validation of the hard receiver every epoch and the best epoch kept; write the weights (.pt) "
                     "and a JSON sidecar recording the link, training settings, seed, software versions and the "
                     "config. Learnable receivers: learned (the per-bit detector, trained over its SNR range), "
-                    "hybrid (seed 001's task-based receiver, trained at one SNR) and hil. Evaluate the file in a "
-                    "sweep with receiver.model. Without CONFIG, --snr trains seed 001's hybrid receiver for its "
+                    "hybrid (Shlezinger and Eldar's task-based receiver, trained at one SNR) and hil. Evaluate the "
+                    "file in a sweep with receiver.model. Without CONFIG, --snr trains the Shlezinger-Eldar hybrid for its "
                     "12 x 4 system (--rate, --training, --trainset).")
     p.add_argument("config", nargs="?", metavar="CONFIG")
     p.add_argument("--out", required=True, metavar="FILE.pt")

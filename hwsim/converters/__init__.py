@@ -3,7 +3,7 @@
 - :mod:`~hwsim.converters.adc`: the decision table every scalar ADC reduces to (:class:`ThresholdADC`),
   uniform and dithered ADCs
 - :mod:`~hwsim.converters.banks`: I/Q converter banks with AGC, the ``adc`` components of a link
-- :mod:`~hwsim.converters.budget`: seed 001's bit budget (converters and levels from a rate)
+- :mod:`~hwsim.converters.budget`: Shlezinger and Eldar's bit budget (converters and levels from a rate)
 - :mod:`~hwsim.converters.learned_adc`: soft-to-hard and straight-through training surrogates
 - :mod:`~hwsim.converters.impairments`, :mod:`~hwsim.converters.fixed_point`: comparator offsets,
   DNL/INL, threshold-DAC rounding

@@ -12,7 +12,7 @@ numba kernel, torch tensors through :func:`torch.bucketize`. Training surrogates
 (soft quantizers) live elsewhere and are converted to this table before any
 reported metric.
 
-Uniform mid-rise ADC (survey seed 003, eq. (2), consistent reading): step
+Uniform mid-rise ADC (the survey of Chen et al., eq. (2), consistent reading): step
 :math:`D = 2\gamma/M`, thresholds :math:`-\gamma + lD` for :math:`l = 1..M-1`,
 levels :math:`-\gamma + (l + 1/2) D`; beyond :math:`\pm\gamma` the output is
 :math:`\pm(\gamma - D/2)`.

@@ -1,6 +1,6 @@
 r"""Bit budgets: how ``log2 M`` total bits are shared by ``p`` scalar ADCs.
 
-Seed 001 Sec. 2.2: ``p`` identical scalar quantizers with
+Shlezinger and Eldar Sec. 2.2: ``p`` identical scalar quantizers with
 :math:`\tilde M = \lfloor M^{1/p} \rfloor` levels each, so that
 :math:`p \log_2 \tilde M \le \log_2 M`. The rate is :math:`R = \log_2(M)/n` bits per
 input sample. Sec. 4.2 uses :math:`p = \lfloor kR \rfloor` ADCs.
@@ -97,7 +97,7 @@ def split_budget(n: int, rate: float, p: int) -> BitBudget:
 
 
 def bit_budget(n: int, k: int, rate: float) -> BitBudget:
-    r"""Seed 001 Sec. 4.2 bookkeeping: :math:`p = \lfloor kR \rfloor`, :math:`\tilde M = \lfloor 2^{Rn/p} \rfloor`.
+    r"""Shlezinger-Eldar Sec. 4.2 bookkeeping: :math:`p = \lfloor kR \rfloor`, :math:`\tilde M = \lfloor 2^{Rn/p} \rfloor`.
 
     >>> bit_budget(12, 4, 1.0)
     BitBudget(n=12, bits=12, p=4, levels=8)

@@ -1,6 +1,6 @@
 r"""Trainable scalar ADC layer (torch): the training surrogates of a p-ADC bank, and its hard table.
 
-One class, :class:`LearnedADC`, with four training modes (seed 001 Sec. 3.2):
+One class, :class:`LearnedADC`, with four training modes (Shlezinger and Eldar Sec. 3.2):
 
 ``"soft_to_hard"``
     :math:`\tilde q(x) = \sum_{i=1}^{M-1} a_i \tanh(c\,x - b_i)` (eq. (4)); ``a`` and ``b`` are

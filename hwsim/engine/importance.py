@@ -17,7 +17,7 @@ between the two). The noise is drawn from
 
 with :math:`\phi` the true noise density (per real dimension variance :math:`\sigma^2`) and
 :math:`\beta_d` the events' pairwise error probabilities, so the likely events get the draws.
-The events: every competing vector when there are at most :data:`MAX_EVENTS` of them (seed 001's
+The events: every competing vector when there are at most :data:`MAX_EVENTS` of them (Shlezinger and Eldar's
 12 x 4 BPSK system has 15), else each user's moves to its nearest constellation neighbours.
 A linear detector (``directions = "linear"``) decides user :math:`k` from :math:`w_k^H y`, so its
 boundary for a move :math:`\delta` of user :math:`k` is nearest along :math:`w_k`, not along
@@ -117,7 +117,7 @@ class NoiseBias:
     users : int
         Transmitting users K.
     real : bool
-        The link is real (seed 001's model): real symbols, real noise of variance :math:`N_0`.
+        The link is real (Shlezinger and Eldar's model): real symbols, real noise of variance :math:`N_0`.
     defensive : float
         :math:`\alpha`, the share of plain draws, in (0, 1).
     directions : str
@@ -224,6 +224,11 @@ class NoiseBias:
         log_qp = _logsumexp(np.concatenate([log_mix[..., :1], log_beta + log_ratio], axis=-1), axis=-1)
         weights = np.exp(-log_qp)
         return noise, weights
+
+    def __repr__(self) -> str:
+        events = "every competing vector" if self.exhaustive else "single-user neighbour moves"
+        return (f"NoiseBias(users={self.users}, real={self.real}, defensive={self.defensive:g}, "
+                f"directions={self.directions!r}, events={events!r})")
 
 
 def _linear_directions(H: np.ndarray, noise_var: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Vector quantizers: lattices with dither (seed 000), learned vector quantizers (seed 004), as converter models.
+"""Vector quantizers: lattices with dither (Lang et al.), learned vector quantizers (Vali), as converter models.
 
 - :mod:`~hwsim.quantizers.base`: the interface (:class:`VectorQuantizer`: ``quantize(x) -> (indices,
   reconstruction)``, rate in bits per dimension, ``export``) and the plain :class:`Codebook`
@@ -8,7 +8,7 @@
 - :mod:`~hwsim.quantizers.vq`: k-means++ and LBG, product, residual and additive VQ, codebook usage
 - :mod:`~hwsim.quantizers.learned_vq` (torch, imported on use): straight-through, EMA, NSVQ,
   Gumbel-softmax and rotation-trick codebook learning, FSQ, space-filling VQ
-- :mod:`~hwsim.quantizers.learned_lattice` (torch, imported on use): seed 000's learned lattice (the
+- :mod:`~hwsim.quantizers.learned_lattice` (torch, imported on use): Lang et al.'s learned lattice (the
   phi surrogate as printed, which converges to a rotated Z^n, and exact closest-point training, which
   finds A2, D4 and E8 to within 0.2% of their NSM)
 - :mod:`~hwsim.quantizers.files`: codebooks and lattice generators as JSON (with its schema) and C headers

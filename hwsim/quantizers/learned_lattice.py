@@ -1,4 +1,4 @@
-r"""Seed 000's learned lattice quantizer: a generator matrix trained through a differentiable surrogate.
+r"""Lang et al.'s learned lattice quantizer: a generator matrix trained through a differentiable surrogate.
 
 Convention (the seed's, eq. (1)): the generator ``G`` is square [n, n] and its **columns** are the
 basis vectors, the lattice is :math:`\{G l : l \in \mathbb{Z}^n\}`. The decision-table file family
@@ -129,7 +129,7 @@ def _rng(rng) -> np.random.Generator:
 # ------------------------------------------------------------------------------- eqs. (6), (7): phi, Pi
 
 def phi(x):
-    r"""Seed 000 eq. (7): :math:`\phi(x) = x + 0.2\cos(2\pi(x + 0.25))`, element-wise (torch or numpy).
+    r"""Lang et al. eq. (7): :math:`\phi(x) = x + 0.2\cos(2\pi(x + 0.25))`, element-wise (torch or numpy).
 
     The differentiable stand-in for rounding used in training. Equal to ``x - 0.2 sin(2 pi x)``.
     """
@@ -140,7 +140,7 @@ def phi(x):
 
 
 def overload_projection(x, gamma: float):
-    r"""Seed 000 eq. (6): :math:`\Pi_\gamma` clips every element to ``[-gamma, gamma]`` (torch or numpy).
+    r"""Lang et al. eq. (6): :math:`\Pi_\gamma` clips every element to ``[-gamma, gamma]`` (torch or numpy).
 
     ``gamma = inf`` leaves ``x`` unchanged.
     """
@@ -341,7 +341,7 @@ class _CoordsConst(torch.autograd.Function):
 
 def surrogate_quantize(x: torch.Tensor, generator: torch.Tensor, dither: torch.Tensor | None = None,
                        gamma: float = math.inf, rounding: str = "phi") -> torch.Tensor:
-    r"""Seed 000 eq. (5): :math:`G\,r(G^{-1}\Pi_\gamma(x + d)) - d` for a batch ``x`` [B, n] (torch).
+    r"""Lang et al. eq. (5): :math:`G\,r(G^{-1}\Pi_\gamma(x + d)) - d` for a batch ``x`` [B, n] (torch).
 
     ``rounding``: ``"phi"`` (eq. (7), the seed's surrogate), ``"round"`` (hard rounding in the
     inverse-lattice domain, the quantizer eq. (5) approximates; no gradient through the rounding) or
@@ -524,7 +524,7 @@ class LearnedLattice(VectorQuantizer):
         return generator_nsm(self.generator, n_samples, rng)
 
     def export(self) -> dict:
-        return {"kind": "lattice", "dim": self.dim, "name": "learned (seed 000)",
+        return {"kind": "lattice", "dim": self.dim, "name": "learned (Lang et al.)",
                 "generator": self.generator.T.tolist(),
                 "generator_convention": "rows are basis vectors (points u @ generator); the seed's G is its transpose",
                 "shaping": {"region": "ball", "radius": self.gamma, "codewords": self.size},
@@ -550,7 +550,7 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
                   steps: int = 2000, batch: int = 256, dither: bool = True, seed: int = 0,
                   lr_decay: float = 0.1, init_scale: float = 0.3,
                   codebook_gamma: float | None = None) -> "LatticeTraining":
-    r"""Learn a lattice generator by Algorithm 1 of seed 000 (eqs. (5), (8)).
+    r"""Learn a lattice generator by Algorithm 1 of Lang et al. (eqs. (5), (8)).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-r"""Gradient estimators for a VQ layer inside a network (seed 004 Ch. 3 and 5), FSQ, SFVQ, and a trainer.
+r"""Gradient estimators for a VQ layer inside a network (Vali Ch. 3 and 5), FSQ, SFVQ, and a trainer.
 
 This module imports torch; nothing else in :mod:`hwsim.quantizers` imports it at module level.
 
@@ -6,17 +6,17 @@ Notation: input ``x`` [B, n], codebook ``C`` [K, n], nearest index
 :math:`i^*(x) = \arg\min_k\lVert x - C_k\rVert^2`, hard reconstruction :math:`q = C_{i^*}`,
 ``sg`` = stop-gradient (``.detach()``).
 
-- :func:`ste_vq`: straight-through estimator with the VQ-VAE loss (van den Oord et al., 2017; seed 004
+- :func:`ste_vq`: straight-through estimator with the VQ-VAE loss (van den Oord et al., 2017; Vali
   eq. (3.5)): forward :math:`x + \mathrm{sg}(q - x) = q`, backward :math:`\partial q/\partial x = I`;
   loss :math:`\lVert \mathrm{sg}(x) - q\rVert^2 + \beta\lVert x - \mathrm{sg}(q)\rVert^2`.
-- :class:`EMACodebook`: EMA codebook (seed 004 eqs. (3.6)-(3.8)):
+- :class:`EMACodebook`: EMA codebook (Vali eqs. (3.6)-(3.8)):
   :math:`M_k \leftarrow \gamma M_k + (1-\gamma) N_k`,
   :math:`Y_k \leftarrow \gamma Y_k + (1-\gamma)\sum_{j: i^*_j = k} x_j`,
   :math:`C_k = Y_k / M_k` (with Laplace smoothing of :math:`M` so an unused codeword never divides by 0).
-- :func:`nsvq`: noise substitution (seed 004 Publication II):
+- :func:`nsvq`: noise substitution (Vali Publication II):
   :math:`\hat x' = x + \lVert x - q\rVert\, v/\lVert v\rVert`, :math:`v\sim N(0, I)`; gradients reach
   ``x`` (identity) and the selected codeword (through :math:`\lVert x - q\rVert`).
-- :func:`gumbel_vq`: Gumbel-softmax (seed 004 eq. (3.10)) over logits :math:`-\lVert x - C_k\rVert^2`,
+- :func:`gumbel_vq`: Gumbel-softmax (Vali eq. (3.10)) over logits :math:`-\lVert x - C_k\rVert^2`,
   straight-through hard one-hot in the forward pass.
 - :func:`rotation_vq`: the rotation trick (Fifty et al., 2024): forward value ``q``, but
   :math:`\tilde q = \mathrm{sg}(\lambda R)\,x` with :math:`\lambda = \lVert q\rVert/\lVert x\rVert` and
@@ -24,7 +24,7 @@ Notation: input ``x`` [B, n], codebook ``C`` [K, n], nearest index
   :math:`R = I - 2 r r^T + 2 \hat q \hat x^T`, :math:`r = (\hat x + \hat q)/\lVert\hat x + \hat q\rVert`;
   the gradient to ``x`` is :math:`\lambda R^T g`. The codebook is trained with the VQ-VAE codebook term.
 - :class:`FSQ` / :func:`fsq_round`: finite scalar quantization (Mentzer et al., 2023).
-- :func:`sfvq_points` / :func:`sfvq`: space-filling VQ (seed 004 Publication IV).
+- :func:`sfvq_points` / :func:`sfvq`: space-filling VQ (Vali Publication IV).
 - :func:`replace_dead_codes`: codebook replacement of codewords unused for a number of batches.
 - :func:`train_vq`: learns a codebook for the MSE of a source with one of the estimators.
 """
@@ -87,7 +87,7 @@ def nsvq(x: torch.Tensor, codebook: torch.Tensor, generator: torch.Generator | N
 
 def gumbel_vq(x: torch.Tensor, codebook: torch.Tensor, tau: float = 1.0,
               generator: torch.Generator | None = None):
-    r"""Gumbel-softmax VQ (seed 004 eqs. (3.9)-(3.10)) with logits :math:`\log\pi_k = -\lVert x - C_k\rVert^2`:
+    r"""Gumbel-softmax VQ (Vali eqs. (3.9)-(3.10)) with logits :math:`\log\pi_k = -\lVert x - C_k\rVert^2`:
     :math:`y = \mathrm{softmax}((\log\pi + g)/\tau)`, :math:`g = -\log(-\log u)`; the forward pass uses the
     one-hot of :math:`\arg\max y` (straight-through), so the output is a codeword (the sampled one, which
     is the nearest as :math:`\tau` and the noise matter less). Returns ``(x_q, idx)``.
@@ -128,7 +128,7 @@ def rotation_vq(x: torch.Tensor, codebook: torch.Tensor, beta: float = 0.25):
 
 
 class EMACodebook:
-    r"""EMA codebook, seed 004 eqs. (3.6)-(3.8).
+    r"""EMA codebook, Vali eqs. (3.6)-(3.8).
 
     With :math:`N_k` the count and :math:`\sum_j z_j` the sum of the batch vectors nearest codeword ``k``:
     :math:`M_k \leftarrow \gamma M_k + (1-\gamma)N_k`, :math:`Y_k \leftarrow \gamma Y_k + (1-\gamma)\sum_j z_j`,
@@ -176,7 +176,7 @@ class EMACodebook:
 @torch.no_grad()
 def replace_dead_codes(codebook: torch.Tensor, unused_for: torch.Tensor, x: torch.Tensor, patience: int,
                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """Codebook replacement (seed 004 Publication II): every codeword unused for ``patience`` batches
+    """Codebook replacement (Vali Publication II): every codeword unused for ``patience`` batches
     or more (``unused_for`` [K], batches since last use) is moved onto a random vector of the current
     batch ``x``; its counter is reset. Returns the indices replaced (modifies ``codebook`` and
     ``unused_for`` in place)."""
@@ -212,7 +212,7 @@ def sfvq_points(codebook: torch.Tensor, interp: int) -> tuple[torch.Tensor, torc
 
 
 def sfvq(x: torch.Tensor, codebook: torch.Tensor, interp: int = 3, generator: torch.Generator | None = None):
-    """Space-filling VQ (seed 004 Publication IV): quantize ``x`` to the nearest point of the
+    """Space-filling VQ (Vali Publication IV): quantize ``x`` to the nearest point of the
     piecewise-linear curve through the codewords among its corner points and the ``interp``
     interpolated points per segment (:func:`sfvq_points`), with the NSVQ substitution for gradients.
 

@@ -1,4 +1,4 @@
-r"""Trained vector quantizers in numpy (seed 004, Ch. 2): k-means++, LBG, product, residual and additive VQ.
+r"""Trained vector quantizers in numpy (Vali, Ch. 2): k-means++, LBG, product, residual and additive VQ.
 
 Everything here is plain numpy; the gradient-trained quantizers (torch) are in
 :mod:`hwsim.quantizers.learned_vq`.
@@ -6,14 +6,14 @@ Everything here is plain numpy; the gradient-trained quantizers (torch) are in
 Notation: samples ``X`` [B, n], a codebook ``C`` [K, n], distortion = mean squared error per
 dimension, :math:`D = \frac{1}{Bn}\sum_b \min_k \lVert x_b - c_k\rVert^2`.
 
-- :func:`kmeans_pp`: k-means++ seeding (seed 004 Table 2.1): the first codeword uniform over the
+- :func:`kmeans_pp`: k-means++ seeding (Vali Table 2.1): the first codeword uniform over the
   samples, each next one a sample drawn with probability :math:`L(x)^2 / \sum_x L(x)^2`, with
   :math:`L(x)` the distance of ``x`` to its nearest codeword so far.
 - :func:`lbg`: the generalised Lloyd algorithm (Linde, Buzo and Gray, 1980): alternate the
   nearest-neighbour partition :math:`S_k = \{x : k = \arg\min_j \lVert x - c_j\rVert\}` and the
-  centroid condition :math:`c_k = \frac{1}{|S_k|}\sum_{x\in S_k} x` (seed 004 eq. (3.7)). Both steps
+  centroid condition :math:`c_k = \frac{1}{|S_k|}\sum_{x\in S_k} x` (Vali eq. (3.7)). Both steps
   can only lower :math:`D`, so the history is non-increasing.
-- :class:`ProductVQ` (seed 004 Sec. 2.7.2): split ``x`` into sub-vectors, one codebook each,
+- :class:`ProductVQ` (Vali Sec. 2.7.2): split ``x`` into sub-vectors, one codebook each,
   :math:`\hat x = [C^1_{i_1}; \dots; C^M_{i_M}]`.
 - :class:`ResidualVQ` (Sec. 2.7.1): stage ``m`` quantizes the residual of stages ``1..m-1``,
   :math:`\hat x = \sum_m C^m_{i_m}`, :math:`i_m = \arg\min_i \lVert r_{m-1} - C^m_i\rVert`, :math:`r_0 = x`.
@@ -141,7 +141,7 @@ def dead_codes(indices, size: int):
 # ------------------------------------------------------------------------------------- k-means++, LBG
 
 def kmeans_pp(samples, codewords: int, rng: np.random.Generator) -> np.ndarray:
-    r"""k-means++ seeding (Arthur and Vassilvitskii, 2007; seed 004 Table 2.1).
+    r"""k-means++ seeding (Arthur and Vassilvitskii, 2007; Vali Table 2.1).
 
     The first codeword is a sample drawn uniformly; each next one is a sample drawn with probability
     :math:`L(x)^2 / \sum_{x} L(x)^2`, :math:`L(x)` the distance from ``x`` to its nearest codeword so
@@ -231,7 +231,7 @@ def lbg(samples, codewords: int, rng: np.random.Generator, *, iters: int = 100, 
         init=None) -> tuple[Codebook, np.ndarray]:
     r"""Train a codebook by the generalised Lloyd (LBG) algorithm from a k-means++ seeding.
 
-    Each iteration applies the centroid condition :math:`c_k = \mathrm{mean}(S_k)` (seed 004 eq. (3.7))
+    Each iteration applies the centroid condition :math:`c_k = \mathrm{mean}(S_k)` (Vali eq. (3.7))
     and re-partitions by nearest codeword; the distortion
     :math:`D_t = \frac{1}{Bn}\sum_b \min_k\lVert x_b - c_k\rVert^2` is non-increasing in ``t``.
     An empty cell is handled by splitting: its codeword is moved onto the sample farthest from its
@@ -294,7 +294,7 @@ def _splits(dim: int, parts: int) -> list[int]:
 
 class ProductVQ(VectorQuantizer):
     r"""Product VQ: :math:`\hat x = [C^1_{i_1}; \dots; C^M_{i_M}]`, each sub-vector quantized by its own
-    codebook (seed 004 Sec. 2.7.2). Rate :math:`\sum_m \log_2 K_m / n` bits per dimension.
+    codebook (Vali Sec. 2.7.2). Rate :math:`\sum_m \log_2 K_m / n` bits per dimension.
 
     Parameters
     ----------
@@ -334,6 +334,9 @@ class ProductVQ(VectorQuantizer):
     def export(self) -> dict:
         return {"kind": "product_vq", "dim": self.dim, "splits": list(self.splits),
                 "codebooks": [cb.codewords.tolist() for cb in self.codebooks]}
+
+    def __repr__(self) -> str:
+        return f"ProductVQ(dim={self.dim}, splits={self.splits}, rate={self.rate:g})"
 
 
 def train_pvq(samples, parts: int, codewords, rng: np.random.Generator, *, iters: int = 100,
@@ -398,9 +401,13 @@ class _SumVQ(VectorQuantizer):
     def export(self) -> dict:
         return {"kind": self.kind, "dim": self.dim, "codebooks": [cb.codewords.tolist() for cb in self.codebooks]}
 
+    def __repr__(self) -> str:
+        extra = f", beam={self.beam}" if hasattr(self, "beam") else ""
+        return f"{type(self).__name__}(dim={self.dim}, stages={len(self.codebooks)}, rate={self.rate:g}{extra})"
+
 
 class ResidualVQ(_SumVQ):
-    r"""Residual (multi-stage) VQ, seed 004 Sec. 2.7.1: :math:`r_0 = x`,
+    r"""Residual (multi-stage) VQ, Vali Sec. 2.7.1: :math:`r_0 = x`,
     :math:`i_m = \arg\min_i\lVert r_{m-1} - C^m_i\rVert`, :math:`r_m = r_{m-1} - C^m_{i_m}`,
     :math:`\hat x = \sum_m C^m_{i_m}`. Indices [B, M]."""
 
@@ -435,7 +442,7 @@ def train_rvq(samples, stages: int, codewords, rng: np.random.Generator, *, iter
 # ------------------------------------------------------------------------------------ additive VQ
 
 class AdditiveVQ(_SumVQ):
-    r"""Additive VQ, seed 004 Sec. 2.7.3: :math:`\hat x = \sum_m C^m_{i_m}` with
+    r"""Additive VQ, Vali Sec. 2.7.3: :math:`\hat x = \sum_m C^m_{i_m}` with
     :math:`(i_1..i_M) \approx \arg\min \lVert x - \sum_m C^m_{i_m}\rVert^2` found by beam search.
 
     Beam search (as the seed describes it): start from the empty tuple; at each of the ``M`` steps,

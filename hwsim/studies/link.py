@@ -9,14 +9,14 @@ and ``[[curves]]`` entries or ``[grid]`` axes set
 - ``KIND.PARAM`` (e.g. ``"adc.bits" = 2``): any parameter of any component;
 - ``estimator``: ``"plain"`` Monte Carlo (the default) or ``"importance"`` sampling of the noise
   toward the error events (:mod:`hwsim.engine.importance`; rare error rates, detection links);
-- ``rate``: the converters' bit budget in bits per receive dimension (seed 001 Sec. 4.2),
+- ``rate``: the converters' bit budget in bits per receive dimension (Shlezinger and Eldar Sec. 4.2),
   which sets ``rate`` on every stage of the point that has that parameter (the QMAP
   converters ``uniform_range``, the ``hybrid`` receiver): one grid axis for both (stages
   without a rate ignore it, so an unquantized reference is flat over a rate axis).
 
 ``hwsim.components.names(KIND)`` lists the types; each class's ``PARAMS`` its parameters.
 
-An estimation link (source ``pilots``: the unknown is the channel, seed 001 Sec. 4.1) has an
+An estimation link (source ``pilots``: the unknown is the channel, Shlezinger and Eldar Sec. 4.1) has an
 estimator as its receiver and ``[metric] type = "mse"``; its SNR is the source's ``P``.
 """
 
@@ -146,7 +146,7 @@ def validate(system: dict, point: dict) -> None:
     if channel_check is not None:
         channel_check(users=p.source.users)
     if p.channel.real and not getattr(p.receiver, "real_link", False):
-        raise ValueError(f"channel.type = {p.channel.name!r} is a real-valued link (seed 001's model); receiver.type "
+        raise ValueError(f"channel.type = {p.channel.name!r} is a real-valued link (Shlezinger-Eldar); receiver.type "
                          f"= {p.receiver.name!r} works on complex links (for real links: "
                          f"{', '.join(n for n in names('receiver') if getattr(lookup('receiver', n), 'real_link', False))})")
     check = getattr(p.receiver, "check", None)
