@@ -26,7 +26,7 @@ prepared copies a point averages), ``fused_link(link, snr_db)`` (a faster link o
 and ``shared_key(link)`` with ``shared_setup(link, folder, progress, say)`` (set-up shared by every
 point of a sweep, computed once before the points: :meth:`Pipeline.shared_setups`). A channel with
 ``wideband_link(link, snr_db)`` (the OFDM channels of :mod:`hwsim.channels.ofdm`) runs its own chain:
-:meth:`Pipeline.link` returns that function, ``run(rng, batch) -> Tally``.
+:meth:`Pipeline.link` returns that function's counts (the fields of a Tally) as a Tally.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ class Pipeline:
 
     def _transmit(self, n_frames: int, snr_db: float, rng: np.random.Generator, bias):
         """:meth:`transmit`, with the noise drawn from ``bias`` (a :class:`hwsim.engine.importance.NoiseBias`)
-        when one is given; returns the samples' importance weights [F, L] too (None without a bias)."""
+        when one is given; returns the samples' importance weights [F, L] and which samples came from the plain
+        component [F, L] too (None without a bias)."""
         L = self.channel.frame_len
         idx, s = self.source.draw(n_frames, L, rng)
         H = self.channel.draw(n_frames, self.source.users, rng)
@@ -123,7 +124,7 @@ class Pipeline:
         y = np.matmul(s, np.swapaxes(H, 1, 2))  # [F, L, K] x [F, K, N]: one BLAS product per frame
         weights = None
         if bias is not None:
-            noise, weights = bias.draw(idx, s, H, noise_var(snr_db), rng)
+            noise, *weights = bias.draw(idx, s, H, noise_var(snr_db), rng)
         elif self.channel.real:
             noise = rng.standard_normal(shape)
             noise *= 10.0 ** (-float(snr_db) / 20)  # sigma = sqrt(N0), in place
@@ -247,7 +248,8 @@ class Pipeline:
             if estimator != "plain":
                 raise ValueError(f"channel.type = {self.channel.name!r} (a wideband link) supports estimator = "
                                  f"\"plain\" only, got {estimator!r}")
-            return wideband(self, float(snr_db))
+            counts = wideband(self, float(snr_db))
+            return lambda rng, batch: Tally(*counts(rng, batch))
         if estimator == "importance":
             return self._importance_link(snr_db)
         fused = getattr(self.receiver, "fused_link", None)
@@ -278,15 +280,16 @@ class Pipeline:
 
         def run(rng: np.random.Generator, batch: int):
             n_frames = -(-int(batch) // self.channel.frame_len)
-            idx, obs, w = self._observe(n_frames, snr_db, rng, bias)
+            idx, obs, (w, plain) = self._observe(n_frames, snr_db, rng, bias)
             decision = self.receiver.detect(obs)
             sample_errors, size = self.metric.count(self.source, idx, decision.indices, per_sample=True)
             weighted = w.reshape(-1) * sample_errors
             totals = weighted if per_sample else weighted.reshape(n_frames, -1).sum(axis=1)
+            plain_clusters = plain.sum() if per_sample else plain.any(axis=1).sum()
             clusters = totals.size
             return Weighted(float(totals.sum()), clusters * (size if per_sample else size * self.channel.frame_len),
                             clusters, float(np.dot(totals, totals)), int(np.count_nonzero(totals)),
-                            float(w.sum()), float(np.dot(w.reshape(-1), w.reshape(-1))), w.size)
+                            float(w.sum()), float(np.dot(w.reshape(-1), w.reshape(-1))), w.size, int(plain_clusters))
 
         run.plain = self.link(snr_db)
         return run

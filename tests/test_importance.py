@@ -93,11 +93,17 @@ def test_degenerate_weights_fall_back_to_plain_monte_carlo(monkeypatch):
 
 
 def test_zero_errors_give_an_upper_bound_from_the_plain_draws():
-    high = importance.zero_error_upper(1e6, 0.95)
-    assert high == pytest.approx(-math.log(0.025) / 1e5 / importance.DEFENSIVE, rel=1e-3)
+    """With no weighted error the upper end is the Clopper-Pearson bound of the clusters that held a plain
+    draw (here: single channel uses, about 10% of them)."""
+    assert importance.zero_error_upper(0, 0.95) == 1.0
+    assert importance.zero_error_upper(1000, 0.95) == pytest.approx(-math.log(0.025) / 1000, rel=2e-3)
     p = Pipeline.from_tables(BPSK_AWGN)
-    e = estimate(p.link(30.0, "importance"), np.random.default_rng(0), _rule(max_samples=20_000, rel_halfwidth=0.1))
-    assert e.estimate < 1e-100 or e.ci_low == 0.0  # Q(sqrt(2000)) is below any double's reach
+    counts = p.link(30.0, "importance")(np.random.default_rng(0), 20_000)
+    assert counts.total == 0.0 and abs(counts.plain_clusters - 2000) < 5 * math.sqrt(2000 * 0.09)
+    e = estimate(p.link(30.0, "importance"), np.random.default_rng(0), _rule(max_samples=20_000, batch=20_000))
+    # the same draws as above; Q(sqrt(2000)) underflows every weight: no weighted error, the bound of ~2000 plain channel uses
+    assert e.estimate == 0.0 and e.ci_low == 0.0
+    assert e.ci_high == pytest.approx(importance.zero_error_upper(counts.plain_clusters, 0.999))
 
 
 def test_sweep_estimator_key_and_results_column(tmp_path):

@@ -41,7 +41,8 @@ the interval is Wilson's at the effective sample size :math:`n_\mathrm{eff} = \h
 / \widehat{\mathrm{Var}}(\hat p)` (the plain trials that would give the same variance, the
 Korn-Graubard construction that clustered rates already use), i.e. the CLT on the weights with
 an effective sample size. With no error observed the upper end is the Clopper-Pearson bound of
-the :math:`\alpha n` plain draws the mixture contains, divided by :math:`\alpha`.
+the clusters that held a draw from the plain component (one such draw per cluster is an
+independent trial whose error probability is at least the BER).
 
 **Diagnostics.** ``ess`` is Kish's effective sample size of the error contributions,
 :math:`(\sum_i w_i e_i)^2 / \sum_i (w_i e_i)^2` over clusters: the number of equally weighted error
@@ -89,6 +90,8 @@ class Weighted(NamedTuple):
         Sum of the samples' weights and of their squares.
     samples : int
         Channel uses (each has one weight).
+    plain_clusters : int
+        Clusters with at least one channel use drawn from the plain component.
     """
 
     total: float
@@ -99,6 +102,7 @@ class Weighted(NamedTuple):
     weight_sum: float
     weight_sq: float
     samples: int
+    plain_clusters: int
 
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
@@ -168,6 +172,8 @@ class NoiseBias:
         -------
         noise : array [F, L, N]
         weights : float64 [F, L]
+        plain : bool [F, L]
+            The channel uses drawn from the plain component.
         """
         F, L, K = s.shape
         N = H.shape[1]
@@ -223,7 +229,7 @@ class NoiseBias:
         log_ratio = np.where(valid, inner / v - norm2 / (2 * v), 0.0)
         log_qp = _logsumexp(np.concatenate([log_mix[..., :1], log_beta + log_ratio], axis=-1), axis=-1)
         weights = np.exp(-log_qp)
-        return noise, weights
+        return noise, weights, ~take
 
     def __repr__(self) -> str:
         events = "every competing vector" if self.exhaustive else "single-user neighbour moves"
@@ -240,12 +246,12 @@ def _linear_directions(H: np.ndarray, noise_var: float) -> np.ndarray:
     return W * (gain / np.einsum("fnk,fnk->fk", W.conj(), W).real)[:, None, :]
 
 
-def zero_error_upper(trials: float, confidence: float, defensive: float = DEFENSIVE) -> float:
-    """Upper end of the interval when no error was seen: the Clopper-Pearson bound of the
-    ``defensive * trials`` plain draws the mixture holds, divided by ``defensive`` (capped at 1)."""
-    plain = max(defensive * trials, 1.0)
-    alpha = 1 - confidence
-    return min(1.0, float(-math.expm1(math.log(alpha / 2) / plain)) / defensive)
+def zero_error_upper(plain_clusters: int, confidence: float) -> float:
+    """Upper end of the interval when no error was seen: the Clopper-Pearson bound of ``plain_clusters``
+    error-free trials (the clusters that held a draw from the plain component), 1 with none."""
+    if plain_clusters <= 0:
+        return 1.0
+    return float(-math.expm1(math.log((1 - confidence) / 2) / plain_clusters))
 
 
 def mean_weight_check(weight_sum: float, weight_sq: float, samples: int, confidence: float = 0.999) -> str:

@@ -186,7 +186,7 @@ class _Accumulator:
         self.total = self.sq = self.cross = 0.0
         self.trials = self.clusters = self.size_sq = 0
         self.calls = 0
-        self.hits = self.samples = 0
+        self.hits = self.samples = self.plain_clusters = 0
         self.weight_sum = self.weight_sq = 0.0
 
     def add(self, counts) -> None:
@@ -212,6 +212,7 @@ class _Accumulator:
                 raise ValueError("importance-sampled counts are error rates; this point estimates an MSE")
             self.hits += int(counts.hits)
             self.samples += int(counts.samples)
+            self.plain_clusters += int(counts.plain_clusters)
             self.weight_sum += float(counts.weight_sum)
             self.weight_sq += float(counts.weight_sq)
             return "importance", self._tally(Tally(*counts[:4]), weighted=True)[1]
@@ -271,7 +272,7 @@ class _Accumulator:
         p = self.estimate
         if self.kind == "importance":
             if self.total <= 0:
-                return 0.0, importance.zero_error_upper(self.trials, rule.confidence)
+                return 0.0, importance.zero_error_upper(self.plain_clusters, rule.confidence)
             p = min(p, 1.0)
             var = self.variance()
             n_eff = p * (1 - p) / var if var > 0 else self.trials
