@@ -18,6 +18,7 @@ from .qam import QAM, QAM_NAMES, get_qam
 from .sources import Users
 from .flat import AWGN, IIDRayleigh
 from .sparse import SparseSource  # noqa: E402  (registers source "sparse")
+from . import ofdm  # noqa: F401,E402  (registers source "ofdm", channels "tdl" and "rayleigh_taps")
 
 __all__ = [
     "CONSTELLATIONS", "MAX_HYPOTHESES", "Constellation", "get_constellation",

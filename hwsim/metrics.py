@@ -151,3 +151,35 @@ class NMSE(Metric):
         if s_hat.shape != s.shape:
             raise ValueError(f"estimates have shape {s_hat.shape}, the unknowns {s.shape}")
         return ((s - s_hat) ** 2).sum(axis=1) / self._energy
+
+
+class _OFDMMetric(Metric):
+    """A metric the wideband OFDM link computes itself (:class:`hwsim.channels.ofdm.OFDMLink`): the
+    flat links' per-symbol ``count`` does not apply."""
+
+    def check_link(self, link) -> None:
+        if not hasattr(link.channel, "wideband_link"):
+            raise ValueError(f"metric.type = {self.name!r} scores coded OFDM links (channel.type = \"tdl\" or "
+                             f"\"rayleigh_taps\", source.type = \"ofdm\"), got channel.type = {link.channel.name!r}")
+
+    def trials_per_sample(self, source) -> int:
+        raise ValueError(f"metric.type = {self.name!r} is counted by the OFDM link, not per channel use")
+
+    def errors(self, constellation, idx_true, idx_hat):
+        raise ValueError(f"metric.type = {self.name!r} is counted by the OFDM link, not per channel use")
+
+
+@register("metric", "bler")
+class BLER(_OFDMMetric):
+    r"""Block error rate of the decoded code blocks: a block is wrong when any of its :math:`k` information bits
+    is. Trials are blocks; the clusters of the interval are the slots (their blocks share a channel draw),
+    ``Tally.of(block errors per slot, blocks per slot)``; ``stopping.target_errors`` counts block errors."""
+
+    column, samples_column = "bler", "blocks"
+
+
+@register("metric", "coded_ber")
+class CodedBER(_OFDMMetric):
+    """Bit error rate of the information bits after decoding (clusters: slots)."""
+
+    column, samples_column = "coded_ber", "bits"

@@ -18,6 +18,7 @@ from . import estimation, learned, linear, onebit, sionna_detectors  # noqa: F40
 from . import learned_detector, task_hybrid, vq  # noqa: F401,E402  (register "learned", "task_hybrid", the quantizers)
 from . import rdp  # noqa: F401,E402  (registers "rdp" and "rdp_bound", seed 003 Sec. II-B)
 from . import qcs  # noqa: F401,E402  (registers deepqcs and the compressed-sensing baselines)
+from . import ofdm  # noqa: F401,E402  (registers "ofdm_lmmse", the wideband OFDM receiver)
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 

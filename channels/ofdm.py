@@ -1,0 +1,584 @@
+r"""Wideband OFDM links: Sionna's OFDM chain, 3GPP TDL channels and hwsim's converters on the time-domain samples.
+
+One *slot* (the Monte Carlo cluster) is ``source.ofdm_symbols`` OFDM symbols of ``source.fft_size``
+subcarriers sent by ``K = source.users`` single-antenna users to ``N_r = channel.antennas`` receive
+antennas over a channel that is static over the slot and redrawn for every slot:
+
+.. math:: y_i[t] = \sum_{k=1}^{K} \sum_{\ell = L_\min}^{L_\max} h_{ik}[\ell]\, x_k[t - \ell] + n_i[t],
+          \qquad n_i[t] \sim \mathcal{CN}(0, N_0),
+
+with :math:`x_k[t]` the time-domain OFDM signal of user ``k`` (cyclic prefix included, unitary IFFT)
+and SNR :math:`= E|X|^2 / N_0 = 1/N_0` per resource element. The converter bank (any ``adc`` of the
+pipeline, :mod:`hwsim.converters.banks`) quantizes :math:`y_i[t]`, one I and one Q converter per
+antenna, *before* the FFT: its distortion spreads over every subcarrier and its full scale has to
+accommodate the peak-to-average power ratio (PAPR) of :math:`y_i`. The AGC of ``agc = "ideal"`` sets
+:math:`\alpha_i = \sqrt{P_i/2}`, :math:`P_i` the mean power of :math:`y_i` over the slot (what an
+AGC that averages over a slot measures); ``agc = "fixed"`` keeps ``adc.scale``.
+
+Oversampling (``channel.oversampling = os``): the ``fft_size`` used subcarriers sit in the middle of
+an ``os * fft_size`` FFT (guard carriers on both sides), the cyclic prefix is ``os * cp_length``
+samples, and the ADCs run at ``os`` times the symbol rate; the channel delays do not change.
+
+Channels:
+
+- ``tdl``: 3GPP TR 38.901 TDL-A ... TDL-E (Sionna's :class:`sionna.phy.channel.tr38901.TDL`, static
+  within the slot) with ``delay_spread``, turned into discrete taps at the ADC rate by
+  :func:`sionna.phy.channel.cir_to_time_channel` (sinc interpolation, lags from
+  :func:`sionna.phy.channel.time_lag_discrete_time_channel`), normalised to
+  :math:`E \sum_\ell |h_{ik}[\ell]|^2 = 1`. The sinc taps reach from lag -6 to 6 samples past the last
+  path; the part of those tails that the cyclic prefix does not hold (about -25 dB and below) leaks between
+  OFDM symbols, which matters only at SNRs far above the ones the study uses. A last *path* beyond the cyclic
+  prefix draws a warning (:meth:`WidebandChannel.check_link`);
+- ``rayleigh_taps``: ``taps`` i.i.d. :math:`\mathcal{CN}` taps at symbol-rate spacing with an
+  exponential power profile (``decay_db`` per tap, 0 for a uniform one), total mean power 1.
+
+The code: each user's data resource elements carry ``blocks`` 5G NR LDPC codewords
+(:class:`sionna.phy.fec.ldpc.LDPC5GEncoder`) of ``block_len`` coded bits and
+``k = round(code_rate * block_len)`` information bits, Gray QAM (Sionna's mapper); the rest of the
+slot's data bits are filler. The link's ``batch`` counts code blocks and is rounded up to whole
+slots; its tally's clusters are the slots (their blocks share a channel draw).
+
+Randomness: bits, noise and the Rayleigh taps are drawn from the caller's ``numpy.random.Generator``,
+the TDL coefficients from a ``torch.Generator`` seeded from it (never Sionna's global state). Draw
+order per call: information bits (and filler), channel, noise.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+from hwsim import _checks
+from hwsim.components import Component, register
+
+#: Constellations of an OFDM source and their bits per symbol (Sionna's Gray QAM).
+OFDM_CONSTELLATIONS = {"qpsk": 2, "qam16": 4, "qam64": 6, "qam256": 8}
+#: TDL models a ``tdl`` channel offers (3GPP TR 38.901 Tables 7.7.2-1 to 7.7.2-5).
+TDL_MODELS = ("A", "B", "C", "D", "E")
+#: Metrics an OFDM link scores (blocks, information bits after decoding, coded bits before it).
+OFDM_METRICS = ("bler", "coded_ber", "ber")
+#: 5G NR LDPC limits (3GPP TS 38.212, as Sionna's encoder implements them).
+LDPC_K_MIN, LDPC_K_MAX, LDPC_RATE_MIN, LDPC_RATE_MAX = 12, 8448, 1 / 5, 948 / 1024
+#: Guard against slots that exhaust memory (time samples x antennas per slot).
+MAX_SLOT_VALUES = 2**22
+#: Sionna's precision for the OFDM chain (float64, the project's default for simulation).
+PRECISION = "double"
+#: Seed of the pilots' QPSK phases (the same pilots in every link).
+PILOT_SEED = 38211
+#: The LDPC decoder's precision: float32 (belief propagation on LLRs; about twice as fast as float64).
+DECODER_PRECISION = "single"
+
+
+@register("source", "ofdm")
+class OFDMSource(Component):
+    r"""``users`` single-antenna users sending 5G-LDPC-coded Gray QAM on an OFDM resource grid.
+
+    Parameters (config keys ``source.*``): ``users`` (K); ``constellation`` (``qpsk``, ``qam16``,
+    ``qam64``, ``qam256``); ``fft_size`` (used subcarriers; the FFT is ``oversampling`` times larger);
+    ``subcarrier_spacing`` [Hz]; ``cp_length`` (cyclic prefix in samples at the symbol rate);
+    ``ofdm_symbols`` per slot; ``pilot_symbols`` (indices of the OFDM symbols that carry Sionna's
+    Kronecker pilots, each user on its own comb of subcarriers); ``code_rate`` and ``block_len``
+    (coded bits per 5G LDPC codeword); ``blocks`` (codewords per user and slot, 0: as many as fit).
+    """
+
+    PARAMS = {"users": 2, "constellation": "qam16", "fft_size": 128, "subcarrier_spacing": 30e3,
+              "cp_length": 9, "ofdm_symbols": 14, "pilot_symbols": [2, 11], "code_rate": 0.5,
+              "block_len": 1536, "blocks": 0}
+    task = "detection"
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        p = self.params
+        self.users = _checks.integer("source.users", p["users"], minimum=1, maximum=64)
+        if p["constellation"] not in OFDM_CONSTELLATIONS:
+            raise ValueError(f"source.constellation must be one of {', '.join(OFDM_CONSTELLATIONS)} for an OFDM "
+                             f"source, got {p['constellation']!r}")
+        from .qam import get_qam
+
+        self.constellation = get_qam(p["constellation"])
+        self.bits_per_symbol = OFDM_CONSTELLATIONS[p["constellation"]]
+        self.fft_size = _checks.integer("source.fft_size", p["fft_size"], minimum=1)
+        if self.fft_size < 2 * self.users:
+            raise ValueError(f"source.fft_size = {self.fft_size} is too small for the Kronecker pilots of "
+                             f"{self.users} users (each needs its own subcarriers): use at least {2 * self.users}")
+        self.cp_length = _checks.integer("source.cp_length", p["cp_length"], minimum=0)
+        if self.cp_length > self.fft_size:
+            raise ValueError(f"source.cp_length = {self.cp_length} samples is longer than the OFDM symbol "
+                             f"(source.fft_size = {self.fft_size}); the resource grid allows 0 <= cp_length <= fft_size")
+        _checks.real("source.subcarrier_spacing", p["subcarrier_spacing"], positive=True)
+        self.ofdm_symbols = _checks.integer("source.ofdm_symbols", p["ofdm_symbols"], minimum=1, maximum=1000)
+        pilots = p["pilot_symbols"]
+        if not isinstance(pilots, list) or not pilots:
+            raise ValueError(f"source.pilot_symbols must be a non-empty list of OFDM symbol indices, got {pilots!r}")
+        for i in pilots:
+            _checks.integer("source.pilot_symbols[]", i, minimum=0, maximum=self.ofdm_symbols - 1)
+        if len(set(pilots)) != len(pilots) or len(pilots) >= self.ofdm_symbols:
+            raise ValueError(f"source.pilot_symbols = {pilots} must be distinct indices that leave at least one of the "
+                             f"{self.ofdm_symbols} OFDM symbols for data")
+        self.pilot_symbols = sorted(int(i) for i in pilots)
+        self.n = _checks.integer("source.block_len", p["block_len"], minimum=1)
+        rate = _checks.real("source.code_rate", p["code_rate"], positive=True)
+        self.k = int(round(rate * self.n))
+        problem = None
+        if not LDPC_K_MIN <= self.k <= LDPC_K_MAX:
+            problem = f"k = {self.k} information bits (the code needs {LDPC_K_MIN} <= k <= {LDPC_K_MAX})"
+        elif not LDPC_RATE_MIN <= self.k / self.n <= LDPC_RATE_MAX:
+            problem = (f"rate k/n = {self.k}/{self.n} = {self.k / self.n:.4f} (the code realises "
+                       f"1/5 <= k/n <= 948/1024 = {LDPC_RATE_MAX:.4f})")
+        if problem is not None:
+            raise ValueError(f"source.code_rate = {rate} with source.block_len = {self.n} gives {problem}, which the "
+                             "5G NR LDPC code cannot realise; change source.code_rate or source.block_len")
+        self.data_bits = (self.ofdm_symbols - len(self.pilot_symbols)) * self.fft_size * self.bits_per_symbol
+        fit = self.data_bits // self.n
+        blocks = _checks.integer("source.blocks", p["blocks"], minimum=0)
+        if fit < 1 or blocks > fit:
+            raise ValueError(f"a user's slot carries {self.data_bits} coded bits ({self.ofdm_symbols - len(self.pilot_symbols)} "
+                             f"data OFDM symbols x {self.fft_size} subcarriers x {self.bits_per_symbol} bits), room for "
+                             f"{fit} codewords of source.block_len = {self.n}; asked for "
+                             f"{blocks or 'at least 1'}: lower source.block_len or source.blocks")
+        self.blocks = blocks or fit
+
+    @property
+    def blocks_per_slot(self) -> int:
+        """Code blocks of one slot, all users."""
+        return self.users * self.blocks
+
+    @property
+    def bits_per_sample(self) -> int:
+        """Coded bits per slot, all users (the trials of the uncoded ``ber`` metric)."""
+        return self.users * self.blocks * self.n
+
+
+class WidebandChannel(Component):
+    """Base of the OFDM channels: taps per slot and the :meth:`wideband_link` hook of :mod:`hwsim.pipeline`."""
+
+    real = False
+    random = True
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.antennas = _checks.integer("channel.antennas", self.params["antennas"], minimum=1, maximum=1024)
+        self.oversampling = _checks.integer("channel.oversampling", self.params["oversampling"], minimum=1, maximum=16)
+        self.frame_len = 1  # time samples per slot once a link binds it (check_link)
+
+    # -- what a subclass provides
+    def lags(self, sample_rate: float) -> tuple[int, int]:  # pragma: no cover - interface
+        """(L_min, L_max) of the discrete taps at ``sample_rate``."""
+        raise NotImplementedError
+
+    def tap_covariance(self, sample_rate: float) -> np.ndarray:  # pragma: no cover - interface
+        """:math:`E[h[\\ell] h[\\ell']^*]` of one antenna pair's taps, [L, L] (L = L_max - L_min + 1)."""
+        raise NotImplementedError
+
+    def draw_taps(self, slots: int, users: int, sample_rate: float, rng: np.random.Generator) -> np.ndarray:
+        """Taps complex [slots, N_r, K, L] of lags L_min..L_max."""  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def last_delay(self) -> float:  # pragma: no cover - interface
+        """Delay of the last path [s]."""
+        raise NotImplementedError
+
+    # -- the link
+    def check(self, *, users: int) -> None:
+        """Nothing beyond the parameters (the grid is checked with the source in :meth:`check_link`)."""
+
+    def check_link(self, link) -> None:
+        """Refuse what an OFDM link cannot run; warn when the channel outlasts the cyclic prefix."""
+        src = link.source
+        if not isinstance(src, OFDMSource):
+            raise ValueError(f"channel.type = {self.name!r} is a wideband OFDM channel: it needs source.type = \"ofdm\", "
+                             f"got {src.name!r}")
+        if link.metric.name not in OFDM_METRICS:
+            raise ValueError(f"an OFDM link is scored by metric.type = one of {', '.join(OFDM_METRICS)}, "
+                             f"got {link.metric.name!r}")
+        if not hasattr(link.receiver, "ofdm_llrs"):
+            from hwsim.components import lookup, names
+
+            ok = [n for n in names("receiver") if hasattr(lookup("receiver", n), "ofdm_llrs")]
+            raise ValueError(f"receiver.type = {link.receiver.name!r} does not serve an OFDM link; use one of "
+                             f"{', '.join(ok)}")
+        if link.frontend.name != "identity":
+            raise ValueError(f"an OFDM link has no analog front end (frontend.type = \"identity\"), got "
+                             f"{link.frontend.name!r}")
+        samples = self.slot_samples(src)
+        self.frame_len = samples
+        if samples * self.antennas > MAX_SLOT_VALUES:
+            raise ValueError(f"a slot holds {samples} time samples x {self.antennas} antennas, more than the limit of "
+                             f"{MAX_SLOT_VALUES} (channel.ofdm.MAX_SLOT_VALUES): fewer symbols, subcarriers or antennas")
+        make_grid(src, self)  # refuses what Sionna's resource grid refuses, with the keys to change
+        _encoder(src)
+        cp_time = src.cp_length / (src.fft_size * src.params["subcarrier_spacing"])
+        if self.last_delay() > cp_time:
+            warnings.warn(f"channel: the last path arrives {self.last_delay() * 1e9:.0f} ns after the first, longer than "
+                          f"the cyclic prefix ({src.cp_length} samples = {cp_time * 1e9:.0f} ns): consecutive OFDM "
+                          "symbols overlap (inter-symbol and inter-carrier interference), which no receiver here "
+                          "models; expect an error floor. Lower channel.delay_spread or raise source.cp_length",
+                          UserWarning, stacklevel=2)
+
+    def slot_samples(self, source: OFDMSource) -> int:
+        """Time samples of one slot at the ADC rate (cyclic prefixes included)."""
+        return source.ofdm_symbols * self.oversampling * (source.fft_size + source.cp_length)
+
+    def wideband_link(self, pipeline, snr_db: float):
+        """``run(rng, batch) -> Counts`` of the OFDM link (``batch`` code blocks, whole slots; the pipeline makes
+        them a Tally); see the module text."""
+        self.check_link(pipeline)
+        return OFDMLink(pipeline, snr_db).run
+
+    def _normalise(self, cov: np.ndarray) -> np.ndarray:
+        return cov / np.real(np.trace(cov))
+
+
+@register("channel", "tdl")
+class TDLChannel(WidebandChannel):
+    r"""3GPP TDL channel (``model`` A-E, ``delay_spread`` [s]) per user and receive antenna, static over a slot.
+
+    Antenna pairs fade independently (no spatial correlation); ``carrier_frequency`` [Hz] only matters
+    for the Doppler of a moving user, zero here (block fading per slot).
+    """
+
+    PARAMS = {"model": "C", "delay_spread": 100e-9, "antennas": 16, "oversampling": 1, "carrier_frequency": 3.5e9}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.params["model"] not in TDL_MODELS:
+            raise ValueError(f"channel.model must be one of {', '.join(TDL_MODELS)}, got {self.params['model']!r}")
+        _checks.real("channel.delay_spread", self.params["delay_spread"], positive=True)
+        if self.params["delay_spread"] > 1e-5:
+            raise ValueError(f"channel.delay_spread is in seconds; {self.params['delay_spread']} s is beyond any TDL "
+                             "profile (nominal values: 10e-9 to 1000e-9)")
+        _checks.real("channel.carrier_frequency", self.params["carrier_frequency"], positive=True)
+        self._tdl = {}
+
+    def _model(self, users: int):
+        if users not in self._tdl:
+            from sionna.phy.channel.tr38901 import TDL
+
+            class _Seeded(TDL):
+                generator = None
+
+                @property
+                def torch_rng(self):
+                    return self.generator
+
+            self._tdl[users] = _Seeded(self.params["model"], self.params["delay_spread"],
+                                       self.params["carrier_frequency"], min_speed=0.0, max_speed=0.0,
+                                       num_rx_ant=self.antennas, num_tx_ant=users, precision=PRECISION)
+        return self._tdl[users]
+
+    def _profile(self):
+        tdl = self._model(1)
+        return tdl.delays.cpu().numpy().astype(np.float64), tdl.mean_powers.cpu().numpy().astype(np.float64)
+
+    def last_delay(self) -> float:
+        return float(self._profile()[0].max())
+
+    def lags(self, sample_rate):
+        from sionna.phy.channel import time_lag_discrete_time_channel
+
+        return time_lag_discrete_time_channel(sample_rate, self.last_delay())
+
+    def tap_covariance(self, sample_rate):
+        r""":math:`\sum_p P_p\, \mathrm{sinc}(\ell - \tau_p W)\,\mathrm{sinc}(\ell' - \tau_p W)` (the sinc taps of
+        :func:`~sionna.phy.channel.cir_to_time_channel`), normalised to trace 1."""
+        l_min, l_max = self.lags(sample_rate)
+        tau, power = self._profile()
+        lag = np.arange(l_min, l_max + 1)
+        s = np.sinc(lag[:, None] - tau[None, :] * sample_rate)  # [L, P]
+        return self._normalise((s * power) @ s.T + 0j)
+
+    def draw_taps(self, slots, users, sample_rate, rng):
+        import torch
+        from sionna.phy.channel import cir_to_time_channel
+
+        tdl = self._model(users)
+        gen = torch.Generator()
+        gen.manual_seed(int(rng.integers(2**62)))
+        tdl.generator = gen
+        a, tau = tdl(slots, 1, sample_rate)  # a [S, 1, N_r, 1, K, P, 1], tau [S, 1, 1, P]
+        l_min, l_max = self.lags(sample_rate)
+        h = cir_to_time_channel(sample_rate, a, tau, l_min, l_max, normalize=False)  # [S, 1, N_r, 1, K, 1, L]
+        h = h[:, 0, :, 0, :, 0, :].cpu().numpy().astype(np.complex128)
+        total = np.real(np.trace(self._unnormalised(sample_rate)))
+        return h / np.sqrt(total)
+
+    def _unnormalised(self, sample_rate):
+        l_min, l_max = self.lags(sample_rate)
+        tau, power = self._profile()
+        s = np.sinc(np.arange(l_min, l_max + 1)[:, None] - tau[None, :] * sample_rate)
+        return (s * power) @ s.T
+
+
+@register("channel", "rayleigh_taps")
+class RayleighTaps(WidebandChannel):
+    r"""``taps`` independent :math:`\mathcal{CN}(0, p_\ell)` taps at symbol-rate spacing (lags
+    :math:`\ell \cdot` ``oversampling`` at the ADC rate), :math:`p_\ell \propto 10^{-\ell\, d/10}` with
+    ``decay_db`` = d, :math:`\sum_\ell p_\ell = 1`; one tap is flat Rayleigh fading per subcarrier."""
+
+    PARAMS = {"taps": 4, "decay_db": 0.0, "antennas": 16, "oversampling": 1}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.taps = _checks.integer("channel.taps", self.params["taps"], minimum=1, maximum=256)
+        _checks.real("channel.decay_db", self.params["decay_db"], nonnegative=True)
+        p = 10.0 ** (-np.arange(self.taps) * self.params["decay_db"] / 10)
+        self.powers = p / p.sum()
+
+    def last_delay(self) -> float:
+        return (self.taps - 1) / self._symbol_rate if self._symbol_rate else 0.0
+
+    _symbol_rate = 0.0
+
+    def check_link(self, link) -> None:
+        src = link.source
+        if isinstance(src, OFDMSource):
+            self._symbol_rate = src.fft_size * src.params["subcarrier_spacing"]
+        super().check_link(link)
+
+    def lags(self, sample_rate):
+        return 0, (self.taps - 1) * self.oversampling
+
+    def tap_covariance(self, sample_rate):
+        cov = np.zeros((self.lags(sample_rate)[1] + 1,) * 2, dtype=np.complex128)
+        idx = np.arange(self.taps) * self.oversampling
+        cov[idx, idx] = self.powers
+        return cov
+
+    def draw_taps(self, slots, users, sample_rate, rng):
+        shape = (slots, self.antennas, users, self.taps)
+        g = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(self.powers / 2)
+        h = np.zeros((slots, self.antennas, users, self.lags(sample_rate)[1] + 1), dtype=np.complex128)
+        h[..., ::self.oversampling] = g
+        return h
+
+
+# ---------------------------------------------------------------------------------------------- the chain
+def make_grid(source: OFDMSource, channel: WidebandChannel):
+    """Sionna's :class:`~sionna.phy.ofdm.ResourceGrid` of the link (guard carriers for oversampling)."""
+    from sionna.phy.ofdm import ResourceGrid
+
+    os_ = channel.oversampling
+    guard = (os_ - 1) * source.fft_size
+    try:
+        rg = ResourceGrid(num_ofdm_symbols=source.ofdm_symbols, fft_size=os_ * source.fft_size,
+                            subcarrier_spacing=float(source.params["subcarrier_spacing"]), num_tx=1,
+                            num_streams_per_tx=source.users, cyclic_prefix_length=os_ * source.cp_length,
+                            num_guard_carriers=(guard // 2, guard - guard // 2), dc_null=False,
+                            pilot_pattern="kronecker", pilot_ofdm_symbol_indices=source.pilot_symbols,
+                            precision=PRECISION)
+    except (ValueError, AssertionError) as exc:
+        raise ValueError(f"the resource grid (source.fft_size = {source.fft_size}, source.cp_length = "
+                         f"{source.cp_length}, source.ofdm_symbols = {source.ofdm_symbols}, source.pilot_symbols = "
+                         f"{source.pilot_symbols}, channel.oversampling = {os_}) is refused by Sionna: {exc}") from exc
+    # Sionna draws the Kronecker pilots' QPSK phases from its global generator; fix them (same support and
+    # modulus) so that every link, worker and run sends the same pilots
+    old = np.asarray(rg.pilot_pattern.pilots)
+    phase = np.random.default_rng(PILOT_SEED).integers(0, 4, size=old.shape)
+    rg.pilot_pattern.pilots = np.abs(old) * np.exp(1j * np.pi * (0.25 + 0.5 * phase))
+    return rg
+
+
+def _encoder(source: OFDMSource):
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return LDPC5GEncoder(source.k, source.n, precision=PRECISION)
+    except (ValueError, UserWarning) as exc:
+        raise ValueError(f"source.code_rate = {source.params['code_rate']} with source.block_len = {source.n} "
+                         f"(k = {source.k}): the 5G NR LDPC code cannot realise it ({exc})") from exc
+
+
+def frequency_response(h: np.ndarray, l_min: int, fft_size: int, used: np.ndarray) -> np.ndarray:
+    r""":math:`H[m] = \sum_\ell h[\ell]\, e^{-j 2\pi m \ell / N_\mathrm{FFT}}` on the used subcarriers ``used``
+    (centred indices, DC at 0), for taps ``h`` [..., L] of lags ``l_min`` ...; returns [..., M]."""
+    lag = l_min + np.arange(h.shape[-1])
+    phase = np.exp(-2j * np.pi * np.outer(lag, used) / fft_size)  # [L, M]
+    return h @ phase
+
+
+def papr_db(x: np.ndarray, axis=-1) -> np.ndarray:
+    r"""Peak-to-average power ratio :math:`10 \log_{10} \max|x|^2 / \overline{|x|^2}` along ``axis``, in dB."""
+    p = np.abs(x) ** 2
+    return 10 * np.log10(p.max(axis=axis) / p.mean(axis=axis))
+
+
+class Counts(NamedTuple):
+    """Counts of one call of :meth:`OFDMLink.run`, the fields of :class:`hwsim.engine.montecarlo.Tally` (which
+    :meth:`hwsim.pipeline.Pipeline.link` makes of them; components do not import the engine)."""
+
+    total: float
+    trials: int
+    clusters: int
+    cluster_sq: float
+
+    @classmethod
+    def of(cls, per_cluster, cluster_size: int) -> "Counts":
+        """Counts of per-cluster totals [C], each over ``cluster_size`` trials."""
+        t = np.asarray(per_cluster, dtype=np.float64).reshape(-1)
+        return cls(float(t.sum()), t.size * int(cluster_size), t.size, float(np.dot(t, t)))
+
+
+class OFDMLink:
+    """One SNR point of an OFDM pipeline: :meth:`run` simulates whole slots (see the module text).
+
+    Attributes after a call: ``last`` holds the slot's arrays (``x_time``, ``y``, ``r``, ``scale``) for
+    diagnostics and tests.
+    """
+
+    def __init__(self, pipeline, snr_db: float):
+        from sionna.phy.fec.ldpc import LDPC5GDecoder
+        from sionna.phy.mapping import Demapper, Mapper
+        from sionna.phy.mimo import StreamManagement
+        from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, ResourceGridMapper
+
+        self.p = pipeline
+        src, ch = pipeline.source, pipeline.channel
+        self.src, self.ch = src, ch
+        self.n0 = 10.0 ** (-float(snr_db) / 10)
+        self.rg = make_grid(src, ch)
+        self.sm = StreamManagement(np.ones((1, 1), dtype=int), src.users)
+        self.fft_size = ch.oversampling * src.fft_size
+        self.sample_rate = self.fft_size * src.params["subcarrier_spacing"]
+        self.l_min, self.l_max = ch.lags(self.sample_rate)
+        self.used = (np.arange(self.fft_size) - self.fft_size // 2)[np.asarray(self.rg.effective_subcarrier_ind)]
+        cp = ch.oversampling * src.cp_length
+        self.mapper = Mapper("qam", src.bits_per_symbol, precision=PRECISION)
+        self.demapper = Demapper("app", "qam", src.bits_per_symbol, precision=PRECISION)
+        self.rg_mapper = ResourceGridMapper(self.rg, precision=PRECISION)
+        self.modulator = OFDMModulator(cp, precision=PRECISION)
+        self.demodulator = OFDMDemodulator(self.fft_size, self.l_min, cp, precision=PRECISION)
+        self.encoder = _encoder(src)
+        self.decoder = LDPC5GDecoder(self.encoder, hard_out=True, precision=DECODER_PRECISION)
+        self.metric = pipeline.metric.name
+        self.stats = _converter_statistics(pipeline.adc, ch.antennas)
+        pipeline.receiver.bind(self)
+        self.last = {}
+
+    def freq_covariance(self) -> np.ndarray:
+        """Covariance of one antenna pair's frequency response over the used subcarriers, [M, M]."""
+        cov = self.ch.tap_covariance(self.sample_rate)
+        lag = self.l_min + np.arange(cov.shape[0])
+        F = np.exp(-2j * np.pi * np.outer(self.used, lag) / self.fft_size)  # [M, L]
+        return F @ cov @ F.conj().T
+
+    def transmit(self, slots: int, rng: np.random.Generator):
+        """Draw bits, channel and noise: (info bits [S, K, B, k], coded bits [S, K, D], x_time [S, K, T],
+        taps [S, N_r, K, L], noise [S, N_r, T + L - 1])."""
+        import torch
+
+        src = self.src
+        info = rng.integers(0, 2, size=(slots, src.users, src.blocks, src.k)).astype(np.float64)
+        filler = src.data_bits - src.blocks * src.n
+        pad = rng.integers(0, 2, size=(slots, src.users, filler)).astype(np.float64)
+        coded = self.encoder(torch.from_numpy(info)).reshape(slots, src.users, src.blocks * src.n)
+        coded = torch.cat([coded, torch.from_numpy(pad).to(coded.dtype)], dim=-1)
+        x = self.mapper(coded[:, None])                                  # [S, 1, K, D/bps]
+        x_time = self.modulator(self.rg_mapper(x))[:, 0].numpy()         # [S, K, T]
+        h = self.ch.draw_taps(slots, src.users, self.sample_rate, rng)   # [S, N_r, K, L]
+        shape = (slots, self.ch.antennas, x_time.shape[-1] + h.shape[-1] - 1)
+        noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * math.sqrt(self.n0 / 2)
+        return info, coded, x_time, h, noise
+
+    def receive_time(self, x_time: np.ndarray, h: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        r"""Antenna signals :math:`y_i[t]` [S, N_r, T + L - 1] (index 0 is lag ``l_min``)."""
+        y = noise.copy()
+        T = x_time.shape[-1]
+        for j in range(h.shape[-1]):
+            y[..., j:j + T] += h[..., j] @ x_time
+        return y
+
+    def run(self, rng: np.random.Generator, batch: int):
+        """Simulate ``batch`` code blocks (rounded up to whole slots): :class:`Counts` of the metric, clusters = slots.
+        Runs on one thread (numba, BLAS, torch), as a sweep worker does; the caller's settings come back after."""
+        from hwsim._threads import single_threaded
+
+        with single_threaded():
+            return self._run(rng, batch)
+
+    def _run(self, rng: np.random.Generator, batch: int):
+        import torch
+
+        src = self.src
+        slots = -(-int(batch) // src.blocks_per_slot)
+        info, coded, x_time, h, noise = self.transmit(slots, rng)
+        y = self.receive_time(x_time, h, noise)
+        r, scale, power = self.convert(y)
+        self.last = {"x_time": x_time, "y": y, "r": r, "scale": scale, "power": power, "h": h}
+        y_rg = self.demodulator(torch.from_numpy(r)[:, None])             # [S, 1, N_r, syms, fft]
+        H = frequency_response(h, self.l_min, self.fft_size, self.used)   # [S, N_r, K, M]
+        gain, no = self.bussgang(scale, power)                            # [S, N_r] each
+        llr = self.p.receiver.ofdm_llrs(self, y_rg, gain, no, H)          # [S, K, D]
+        self.last.update(llr=llr, gain=gain, no=no, H=H, info=info, coded=coded)
+        D = src.blocks * src.n
+        if self.metric == "ber":
+            hard = (llr[..., :D] > 0).numpy().astype(np.float64)
+            errors = (hard != coded[..., :D].numpy()).reshape(slots, -1).sum(axis=1)
+            return Counts.of(errors, src.bits_per_sample)
+        blocks = llr[..., :D].reshape(slots, src.users, src.blocks, src.n)
+        decoded = self.decoder(blocks.float()).numpy()                            # [S, K, B, k]
+        self.last["decoded"] = decoded
+        wrong = decoded != info
+        if self.metric == "coded_ber":
+            return Counts.of(wrong.reshape(slots, -1).sum(axis=1), src.blocks_per_slot * src.k)
+        return Counts.of(wrong.any(axis=-1).reshape(slots, -1).sum(axis=1), src.blocks_per_slot)
+
+    def convert(self, y: np.ndarray):
+        r"""The converter bank on the time-domain samples: (r [S, N_r, T'], AGC scale [S, N_r], :math:`P_i` [S, N_r]).
+
+        The bank's ideal AGC takes its power from a channel matrix; here the per-antenna power measured
+        over the slot, :math:`P_i = \overline{|y_i|^2}`, is handed over as a one-column "channel"
+        :math:`\sqrt{P_i - N_0}` so that the bank's :math:`\sum_k |H_{ik}|^2 + N_0` equals :math:`P_i`.
+        """
+        power = np.mean(y.real**2 + y.imag**2, axis=-1)                 # [S, N_r]
+        fake = np.sqrt(np.maximum(power - self.n0, 0.0))[..., None]
+        out = self.p.adc.convert(np.ascontiguousarray(np.swapaxes(y, 1, 2)), fake, self.n0)
+        r = np.ascontiguousarray(np.swapaxes(out["r"], 1, 2))
+        scale = out.get("scale")
+        return r, scale, power
+
+    def bussgang(self, scale, power):
+        r"""Per-antenna Bussgang gain :math:`g_i` and the noise-plus-distortion variance :math:`N_0 + \sigma_{d,i}^2 / g_i^2`
+        of :math:`r_i / g_i` per subcarrier (distortion treated as white over time and independent over
+        antennas). For a table bank behind AGC scale :math:`\alpha_i`, with per-rail input standard deviation
+        :math:`\sigma_i = \sqrt{P_i/2}/\alpha_i`: :math:`g_i = E[uQ(u)]/\sigma_i^2`,
+        :math:`\sigma_{d,i}^2 = 2\alpha_i^2 (E[Q(u)^2] - g_i^2 \sigma_i^2)`, :math:`u \sim \mathcal N(0, \sigma_i^2)`."""
+        if self.stats is None:  # unquantized
+            return np.ones_like(power), np.full_like(power, self.n0)
+        kind, table = self.stats
+        if kind == "table":
+            from hwsim.designs.scalar import bussgang_gain, output_power
+
+            sigma = np.sqrt(power / 2) / scale
+            g = np.asarray(bussgang_gain(table, sigma))
+            d = 2 * scale**2 * (np.asarray(output_power(table, sigma)) - g**2 * sigma**2)
+        else:  # calibrated at unit input (ideal AGC): (gain, distortion per unit input power)
+            g0, rho = table
+            g = np.full_like(power, g0)
+            d = rho * power
+        return g, self.n0 + np.maximum(d, 0.0) / g**2
+
+
+def _converter_statistics(bank, antennas: int):
+    """("table", ThresholdADC) for table banks, ("calibrated", (g, d)) for other quantizing banks, None unquantized."""
+    if bank.name == "none":
+        return None
+    table = getattr(bank, "table", None)
+    if table is None and hasattr(bank, "table_for"):
+        table = bank.table_for(2 * antennas)
+    if table is not None:
+        return "table", table
+    rng = np.random.default_rng(0)  # a fixed calibration set: the bank's gain and distortion at unit input power
+    z = (rng.standard_normal((1, 50_000, 1)) + 1j * rng.standard_normal((1, 50_000, 1))) / np.sqrt(2)
+    r = bank.convert(z, np.full((1, 1, 1), np.sqrt(0.5)), 0.5)["r"]
+    g = float(np.real(np.vdot(z, r)) / np.vdot(z, z).real)
+    d = float(np.mean(np.abs(r - g * z) ** 2))
+    return "calibrated", (g, d)
+
+
+__all__ = ["Counts", "OFDMSource", "TDLChannel", "RayleighTaps", "OFDMLink", "make_grid", "frequency_response", "papr_db",
+           "OFDM_CONSTELLATIONS", "TDL_MODELS", "OFDM_METRICS"]
