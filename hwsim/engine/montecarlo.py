@@ -43,10 +43,10 @@ clusters held errors and the weights' effective size is :data:`~hwsim.engine.imp
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
-import dataclasses
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -303,8 +303,8 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
         if acc.trials < rule.min_samples:
             continue
         if acc.kind == "importance":
-            if acc.hits >= importance.MIN_HITS and acc.ess >= importance.MIN_ESS and _narrow(acc, rule, rule.rel_halfwidth
-                                                           or importance.DEFAULT_REL_HALFWIDTH):
+            enough = acc.hits >= importance.MIN_HITS and acc.ess >= importance.MIN_ESS
+            if enough and _narrow(acc, rule, rule.rel_halfwidth or importance.DEFAULT_REL_HALFWIDTH):
                 stop = "rel_halfwidth"
                 break
             continue
@@ -325,8 +325,8 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
         if trouble:
             warnings.warn(f"{trouble}; re-running the point with plain Monte Carlo", RuntimeWarning, stacklevel=2)
             plain = estimate(link.plain, rng, rule, metric)
-            return dataclasses.replace(plain, seconds=time.perf_counter() - start, stop=f"{plain.stop} (plain: "
-                                       "importance weights degenerate)")
+            return dataclasses.replace(plain, seconds=time.perf_counter() - start,
+                                       stop=f"{plain.stop} (plain: importance weights degenerate)")
     low, high = acc.interval(rule)
     errors = int(acc.total) if metric == "rate" and acc.kind != "importance" else acc.total
     return Estimate(metric, acc.estimate, low, high, errors, acc.trials, acc.calls, time.perf_counter() - start,
