@@ -113,8 +113,8 @@ class Pipeline:
 
     def _transmit(self, n_frames: int, snr_db: float, rng: np.random.Generator, bias):
         """:meth:`transmit`, with the noise drawn from ``bias`` (a :class:`hwsim.engine.importance.NoiseBias`)
-        when one is given; returns the samples' importance weights [F, L] and which samples came from the plain
-        component [F, L] too (None without a bias)."""
+        when one is given; returns ``(weights, plain)`` too, the samples' importance weights [F, L] and which of
+        them came from the plain component [F, L] (None without a bias)."""
         L = self.channel.frame_len
         idx, s = self.source.draw(n_frames, L, rng)
         H = self.channel.draw(n_frames, self.source.users, rng)
@@ -122,16 +122,16 @@ class Pipeline:
         if self.channel.real:
             s = s.real
         y = np.matmul(s, np.swapaxes(H, 1, 2))  # [F, L, K] x [F, K, N]: one BLAS product per frame
-        weights = None
+        drawn = None  # (importance weights, plain-component mask) with a bias
         if bias is not None:
-            noise, *weights = bias.draw(idx, s, H, noise_var(snr_db), rng)
+            noise, *drawn = bias.draw(idx, s, H, noise_var(snr_db), rng)
         elif self.channel.real:
             noise = rng.standard_normal(shape)
             noise *= 10.0 ** (-float(snr_db) / 20)  # sigma = sqrt(N0), in place
         else:
             noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(noise_var(snr_db) / 2)
         y += noise
-        return idx, y, H, weights
+        return idx, y, H, drawn
 
     def observe(self, n_frames: int, snr_db: float, rng: np.random.Generator):
         """Draw ``n_frames`` frames; returns (sent symbol indices [F, L, K], Observation).
@@ -145,13 +145,13 @@ class Pipeline:
     def _observe(self, n_frames: int, snr_db: float, rng: np.random.Generator, bias):
         from .receivers.base import Observation
 
-        idx, y, H, weights = self._transmit(n_frames, snr_db, rng, bias)
+        idx, y, H, drawn = self._transmit(n_frames, snr_db, rng, bias)
         n0 = noise_var(snr_db)
         H_rx = self.channel.receiver_csi(H, rng)
         y, H_eff, noise_cov = self.frontend.apply(y, H_rx, n0)
         fields = self.adc.convert(y, H_eff, n0, noise_cov)
         return idx, Observation(H=H_eff, noise_var=n0, constellation=self.source.constellation,
-                                noise_cov=noise_cov, fixed_channel=not self.channel.random, **fields), weights
+                                noise_cov=noise_cov, fixed_channel=not self.channel.random, **fields), drawn
 
     def stages(self):
         """(kind, component) of every stage, in link order."""
