@@ -164,3 +164,21 @@ def test_runs_of_another_grid_match_on_common_values(runs, tmp_path):
     assert all(d.same_draws for d in diffs)
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert manifest["settings"]["grid"] == {"snr_db": [8.0, 11.0]}
+
+
+def test_the_overlay_draws_in_db_when_the_reference_run_does(tmp_path):
+    """``[plot] db = true`` (e.g. NMSE of the QCS study): compare draws the estimates in dB too."""
+    from hwsim.engine.compare import compare_figures, load_run
+    from hwsim.engine.sweep import parse_config, run_sweep
+
+    data = {"study": "link", "seed": 4, "source": {"type": "gaussian", "dim": 1}, "receiver": {"type": "rd_bound"},
+            "metric": {"type": "mse"}, "grid": {"rate": [1.0, 2.0]}, "curves": [{"name": "bound"}],
+            "plot": {"db": True}}
+    for name in ("a", "b"):
+        run_sweep(parse_config(data), tmp_path / name, workers=1, quiet=True, plot=False)
+    runs = [load_run(tmp_path / "a", "a"), load_run(tmp_path / "b", "b")]
+    (_, fig), = list(compare_figures(runs))
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "linear"
+    ys = sorted({round(float(v), 3) for line in ax.lines for v in line.get_ydata()})
+    assert ys == [-12.041, -6.021]  # 10 log10(2^-2R) at R = 2 and 1

@@ -376,7 +376,7 @@ def compare_figures(runs: list[Run], *, curves=None, pairs=None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .plotting import _LABELS, _LINES, _MARKERS, _draw_curve, _is_number, _sort_key
+    from .plotting import _LABELS, _LINES, _MARKERS, _draw_curve, _in_db, _is_number, _sort_key
 
     if not runs:
         raise CompareError("compare needs run folders")
@@ -394,6 +394,8 @@ def compare_figures(runs: list[Run], *, curves=None, pairs=None):
     logy = _logy(ref)
     levels = sorted({run.confidence for run in runs})
     plot_cfg = ref.config.get("plot") or {}
+    if plot_cfg.get("db", False):  # the reference run draws in dB (``[plot] db``): so does the overlay
+        kept, logy = [[_in_db(r, y) for r in rows] for rows in kept], False
     for combo in itertools.product(*panel_values) if panel_axes else [()]:
         fig = Figure(figsize=(9.6, 5.0))
         FigureCanvasAgg(fig)
