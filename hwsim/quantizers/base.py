@@ -101,7 +101,23 @@ class VectorQuantizer:
         return float(10 * np.log10(np.mean(x**2) / self.mse(x)))
 
 
-class Codebook(VectorQuantizer):
+class FiniteQuantizer(VectorQuantizer):
+    r"""A quantizer with an explicit list of codewords ``codewords`` [M, dim]: its ``size`` is M and its rate
+    :math:`\log_2(M) / n` bits per dimension (:class:`Codebook`, the bounded lattices)."""
+
+    codewords: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return self.codewords.shape[0]
+
+    @property
+    def rate(self) -> float:
+        r""":math:`\log_2(M) / n` bits per dimension."""
+        return math.log2(self.size) / self.dim
+
+
+class Codebook(FiniteQuantizer):
     """A fixed codebook [M, n]: the nearest codeword (squared error) of each vector.
 
     Raises ValueError for a codebook that is not [M, n], holds a value that is not finite, repeats
@@ -121,14 +137,6 @@ class Codebook(VectorQuantizer):
             raise ValueError("the codebook repeats a codeword (every codeword must be distinct)")
         self.codewords = c
         self.dim = c.shape[1]
-
-    @property
-    def size(self) -> int:
-        return self.codewords.shape[0]
-
-    @property
-    def rate(self) -> float:
-        return math.log2(self.size) / self.dim
 
     def quantize(self, x) -> tuple[np.ndarray, np.ndarray]:
         x = check_batch(x, self.dim)

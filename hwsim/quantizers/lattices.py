@@ -43,7 +43,8 @@ import re
 
 import numpy as np
 
-from .base import MAX_CODEWORDS, MAX_DIM, Codebook, VectorQuantizer, check_batch, nearest_codeword
+from .base import (MAX_CODEWORDS, MAX_DIM, Codebook, FiniteQuantizer, VectorQuantizer, check_batch,
+                   nearest_codeword)
 
 try:  # numba is optional: without it the same functions run as (slow) plain Python
     from numba import njit as _njit
@@ -547,7 +548,7 @@ def _unit_ball_volume(n):
     return math.pi ** (n / 2) / math.gamma(n / 2 + 1)
 
 
-class BoundedLattice(_Dithered, VectorQuantizer):
+class BoundedLattice(_Dithered, FiniteQuantizer):
     """The points of a lattice inside a ball centred at the origin, as a finite codebook.
 
     The shaping region is the closed ball :math:`\\|p\\| \\le r` (a relative tolerance of 1e-9 keeps points on
@@ -673,15 +674,6 @@ class BoundedLattice(_Dithered, VectorQuantizer):
         found[hit] = self._key_order[pos_c[hit]]
         out[inside] = found
         return out
-
-    @property
-    def size(self) -> int:
-        return self.codewords.shape[0]
-
-    @property
-    def rate(self) -> float:
-        """:math:`\\log_2(M) / n` bits per dimension."""
-        return math.log2(self.size) / self.dim
 
     def overloaded(self, x) -> np.ndarray:
         """Bool [B]: True where the unbounded nearest lattice point of a row of ``x`` is not a codeword."""
