@@ -2,7 +2,9 @@
 
 The ``shared_setup`` hook of the learned receivers (:mod:`hwsim.pipeline`) calls :func:`saved_once`:
 the file ``FOLDER/learned-<hash of the key>.pt`` (with its JSON sidecar, whose ``origin.sweep_key``
-is the key) is loaded when an earlier run of the sweep wrote it, and trained and written otherwise.
+is the key) is loaded when an earlier run of the sweep wrote it, and trained and written otherwise. While
+it trains, its state after every epoch is kept in ``learned-<hash>.pt.partial`` (:mod:`hwsim.checkpoint`),
+so a sweep interrupted during the training resumes it from the last finished epoch.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def saved_once(folder, key: str, *, check, make, what: str, say=None) -> tuple[b
     progress lines given to ``say``. A damaged or foreign file is trained again and replaced.
     """
     from hwsim._files import atomic_write_bytes, atomic_write_text
+    from hwsim.checkpoint import checkpointing
 
     path = Path(folder) / f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
     side = Path(f"{path}.json")
@@ -33,10 +36,11 @@ def saved_once(folder, key: str, *, check, make, what: str, say=None) -> tuple[b
             pass
     if say is not None:
         say(f"training the {what} once for the whole sweep; saved as {path}")
-    weights, sidecar = make()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, weights)
-    atomic_write_text(side, sidecar)
+    with checkpointing(Path(f"{path}.partial"), say=say):  # an interrupted sweep resumes the training
+        weights, sidecar = make()
+        atomic_write_bytes(path, weights)
+        atomic_write_text(side, sidecar)
     return weights, sidecar
 
 

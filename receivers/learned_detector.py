@@ -685,7 +685,8 @@ def _draw(link, frames: int, snrs, rng, torch, device="cpu"):
 
 
 def _train(link, p: dict, *, progress: bool, device) -> TrainedDetector:
-    from tqdm.auto import tqdm
+    from hwsim._progress import EpochProgress
+    from hwsim.checkpoint import TORCH_GLOBAL_RNG, checkpoint
 
     torch, _ = _torch()
     seed = int(p["train_seed"])
@@ -701,33 +702,35 @@ def _train(link, p: dict, *, progress: bool, device) -> TrainedDetector:
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=p["epochs"] * p["steps"])
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    best, best_score, history = None, math.inf, []
-    bar = tqdm(total=p["epochs"] * p["steps"], desc="train learned detector", disable=not progress, leave=False)
-    for epoch in range(p["epochs"]):
-        net.train()
-        total = 0.0
-        for _ in range(p["steps"]):
-            snrs = rng.uniform(lo, hi, p["snr_groups"])
-            batch, bits = _draw(link, p["batch_frames"], snrs, rng, torch, device)
-            opt.zero_grad()
-            final, soft = net(batch)
-            loss = loss_fn(final, bits) + loss_fn(soft, bits)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-            bar.update()
-        net.eval()
-        with torch.no_grad():
-            bers = [float(((_forward(net, vb, torch) > 0).float() != vbits).float().mean()) for vb, vbits in val]
-        score = float(np.mean(np.log10(np.maximum(bers, 1e-7))))
-        history.append({"epoch": epoch, "loss": total / p["steps"], "val_ber": bers, "val_score": score})
-        if progress:
-            bar.set_postfix(loss=f"{total / p['steps']:.4f}", val=f"{10 ** score:.2e}")
-        if score <= best_score:
-            best_score, best = score, copy.deepcopy(net.state_dict())
-    bar.close()
+    ckpt = checkpoint("learned detector", {"training": p, "link": link_spec(link), "device": str(device)})
+    ckpt.track(net=net, opt=opt, sched=sched, data=rng, torch=TORCH_GLOBAL_RNG)
+    done, saved = ckpt.resume()
+    best, best_score, history = saved.get("best"), saved.get("best_score", math.inf), saved.get("history", [])
+    with EpochProgress("train learned detector", p["epochs"], p["steps"], done, progress) as bar:
+        for epoch in range(done, p["epochs"]):
+            net.train()
+            total = 0.0
+            for _ in range(p["steps"]):
+                snrs = rng.uniform(lo, hi, p["snr_groups"])
+                batch, bits = _draw(link, p["batch_frames"], snrs, rng, torch, device)
+                opt.zero_grad()
+                final, soft = net(batch)
+                loss = loss_fn(final, bits) + loss_fn(soft, bits)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+                opt.step()
+                sched.step()
+                total += float(loss.detach())
+                bar.step()
+            net.eval()
+            with torch.no_grad():
+                bers = [float(((_forward(net, vb, torch) > 0).float() != vbits).float().mean()) for vb, vbits in val]
+            score = float(np.mean(np.log10(np.maximum(bers, 1e-7))))
+            history.append({"epoch": epoch, "loss": total / p["steps"], "val_ber": bers, "val_score": score})
+            bar.epoch(epoch, {"loss": f"{total / p['steps']:.4f}", "validation BER": f"{10 ** score:.2e}"})
+            if score <= best_score:
+                best_score, best = score, copy.deepcopy(net.state_dict())
+            ckpt.save(epoch + 1, best=best, best_score=best_score, history=history)
     net.load_state_dict(best)
     net.to("cpu").eval()
     training = {k: v for k, v in p.items() if k not in ("model", "progress")}

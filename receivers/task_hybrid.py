@@ -379,7 +379,8 @@ def _task_loss(out, x, amps, log_precision):
 
 
 def _train(link, p: dict, progress: bool, device) -> TrainedTaskHybrid:
-    from tqdm.auto import tqdm
+    from hwsim._progress import EpochProgress
+    from hwsim.checkpoint import TORCH_GLOBAL_RNG, checkpoint
 
     torch, Network = _torch()
     seed = int(p["train_seed"])
@@ -399,40 +400,42 @@ def _train(link, p: dict, progress: bool, device) -> TrainedTaskHybrid:
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
     total_steps = p["epochs"] * p["steps"]
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    best, best_score, history = None, math.inf, []
-    bar = tqdm(total=total_steps, desc="train task_hybrid", disable=not progress, leave=False)
-    for epoch in range(p["epochs"]):
-        if net.adc.uses_tanh and p["anneal_to"] > 0:
-            frac = epoch / max(1, p["epochs"] - 1)
-            net.adc.set_sharpness(p["sharpness"] * (p["anneal_to"] / p["sharpness"]) ** frac)
-        net.train()
-        total = 0.0
-        for _ in range(p["steps"]):
-            u, x, _ = _draw(link, p["batch_frames"], rng.uniform(lo, hi, min(4, p["batch_frames"])), rng, torch,
-                            device)
-            opt.zero_grad()
-            loss = _task_loss(net(u), x, amps, net.log_precision)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-            bar.update()
-        net.eval()
-        sers, mses = [], []
-        with torch.no_grad():
-            for vu, vx, vidx in val:
-                out = net(vu, hard=True)
-                mses.append(float(((out - vx) ** 2).sum(-1).mean()) / users)
-                s = out[:, :users].double().cpu().numpy() + 1j * out[:, users:].double().cpu().numpy()
-                sers.append(float(np.mean(qam.hard_decision(s) != vidx)))
-        score = float(np.mean(np.log10(np.maximum(sers, 1e-6))))
-        history.append({"epoch": epoch, "loss": total / p["steps"], "val_ser": sers, "val_mse": mses,
-                        "val_score": score})
-        if progress:
-            bar.set_postfix(loss=f"{total / p['steps']:.4f}", ser=f"{10 ** score:.2e}")
-        if score <= best_score:
-            best_score, best = score, (copy.deepcopy(net.state_dict()), mses[-1])
-    bar.close()
+    ckpt = checkpoint("task_hybrid receiver", {"training": p, "link": link_spec(link), "device": str(device)})
+    ckpt.track(net=net, opt=opt, sched=sched, data=rng, torch=TORCH_GLOBAL_RNG)
+    done, saved = ckpt.resume()
+    best, best_score, history = saved.get("best"), saved.get("best_score", math.inf), saved.get("history", [])
+    with EpochProgress("train task_hybrid", p["epochs"], p["steps"], done, progress) as bar:
+        for epoch in range(done, p["epochs"]):
+            if net.adc.uses_tanh and p["anneal_to"] > 0:
+                frac = epoch / max(1, p["epochs"] - 1)
+                net.adc.set_sharpness(p["sharpness"] * (p["anneal_to"] / p["sharpness"]) ** frac)
+            net.train()
+            total = 0.0
+            for _ in range(p["steps"]):
+                u, x, _ = _draw(link, p["batch_frames"], rng.uniform(lo, hi, min(4, p["batch_frames"])), rng, torch,
+                                device)
+                opt.zero_grad()
+                loss = _task_loss(net(u), x, amps, net.log_precision)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss.detach())
+                bar.step()
+            net.eval()
+            sers, mses = [], []
+            with torch.no_grad():
+                for vu, vx, vidx in val:
+                    out = net(vu, hard=True)
+                    mses.append(float(((out - vx) ** 2).sum(-1).mean()) / users)
+                    s = out[:, :users].double().cpu().numpy() + 1j * out[:, users:].double().cpu().numpy()
+                    sers.append(float(np.mean(qam.hard_decision(s) != vidx)))
+            score = float(np.mean(np.log10(np.maximum(sers, 1e-6))))
+            history.append({"epoch": epoch, "loss": total / p["steps"], "val_ser": sers, "val_mse": mses,
+                            "val_score": score})
+            bar.epoch(epoch, {"loss": f"{total / p['steps']:.4f}", "validation SER": f"{10 ** score:.2e}"})
+            if score <= best_score:
+                best_score, best = score, (copy.deepcopy(net.state_dict()), mses[-1])
+            ckpt.save(epoch + 1, best=best, best_score=best_score, history=history)
     net.load_state_dict(best[0])
     net.to("cpu").eval()
     # residual: the error variance at the top validation SNR, where the converters' share dominates (LLRs)

@@ -109,8 +109,20 @@ def _train(args) -> int:
         raise ValueError(f"--out must end in .pt (the JSON sidecar goes beside it), got {args.out!r}")
     _check_writable(out, "--out")
     _check_writable(Path(f"{out}.json"), "--out (its JSON sidecar)")
-    if args.config is None:
-        return _train_seed001(args, out)
+    from ..checkpoint import checkpointing
+
+    # the training's state after every epoch: an interrupted run of the same command resumes from it
+    with checkpointing(_partial(out), say=lambda line: print(f"hwsim train: {line}", file=sys.stderr)):
+        return (_train_seed001 if args.config is None else _train_config)(args, out)
+
+
+def _partial(out) -> Path:
+    """Where ``hwsim train --out OUT`` keeps the state of an unfinished training."""
+    return Path(f"{out}.partial")
+
+
+def _train_config(args, out: Path) -> int:
+    """``hwsim train CONFIG``: the learned receiver of one curve of a sweep config."""
     legacy = [flag for flag, value in (("--rate", args.rate), ("--training", args.training),
                                        ("--trainset", args.trainset)) if value is not None]
     if legacy:
@@ -257,9 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "validation of the hard receiver every epoch and the best epoch kept; write the weights (.pt) "
                     "and a JSON sidecar recording the link, training settings, seed, software versions and the "
                     "config. Learnable receivers: learned (the per-bit detector, trained over its SNR range), "
-                    "hybrid (Shlezinger and Eldar's task-based receiver, trained at one SNR) and hil. Evaluate the "
-                    "file in a sweep with receiver.model. Without CONFIG, --snr trains the Shlezinger-Eldar hybrid for its "
-                    "12 x 4 system (--rate, --training, --trainset).")
+                    "hybrid (Shlezinger and Eldar's task-based receiver, trained at one SNR), hil and task_hybrid. "
+                    "Evaluate the file in a sweep with receiver.model. Without CONFIG, --snr trains the Shlezinger-Eldar hybrid for its "
+                    "12 x 4 system (--rate, --training, --trainset). The training's state is saved after every epoch "
+                    "in OUT.partial: after a Ctrl-C the same command resumes from the last finished epoch and ends "
+                    "with the same network.")
     p.add_argument("config", nargs="?", metavar="CONFIG")
     p.add_argument("--out", required=True, metavar="FILE.pt")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (as for sweep)")
@@ -339,8 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hwsim {args.command}: error: {exc.strerror or exc}{where}{hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        hint = ("; finished points are kept (run the same command again to resume)" if args.command == "sweep"
-                else "")
+        hint = ""
+        if args.command == "sweep":
+            hint = "; finished points are kept (run the same command again to resume)"
+        elif args.command == "train" and _partial(args.out).is_file():
+            hint = (f"; the finished epochs are kept in {_partial(args.out)} (run the same command again to "
+                    "resume)")
         print(f"hwsim {args.command}: interrupted{hint}", file=sys.stderr)
         if argv is None:  # main() is the process (the hwsim command): end it now
             _exit_now(130)

@@ -1,0 +1,186 @@
+"""Resumable training (:mod:`hwsim.checkpoint`): an interrupted training resumes from its last finished
+epoch and ends with the network an uninterrupted one trains, bit for bit on the CPU.
+
+The interruption is a real ``KeyboardInterrupt`` raised inside the training loop right after an epoch's
+state was saved (the moment a Ctrl-C loses the least), and, for ``hwsim train``, a real SIGINT sent
+to the command while it trains.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hwsim import checkpoint as ck
+from hwsim.channels import SymbolChannel, exponential_channel
+from hwsim.pipeline import Pipeline
+from hwsim.receivers import learned_detector as ld, task_hybrid as th
+from hwsim.receivers.hybrid import TrainSettings, train_hybrid
+from hwsim.receivers.learned_detector import load_detector, train_detector
+
+ROOT = Path(__file__).resolve().parents[1]
+DETECTOR = {"type": "learned", "layers": 3, "search": 1, "epochs": 4, "steps": 3, "batch_frames": 4, "snr_groups": 2,
+            "val_frames": 2, "val_snrs": 2, "train_snr_min": 0.0, "train_snr_max": 10.0}
+TASK = {"type": "task_hybrid", "outputs": 4, "bits": 2, "epochs": 4, "steps": 4, "batch_frames": 4, "val_frames": 4,
+        "val_snrs": 2}
+
+
+def _link(receiver):
+    return Pipeline.from_tables({"source": {"type": "users", "users": 3, "constellation": "qam16"},
+                                 "channel": {"type": "rayleigh", "antennas": 16, "frame_len": 20},
+                                 "adc": {"type": "uniform", "bits": 2, "agc": "ideal"}, "receiver": receiver})
+
+
+def _detector():
+    link = _link(DETECTOR)
+    return train_detector(link)
+
+
+def _task_hybrid():
+    link = _link(TASK)
+    return th.train(link, link.receiver.params)
+
+
+def _hybrid():
+    settings = TrainSettings(train_samples=600, val_samples=400, epochs=4, anneal_to=8.0)
+    trained = train_hybrid(SymbolChannel(exponential_channel()), 8.0, 4, 4, "soft_to_hard", np.random.default_rng(5),
+                           settings=settings)
+    trained.net = trained.model
+    return trained
+
+
+TRAININGS = {"learned detector": _detector, "task_hybrid": _task_hybrid, "hybrid": _hybrid}
+
+
+class _CtrlC(Exception):
+    pass
+
+
+def _interrupt_after(monkeypatch, epochs: int):
+    """Raise KeyboardInterrupt inside the loop right after the state of epoch ``epochs`` was saved."""
+    save = ck.Checkpoint.save
+
+    def save_then_stop(self, done, **extra):
+        save(self, done, **extra)
+        if done == epochs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ck.Checkpoint, "save", save_then_stop)
+
+
+def _same_network(a, b):
+    sa, sb = a.net.state_dict(), b.net.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    assert a.history == b.history
+
+
+@pytest.mark.parametrize("name", list(TRAININGS))
+def test_an_interrupted_training_resumes_to_the_same_network(tmp_path, monkeypatch, name):
+    make = TRAININGS[name]
+    plain = make()
+    path, said = tmp_path / "model.pt.partial", []
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 2)
+        with pytest.raises(KeyboardInterrupt), ck.checkpointing(path, say=said.append):
+            make()
+    assert path.is_file() and said == []  # the state after 2 of 4 epochs is kept
+    with ck.checkpointing(path, say=said.append):
+        resumed = make()
+        assert path.is_file()  # until the block ends without an exception
+    assert not path.exists()
+    assert len(said) == 1 and said[0].startswith("resuming the ") and "after epoch 2 from" in said[0], said
+    _same_network(plain, resumed)
+
+
+def test_a_sweep_interrupted_while_it_trains_its_shared_network_resumes_the_training(tmp_path, monkeypatch):
+    link = _link(DETECTOR)
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            link.receiver.shared_setup(link, tmp_path)
+    assert [p.name.endswith(".pt.partial") for p in tmp_path.iterdir()] == [True]
+    said = []
+    weights, sidecar = link.receiver.shared_setup(link, tmp_path, say=said.append)
+    assert any("resuming the learned detector after epoch 3" in line for line in said), said
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".pt"]  # the network, no partial state
+    _same_network(_detector(), ld._from_files(weights, json.loads(sidecar), "the sweep's network"))
+
+
+def test_a_checkpoint_of_another_training_or_a_damaged_one_is_not_used(tmp_path, monkeypatch):
+    path, said = tmp_path / "x.partial", []
+    plain = _detector()
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 1)
+        with pytest.raises(KeyboardInterrupt), ck.checkpointing(path):
+            train_detector(_link({**DETECTOR, "train_seed": 7}))  # another seed: another training
+    with ck.checkpointing(path, say=said.append):
+        _same_network(plain, _detector())
+    assert len(said) == 1 and "holds the state of another training" in said[0] and "from the start" in said[0]
+    for junk in (b"not a checkpoint", b"PK\x03\x04" + bytes(100)):
+        path.write_bytes(junk)
+        said.clear()
+        with ck.checkpointing(path, say=said.append):
+            _same_network(plain, _detector())
+        assert len(said) == 1 and "not a usable checkpoint" in said[0] and "from the start" in said[0], said
+        assert not path.exists()
+
+
+def test_outside_checkpointing_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _detector()
+    assert list(tmp_path.iterdir()) == []
+    assert "path=None" in repr(ck.checkpoint("x", {}))
+
+
+def _with_ctrl_c():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_ctrl_c_stops_hwsim_train_within_2_s_and_the_same_command_resumes(tmp_path):
+    """A real SIGINT to ``hwsim train`` after its first epoch; the rerun ends with the network of an
+    uninterrupted run."""
+    out, ref = tmp_path / "m.pt", tmp_path / "ref.pt"
+    sets = ["channel.antennas=16", "source.users=3", "channel.frame_len=20", "receiver.layers=3", "receiver.epochs=30",
+            "receiver.steps=3", "receiver.val_frames=2", "receiver.val_snrs=2"]
+    args = ["train", "learned_massive", "--quick", "--curve", "learned, 2-bit"] + [a for s in sets for a in ("--set", s)]
+    cmd = [sys.executable, "-m", "hwsim.cli"] + args
+    proc = subprocess.Popen(cmd + ["--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, preexec_fn=_with_ctrl_c)
+    partial = Path(f"{out}.partial")
+    try:
+        deadline = time.monotonic() + 240
+        while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert partial.exists(), proc.communicate()[1] if proc.poll() is not None else "no epoch finished"
+        time.sleep(0.3)  # inside a later epoch
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=30)
+        seconds = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, err = proc.communicate()
+    assert seconds < 2.0, f"hwsim train took {seconds:.1f} s to stop"
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (f"hwsim train: interrupted; the finished epochs are kept in {partial} "
+                                            "(run the same command again to resume)")
+    assert partial.is_file() and not out.exists()
+    again = subprocess.run(cmd + ["--out", str(out), "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "hwsim train: resuming the learned detector after epoch" in again.stderr, again.stderr
+    assert out.is_file() and not partial.exists()
+    plain = subprocess.run(cmd + ["--out", str(ref), "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=600)
+    assert plain.returncode == 0, plain.stderr
+    _same_network(load_detector(out), load_detector(ref))
