@@ -217,7 +217,8 @@ class TrainedReceiver:
     def describe(self) -> str:
         """One line: the converters and the kept epoch's hard validation symbol-error rate."""
         table = self.model.adc_table()
-        best = min(range(len(self.history)), key=lambda i: self.history[i]["val_error"]) if self.history else None
+        errors = [h["val_error"] for h in self.history]
+        best = max(i for i, e in enumerate(errors) if e == min(errors)) if errors else None  # as training keeps
         kept = "" if best is None else (f"; kept epoch {best + 1} of {len(self.history)}: hard validation "
                                         f"symbol-error rate {self.history[best]['val_error']:.4g}")
         return (f"{self.model.arch['p']} ADCs of {table.n_levels} levels, thresholds "

@@ -598,7 +598,7 @@ class TrainedDetector:
         """One line: the kept epoch and its validation BER per SNR."""
         if not self.history:
             return "no training history"
-        best = min(self.history, key=lambda h: h["val_score"])
+        best = min(reversed(self.history), key=lambda h: h["val_score"])  # training keeps the last of equal epochs
         t = self.training
         snrs = (np.linspace(t["train_snr_min"], t["train_snr_max"], t["val_snrs"]) if t.get("val_snrs", 1) > 1
                 else [0.5 * (t["train_snr_min"] + t["train_snr_max"])]) if "train_snr_min" in t else []

@@ -309,7 +309,7 @@ class TrainedTaskHybrid:
 
     def describe(self) -> str:
         table = self.adc_table()
-        best = min(self.history, key=lambda h: h["val_score"]) if self.history else None
+        best = min(reversed(self.history), key=lambda h: h["val_score"]) if self.history else None
         kept = "" if best is None else (f"; kept epoch {best['epoch'] + 1} of {len(self.history)}: hard validation SER "
                                         + ", ".join(f"{v:.3g}" for v in best["val_ser"]))
         return (f"{2 * self.arch['outputs']} converters of {table.n_levels} levels "

@@ -244,3 +244,10 @@ def test_shipped_study_runs_shrunk(tmp_path):
     run_sweep(cfg, tmp_path / "run", workers=1, quiet=True, plot=False)
     rows = (tmp_path / "run" / "results.csv").read_text().splitlines()
     assert len(rows) == 13 and sum(r.startswith('"learned, ') for r in rows) == 2
+
+
+def test_describe_names_the_epoch_training_kept_the_last_of_equal_ones():
+    history = [{"epoch": e, "loss": 0.3, "val_ber": [b], "val_score": float(np.log10(b))}
+               for e, b in enumerate([0.02, 0.01, 0.03, 0.01])]
+    det = ld.TrainedDetector(net=None, arch=None, link={}, training={}, seed=0, history=history)
+    assert det.describe().startswith("kept epoch 4 of 4: hard validation BER 0.01")
