@@ -149,10 +149,10 @@ def test_ctrl_c_stops_hwsim_train_within_2_s_and_the_same_command_resumes(tmp_pa
     """A real SIGINT to ``hwsim train`` after its first epoch; the rerun ends with the network of an
     uninterrupted run."""
     out, ref = tmp_path / "m.pt", tmp_path / "ref.pt"
-    sets = ["channel.antennas=16", "source.users=3", "channel.frame_len=20", "receiver.layers=3", "receiver.epochs=30",
+    sets = ["channel.antennas=16", "source.users=3", "channel.frame_len=20", "receiver.layers=3", "receiver.epochs=20",
             "receiver.steps=3", "receiver.val_frames=2", "receiver.val_snrs=2"]
-    args = ["train", "learned_massive", "--quick", "--curve", "learned, 2-bit"] + [a for s in sets for a in ("--set", s)]
-    cmd = [sys.executable, "-m", "hwsim.cli"] + args
+    cmd = [sys.executable, "-m", "hwsim.cli", "train", "learned_massive", "--quick", "--curve", "learned, 2-bit"]
+    cmd += [a for s in sets for a in ("--set", s)]
     proc = subprocess.Popen(cmd + ["--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True, preexec_fn=_with_ctrl_c)
     partial = Path(f"{out}.partial")

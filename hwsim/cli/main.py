@@ -270,8 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "and a JSON sidecar recording the link, training settings, seed, software versions and the "
                     "config. Learnable receivers: learned (the per-bit detector, trained over its SNR range), "
                     "hybrid (Shlezinger and Eldar's task-based receiver, trained at one SNR), hil and task_hybrid. "
-                    "Evaluate the file in a sweep with receiver.model. Without CONFIG, --snr trains the Shlezinger-Eldar hybrid for its "
-                    "12 x 4 system (--rate, --training, --trainset). The training's state is saved after every epoch "
+                    "Evaluate the file in a sweep with receiver.model. Without CONFIG, --snr trains the "
+                    "Shlezinger-Eldar hybrid for its 12 x 4 system (--rate, --training, --trainset). The "
+                    "training's state is saved after every epoch "
                     "in OUT.partial: after a Ctrl-C the same command resumes from the last finished epoch and ends "
                     "with the same network.")
     p.add_argument("config", nargs="?", metavar="CONFIG")
