@@ -97,7 +97,7 @@ class Constellation:
         """Differing Gray-mapped bits per symbol vector: index arrays [..., k] in, counts [...] out.
 
         The bits of one symbol vector are decided together, so they are the unit of a
-        Monte Carlo interval (:class:`hwsim.engine.montecarlo.Tally`), not the single bit.
+        Monte Carlo interval (:class:`hwsim.tally.Tally`), not the single bit.
         """
         a, b = np.asarray(idx_true), np.asarray(idx_hat)
         if a.shape != b.shape:

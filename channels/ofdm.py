@@ -47,12 +47,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import NamedTuple
 
 import numpy as np
 
 from hwsim import _checks
 from hwsim.components import Component, register
+from hwsim.tally import Tally
 
 #: Constellations of an OFDM source and their bits per symbol (Sionna's Gray QAM).
 OFDM_CONSTELLATIONS = {"qpsk": 2, "qam16": 4, "qam64": 6, "qam256": 8}
@@ -223,8 +223,8 @@ class WidebandChannel(Component):
         return source.ofdm_symbols * self.oversampling * (source.fft_size + source.cp_length)
 
     def wideband_link(self, pipeline, snr_db: float):
-        """``run(rng, batch) -> Counts`` of the OFDM link (``batch`` code blocks, whole slots; the pipeline makes
-        them a Tally); see the module text."""
+        """``run(rng, batch) -> Tally`` of the OFDM link (``batch`` code blocks, whole slots); see the module
+        text."""
         self.check_link(pipeline)
         return OFDMLink(pipeline, snr_db).run
 
@@ -407,22 +407,6 @@ def papr_db(x: np.ndarray, axis=-1) -> np.ndarray:
     return 10 * np.log10(p.max(axis=axis) / p.mean(axis=axis))
 
 
-class Counts(NamedTuple):
-    """Counts of one call of :meth:`OFDMLink.run`, the fields of :class:`hwsim.engine.montecarlo.Tally` (which
-    :meth:`hwsim.pipeline.Pipeline.link` makes of them; components do not import the engine)."""
-
-    total: float
-    trials: int
-    clusters: int
-    cluster_sq: float
-
-    @classmethod
-    def of(cls, per_cluster, cluster_size: int) -> "Counts":
-        """Counts of per-cluster totals [C], each over ``cluster_size`` trials."""
-        t = np.asarray(per_cluster, dtype=np.float64).reshape(-1)
-        return cls(float(t.sum()), t.size * int(cluster_size), t.size, float(np.dot(t, t)))
-
-
 class OFDMLink:
     """One SNR point of an OFDM pipeline: :meth:`run` simulates whole slots (see the module text).
 
@@ -493,7 +477,9 @@ class OFDMLink:
         return y
 
     def run(self, rng: np.random.Generator, batch: int):
-        """Simulate ``batch`` code blocks (rounded up to whole slots): :class:`Counts` of the metric, clusters = slots.
+        """Simulate ``batch`` code blocks (rounded up to whole slots): a :class:`~hwsim.tally.Tally` of the
+        metric, clusters = slots.
+
         Runs on one thread (numba, BLAS, torch), as a sweep worker does; the caller's settings come back after."""
         from hwsim._threads import single_threaded
 
@@ -518,14 +504,14 @@ class OFDMLink:
         if self.metric == "ber":
             hard = (llr[..., :D] > 0).numpy().astype(np.float64)
             errors = (hard != coded[..., :D].numpy()).reshape(slots, -1).sum(axis=1)
-            return Counts.of(errors, src.bits_per_sample)
+            return Tally.of(errors, src.bits_per_sample)
         blocks = llr[..., :D].reshape(slots, src.users, src.blocks, src.n)
         decoded = self.decoder(blocks.float()).numpy()                            # [S, K, B, k]
         self.last["decoded"] = decoded
         wrong = decoded != info
         if self.metric == "coded_ber":
-            return Counts.of(wrong.reshape(slots, -1).sum(axis=1), src.blocks_per_slot * src.k)
-        return Counts.of(wrong.any(axis=-1).reshape(slots, -1).sum(axis=1), src.blocks_per_slot)
+            return Tally.of(wrong.reshape(slots, -1).sum(axis=1), src.blocks_per_slot * src.k)
+        return Tally.of(wrong.any(axis=-1).reshape(slots, -1).sum(axis=1), src.blocks_per_slot)
 
     def convert(self, y: np.ndarray):
         r"""The converter bank on the time-domain samples: (r [S, N_r, T'], AGC scale [S, N_r], :math:`P_i` [S, N_r]).
@@ -580,5 +566,5 @@ def _converter_statistics(bank, antennas: int):
     return "calibrated", (g, d)
 
 
-__all__ = ["Counts", "OFDMSource", "TDLChannel", "RayleighTaps", "OFDMLink", "make_grid", "frequency_response", "papr_db",
+__all__ = ["OFDMSource", "TDLChannel", "RayleighTaps", "OFDMLink", "make_grid", "frequency_response", "papr_db",
            "OFDM_CONSTELLATIONS", "TDL_MODELS", "OFDM_METRICS"]

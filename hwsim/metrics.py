@@ -1,7 +1,7 @@
 """Link metrics: how a detector's decisions are scored.
 
 A metric turns the transmitted symbol indices and a :class:`hwsim.receivers.base.Decision`
-into errors per frame; the link makes them a :class:`hwsim.engine.montecarlo.Tally` whose clusters
+into errors per frame; the link makes them a :class:`hwsim.tally.Tally` whose clusters
 are the frames (the samples of one frame share a channel draw: they are not independent trials),
 or the channel uses when nothing random is shared (a fixed channel known exactly).
 """

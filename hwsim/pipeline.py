@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .components import KINDS, Component, build, check_params, lookup
-from .engine.montecarlo import Tally
+from .tally import Tally
 
 #: How a detection link's Monte Carlo draws its noise: plainly, or importance-sampled
 #: (:mod:`hwsim.engine.importance`); a curve picks one with ``estimator``.
@@ -248,8 +248,7 @@ class Pipeline:
             if estimator != "plain":
                 raise ValueError(f"channel.type = {self.channel.name!r} (a wideband link) supports estimator = "
                                  f"\"plain\" only, got {estimator!r}")
-            counts = wideband(self, float(snr_db))
-            return lambda rng, batch: Tally(*counts(rng, batch))
+            return wideband(self, float(snr_db))
         if estimator == "importance":
             return self._importance_link(snr_db)
         fused = getattr(self.receiver, "fused_link", None)

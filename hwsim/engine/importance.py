@@ -77,7 +77,7 @@ DEFAULT_REL_HALFWIDTH = 0.1
 
 
 class Weighted(NamedTuple):
-    """Counts of one importance-sampled link call (the :class:`~hwsim.engine.montecarlo.Tally`
+    """Counts of one importance-sampled link call (the :class:`~hwsim.tally.Tally`
     fields, with weighted errors, plus what the diagnostics need).
 
     Attributes

@@ -48,46 +48,17 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
 
 from .. import _checks
+from ..tally import Tally  # the counts of a link call (components return them too)
 from . import importance
 from .stats import effective_interval
 
 METRICS = ("rate", "mse")
 INTERVALS = ("wilson", "clopper-pearson")
-
-
-class Tally(NamedTuple):
-    """Counts of one link call whose trials fall into independent clusters of equal size.
-
-    Attributes
-    ----------
-    total : float
-        Errors (rates) or the sum of per-trial squared errors (MSE) over the call.
-    trials : int
-        Trials of the call (bits, realizations); a multiple of ``clusters``.
-    clusters : int
-        Independent groups the trials fall into, each of ``trials // clusters`` trials
-        (symbol vectors for the bits they carry, frames for samples that share a channel).
-    cluster_sq : float
-        Sum over clusters of the square of the cluster's total.
-    """
-
-    total: float
-    trials: int
-    clusters: int
-    cluster_sq: float
-
-    @classmethod
-    def of(cls, cluster_totals, cluster_size: int) -> "Tally":
-        """Tally of per-cluster totals ``cluster_totals`` [C], each over ``cluster_size`` trials."""
-        t = np.asarray(cluster_totals, dtype=np.float64).reshape(-1)
-        size = _checks.integer("cluster_size", cluster_size, minimum=1)
-        return cls(float(t.sum()), t.size * size, t.size, float(np.dot(t, t)))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ A study module defines
 - ``validate(system, point)``: raise ``ValueError`` for a bad combination;
 - optionally ``exact_value(system, point)``: a closed-form value (no Monte Carlo) or None;
 - ``make_link(system, point, rng)``: return the Monte Carlo link ``link(rng, batch) -> counts``
-  (see :mod:`hwsim.engine.montecarlo`: a :class:`~hwsim.engine.montecarlo.Tally` whenever trials share
+  (see :mod:`hwsim.engine.montecarlo`: a :class:`~hwsim.tally.Tally` whenever trials share
   randomness); ``rng`` (a child stream of the point's seed) is for set-up such as training;
 - optionally ``resolved(system)``: the system with every default filled in, for the config hash;
 - optionally ``replicas(system, point)``: how many independently set-up links (e.g. receivers
