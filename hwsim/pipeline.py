@@ -26,7 +26,7 @@ prepared copies a point averages), ``fused_link(link, snr_db)`` (a faster link o
 and ``shared_key(link)`` with ``shared_setup(link, folder, progress, say)`` (set-up shared by every
 point of a sweep, computed once before the points: :meth:`Pipeline.shared_setups`). A channel with
 ``wideband_link(link, snr_db)`` (the OFDM channels of :mod:`hwsim.channels.ofdm`) runs its own chain:
-:meth:`Pipeline.link` returns that function's counts (the fields of a Tally) as a Tally.
+:meth:`Pipeline.link` returns that function, whose counts are a :class:`~hwsim.tally.Tally`.
 """
 
 from __future__ import annotations

@@ -198,9 +198,14 @@ class TrainedReceiver:
     def save(self, path, origin: dict | None = None) -> None:
         """Write ``path`` (weights, torch) and ``path + '.json'`` (configuration, seed, hard ADC table,
         software versions, and ``origin``: where it came from), atomically."""
+        weights, sidecar = self.files(origin)
+        atomic_write_bytes(Path(path), weights)
+        atomic_write_text(Path(str(path) + ".json"), sidecar)
+
+    def files(self, origin: dict | None = None) -> tuple[bytes, str]:
+        """The two files :meth:`save` writes, in memory: (weights, sidecar JSON text)."""
         from .learned_detector import _versions
 
-        path = Path(path)
         table = self.model.adc_table()
         sidecar = {"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION, "arch": self.model.arch,
                    "config": self.config, "seed": self.seed, "history": self.history,
@@ -211,8 +216,7 @@ class TrainedReceiver:
         buf = io.BytesIO()
         torch.save({"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION,
                     "state_dict": self.model.state_dict()}, buf)
-        atomic_write_bytes(path, buf.getvalue())
-        atomic_write_text(Path(str(path) + ".json"), json.dumps(sidecar, indent=2))
+        return buf.getvalue(), json.dumps(sidecar, indent=2)
 
     def describe(self) -> str:
         """One line: the converters and the kept epoch's hard validation symbol-error rate."""
@@ -234,12 +238,7 @@ class TrainedReceiver:
         it deliberately for a larger receiver) and the weight file may not be larger than
         such a receiver needs.
         """
-        from hwsim._files import check_format
-        from hwsim.converters.tables import parse_json_bytes
-
         path = Path(path)
-        max_parameters = _checks.integer("max_parameters", MAX_PARAMETERS if max_parameters is None
-                                         else max_parameters, minimum=1)
         side_path = Path(str(path) + ".json")
         try:
             size = side_path.stat().st_size
@@ -249,23 +248,49 @@ class TrainedReceiver:
             raise ValueError(f"{side_path} holds {size} bytes; a receiver sidecar may hold at most "
                              f"{MAX_SIDECAR_BYTES} (hwsim.receivers.hybrid.MAX_SIDECAR_BYTES)")
         with open(side_path, "rb") as f:
-            sidecar = parse_json_bytes(side_path, f.read(MAX_SIDECAR_BYTES + 1), "a receiver sidecar")
+            sidecar = f.read(MAX_SIDECAR_BYTES + 1)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file")
+        bound = _weight_bound(cls.sidecar(sidecar, side_path, max_parameters)[1])
+        weight_size = path.stat().st_size
+        if weight_size > bound:
+            raise ValueError(f"{path} holds {weight_size} bytes, but the receiver its sidecar describes needs at "
+                             f"most {bound} bytes")
+        return cls.from_files(path.read_bytes(), sidecar, path, max_parameters=max_parameters)
+
+    @staticmethod
+    def sidecar(text: bytes | str, side_path, max_parameters: int | None = None) -> tuple[dict, dict]:
+        """(the parsed sidecar, its checked ``arch``) of a receiver sidecar's text; ValueError otherwise."""
+        from hwsim._files import check_format
+        from hwsim.converters.tables import parse_json_bytes
+
+        max_parameters = _checks.integer("max_parameters", MAX_PARAMETERS if max_parameters is None
+                                         else max_parameters, minimum=1)
+        raw = text.encode() if isinstance(text, str) else text
+        if len(raw) > MAX_SIDECAR_BYTES:
+            raise ValueError(f"{side_path} holds {len(raw)} bytes; a receiver sidecar may hold at most "
+                             f"{MAX_SIDECAR_BYTES} (hwsim.receivers.hybrid.MAX_SIDECAR_BYTES)")
+        sidecar = parse_json_bytes(side_path, raw, "a receiver sidecar")
         check_format(sidecar, side_path, "hwsim-hybrid-receiver", FORMAT_VERSION, "an hwsim hybrid receiver")
         arch = _check_arch(side_path, sidecar.get("arch"), max_parameters)
         seed = sidecar.get("seed")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise ValueError(f"{side_path}: seed must be a whole number in [0, 2**64), got {seed!r}")
-        n_params = parameter_count(arch["n"], arch["p"], arch["n_levels"], arch["n_classes"], arch["hidden"])
-        weight_bound = 8 * n_params + 2**20
+        return sidecar, arch
+
+    @classmethod
+    def from_files(cls, weights: bytes, sidecar: bytes | str, path, *,
+                   max_parameters: int | None = None) -> "TrainedReceiver":
+        """A receiver from the two files of :meth:`save` held in memory (``path`` names the weights in
+        messages; its sidecar is ``path.json``), checked as :meth:`load` checks them."""
+        path = Path(path)
+        side_path = Path(str(path) + ".json")
+        sidecar, arch = cls.sidecar(sidecar, side_path, max_parameters)
+        if len(weights) > _weight_bound(arch):
+            raise ValueError(f"{path} holds {len(weights)} bytes, but the receiver its sidecar describes needs at "
+                             f"most {_weight_bound(arch)} bytes")
         try:
-            weight_size = path.stat().st_size
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such file") from None
-        if weight_size > weight_bound:
-            raise ValueError(f"{path} holds {weight_size} bytes, but the receiver its sidecar describes "
-                             f"({n_params} parameters) needs at most {weight_bound} bytes")
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+            blob = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many kinds for a damaged file
             raise ValueError(f"{path} is not a readable receiver weight file ({type(exc).__name__}: {exc})") from None
         if not isinstance(blob, dict) or blob.get("version") != FORMAT_VERSION:
@@ -283,6 +308,11 @@ class TrainedReceiver:
         if not same:
             raise ValueError(f"{path}: weights and the sidecar's ADC table disagree (files from different runs?)")
         return cls(model=model, config=config, seed=seed, history=history)
+
+
+def _weight_bound(arch: dict) -> int:
+    """Bytes a weight file of a receiver of architecture ``arch`` may hold at most."""
+    return 8 * parameter_count(arch["n"], arch["p"], arch["n_levels"], arch["n_classes"], arch["hidden"]) + 2**20
 
 
 def _draw(channel, n_samples, frame_len, snr_db, rng):

@@ -16,7 +16,7 @@ import functools
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import register
+from hwsim.components import SHARED, register
 
 from .base import Decision, Detector
 
@@ -146,8 +146,9 @@ class HardwareInTheLoop(Hybrid):
     """One hybrid receiver for the whole sweep, its converters replaced by an ADC backend.
 
     The receiver is loaded from ``model`` (a ``.pt`` file of ``hwsim train`` with its JSON
-    sidecar) or, when ``model`` is empty, trained once at ``train_snr_db`` from ``train_seed``
-    (each worker trains the same one, on the CPU). ``converters``:
+    sidecar) or, when ``model`` is empty, trained once for the whole sweep at ``train_snr_db`` from
+    ``train_seed``, on the CPU, before the points run, and saved in the sweep's ``models/`` (a resumed
+    sweep loads it from there, an interrupted training resumes). ``converters``:
 
     - ``ideal``: its learned table (:class:`hwsim.converters.backends.SimulatedBackend`);
     - ``dac``: the thresholds rounded to a ``dac_bits``-bit threshold DAC;
@@ -193,14 +194,42 @@ class HardwareInTheLoop(Hybrid):
         if self.params["model"]:
             _check_model(self.params["model"], link, self.budget(link))
 
-    def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
-        """Load or train the sweep's receiver (cached per process) and build its converter backend."""
+    def _key(self, link) -> str:
+        """What names the sweep's receiver: the link and the training settings (not the converters that
+        replace its own, which every point may change)."""
         import json
 
-        hardware = ("converters", "dac_bits", "offset_lsb", "chip_seed")  # the receiver is the same for all of these
+        hardware = ("converters", "dac_bits", "offset_lsb", "chip_seed")
         key = {"channel": link.channel.params, "users": link.source.users,
                "receiver": {k: v for k, v in self.params.items() if k not in hardware}}
-        self.model = _shared_receiver(json.dumps(key, sort_keys=True))
+        return json.dumps(key, sort_keys=True)
+
+    def shared_key(self, link) -> str | None:
+        """Key of the receiver every point of a sweep shares (None with ``model``: the file is what is shared)."""
+        return None if self.params["model"] else self._key(link)
+
+    def shared_setup(self, link, folder, progress: bool = False, say=None) -> tuple[bytes, str]:
+        """Train the sweep's receiver once, before its points run, and save it in ``folder`` (a resumed sweep
+        loads it); returns the (weights, sidecar) that a worker's :meth:`prepare` loads instead of training."""
+        import json
+
+        from .hybrid import TrainedReceiver
+        from ._shared import check_origin, saved_once
+
+        key = self._key(link)
+
+        def check(weights, text, path):
+            TrainedReceiver.from_files(weights, text, path)
+            check_origin(json.loads(text), key, path)
+
+        what = f"hil receiver (trained at {self.params['train_snr_db']} dB)"
+        return saved_once(folder, key, check=check, what=what, say=say,
+                          make=lambda: _trained_receiver(key, progress).files(origin={"sweep_key": key}))
+
+    def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
+        """Load the sweep's receiver (trained by :meth:`shared_setup`, or trained here when the link runs
+        outside a sweep; cached per process) and build its converter backend."""
+        self.model = _shared_receiver(self._key(link))
         self.backend = self._backend()
 
     def _backend(self):
@@ -268,23 +297,37 @@ def _check_model(path: str, link, budget) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _shared_receiver(key: str):
-    """The sweep-wide receiver of hil points (cached: each worker loads or trains it once)."""
+    """The sweep-wide receiver of hil points: the one the sweep trained (:data:`hwsim.components.SHARED`), the
+    saved ``model``, or trained here (cached: each process loads or trains it once)."""
     import json
+
+    from .hybrid import TrainedReceiver
+
+    shared = SHARED.get(key)  # trained by the sweep before its points (HardwareInTheLoop.shared_setup)
+    if shared is not None:
+        return TrainedReceiver.from_files(*shared, "the sweep's hil receiver").model
+    params = json.loads(key)["receiver"]
+    if params["model"]:
+        return TrainedReceiver.load(params["model"]).model  # its budget was checked by check_link
+    return _trained_receiver(key).model
+
+
+def _trained_receiver(key: str, progress: bool = False):
+    """Train the hil receiver that ``key`` describes (at its ``train_snr_db``, from its ``train_seed``)."""
+    import json
+
+    from hwsim._threads import single_threaded
+    from hwsim.pipeline import Pipeline
 
     spec = json.loads(key)
     params = spec["receiver"]
-    if params["model"]:
-        from .hybrid import TrainedReceiver
-
-        return TrainedReceiver.load(params["model"]).model  # its budget was checked by check_link
-    from hwsim.pipeline import Pipeline
-
     link = Pipeline.from_tables({"source": {"type": "users", "users": spec["users"], "constellation": "bpsk"},
                                  "channel": {"type": "exponential", **spec["channel"]}, "adc": {"type": "none"},
                                  "receiver": {"type": "hybrid", **{k: v for k, v in params.items()
                                                                    if k in Hybrid.PARAMS}}})
-    link.receiver.prepare(link, params["train_snr_db"], np.random.default_rng(params["train_seed"]))
-    return link.receiver.model
+    with single_threaded():  # as in a sweep's worker: the same receiver wherever it trains
+        return link.receiver.train(link, params["train_snr_db"], np.random.default_rng(params["train_seed"]),
+                                   progress=progress)
 
 
 @functools.lru_cache(maxsize=8)

@@ -225,3 +225,37 @@ def test_sidecar_junk_is_refused_with_its_file_name(tmp_path):
     with pytest.raises(ValueError, match="bytes") as info:
         TrainedReceiver.load(tmp_path / "rx.pt")
     assert str(tmp_path / "rx.pt") in str(info.value)
+
+
+def test_hil_trains_one_receiver_per_sweep_and_its_workers_load_it(tmp_path, monkeypatch):
+    """A sweep trains the hil receiver once (``shared_setup``), saves it in its folder, loads it when resumed,
+    and every worker's ``prepare`` loads that receiver instead of training one: the receiver a point
+    would train by itself, weight for weight."""
+    from hwsim.components import SHARED
+    from hwsim.pipeline import Pipeline
+    from hwsim.receivers import learned
+
+    link = Pipeline.from_tables({"source": {"type": "users", "users": 4, "constellation": "bpsk"},
+                                 "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},
+                                 "receiver": {"type": "hil", "train_samples": 600, "epochs": 2,
+                                              "converters": "dac", "dac_bits": 8}})
+    key, said = link.receiver.shared_key(link), []
+    files = link.receiver.shared_setup(link, tmp_path, say=said.append)
+    assert said[0].startswith("training the hil receiver (trained at 12.0 dB) once for the whole sweep")
+    assert link.receiver.shared_setup(link, tmp_path, say=said.append) == files
+    assert said[-1].startswith("loaded the hil receiver (trained at 12.0 dB) trained by an earlier run")
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".pt"]
+
+    def no_training(*args, **kw):
+        raise AssertionError("a worker trained instead of loading the sweep's receiver")
+
+    learned._shared_receiver.cache_clear()
+    with monkeypatch.context() as m:
+        m.setitem(SHARED, key, files)
+        m.setattr(learned, "_trained_receiver", no_training)
+        link.receiver.prepare(link, 10.0, np.random.default_rng(0))
+    learned._shared_receiver.cache_clear()
+    alone = learned._trained_receiver(key).model.state_dict()
+    loaded = link.receiver.model.state_dict()
+    assert alone.keys() == loaded.keys() and all(torch.equal(alone[k], loaded[k]) for k in alone)
+    assert link.receiver.backend is not None
