@@ -281,3 +281,24 @@ def test_a_failing_point_does_not_lose_the_others(tmp_path):
     assert len(manifest["failed"]) == 3 and manifest["finished"] is None
     assert len((tmp_path / "points.jsonl").read_text().splitlines()) == 9
     assert {r["curve"] for r in _rows(tmp_path)} == {"MAP", "QMAP R=2", "MAP CSI"}
+
+
+def test_a_points_seconds_include_its_set_up(monkeypatch):
+    """A point's ``seconds`` (results.csv, the progress lines) count its set-up, e.g. a training, not only
+    the Monte Carlo run after it."""
+    import numpy as np
+
+    from hwsim.engine import sweep
+    from hwsim.studies import link
+
+    cfg = parse_config(tiny(max_samples=2000))
+    point = cfg.points()[0]
+    make = link.make_link
+
+    def slow_set_up(*args):
+        time.sleep(0.5)
+        return make(*args)
+
+    monkeypatch.setattr(link, "make_link", slow_set_up)
+    res = sweep.run_point("link", cfg.system, point.params, cfg.stopping, cfg.point_seed(point))
+    assert res["seconds"] >= 0.5

@@ -424,9 +424,12 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
         # Each replica's set-up (e.g. training) draws from its own child stream; the first
         # replica tests on the point's own stream, the others on a child of their set-up's.
         for r, setup_seed in enumerate(seed.spawn(replicas)):
+            start = time.perf_counter()
             link = study.make_link(system, params, np.random.default_rng(setup_seed))
+            setup = time.perf_counter() - start
             test_seed = seed if r == 0 else setup_seed.spawn(1)[0]
-            estimates.append(estimate(link, np.random.default_rng(test_seed), rule, metric))
+            est = estimate(link, np.random.default_rng(test_seed), rule, metric)
+            estimates.append(dataclasses.replace(est, seconds=est.seconds + setup))  # a training counts too
         return combine(estimates, rule.confidence).as_dict()
 
 
