@@ -17,9 +17,9 @@ once for all its points keeps it beside the network it saves (:func:`hwsim.recei
 so running the same command again resumes. A training loop asks for its :class:`Checkpoint` with
 :func:`checkpoint`; outside :func:`checkpointing` that checkpoint saves nothing.
 
-A checkpoint belongs to one training: the loop names it by a key (its settings, seed, link and
-device). A file written for another key, or damaged, is not used: the training starts over and says
-why. Files are written atomically and read with ``torch.load(weights_only=True)``, bounded in size.
+A checkpoint belongs to one training: the loop names it by a key (its settings, seed, link, device
+and the hwsim version). A file written for another key, damaged, or not fitting the network is not
+used: the training starts over and says why. Files are written atomically and read with ``torch.load(weights_only=True)``, bounded in size.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ import contextlib
 import contextvars
 import io
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
+
+from . import __version__
 
 FORMAT = "hwsim-training-checkpoint"
 FORMAT_VERSION = 1
@@ -47,8 +48,8 @@ _current: contextvars.ContextVar = contextvars.ContextVar("hwsim_checkpoint", de
 def checkpointing(path, say=None):
     """Trainings inside the block save their state to ``path`` after every epoch and resume from it.
 
-    ``say`` receives one line when a training resumes or cannot use the file (default: nothing is
-    said). Leaving the block without an exception removes ``path``: the caller saves the trained
+    One training per block: a second one would overwrite the first one's state. ``say`` receives
+    one line when a training resumes or cannot use the file (default: nothing is said). Leaving the block without an exception removes ``path``: the caller saves the trained
     network inside the block. After an exception (a Ctrl-C included) the file stays for the next run.
     """
     path = Path(path)
@@ -85,7 +86,7 @@ class Checkpoint:
     def __init__(self, path, what: str, key: dict, say=None):
         self.path = None if path is None else Path(path)
         self.what = what
-        self.key = json.dumps(key, sort_keys=True, default=str)
+        self.key = json.dumps({"hwsim": __version__, **key}, sort_keys=True, default=str)
         self.say = say
         self.objects: dict = {}
 
@@ -98,48 +99,75 @@ class Checkpoint:
         return self
 
     def _max_bytes(self) -> int:
-        """Bound of a plausible file: every tracked tensor state a few times over, plus 16 MiB."""
+        """Bound of a plausible file: every tracked tensor state a few times over, plus 64 MiB for the
+        history and the generators."""
         import torch
 
         numbers = sum(p.numel() for obj in self.objects.values() if isinstance(obj, torch.nn.Module)
                       for p in obj.parameters())
-        return 64 * numbers + 2**24
+        return 64 * numbers + 2**26
 
     def resume(self) -> tuple[int, dict]:
         """(epochs already trained, the extra state saved with them), the tracked objects restored;
-        ``(0, {})`` when there is nothing to resume from."""
+        ``(0, {})`` when there is nothing to resume from: no file, or one that is damaged, of another
+        training, or that does not fit this one (the objects are then left as they were)."""
         if self.path is None or not self.path.is_file():
             return 0, {}
+        before = self._states()
         try:
             state = self._read()
-        except (ValueError, OSError, RuntimeError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
-            self._say(f"{self.path}: not a usable checkpoint of this {self.what} ({exc}); training from the start")
+            if state is None:
+                return 0, {}
+            epochs, extra = int(state["epochs"]), state["extra"]
+            if epochs < 0 or not isinstance(extra, dict):
+                raise ValueError("its epoch count or extra state is malformed")
+            self._restore(state["objects"])
+        except Exception as exc:  # torch.load and load_state_dict raise many kinds for a file that does not fit
+            self._restore(before)
+            self._say(f"{self.path}: not a usable checkpoint of this {self.what} ({type(exc).__name__}: {exc}); "
+                      "training from the start")
             return 0, {}
-        if state is None:
-            return 0, {}
-        self._restore(state["objects"])
-        epochs = int(state["epochs"])
         self._say(f"resuming the {self.what} after epoch {epochs} from {self.path}")
-        return epochs, state["extra"]
+        return epochs, extra
 
     def _read(self):
         import torch
 
-        size = self.path.stat().st_size
-        if size > self._max_bytes():
-            raise ValueError(f"it holds {size} bytes, more than such a training's state can hold")
-        state = torch.load(io.BytesIO(self.path.read_bytes()), map_location="cpu", weights_only=True)
+        bound = self._max_bytes()
+        with open(self.path, "rb") as fh:
+            data = fh.read(bound + 1)
+        if len(data) > bound:
+            raise ValueError(f"it holds more than {bound} bytes, more than such a training's state can hold")
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"not an {FORMAT} file")
         if state.get("version") != FORMAT_VERSION:
             raise ValueError(f"version {state.get('version')!r}, this hwsim reads version {FORMAT_VERSION}")
         if state.get("key") != self.key:
-            self._say(f"{self.path} holds the state of another training (other settings, seed or link); "
-                      f"training the {self.what} from the start")
+            self._say(f"{self.path} holds the state of another training (other settings, seed, link or hwsim "
+                      f"version); training the {self.what} from the start")
             return None
-        if set(state.get("objects", {})) != set(self.objects):
+        if not isinstance(state.get("objects"), dict) or set(state["objects"]) != set(self.objects):
             raise ValueError("it saved other parts than this training has")
         return state
+
+    def _states(self) -> dict:
+        """The tracked objects' states, as saved (copies: later training steps do not change them)."""
+        import copy
+
+        import torch
+
+        out = {}
+        for name, obj in self.objects.items():
+            if obj is TORCH_GLOBAL_RNG:
+                out[name] = torch.get_rng_state()
+            elif isinstance(obj, np.random.Generator):
+                out[name] = json.dumps(obj.bit_generator.state)
+            elif isinstance(obj, torch.Generator):
+                out[name] = obj.get_state()
+            else:
+                out[name] = copy.deepcopy(obj.state_dict())
+        return out
 
     def _restore(self, saved: dict) -> None:
         import torch
@@ -163,19 +191,9 @@ class Checkpoint:
 
         from ._files import atomic_write_bytes
 
-        objects = {}
-        for name, obj in self.objects.items():
-            if obj is TORCH_GLOBAL_RNG:
-                objects[name] = torch.get_rng_state()
-            elif isinstance(obj, np.random.Generator):
-                objects[name] = json.dumps(obj.bit_generator.state)
-            elif isinstance(obj, torch.Generator):
-                objects[name] = obj.get_state()
-            else:
-                objects[name] = obj.state_dict()
         buf = io.BytesIO()
         torch.save({"format": FORMAT, "version": FORMAT_VERSION, "key": self.key, "epochs": int(epochs),
-                    "objects": objects, "extra": extra}, buf)
+                    "objects": self._states(), "extra": extra}, buf)
         atomic_write_bytes(self.path, buf.getvalue())
 
     def _say(self, line: str) -> None:

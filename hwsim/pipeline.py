@@ -26,7 +26,7 @@ prepared copies a point averages), ``fused_link(link, snr_db)`` (a faster link o
 and ``shared_key(link)`` with ``shared_setup(link, folder, progress, say)`` (set-up shared by every
 point of a sweep, computed once before the points: :meth:`Pipeline.shared_setups`). A channel with
 ``wideband_link(link, snr_db)`` (the OFDM channels of :mod:`hwsim.channels.ofdm`) runs its own chain:
-:meth:`Pipeline.link` returns that function, whose counts are a :class:`~hwsim.tally.Tally`.
+:meth:`Pipeline.link` returns its counts (a :class:`~hwsim.tally.Tally` or a tuple of its fields) as a Tally.
 """
 
 from __future__ import annotations
@@ -248,7 +248,8 @@ class Pipeline:
             if estimator != "plain":
                 raise ValueError(f"channel.type = {self.channel.name!r} (a wideband link) supports estimator = "
                                  f"\"plain\" only, got {estimator!r}")
-            return wideband(self, float(snr_db))
+            counts = wideband(self, float(snr_db))
+            return lambda rng, batch: Tally(*counts(rng, batch))  # any 4-tuple of counts
         if estimator == "importance":
             return self._importance_link(snr_db)
         fused = getattr(self.receiver, "fused_link", None)

@@ -29,6 +29,7 @@ def saved_once(folder, key: str, *, check, make, what: str, say=None) -> tuple[b
         try:
             files = path.read_bytes(), side.read_text()
             check(*files, path)
+            Path(f"{path}.partial").unlink(missing_ok=True)  # a training's state outliving its network (Ctrl-C)
             if say is not None:
                 say(f"loaded the {what} trained by an earlier run: {path}")
             return files

@@ -222,7 +222,8 @@ class TrainedReceiver:
         """One line: the converters and the kept epoch's hard validation symbol-error rate."""
         table = self.model.adc_table()
         errors = [h["val_error"] for h in self.history]
-        best = max(i for i, e in enumerate(errors) if e == min(errors)) if errors else None  # as training keeps
+        least = min(errors, default=None)
+        best = max(i for i, e in enumerate(errors) if e == least) if errors else None  # the epoch training kept
         kept = "" if best is None else (f"; kept epoch {best + 1} of {len(self.history)}: hard validation "
                                         f"symbol-error rate {self.history[best]['val_error']:.4g}")
         return (f"{self.model.arch['p']} ADCs of {table.n_levels} levels, thresholds "
@@ -369,7 +370,8 @@ def _train_hybrid(channel, snr_db, p, n_levels, mode, rng, *, settings, frame_le
     data = hashlib.sha256(b"".join(t.cpu().numpy().tobytes() for t in (x_tr, y_tr, x_va, y_va))).hexdigest()
     key = {"data": data, "snr_db": snr_db, "p": p, "n_levels": n_levels, "mode": mode, "settings": asdict(settings),
            "gamma": gamma, "seed": seed, "device": str(device), "config": config}
-    ckpt = checkpoint(f"{mode} receiver", key).track(model=model, opt=opt, batches=torch_gen, torch=TORCH_GLOBAL_RNG)
+    ckpt = checkpoint(f"hybrid receiver ({mode})", key)
+    ckpt.track(model=model, opt=opt, batches=torch_gen, torch=TORCH_GLOBAL_RNG)
     done, saved = ckpt.resume()
     best, best_err, history = saved.get("best"), saved.get("best_err", math.inf), saved.get("history", [])
     with EpochProgress(f"train {mode}", settings.epochs, 1, done, progress) as bar:

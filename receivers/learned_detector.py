@@ -702,7 +702,7 @@ def _train(link, p: dict, *, progress: bool, device) -> TrainedDetector:
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=p["epochs"] * p["steps"])
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    ckpt = checkpoint("learned detector", {"training": p, "link": link_spec(link), "device": str(device)})
+    ckpt = checkpoint("learned detector", {"training": _cache_key(p, link), "device": str(device)})
     ckpt.track(net=net, opt=opt, sched=sched, data=rng, torch=TORCH_GLOBAL_RNG)
     done, saved = ckpt.resume()
     best, best_score, history = saved.get("best"), saved.get("best_score", math.inf), saved.get("history", [])

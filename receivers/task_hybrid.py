@@ -400,7 +400,7 @@ def _train(link, p: dict, progress: bool, device) -> TrainedTaskHybrid:
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
     total_steps = p["epochs"] * p["steps"]
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    ckpt = checkpoint("task_hybrid receiver", {"training": p, "link": link_spec(link), "device": str(device)})
+    ckpt = checkpoint("task_hybrid receiver", {"training": _key(p, link), "device": str(device)})
     ckpt.track(net=net, opt=opt, sched=sched, data=rng, torch=TORCH_GLOBAL_RNG)
     done, saved = ckpt.resume()
     best, best_score, history = saved.get("best"), saved.get("best_score", math.inf), saved.get("history", [])

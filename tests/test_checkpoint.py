@@ -32,9 +32,9 @@ TASK = {"type": "task_hybrid", "outputs": 4, "bits": 2, "epochs": 4, "steps": 4,
         "val_snrs": 2}
 
 
-def _link(receiver):
+def _link(receiver, frame_len=20):
     return Pipeline.from_tables({"source": {"type": "users", "users": 3, "constellation": "qam16"},
-                                 "channel": {"type": "rayleigh", "antennas": 16, "frame_len": 20},
+                                 "channel": {"type": "rayleigh", "antennas": 16, "frame_len": frame_len},
                                  "adc": {"type": "uniform", "bits": 2, "agc": "ideal"}, "receiver": receiver})
 
 
@@ -48,15 +48,17 @@ def _task_hybrid():
     return th.train(link, link.receiver.params)
 
 
-def _hybrid():
+def _hybrid(mode="soft_to_hard"):
     settings = TrainSettings(train_samples=600, val_samples=400, epochs=4, anneal_to=8.0)
-    trained = train_hybrid(SymbolChannel(exponential_channel()), 8.0, 4, 4, "soft_to_hard", np.random.default_rng(5),
+    trained = train_hybrid(SymbolChannel(exponential_channel()), 8.0, 4, 4, mode, np.random.default_rng(5),
                            settings=settings)
     trained.net = trained.model
     return trained
 
 
-TRAININGS = {"learned detector": _detector, "task_hybrid": _task_hybrid, "hybrid": _hybrid}
+#: passing_gradient draws its noise from torch's global generator: the state must hold that generator too
+TRAININGS = {"learned detector": _detector, "task_hybrid": _task_hybrid, "hybrid": _hybrid,
+             "hybrid, passing gradient": lambda: _hybrid("passing_gradient")}
 
 
 class _CtrlC(Exception):
@@ -83,21 +85,21 @@ def _same_network(a, b):
     assert a.history == b.history
 
 
-@pytest.mark.parametrize("name", list(TRAININGS))
-def test_an_interrupted_training_resumes_to_the_same_network(tmp_path, monkeypatch, name):
+@pytest.mark.parametrize("name,stop", [(name, 2) for name in TRAININGS] + [("learned detector", 4)])
+def test_an_interrupted_training_resumes_to_the_same_network(tmp_path, monkeypatch, name, stop):
     make = TRAININGS[name]
     plain = make()
     path, said = tmp_path / "model.pt.partial", []
     with monkeypatch.context() as m:
-        _interrupt_after(m, 2)
+        _interrupt_after(m, stop)
         with pytest.raises(KeyboardInterrupt), ck.checkpointing(path, say=said.append):
             make()
-    assert path.is_file() and said == []  # the state after 2 of 4 epochs is kept
+    assert path.is_file() and said == []  # the state after `stop` of 4 epochs is kept
     with ck.checkpointing(path, say=said.append):
         resumed = make()
         assert path.is_file()  # until the block ends without an exception
     assert not path.exists()
-    assert len(said) == 1 and said[0].startswith("resuming the ") and "after epoch 2 from" in said[0], said
+    assert len(said) == 1 and said[0].startswith("resuming the ") and f"after epoch {stop} from" in said[0], said
     _same_network(plain, resumed)
 
 
@@ -115,13 +117,17 @@ def test_a_sweep_interrupted_while_it_trains_its_shared_network_resumes_the_trai
     _same_network(_detector(), ld._from_files(weights, json.loads(sidecar), "the sweep's network"))
 
 
-def test_a_checkpoint_of_another_training_or_a_damaged_one_is_not_used(tmp_path, monkeypatch):
+@pytest.mark.parametrize("other", [{"train_seed": 7}, {"frame_len": 10}], ids=["seed", "frame_len"])
+def test_a_checkpoint_of_another_training_or_a_damaged_one_is_not_used(tmp_path, monkeypatch, other):
     path, said = tmp_path / "x.partial", []
     plain = _detector()
     with monkeypatch.context() as m:
         _interrupt_after(m, 1)
         with pytest.raises(KeyboardInterrupt), ck.checkpointing(path):
-            train_detector(_link({**DETECTOR, "train_seed": 7}))  # another seed: another training
+            if "frame_len" in other:  # the frame length shapes the training data, though not the network
+                train_detector(_link(DETECTOR, frame_len=other["frame_len"]))
+            else:
+                train_detector(_link({**DETECTOR, **other}))
     with ck.checkpointing(path, say=said.append):
         _same_network(plain, _detector())
     assert len(said) == 1 and "holds the state of another training" in said[0] and "from the start" in said[0]
@@ -132,6 +138,23 @@ def test_a_checkpoint_of_another_training_or_a_damaged_one_is_not_used(tmp_path,
             _same_network(plain, _detector())
         assert len(said) == 1 and "not a usable checkpoint" in said[0] and "from the start" in said[0], said
         assert not path.exists()
+
+
+def test_a_checkpoint_that_does_not_fit_the_network_is_not_used_and_changes_nothing(tmp_path, monkeypatch):
+    """A state with the right key whose parts do not fit (a network changed by another hwsim, a file edited
+    by hand): the training starts from the start, with nothing half restored."""
+    path, said = tmp_path / "x.partial", []
+    plain = _detector()
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 2)
+        with pytest.raises(KeyboardInterrupt), ck.checkpointing(path):
+            _detector()
+    state = torch.load(path, weights_only=True)
+    state["objects"]["data"] = "not a generator state"  # restored after the network and the optimizer
+    torch.save(state, path)
+    with ck.checkpointing(path, say=said.append):
+        _same_network(plain, _detector())
+    assert len(said) == 1 and "not a usable checkpoint" in said[0] and "from the start" in said[0], said
 
 
 def test_outside_checkpointing_nothing_is_written(tmp_path, monkeypatch):

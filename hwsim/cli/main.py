@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Shlezinger-Eldar hybrid for its 12 x 4 system (--rate, --training, --trainset). The "
                     "training's state is saved after every epoch "
                     "in OUT.partial: after a Ctrl-C the same command resumes from the last finished epoch and ends "
-                    "with the same network.")
+                    "with the same network (bit for bit on the CPU).")
     p.add_argument("config", nargs="?", metavar="CONFIG")
     p.add_argument("--out", required=True, metavar="FILE.pt")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (as for sweep)")
