@@ -19,7 +19,8 @@ so running the same command again resumes. A training loop asks for its :class:`
 
 A checkpoint belongs to one training: the loop names it by a key (its settings, seed, link, device
 and the hwsim version). A file written for another key, damaged, or not fitting the network is not
-used: the training starts over and says why. Files are written atomically and read with ``torch.load(weights_only=True)``, bounded in size.
+used: the training starts over and says why. Files are written atomically and read with
+``torch.load(weights_only=True)``, bounded in size.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def checkpointing(path, say=None):
     """Trainings inside the block save their state to ``path`` after every epoch and resume from it.
 
     One training per block: a second one would overwrite the first one's state. ``say`` receives
-    one line when a training resumes or cannot use the file (default: nothing is said). Leaving the block without an exception removes ``path``: the caller saves the trained
-    network inside the block. After an exception (a Ctrl-C included) the file stays for the next run.
+    one line when a training resumes or cannot use the file (default: nothing is said). Leaving the
+    block without an exception removes ``path``: the caller saves the trained network inside the
+    block. After an exception (a Ctrl-C included) the file stays for the next run.
     """
     path = Path(path)
     token = _current.set((path, say))
