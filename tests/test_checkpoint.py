@@ -7,8 +7,6 @@ to the command while it trains.
 """
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from _procs import interrupt, with_ctrl_c
 from hwsim import checkpoint as ck
 from hwsim.channels import SymbolChannel, exponential_channel
 from hwsim.pipeline import Pipeline
@@ -164,10 +163,6 @@ def test_outside_checkpointing_nothing_is_written(tmp_path, monkeypatch):
     assert "path=None" in repr(ck.checkpoint("x", {}))
 
 
-def _with_ctrl_c():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_stops_hwsim_train_within_2_s_and_the_same_command_resumes(tmp_path):
     """A real SIGINT to ``hwsim train`` after its first epoch; the rerun ends with the network of an
     uninterrupted run."""
@@ -177,7 +172,7 @@ def test_ctrl_c_stops_hwsim_train_within_2_s_and_the_same_command_resumes(tmp_pa
     cmd = [sys.executable, "-m", "hwsim.cli", "train", "learned_massive", "--quick", "--curve", "learned, 2-bit"]
     cmd += [a for s in sets for a in ("--set", s)]
     proc = subprocess.Popen(cmd + ["--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, preexec_fn=_with_ctrl_c)
+                            text=True, start_new_session=True, preexec_fn=with_ctrl_c)
     partial = Path(f"{out}.partial")
     try:
         deadline = time.monotonic() + 240
@@ -185,10 +180,7 @@ def test_ctrl_c_stops_hwsim_train_within_2_s_and_the_same_command_resumes(tmp_pa
             time.sleep(0.05)
         assert partial.exists(), proc.communicate()[1] if proc.poll() is not None else "no epoch finished"
         time.sleep(0.3)  # inside a later epoch
-        t0 = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=30)
-        seconds = time.monotonic() - t0
+        seconds = interrupt(proc)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -5,10 +5,8 @@ Real processes and signals where the behaviour is about processes."""
 
 import configparser
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ import pytest
 from hwsim.engine import sweep as sweep_module
 from hwsim.engine.sweep import SweepError, parse_config, run_sweep
 
+from _procs import interrupt, with_ctrl_c
 from test_sweep import _rows, _toml, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,13 +137,6 @@ def _slow_config(tmp_path, seconds_per_point: float = 4.0) -> Path:
     return path
 
 
-def _with_ctrl_c():
-    """``preexec_fn`` that gives the child the default SIGINT disposition: a process started by a
-    shell in the background (``pytest ... &``, ``nohup``) inherits SIGINT ignored, and Python then
-    leaves it ignored, so a Ctrl-C test would wait for the whole sweep instead of testing it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _wait(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,25 +146,15 @@ def _wait(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def _interrupt(proc, group: bool) -> float:
-    t0 = time.monotonic()
-    if group:  # what a terminal's Ctrl-C does: SIGINT to the whole foreground process group
-        os.killpg(proc.pid, signal.SIGINT)
-    else:
-        os.kill(proc.pid, signal.SIGINT)
-    proc.wait(timeout=30)
-    return time.monotonic() - t0
-
-
 def test_ctrl_c_stops_a_sweep_mid_point_within_2_s_and_the_same_command_resumes(tmp_path):
     path, out = _slow_config(tmp_path), tmp_path / "run"
     cmd = HWSIM + ["sweep", str(path), "--out", str(out), "--workers", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=_with_ctrl_c)
+                            start_new_session=True, preexec_fn=with_ctrl_c)
     try:
         journal = out / "points.jsonl"
         _wait(lambda: journal.exists() and journal.read_text().count("\n") >= 1, 180, "the first point")
-        seconds = _interrupt(proc, group=True)  # the second point (about 4 s) has just started
+        seconds = interrupt(proc, group=True)  # the second point (about 4 s) has just started
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -201,12 +183,12 @@ def test_ctrl_c_stops_worker_processes_within_2_s(tmp_path, group):
     path, out = _slow_config(tmp_path, seconds_per_point=8.0), tmp_path / "run"
     proc = subprocess.Popen(HWSIM + ["sweep", str(path), "--out", str(out), "--workers", "2"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            preexec_fn=_with_ctrl_c)
+                            preexec_fn=with_ctrl_c)
     try:
         _wait(lambda: len(_workers(proc.pid)) >= 2, 120, "two workers")
         pids = _workers(proc.pid)
         time.sleep(1.0)  # the workers are computing their points
-        seconds = _interrupt(proc, group)
+        seconds = interrupt(proc, group)
     finally:
         if proc.poll() is None:
             proc.kill()
