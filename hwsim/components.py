@@ -21,6 +21,7 @@ components: the packages that hold components are imported on first lookup (:dat
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
 #: Kind -> the packages whose import registers that kind's components.
@@ -43,15 +44,28 @@ _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 SHARED: dict[str, Any] = {}
 
 
+@dataclass(frozen=True)
+class FileParam:
+    """How a component parameter names a file (:attr:`Component.FILES`): ``companions`` are the suffixes of
+    files read beside it (a model's ``.json`` sidecar); ``names`` are values that name a built-in design
+    instead of a file (a vector bank's ``"A2"``). An empty value names no file."""
+
+    companions: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+
 class Component:
     """Base of every registered component: parameters from :attr:`PARAMS`, a repr that shows them.
 
     Subclasses set ``PARAMS`` (name -> default; the default's type is the allowed type, a
     float parameter also takes an int) and read their parameters from ``self.params`` or
-    take them as keyword arguments of their own ``__init__``.
+    take them as keyword arguments of their own ``__init__``. ``FILES`` names the parameters
+    that hold file paths (:class:`FileParam`): a sweep reads those files once, hashes them into
+    its identity and gives every worker the same contents (:mod:`hwsim.engine.inputs`).
     """
 
     PARAMS: dict[str, Any] = {}
+    FILES: dict[str, FileParam] = {}
     kind = ""
     name = ""
 

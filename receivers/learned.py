@@ -16,7 +16,7 @@ import functools
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import SHARED, register
+from hwsim.components import SHARED, FileParam, register
 
 from .base import Decision, Detector
 
@@ -159,6 +159,7 @@ class HardwareInTheLoop(Hybrid):
 
     PARAMS = {**Hybrid.PARAMS, "trainings": 1, "model": "", "train_snr_db": 12.0, "train_seed": 0,
               "converters": "ideal", "dac_bits": 0, "offset_lsb": 0.0, "chip_seed": 1}
+    FILES = {"model": FileParam(companions=(".json",))}
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -120,7 +120,7 @@ import numpy as np
 
 from hwsim import _checks
 from hwsim._threads import single_threaded
-from hwsim.components import SHARED, register
+from hwsim.components import SHARED, FileParam, register
 
 from .base import Decision, Detector
 
@@ -171,6 +171,7 @@ class LearnedDetector(Detector):
     PARAMS = {"layers": 10, "search": 1, "train_snr_min": -10.0, "train_snr_max": 12.0, "epochs": 10,
               "steps": 30, "batch_frames": 8, "snr_groups": 4, "lr": 0.01, "val_frames": 16, "val_snrs": 5,
               "train_seed": 0, "model": "", "progress": False}
+    FILES = {"model": FileParam(companions=(".json",))}
 
     def __init__(self, **params):
         super().__init__(**params)

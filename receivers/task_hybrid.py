@@ -60,7 +60,7 @@ import numpy as np
 
 from hwsim import _checks
 from hwsim._threads import single_threaded
-from hwsim.components import SHARED, register
+from hwsim.components import SHARED, FileParam, register
 
 from .base import Decision, Detector
 
@@ -99,6 +99,7 @@ class TaskHybrid(Detector):
     PARAMS = {"outputs": 8, "bits": 2, "training": "soft_to_hard", "train_snr_min": -10.0, "train_snr_max": 14.0,
               "epochs": 20, "steps": 40, "batch_frames": 16, "lr": 0.01, "sharpness": 6.0, "anneal_to": 60.0,
               "gamma": 0.0, "val_frames": 16, "val_snrs": 4, "train_seed": 0, "model": ""}
+    FILES = {"model": FileParam(companions=(".json",))}
     replicas = 1
     trains_at_snr = False
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..components import Component, register
+from ..components import Component, FileParam, register
 
 AGC_MODES = ("ideal", "fixed")
 #: Most bits a designed bank may have; table files allow up to :data:`hwsim.converters.adc.MAX_LEVELS` levels.
@@ -134,6 +134,7 @@ class FileBank(TableBank):
     """I/Q converters from a decision-table file (JSON, CSV or .mat; :func:`hwsim.converters.tables.import_table`)."""
 
     PARAMS = {"path": "", **TableBank.PARAMS}
+    FILES = {"path": FileParam()}
 
     def make_table(self):
         from .tables import import_table
@@ -210,6 +211,7 @@ class VectorBank(ConverterBank):
     """
 
     PARAMS = {"quantizer": "A2", "rate": 2.0, "agc": "ideal", "scale": 1.0, "train_seed": 0}
+    FILES = {"quantizer": FileParam(names=tuple(VECTOR_DESIGNS))}
 
     def __init__(self, **params):
         super().__init__(**params)
