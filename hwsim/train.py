@@ -32,7 +32,7 @@ def learnable_curves(cfg) -> dict:
     out: dict = {}
     for point in cfg.points():
         if point.curve not in out:
-            link = pipeline(cfg.system, point.params)
+            link = pipeline(*cfg.localized(point))
             if not hasattr(link.receiver, "train_model"):
                 out[point.curve] = None
                 continue
@@ -72,7 +72,7 @@ def select_point(cfg, curve: str | None = None, at: dict | None = None):
         if not points:
             values = sorted({json.dumps(p.params[axis]) for p in learnable[curve]})
             raise ValueError(f"--at {axis}={value!r}: curve {curve!r} has no point there ({axis} takes {', '.join(values)})")
-    receiver = pipeline(cfg.system, points[0].params).receiver
+    receiver = pipeline(*cfg.localized(points[0])).receiver
     ignore = () if getattr(receiver, "trains_at_snr", False) else ("snr_db",)
     models = {json.dumps({k: v for k, v in p.params.items() if k not in ignore}, sort_keys=True): p for p in points}
     if len(models) > 1:
@@ -97,7 +97,7 @@ def train_config(cfg, out, *, curve: str | None = None, at: dict | None = None, 
     from .studies.link import pipeline
 
     curve, point = select_point(cfg, curve, at)
-    link = pipeline(cfg.system, point.params)
+    link = pipeline(*cfg.localized(point))
     link.check()
     trained = link.receiver.train_model(link, point.params.get("snr_db"), device=device, progress=progress,
                                         seed=seed)

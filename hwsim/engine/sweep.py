@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__, _process
+from .inputs import localize, read_input
 from .montecarlo import StoppingRule, combine, estimate
 from .._files import atomic_write_text
 from .._threads import single_threaded  # noqa: F401  (hwsim.engine.sweep.single_threaded, as before)
@@ -74,6 +75,11 @@ MAX_AXIS_VALUES = 10_000
 MAX_POINTS = 100_000
 #: Default seconds a Dask sweep waits while its cluster has no worker at all.
 NO_WORKERS_TIMEOUT = 300.0
+#: Longest ``--set`` text, and most parts of its dotted key or levels of its value.
+MAX_OVERRIDE_CHARS = 100_000
+MAX_OVERRIDE_DEPTH = 16
+#: Largest sweep file read.
+MAX_CONFIG_BYTES = 4 * 2**20
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
@@ -196,13 +202,24 @@ class SweepConfig:
     summary: dict
     title: str
     common_random_numbers: bool = False
+    #: The files the points read (:mod:`hwsim.engine.inputs`), by (key, value as written).
+    files: dict = dataclasses.field(default_factory=dict)
 
     def point_seed(self, point: "Point"):
         """The point's SeedSequence: keyed by curve and parameters, or with common random numbers
-        by the grid position alone, so every curve sees the same draws there (paired comparisons)."""
+        by the grid position alone, so every curve sees the same draws there (paired comparisons).
+        Keys that change nothing of the point (the study's ``unused_keys``) are left out."""
+        study = load_study(self.study)
+        unused = study.unused_keys(self.system, point.params) if hasattr(study, "unused_keys") else ()
+        params = {k: v for k, v in point.params.items() if k not in unused}
         if self.common_random_numbers:
-            return point_seed(self.seed, **{a: point.params[a] for a in self.grid if a in point.params})
-        return point_seed(self.seed, curve=point.curve, **point.params)
+            return point_seed(self.seed, **{a: params[a] for a in self.grid if a in params})
+        return point_seed(self.seed, curve=point.curve, **params)
+
+    def localized(self, point: "Point", *, copies: bool = True) -> tuple[dict, dict]:
+        """The system and the point's keys with every file replaced by this process's copy of it
+        (:func:`hwsim.engine.inputs.localize`): what a stage builds its components from."""
+        return localize(self.system, point.params, self.files, copies=copies)
 
     @property
     def hash(self) -> str:
@@ -214,9 +231,12 @@ class SweepConfig:
         a study's ``resolved(system)`` adds the defaults its components fill in)."""
         study = load_study(self.study)
         system = study.resolved(self.system) if hasattr(study, "resolved") else self.system
-        return {"study": self.study, "seed": self.seed, "system": system, "grid": self.grid,
-                "curves": self.curves, "stopping": dataclasses.asdict(self.stopping),
-                "common_random_numbers": self.common_random_numbers}
+        out = {"study": self.study, "seed": self.seed, "system": system, "grid": self.grid,
+               "curves": self.curves, "stopping": dataclasses.asdict(self.stopping),
+               "common_random_numbers": self.common_random_numbers}
+        if self.files:  # the contents of every file a point reads (absent without files: hashes as before)
+            out["files"] = {f"{key} = {written}": f.sha256 for (key, written), f in sorted(self.files.items())}
+        return out
 
     def points(self) -> list[Point]:
         out = []
@@ -231,14 +251,37 @@ class SweepConfig:
 def parse_override(text: str) -> tuple[str, dict]:
     """``"dotted.key=TOML_VALUE"`` -> (the text, the nested table it sets), read as the TOML line
     ``dotted.key = TOML_VALUE``: ``adc.bits=2``, ``'grid.snr_db=[0, 5]'``, ``'grid."adc.bits"=[1, 2]'``."""
-    key, sep, value = str(text).partition("=")
+    text = str(text)
+    if len(text) > MAX_OVERRIDE_CHARS:
+        raise ValueError(f"--set takes one dotted.key=TOML_VALUE of at most {MAX_OVERRIDE_CHARS} characters, got "
+                         f"{len(text)}")
+    if any(c in text for c in "\n\r\x00"):  # one TOML line: a line break would start a key of its own
+        raise ValueError(f"--set {text!r}: a value must be one line (a newline would add keys of its own)")
+    key, sep, value = text.partition("=")
     if not sep or not key.strip() or not value.strip():
         raise ValueError(f"--set takes dotted.key=TOML_VALUE (e.g. adc.bits=2), got {text!r}")
+    if key.count(".") >= MAX_OVERRIDE_DEPTH:
+        raise ValueError(f"--set {key.strip()[:60]!r}...: a dotted key of at most {MAX_OVERRIDE_DEPTH} parts")
     try:
-        table = tomllib.loads(f"{key.strip()} = {value.strip()}")
+        # the key and the value parsed apart: the value must be exactly one TOML value (tomllib refuses
+        # anything after it on the line but a comment)
+        keys = tomllib.loads(f"{key.strip()} = 0")
+        table = tomllib.loads(f"v = {value.strip()}")
     except tomllib.TOMLDecodeError:
         raise ValueError(f"--set {text!r} is not a dotted key and a TOML value (strings need quotes: "
                          f"{key.strip()}='\"text\"')") from None
+    except RecursionError:
+        raise ValueError(f"--set {key.strip()}: the value nests too deeply") from None
+    if _depth(table["v"]) > MAX_OVERRIDE_DEPTH:
+        raise ValueError(f"--set {key.strip()}: the value nests more than {MAX_OVERRIDE_DEPTH} levels deep")
+    node = keys  # the key's table, with the value in place of its 0
+    while True:
+        ((name, inner),) = node.items()
+        if not isinstance(inner, dict):
+            node[name] = table["v"]
+            break
+        node = inner
+    table = keys
     node = table
     while isinstance(node, dict) and len(node) == 1:
         ((name, node),) = node.items()
@@ -248,6 +291,15 @@ def parse_override(text: str) -> tuple[str, dict]:
         if isinstance(node, (_dt.date, _dt.time)):
             raise ValueError(f"--set {key.strip()}: a TOML date or time is not a config value")
     return str(text), table
+
+
+def _depth(value) -> int:
+    """Nesting depth of a TOML value (a scalar is 0)."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 def apply_overrides(data: dict, tables) -> dict:
@@ -269,9 +321,11 @@ def apply_overrides(data: dict, tables) -> dict:
     return data
 
 
-def parse_config(data: dict, *, quick: bool = False, overrides=()) -> SweepConfig:
+def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None) -> SweepConfig:
     """Validate a parsed TOML sweep; ``quick`` applies its ``[quick]`` overrides, then
-    ``overrides`` (:func:`parse_override` results) are merged in and recorded as ``raw["overrides"]``."""
+    ``overrides`` (:func:`parse_override` results) are merged in and recorded as ``raw["overrides"]``.
+    ``base``: the folder relative file paths are read from (the config file's; default: the working
+    folder); every file a point names is read and hashed here (:mod:`hwsim.engine.inputs`)."""
     data = copy.deepcopy(data)
     study_name = data.get("study")
     if not isinstance(study_name, str) or study_name not in STUDIES:
@@ -368,15 +422,60 @@ def parse_config(data: dict, *, quick: bool = False, overrides=()) -> SweepConfi
     points = cfg.points()
     if not points:
         raise ValueError("the grid has no points")
+    base = Path.cwd() if base is None else Path(base)
     for p in points:
         missing = [k for k in study.REQUIRED if k not in p.params]
         if missing:
             raise ValueError(f"curve {p.curve!r} has no value for {', '.join(missing)} (set it in the curve or the grid)")
         try:
-            study.validate(system, p.params)
+            for key, written, companions in (study.files(system, p.params) if hasattr(study, "files") else ()):
+                if (key, written) not in cfg.files:
+                    cfg.files[key, written] = read_input(key, written, companions, base)
+            study.validate(*cfg.localized(p, copies=False))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"curve {p.curve!r}: {exc}") from None
+        except (OverflowError, MemoryError) as exc:  # a value far out of range that no check caught
+            raise ValueError(f"curve {p.curve!r}: a value is out of range for this link ({type(exc).__name__}: "
+                             f"{exc}); check the sizes and rates it sets") from None
+    _warn_masked(cfg, overrides)
     return cfg
+
+
+class MaskedSettingWarning(UserWarning):
+    """A config setting that is legal but changes nothing, because something else sets the same key."""
+
+
+def _warn_masked(cfg: SweepConfig, overrides) -> None:
+    """Warn about each ``--set`` value that no point uses: a component parameter (or type) or a grid
+    axis that every curve sets itself (the curve's own value wins)."""
+    import warnings
+
+    curves = cfg.raw.get("curves", [])
+    for text, table in overrides:
+        for key in _set_keys(table):
+            kind, _, param = key.partition(".")
+            if kind == "grid":
+                point_key = param
+            elif param and isinstance(cfg.raw.get(kind), dict) and kind in cfg.system:
+                point_key = kind if param == "type" else key
+            else:
+                continue
+            if curves and all(isinstance(c, dict) and point_key in c for c in curves):
+                warnings.warn(f"--set {text}: every curve sets {point_key} itself, so this value is never used",
+                              MaskedSettingWarning, stacklevel=3)
+
+
+def _set_keys(table: dict, prefix: str = "") -> list[str]:
+    """The dotted keys a ``--set`` table sets (``{"adc": {"bits": 2}}`` -> ``["adc.bits"]``); a grid axis
+    stays one name (``{"grid": {"adc.bits": [1]}}`` -> ``["grid.adc.bits"]``)."""
+    if prefix == "" and "grid" in table and isinstance(table["grid"], dict):
+        rest = {k: v for k, v in table.items() if k != "grid"}
+        return [f"grid.{axis}" for axis in table["grid"]] + _set_keys(rest)
+    out = []
+    for k, v in table.items():
+        here = f"{prefix}.{k}" if prefix else k
+        out.extend(_set_keys(v, here) if isinstance(v, dict) else [here])
+    return out
 
 
 def shipped_configs() -> list[str]:
@@ -392,22 +491,32 @@ def load_config(source, *, quick: bool = False, overrides=()) -> SweepConfig:
         path = CONFIG_DIR / f"{source}.toml"
     if not path.is_file():
         raise ValueError(f"config must be a TOML file or one of {', '.join(shipped_configs())}; got {source!r}")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(f"config {path} holds {size} bytes, more than the limit of {MAX_CONFIG_BYTES} for a sweep file")
     try:
         data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
-    return parse_config(data, quick=quick, overrides=[parse_override(o) for o in overrides])
+    except RecursionError:
+        raise ValueError(f"{path} nests its tables or arrays too deeply") from None
+    if _depth(data) > 4 * MAX_OVERRIDE_DEPTH:
+        raise ValueError(f"{path} nests its tables or arrays more than {4 * MAX_OVERRIDE_DEPTH} levels deep")
+    return parse_config(data, quick=quick, overrides=[parse_override(o) for o in overrides], base=path.parent)
 
 
 # --------------------------------------------------------------------------- running
-def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed, shared=None) -> dict:
+def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed, shared=None,
+              files=None) -> dict:
     """Simulate one point (runs in a worker process, on a Dask worker, or in-process); ``shared``: the
     set-ups the sweep computed once for all points (a trained network), by key, for the stages'
-    ``prepare`` to find in :data:`hwsim.components.SHARED`."""
+    ``prepare`` to find in :data:`hwsim.components.SHARED`; ``files``: the sweep's input files
+    (:attr:`SweepConfig.files`), whose contents replace the paths in ``system`` and ``params``."""
     import numpy as np
 
     from .montecarlo import Estimate
 
+    system, params = localize(system, params, files)
     if shared:
         from ..components import SHARED
 
@@ -528,7 +637,15 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
         if old.get("config_hash") != cfg.hash:
             if resume:
                 before = old.get("settings", {})
-                changed = [k for k, v in cfg.numbers().items() if before.get(k) != json.loads(json.dumps(v))]
+                now = cfg.numbers()
+                changed = [k for k, v in now.items() if before.get(k) != json.loads(json.dumps(v))]
+                then = before.get("files") if isinstance(before.get("files"), dict) else {}
+                files = [name for name, sha in now.get("files", {}).items() if name in then and then[name] != sha]
+                if files:
+                    raise SweepError(
+                        f"the contents of {', '.join(files)} changed since this sweep started in {out}: resuming "
+                        "would mix results of two different files in one sweep. Restore the file, run the new one "
+                        "in another --out folder, or start over there with --force.")
                 raise SweepError(
                     f"the configuration changed since this sweep started in {out} (config hash "
                     f"{old.get('config_hash')} then, {cfg.hash} now; changed: {', '.join(changed) or 'unknown'}): "
@@ -551,9 +668,12 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
 
 
 def _new_manifest(cfg: SweepConfig) -> dict:
-    return {"format": MANIFEST_FORMAT, "config_hash": cfg.hash, "config": cfg.raw, "settings": cfg.numbers(),
-            "root_seed": cfg.seed, "versions": _versions(), "git_commit": _git_commit(), "started": _now(),
-            "finished": None, "resumed": 0}
+    out = {"format": MANIFEST_FORMAT, "config_hash": cfg.hash, "config": cfg.raw, "settings": cfg.numbers(),
+           "root_seed": cfg.seed, "versions": _versions(), "git_commit": _git_commit(), "started": _now(),
+           "finished": None, "resumed": 0}
+    if cfg.files:
+        out["inputs"] = [f.describe() | {"written": written} for (_, written), f in sorted(cfg.files.items())]
+    return out
 
 
 def _read_manifest(path: Path) -> dict:
@@ -822,7 +942,7 @@ class _Executor:
     def run(self, cfg: SweepConfig, points: list[Point], shared: dict | None = None):
         """Yield ``(point, result)`` as points finish; ``result`` is the exception of a point that failed.
         ``shared``: set-ups computed once for all points (:func:`run_point`), sent with every point."""
-        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p), shared) for p in points]
+        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p), shared, cfg.files) for p in points]
         if self.executor is None:
             for p, a in zip(points, args):
                 try:
@@ -918,7 +1038,8 @@ def _shared_setups(cfg, study, todo: list[Point], out: Path, quiet: bool, tty: b
     if hook is None:
         return {}
     t0 = time.monotonic()
-    shared = hook(cfg.system, [(p.curve, p.params) for p in todo], out / MODELS_DIR, progress=not quiet and tty,
+    system = cfg.localized(Point(-1, "", {}))[0]
+    shared = hook(system, [(p.curve, cfg.localized(p)[1]) for p in todo], out / MODELS_DIR, progress=not quiet and tty,
                   say=lambda text: _say(quiet, text))
     if shared:
         _say(quiet, f"sweep: {len(shared)} shared set-up{'s' if len(shared) > 1 else ''} ready in "

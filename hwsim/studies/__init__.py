@@ -17,6 +17,10 @@ A study module defines
   (see :mod:`hwsim.engine.montecarlo`: a :class:`~hwsim.tally.Tally` whenever trials share
   randomness); ``rng`` (a child stream of the point's seed) is for set-up such as training;
 - optionally ``resolved(system)``: the system with every default filled in, for the config hash;
+- optionally ``files(system, point)``: the files a point reads, ``(KEY, value as written, companion
+  suffixes)`` each (:mod:`hwsim.engine.inputs` reads, hashes and ships them);
+- optionally ``unused_keys(system, point)``: point keys that change nothing of that point (kept out of
+  its random stream, so the point draws the same numbers whatever their value);
 - optionally ``replicas(system, point)``: how many independently set-up links (e.g. receivers
   trained with different seeds) a point averages (:func:`hwsim.engine.montecarlo.combine`); default 1.
 

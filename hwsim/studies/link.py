@@ -11,8 +11,10 @@ and ``[[curves]]`` entries or ``[grid]`` axes set
   toward the error events (:mod:`hwsim.engine.importance`; rare error rates, detection links);
 - ``rate``: the converters' bit budget in bits per receive dimension (Shlezinger and Eldar Sec. 4.2),
   which sets ``rate`` on every stage of the point that has that parameter (the QMAP
-  converters ``uniform_range``, the ``hybrid`` receiver): one grid axis for both (stages
-  without a rate ignore it, so an unquantized reference is flat over a rate axis).
+  converters ``uniform_range``, the ``hybrid`` receiver): one grid axis for both. A curve's own
+  ``KIND.rate`` wins over it for that stage. Stages without a rate ignore it, and a point none of
+  whose stages takes it draws the same numbers at every rate (:func:`unused_keys`): an unquantized
+  reference is exactly flat over a rate axis.
 
 ``hwsim.components.names(KIND)`` lists the types; each class's ``PARAMS`` its parameters.
 
@@ -98,14 +100,46 @@ def _overrides(point: dict) -> dict:
 
 
 def pipeline(system: dict, point: dict):
-    from hwsim.pipeline import Pipeline, resolve_tables
+    from hwsim.pipeline import Pipeline
+
+    return Pipeline.from_tables(_tables(system, point))
+
+
+def _tables(system: dict, point: dict) -> dict:
+    """The point's component tables: ``rate`` sets every stage that has a rate, except a stage whose own
+    ``KIND.rate`` the point sets (a curve's own value wins over the grid axis)."""
+    from hwsim.pipeline import resolve_tables
 
     tables = resolve_tables(system, _overrides(point))
-    if "rate" in point:  # stages without a rate ignore it: an unquantized reference over a rate axis is flat
+    if "rate" in point:  # stages without a rate ignore it: see unused_keys
         for kind, table in tables.items():
-            if "rate" in lookup(kind, table["type"]).PARAMS:
+            if "rate" in lookup(kind, table["type"]).PARAMS and f"{kind}.rate" not in point:
                 table["rate"] = point["rate"]
-    return Pipeline.from_tables(tables)
+    return tables
+
+
+def unused_keys(system: dict, point: dict) -> set:
+    """Point keys that change nothing of the point's link: ``rate`` when no stage has a rate (an
+    unquantized reference over a rate axis) or every stage that has one sets its own. The sweep keeps
+    them out of the point's random stream, so such a curve is the same draws at every rate: flat."""
+    if "rate" not in point:
+        return set()
+    takes = [kind for kind, table in _tables(system, point).items()
+             if "rate" in lookup(kind, table["type"]).PARAMS and f"{kind}.rate" not in point]
+    return set() if takes else {"rate"}
+
+
+def files(system: dict, point: dict) -> list:
+    """The files the point's stages read: ``(KIND.PARAM, value as written, companion suffixes)`` for every
+    parameter a stage declares in its ``FILES`` (:class:`hwsim.components.FileParam`) that names a file."""
+    out = []
+    for kind, table in _tables(system, point).items():
+        cls = lookup(kind, table["type"])
+        for param, spec in cls.FILES.items():
+            value = table.get(param, cls.PARAMS.get(param))
+            if isinstance(value, str) and value and value not in spec.names:
+                out.append((f"{kind}.{param}", value, spec.companions))
+    return out
 
 
 def validate(system: dict, point: dict) -> None:
