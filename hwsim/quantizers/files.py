@@ -14,12 +14,17 @@ codebook. The C header (``.h``) holds the same numbers as ``static const double`
 exact (shortest round-trip) decimal values, and the provenance as a comment whose text is escaped
 (:func:`hwsim.converters.tables.comment_text`); it is written, not read back.
 
-Import (:func:`import_quantizer`) reads JSON only, refuses a file larger than
-:data:`MAX_FILE_BYTES` before reading it, and checks everything before building a quantizer:
-format and version, the kind, the dimension, the number of codewords
-(:data:`hwsim.quantizers.base.MAX_CODEWORDS`) against the file's own counts before any array is
-made, finite numbers, distinct codewords, a square nonsingular generator. Files are written
-atomically.
+Import (:func:`import_quantizer`) reads JSON only. It refuses a file larger than
+:data:`MAX_FILE_BYTES` before reading it, and, before parsing it, a file with more list or object
+entries than the largest quantizer needs (:data:`MAX_JSON_ENTRIES`, :data:`MAX_JSON_CONTAINERS`):
+parsed JSON takes up to 30 times its size in memory, so a 60 MB file of empty lists would take
+1.7 GB; with these bounds no accepted file takes much more than the largest legitimate one (a
+:data:`hwsim.quantizers.base.MAX_CODEWORDS`-codeword codebook of pairs, 55 MB, about 300 MB parsed).
+Then it checks everything before building a quantizer: format and version, the kind, the dimension,
+the number of codewords (:data:`hwsim.quantizers.base.MAX_CODEWORDS`) against the file's own counts
+before any array is made, finite numbers, distinct codewords, a square nonsingular generator, and a
+declared ``rate`` that is the rate of the codewords (:math:`\log_2(M)/n`; ``null`` only for an
+unbounded lattice). Files are written atomically.
 """
 
 from __future__ import annotations
@@ -34,8 +39,17 @@ from .base import MAX_CODEWORDS, MAX_DIM, Codebook
 
 FORMAT = "hwsim-vector-quantizer"
 VERSION = 1
-#: Largest vector-quantizer file :func:`import_quantizer` reads.
+#: Largest vector-quantizer file :func:`import_quantizer` reads (a codebook of
+#: :data:`~hwsim.quantizers.base.MAX_CODEWORDS` pairs at full precision takes 55 MB).
 MAX_FILE_BYTES = 64 * 2**20
+#: Most list or object entries (commas, counted before parsing) in a vector-quantizer file: the numbers of a
+#: codebook of :data:`~hwsim.quantizers.base.MAX_CODEWORDS` pairs and the commas between its rows, with room
+#: for the provenance.
+MAX_JSON_ENTRIES = 4 * MAX_CODEWORDS + 4096
+#: Most lists and objects (``[`` and ``{``, counted before parsing) in a vector-quantizer file: one per codeword.
+MAX_JSON_CONTAINERS = MAX_CODEWORDS + 4096
+#: Largest difference between a file's declared ``rate`` and the rate of its codewords (rounding of the decimal).
+RATE_TOLERANCE = 1e-9
 KINDS = ("codebook", "lattice")
 
 #: The JSON Schema of the JSON form (draft 2020-12).
@@ -133,13 +147,51 @@ def import_quantizer(path, *, max_bytes: int | None = None):
                          "(hwsim.quantizers.files.MAX_FILE_BYTES; pass max_bytes to read a larger one)")
     with open(path, "rb") as fh:
         data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} grew past the limit of {limit} bytes for a vector-quantizer file while it was read")
     if data[:1] != b"{":
         raise ValueError(f"{path} is not a JSON vector-quantizer file (it does not start with '{{')")
+    _check_entries(path, data, max(1.0, limit / MAX_FILE_BYTES))
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or a huge integer
         raise ValueError(f"{path} is not valid JSON ({type(exc).__name__})") from None
     return from_document(doc, str(path)), doc
+
+
+def _check_entries(path, data: bytes, factor: float = 1.0) -> None:
+    """Refuse, before parsing, JSON with more entries or containers than any quantizer file needs (see the
+    module text: parsing takes many times the file's size); ``factor`` scales the bounds for a file read
+    deliberately with a larger ``max_bytes``."""
+    entries = data.count(b",")
+    containers = data.count(b"[") + data.count(b"{")
+    for count, bound, what in ((entries, MAX_JSON_ENTRIES, "list or object entries"),
+                               (containers, MAX_JSON_CONTAINERS, "lists and objects")):
+        limit = int(bound * factor)
+        if count > limit:
+            raise ValueError(f"{path} ({len(data)} bytes) holds about {count} {what}, more than the {limit} that "
+                             f"the largest vector-quantizer file needs ({MAX_CODEWORDS} codewords of dimension 2; "
+                             "hwsim.quantizers.files.MAX_JSON_ENTRIES, MAX_JSON_CONTAINERS); refused before parsing")
+
+
+def _check_rate(src: str, doc: dict, quantizer) -> None:
+    """A declared ``rate`` must be the quantizer's: log2(M)/n for M codewords, null for an unbounded lattice."""
+    if "rate" not in doc:
+        return
+    declared = doc["rate"]
+    if declared is not None and (isinstance(declared, bool) or not isinstance(declared, (int, float))
+                                 or not math.isfinite(declared)):
+        raise ValueError(f"{src}: rate must be a finite number of bits per dimension or null, got {declared!r}")
+    size = getattr(quantizer, "size", None)
+    if size is None:
+        if declared is not None:
+            raise ValueError(f"{src}: rate = {declared!r} bits per dimension, but the file describes an unbounded "
+                             "lattice (shaping null: infinitely many points, rate null)")
+        return
+    actual = math.log2(size) / quantizer.dim
+    if declared is None or abs(float(declared) - actual) > RATE_TOLERANCE * max(1.0, actual):
+        raise ValueError(f"{src}: rate = {declared!r} bits per dimension, but its {size} codewords of dimension "
+                         f"{quantizer.dim} give log2({size}) / {quantizer.dim} = {actual!r}")
 
 
 def from_document(doc, src: str = "the document"):
@@ -168,13 +220,16 @@ def from_document(doc, src: str = "the document"):
         raise ValueError(f"{src}: {key} holds values that are not finite")
     try:
         if kind == "codebook":
-            return Codebook(values)
-        from .lattices import from_export
+            quantizer = Codebook(values)
+        else:
+            from .lattices import from_export
 
-        return from_export(doc)
+            quantizer = from_export(doc)
     except ValueError as exc:
         raise ValueError(f"{src}: {exc}") from None
+    _check_rate(src, doc, quantizer)
+    return quantizer
 
 
-__all__ = ["FORMAT", "MAX_FILE_BYTES", "SCHEMA", "VERSION", "export_quantizer", "from_document", "import_quantizer",
-           "quantizer_document"]
+__all__ = ["FORMAT", "MAX_FILE_BYTES", "MAX_JSON_CONTAINERS", "MAX_JSON_ENTRIES", "SCHEMA", "VERSION",
+           "export_quantizer", "from_document", "import_quantizer", "quantizer_document"]
