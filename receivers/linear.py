@@ -359,7 +359,17 @@ class BLMMSE(LinearDetector):
     filter is computed in its :math:`K \times K` form
     :math:`W = (H_e^H D^{-1} H_e + I/E_s)^{-1} H_e^H D^{-1}`, :math:`O(N K^2)` per frame instead of
     the :math:`O(N^3)` solve with :math:`C_{rr}`.
+
+    Converters that quantize without a real decision table per I and Q sample (a vector bank,
+    ``adc.scalar_cells`` False) give no Bussgang gain, and the filter would silently be LMMSE's: such a
+    link is refused (:meth:`check_link`).
     """
+
+    def check_link(self, link) -> None:
+        """Refuse a quantizing bank without per-axis cells (where BLMMSE would be LMMSE)."""
+        from hwsim.converters.banks import require_scalar_cells
+
+        require_scalar_cells(link, self.name, "receiver.type = \"lmmse\", which is what blmmse would compute there")
 
     def filter(self, obs, model=None):
         model = model if model is not None else linear_model(obs)

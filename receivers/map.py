@@ -524,7 +524,10 @@ class QMAP(Detector):
         self._detector = None
 
     def check_link(self, link) -> None:
+        from hwsim.converters.banks import require_scalar_cells
+
         _check_exhaustive(link)
+        require_scalar_cells(link, self.name, "a linear receiver (receiver.type = \"lmmse\")")
         if getattr(link.adc, "params", {}).get("agc") != "fixed":
             raise ValueError("receiver.type = 'qmap' needs converters with one table and a fixed full scale "
                              f"(adc.agc = \"fixed\"), got adc.type = {link.adc.name!r}"

@@ -166,6 +166,14 @@ class NearML(Detector):
         if not 0 < self.params["step"] < 2:
             raise ValueError(f"receiver.step must lie in (0, 2) (a multiple of 1/Lipschitz), got {self.params['step']}")
 
+    def check_link(self, link) -> None:
+        """Refuse converters that quantize without per-axis cells (``adc.scalar_cells`` False, a vector bank):
+        the likelihood is that of each sample's cell, and without cells the detector would treat the
+        reconstructions as unquantized samples."""
+        from hwsim.converters.banks import require_scalar_cells
+
+        require_scalar_cells(link, self.name, "a linear receiver (receiver.type = \"lmmse\")")
+
     def _box(self, constellation) -> tuple[float, float]:
         pts = np.asarray(constellation.points)
         return float(np.max(np.abs(pts.real))), float(np.max(np.abs(pts.imag)))

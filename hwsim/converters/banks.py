@@ -34,8 +34,39 @@ AGC_MODES = ("ideal", "fixed")
 MAX_DESIGN_BITS = 8
 
 
+def check_agc(params: dict, default_scale: float) -> None:
+    """``adc.agc`` one of :data:`AGC_MODES`, ``adc.scale`` positive, and no scale other than the default under
+    ``agc = "ideal"`` (which sets the scale from the signal: the value would do nothing)."""
+    if params["agc"] not in AGC_MODES:
+        raise ValueError(f"adc.agc must be one of {', '.join(AGC_MODES)}, got {params['agc']!r}")
+    _checks.real("adc.scale", params["scale"], positive=True)
+    if params["agc"] == "ideal" and params["scale"] != default_scale:
+        raise ValueError(f"adc.scale sets the full scale of agc = 'fixed'; with agc = 'ideal' the scale follows the "
+                         f"signal and adc.scale = {params['scale']!r} would do nothing (set adc.agc = \"fixed\" to use "
+                         "it)")
+
+
+def require_scalar_cells(link, receiver: str, instead: str) -> None:
+    """Refuse a link whose converter bank quantizes without per-axis cells (``scalar_cells``, see
+    :class:`ConverterBank`), for ``receiver`` (its ``receiver.type``), suggesting ``instead``."""
+    bank = link.adc
+    if getattr(bank, "quantizes", True) and not getattr(bank, "scalar_cells", False):
+        raise ValueError(f"receiver.type = {receiver!r} needs converters that quantize each I and Q sample with a "
+                         f"real decision table (its cells), and adc.type = {bank.name!r} does not give them (its "
+                         f"observation holds reconstructions only); use {instead}")
+
+
 class ConverterBank(Component):
-    """Base: ``convert(y, H, noise_var, noise_cov)`` -> the converter fields of an Observation."""
+    """Base: ``convert(y, H, noise_var, noise_cov)`` -> the converter fields of an Observation.
+
+    What a bank gives, for the stages that ask (never its name): ``quantizes`` (False only for ideal
+    converters) and ``scalar_cells`` (True where every I and Q sample comes from one real decision table:
+    the observation carries ``adc``, ``scale`` and each sample's cell, which Bussgang and likelihood
+    receivers need; :func:`require_scalar_cells`).
+    """
+
+    quantizes = True
+    scalar_cells = False
 
     def convert(self, y: np.ndarray, H: np.ndarray, noise_var: float, noise_cov=None) -> dict:  # pragma: no cover
         raise NotImplementedError
@@ -45,6 +76,8 @@ class ConverterBank(Component):
 class Unquantized(ConverterBank):
     """Ideal, infinite-resolution converters: the receiver sees ``y``."""
 
+    quantizes = False
+
     def convert(self, y, H, noise_var, noise_cov=None) -> dict:
         return {"r": y}
 
@@ -53,15 +86,11 @@ class TableBank(ConverterBank):
     """An I/Q pair of one real table per input, behind an AGC (see the module text)."""
 
     PARAMS = {"agc": "ideal", "scale": 1.0}
+    scalar_cells = True
 
     def __init__(self, **params):
         super().__init__(**params)
-        if self.params["agc"] not in AGC_MODES:
-            raise ValueError(f"adc.agc must be one of {', '.join(AGC_MODES)}, got {self.params['agc']!r}")
-        _checks.real("adc.scale", self.params["scale"], positive=True)
-        if self.params["agc"] == "ideal" and self.params["scale"] != self.PARAMS["scale"]:
-            raise ValueError("adc.scale sets the full scale of agc = 'fixed'; with agc = 'ideal' the scale follows "
-                             "the signal (set adc.agc = \"fixed\" to use it)")
+        check_agc(self.params, self.PARAMS["scale"])
         self.table = self.make_table()
 
     def make_table(self):  # pragma: no cover - interface
@@ -204,10 +233,15 @@ class VectorBank(ConverterBank):
     ``quantizer``: ``A2`` (the hexagonal lattice) or ``Z2`` (a square grid), their
     :math:`2^{2R}` smallest points scaled for the least MSE of a unit-variance Gaussian pair, ``lbg``
     (an LBG codebook of that many codewords trained on Gaussian pairs from ``train_seed``), or the
-    path of a 2-D quantizer file (:func:`hwsim.quantizers.files.import_quantizer`). ``rate``: bits
-    per real dimension (4 bits per complex sample at the default 2). The receiver sees the
-    reconstructions (``adc`` absent from the observation: linear receivers treat them as samples;
-    the quantization-aware detectors, which need per-axis cells, do not apply).
+    path of a 2-D quantizer file (:func:`hwsim.quantizers.files.import_quantizer`) with finitely many
+    codewords (a codebook, or a lattice with a shaping region; an unbounded lattice is refused). ``rate``:
+    bits per real dimension (4 bits per complex sample at the default 2), at least 0.5 (2 codewords). A
+    file fixes the rate: ``rate`` must then ask for the file's number of codewords (it is checked, not
+    applied), and ``train_seed``, which only the designs use, must keep its default. ``scale`` is the
+    full scale of ``agc = "fixed"``; under ``agc = "ideal"`` a scale other than 1 is refused (it would
+    do nothing). The receiver sees the reconstructions (``adc`` absent from the observation, and
+    ``scalar_cells`` False: linear receivers treat them as samples; the quantization-aware receivers,
+    which need per-axis cells, refuse the link).
     """
 
     PARAMS = {"quantizer": "A2", "rate": 2.0, "agc": "ideal", "scale": 1.0, "train_seed": 0}
@@ -216,31 +250,29 @@ class VectorBank(ConverterBank):
     def __init__(self, **params):
         super().__init__(**params)
         p = self.params
-        if p["agc"] not in AGC_MODES:
-            raise ValueError(f"adc.agc must be one of {', '.join(AGC_MODES)}, got {p['agc']!r}")
-        _checks.real("adc.scale", p["scale"], positive=True)
+        check_agc(p, self.PARAMS["scale"])
         _checks.real("adc.rate", p["rate"], positive=True)
         _checks.integer("adc.train_seed", p["train_seed"], minimum=0)
         self.quantizer = self._design()
 
-    def _design(self):
+    def _count(self) -> int:
+        """Codewords per I/Q pair that ``adc.rate`` asks for, :math:`2^{2R}` rounded (a clear error naming the key)."""
         from hwsim.quantizers import codewords_for
 
+        rate = self.params["rate"]
+        try:
+            return codewords_for(rate, 2)
+        except ValueError as exc:
+            raise ValueError(f"adc.rate = {rate!r}: {exc}") from None
+
+    def _design(self):
         p = self.params
         if p["quantizer"] not in VECTOR_DESIGNS:
-            from pathlib import Path
-
-            from hwsim.quantizers.files import import_quantizer
-
-            if not Path(p["quantizer"]).is_file():
-                raise ValueError(f"adc.quantizer must be one of {', '.join(VECTOR_DESIGNS)} or the path of a 2-D "
-                                 f"quantizer file, got {p['quantizer']!r} (no such file)")
-            q, _ = import_quantizer(p["quantizer"])
-            if q.dim != 2:
-                raise ValueError(f"adc.quantizer: {p['quantizer']} quantizes {q.dim}-dimensional vectors; a vector "
-                                 "bank needs 2 (an I/Q pair)")
-            return q
-        count = codewords_for(p["rate"], 2)
+            return self._from_file(p["quantizer"])
+        count = self._count()
+        if count < 2:
+            raise ValueError(f"adc.rate = {p['rate']} gives {count} codeword per I/Q pair: a converter needs at least "
+                             "2 (adc.rate = 0.5 gives 2)")
         if count > 4096:
             raise ValueError(f"adc.rate = {p['rate']} gives {count} codewords per I/Q pair; a vector bank designs at "
                              "most 4096 (rate 6)")
@@ -253,6 +285,40 @@ class VectorBank(ConverterBank):
         from hwsim.quantizers.lattices import gaussian_codebook
 
         return gaussian_codebook(p["quantizer"], count, samples)
+
+    def _from_file(self, path: str):
+        """The quantizer of a file: 2-D, finitely many codewords, and the rate and seed keys consistent with it
+        (the file fixes the rate and needs no training, so a differing ``adc.rate`` or a ``adc.train_seed``
+        would do nothing)."""
+        from pathlib import Path
+
+        from hwsim.quantizers.files import import_quantizer
+
+        p = self.params
+        if not Path(path).is_file():
+            raise ValueError(f"adc.quantizer must be one of {', '.join(VECTOR_DESIGNS)} or the path of a 2-D "
+                             f"quantizer file, got {path!r} (no such file)")
+        q, _ = import_quantizer(path)
+        if q.dim != 2:
+            raise ValueError(f"adc.quantizer: {path} quantizes {q.dim}-dimensional vectors; a vector "
+                             "bank needs 2 (an I/Q pair)")
+        size = getattr(q, "size", None)  # finitely many codewords (a codebook, a lattice with a shaping region)
+        if size is None:
+            raise ValueError(f"adc.quantizer: {path} is an unbounded lattice (no shaping region: infinitely many "
+                             "points, no overload bound); a converter has finitely many outputs: export the lattice "
+                             "bounded (Lattice.bounded(radius=..., codewords=...)) or use a codebook")
+        if size < 2:
+            raise ValueError(f"adc.quantizer: {path} holds {size} codeword; a converter needs at least 2")
+        if self._count() != size:
+            raise ValueError(f"adc.rate = {p['rate']!r} asks for {self._count()} codewords per I/Q pair, but the "
+                             f"quantizer file {path} holds {size} (rate log2({size}) / 2 = {q.rate:.6g} bits per "
+                             f"dimension), and the file fixes the rate: set adc.rate = {q.rate:.6g} (or use a design, "
+                             f"adc.quantizer = one of {', '.join(VECTOR_DESIGNS)}, to choose the rate)")
+        if p["train_seed"] != self.PARAMS["train_seed"]:
+            raise ValueError(f"adc.train_seed = {p['train_seed']} seeds the designs {', '.join(VECTOR_DESIGNS)}; the "
+                             f"quantizer file {path} is used as it is, so the seed would do nothing (leave "
+                             f"adc.train_seed at {self.PARAMS['train_seed']})")
+        return q
 
     agc_scale = TableBank.agc_scale
 
