@@ -236,8 +236,11 @@ class WidebandChannel(Component):
 class TDLChannel(WidebandChannel):
     r"""3GPP TDL channel (``model`` A-E, ``delay_spread`` [s]) per user and receive antenna, static over a slot.
 
-    Antenna pairs fade independently (no spatial correlation); ``carrier_frequency`` [Hz] only matters
-    for the Doppler of a moving user, zero here (block fading per slot).
+    Antenna pairs fade independently (no spatial correlation). ``carrier_frequency`` [Hz] is refused at any
+    value but its default: Sionna's TDL uses the carrier frequency only for the Doppler of a moving user
+    (:math:`\omega_d = 2\pi v f_c / c`, with ``min_speed``/``max_speed``), and this channel has no mobility
+    (speed 0, static over a slot, redrawn per slot; no speed parameter exists), so another value would
+    change nothing. The key stays, at 3.5 GHz, to record the carrier the profile stands for.
     """
 
     PARAMS = {"model": "C", "delay_spread": 100e-9, "antennas": 16, "oversampling": 1, "carrier_frequency": 3.5e9}
@@ -251,6 +254,11 @@ class TDLChannel(WidebandChannel):
             raise ValueError(f"channel.delay_spread is in seconds; {self.params['delay_spread']} s is beyond any TDL "
                              "profile (nominal values: 10e-9 to 1000e-9)")
         _checks.real("channel.carrier_frequency", self.params["carrier_frequency"], positive=True)
+        default = self.PARAMS["carrier_frequency"]
+        if self.params["carrier_frequency"] != default:
+            raise ValueError(f"channel.carrier_frequency = {self.params['carrier_frequency']!r} would change nothing: "
+                             "the carrier frequency enters Sionna's TDL only through the Doppler of a moving user, and "
+                             f"this channel is static over a slot (no mobility); leave it at {default:g} Hz")
         self._tdl = {}
 
     def _model(self, users: int):
