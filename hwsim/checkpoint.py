@@ -133,14 +133,14 @@ class Checkpoint:
         return epochs, extra
 
     def _read(self):
-        import torch
+        from ._weights import load_tensors
 
         bound = self._max_bytes()
         with open(self.path, "rb") as fh:
             data = fh.read(bound + 1)
         if len(data) > bound:
             raise ValueError(f"it holds more than {bound} bytes, more than such a training's state can hold")
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        state = load_tensors(data, self.path, "checkpoint")  # tensors only: nothing in the file runs
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"not an {FORMAT} file")
         if state.get("version") != FORMAT_VERSION:

@@ -9,7 +9,9 @@ so a sweep interrupted during the training resumes it from the last finished epo
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from pathlib import Path
 
 
@@ -57,7 +59,7 @@ def sidecar_bytes(path, what: str, max_bytes: int) -> bytes:
     sidecar holds at most ``max_bytes`` (``what`` names the kind of model in messages)."""
     side = Path(f"{path}.json")
     if not Path(path).is_file():
-        raise ValueError(f"receiver.model: {path} is not a file (a {what} saved by hwsim)")
+        raise ValueError(f"{path} is not a file (a {what} saved by hwsim)")
     try:
         size = side.stat().st_size
     except FileNotFoundError:
@@ -104,24 +106,74 @@ def model_files(fmt: str, version: int, state_dict, sidecar: dict, origin: dict 
     return buf.getvalue(), json.dumps(doc, indent=1)
 
 
+def read_weights(path, bound: int) -> bytes:
+    """The bytes of the weight file ``path``, refused before reading when it holds more than ``bound`` bytes
+    (what the network its sidecar describes can need)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(bound + 1)
+    if max(size, len(data)) > bound:
+        raise ValueError(f"{path} holds {max(size, len(data))} bytes, but the network its sidecar describes needs "
+                         f"at most {bound}")
+    return data
+
+
+def check_version(found, version: int, src) -> None:
+    """A weight file's ``version`` must be ``version``; one from a newer hwsim says so."""
+    if found != version:
+        newer = isinstance(found, int) and not isinstance(found, bool) and found > version
+        raise ValueError(f"{src} has format version {found!r}; this hwsim reads version {version}"
+                         + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
+
+
 def load_weights(net, weights: bytes, bound: int, fmt: str, version: int, src: str):
     """Load the weight file ``weights`` (written by :func:`model_files`) into ``net`` and return it in eval
-    mode; a clear ValueError for a file larger than ``bound`` bytes, one torch cannot read, another format
-    or version, or weights that do not fit ``net`` (``src`` names the file)."""
-    import io
-
-    import torch
+    mode; a clear ValueError for a file larger than ``bound`` bytes, one that is not tensors only
+    (:func:`hwsim._weights.load_tensors`: nothing in it runs), another format or version, or weights
+    that do not fit ``net`` (``src`` names the file)."""
+    from hwsim._weights import load_tensors
 
     if len(weights) > bound:
         raise ValueError(f"{src} holds {len(weights)} bytes, more than the network its sidecar describes needs")
-    try:
-        blob = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ValueError(f"{src} is not a readable weight file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(blob, dict) or blob.get("format") != fmt or blob.get("version") != version:
-        raise ValueError(f"{src} has an unknown format or version")
+    blob = load_tensors(weights, src)
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        raise ValueError(f"{src} is not an {fmt} weight file")
+    check_version(blob.get("version"), version, src)
     try:
         net.load_state_dict(blob["state_dict"])
     except (RuntimeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{src} does not match its sidecar ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"{src} does not match its sidecar ({type(exc).__name__}: {_one_line(exc)})") from None
     return net.eval()
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_model(path, load, fits=None) -> None:
+    """``receiver.model`` when the config loads: the whole file checked as a run would load it, not only its
+    sidecar. ``load(path)`` reads the model (bounded sidecar and weights, tensors only, the weights
+    fitting the network the sidecar describes, the format version) once per version of the two files
+    (cached by their size, times and inode: a sweep's points share one file); ``fits()`` then checks
+    the link it was trained for, each time. Any ValueError is raised again as one that names
+    ``receiver.model`` and the file."""
+    try:
+        _loaded_once(load, str(path), _stamp(path), _stamp(f"{path}.json"))
+        if fits is not None:
+            fits()
+    except ValueError as exc:
+        raise ValueError(f"receiver.model = {str(path)!r}: {exc}") from None
+
+
+def _stamp(path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+@functools.lru_cache(maxsize=32)
+def _loaded_once(load, path: str, *stamps) -> None:
+    load(path)  # what it loads is dropped: a run loads it again where it runs

@@ -253,11 +253,9 @@ class TrainedReceiver:
         if not path.is_file():
             raise ValueError(f"{path}: no such file")
         bound = _weight_bound(cls.sidecar(sidecar, side_path, max_parameters)[1])
-        weight_size = path.stat().st_size
-        if weight_size > bound:
-            raise ValueError(f"{path} holds {weight_size} bytes, but the receiver its sidecar describes needs at "
-                             f"most {bound} bytes")
-        return cls.from_files(path.read_bytes(), sidecar, path, max_parameters=max_parameters)
+        from ._shared import read_weights
+
+        return cls.from_files(read_weights(path, bound), sidecar, path, max_parameters=max_parameters)
 
     @staticmethod
     def sidecar(text: bytes | str, side_path, max_parameters: int | None = None) -> tuple[dict, dict]:
@@ -284,18 +282,20 @@ class TrainedReceiver:
                    max_parameters: int | None = None) -> "TrainedReceiver":
         """A receiver from the two files of :meth:`save` held in memory (``path`` names the weights in
         messages; its sidecar is ``path.json``), checked as :meth:`load` checks them."""
+        from hwsim._weights import load_tensors
+
+        from ._shared import _one_line, check_version
+
         path = Path(path)
         side_path = Path(str(path) + ".json")
         sidecar, arch = cls.sidecar(sidecar, side_path, max_parameters)
         if len(weights) > _weight_bound(arch):
             raise ValueError(f"{path} holds {len(weights)} bytes, but the receiver its sidecar describes needs at "
                              f"most {_weight_bound(arch)} bytes")
-        try:
-            blob = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many kinds for a damaged file
-            raise ValueError(f"{path} is not a readable receiver weight file ({type(exc).__name__}: {exc})") from None
-        if not isinstance(blob, dict) or blob.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path} has an unknown format or version")
+        blob = load_tensors(weights, path, "receiver weight file")  # tensors only: nothing in it runs
+        if not isinstance(blob, dict) or blob.get("format", "hwsim-hybrid-receiver") != "hwsim-hybrid-receiver":
+            raise ValueError(f"{path} is not an hwsim hybrid receiver's weight file")
+        check_version(blob.get("version"), FORMAT_VERSION, path)
         try:
             model = HybridReceiver(**arch)
             model.load_state_dict(blob["state_dict"])
@@ -304,8 +304,8 @@ class TrainedReceiver:
             same = (np.allclose(table.thresholds, saved["thresholds"]) and np.allclose(table.levels, saved["levels"]))
             config, seed, history = sidecar["config"], sidecar["seed"], sidecar["history"]
         except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path} does not match its sidecar {side_path.name} ({type(exc).__name__}: {exc})") \
-                from None
+            raise ValueError(f"{path} does not match its sidecar {side_path.name} ({type(exc).__name__}: "
+                             f"{_one_line(exc)})") from None
         if not same:
             raise ValueError(f"{path}: weights and the sidecar's ADC table disagree (files from different runs?)")
         return cls(model=model, config=config, seed=seed, history=history)

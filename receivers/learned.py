@@ -49,7 +49,9 @@ class Hybrid(Detector):
             raise ValueError(f"receiver.training must be one of {', '.join(TRAININGS)}, got {p['training']!r}")
         if p["trainset"] not in TRAINSETS:
             raise ValueError(f"receiver.trainset must be one of {', '.join(TRAINSETS)}, got {p['trainset']!r}")
-        _checks.real("receiver.rate", p["rate"], positive=True)
+        from hwsim.converters.budget import check_rate
+
+        check_rate("receiver.rate", p["rate"])
         _checks.real("receiver.csi_error", p["csi_error"], nonnegative=True)
         _checks.real("receiver.gamma", p["gamma"], positive=True)
         for key, limit in self.LIMITS.items():
@@ -264,36 +266,32 @@ class HardwareInTheLoop(Hybrid):
 
 
 def _check_model(path: str, link, budget) -> None:
-    """A saved receiver must be one for this link: its channel (frame length aside), its number of users
-    and antennas, and the converters the link's budget gives (read from its JSON sidecar, bounded)."""
-    from pathlib import Path
+    """A saved receiver must load as a run loads it (:meth:`hwsim.receivers.hybrid.TrainedReceiver.load`:
+    bounded files, tensors only, weights agreeing with the sidecar, its format version) and be one for
+    this link: its channel (frame length aside), its number of users and antennas, and the converters
+    the link's budget gives. Errors name ``receiver.model`` (:func:`hwsim.receivers._shared.check_model`)."""
+    from ._shared import check_model, sidecar_bytes
+    from .hybrid import MAX_SIDECAR_BYTES, TrainedReceiver
 
-    from hwsim.converters.tables import parse_json_bytes
+    def fits():
+        sidecar, arch = TrainedReceiver.sidecar(sidecar_bytes(path, "hybrid receiver", MAX_SIDECAR_BYTES),
+                                                f"{path}.json")
+        config = sidecar.get("config")
+        if not isinstance(config, dict):
+            raise ValueError(f"{path}.json has no config table: not a receiver sidecar")
+        users, antennas = link.source.users, link.channel.antennas
+        if (arch["n"], arch["n_classes"]) != (antennas, 2**users):
+            raise ValueError(f"{path} was trained for {arch['n']} antennas and {arch['n_classes']} symbol vectors, "
+                             f"this link has {antennas} antennas and {2 ** users} ({users} BPSK users)")
+        have = {k: v for k, v in (config.get("channel") or {}).items() if k != "frame_len"}
+        want = {k: v for k, v in link.channel.params.items() if k != "frame_len"}
+        if have != want:
+            raise ValueError(f"{path} was trained for channel {have}, this link's channel is {want}")
+        if (budget.p, budget.levels) != (arch["p"], arch["n_levels"]):
+            raise ValueError(f"the link's budget means {budget.p} converters of {budget.levels} levels, but {path} "
+                             f"has {arch['p']} of {arch['n_levels']} (set receiver.rate to match)")
 
-    from .hybrid import MAX_SIDECAR_BYTES
-
-    side = Path(f"{path}.json")
-    if not Path(path).is_file() or not side.is_file():
-        raise ValueError(f"receiver.model must be a trained receiver (.pt with its .pt.json sidecar), got {path!r}")
-    if side.stat().st_size > MAX_SIDECAR_BYTES:
-        raise ValueError(f"{side} holds more than {MAX_SIDECAR_BYTES} bytes: not a receiver sidecar")
-    with open(side, "rb") as fh:
-        sidecar = parse_json_bytes(side, fh.read(MAX_SIDECAR_BYTES + 1), "a receiver sidecar")
-    arch = sidecar.get("arch") if isinstance(sidecar, dict) else None
-    config = sidecar.get("config") if isinstance(sidecar, dict) else None
-    if not isinstance(arch, dict) or not isinstance(config, dict):
-        raise ValueError(f"{side} is not a receiver sidecar")
-    users, antennas = link.source.users, link.channel.antennas
-    if (arch.get("n"), arch.get("n_classes")) != (antennas, 2**users):
-        raise ValueError(f"{path} was trained for {arch.get('n')} antennas and {arch.get('n_classes')} symbol "
-                         f"vectors, this link has {antennas} antennas and {2 ** users} ({users} BPSK users)")
-    have = {k: v for k, v in (config.get("channel") or {}).items() if k != "frame_len"}
-    want = {k: v for k, v in link.channel.params.items() if k != "frame_len"}
-    if have != want:
-        raise ValueError(f"{path} was trained for channel {have}, this link's channel is {want}")
-    if (budget.p, budget.levels) != (arch.get("p"), arch.get("n_levels")):
-        raise ValueError(f"the link's budget means {budget.p} converters of {budget.levels} levels, but {path} has "
-                         f"{arch.get('p')} of {arch.get('n_levels')} (set receiver.rate to match)")
+    check_model(path, TrainedReceiver.load, fits)
 
 
 @functools.lru_cache(maxsize=8)

@@ -194,8 +194,11 @@ class LearnedDetector(Detector):
             raise ValueError(f"receiver.batch_frames x channel.frame_len x channel.antennas = {values} samples per "
                              f"training step, more than the limit of {MAX_BATCH_VALUES} "
                              "(hwsim.receivers.learned_detector.MAX_BATCH_VALUES)")
-        if self.params["model"]:
-            read_sidecar(self.params["model"], link)
+        if self.params["model"]:  # the whole file, as a run loads it, and the link it was trained for
+            from ._shared import check_model
+
+            path = self.params["model"]
+            check_model(path, load_detector, lambda: read_sidecar(path, link))
 
     def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
         """Load or train the sweep's network (cached per process; ``rng`` is not used, see the module text)."""
@@ -816,14 +819,10 @@ def _differences(have, want) -> str:
 
 def load_detector(path, link=None) -> TrainedDetector:
     """Load a network written by :func:`save_detector` (checked by :func:`read_sidecar`, and against ``link``)."""
-    from pathlib import Path
+    from ._shared import read_weights
 
     sidecar = read_sidecar(path, link)
-    bound = _weights_bound(sidecar)
-    size = Path(path).stat().st_size
-    if size > bound:
-        raise ValueError(f"{path} holds {size} bytes, but the network its sidecar describes needs at most {bound}")
-    return _from_files(Path(path).read_bytes(), sidecar, str(path))
+    return _from_files(read_weights(path, _weights_bound(sidecar)), sidecar, str(path))
 
 
 def _weights_bound(sidecar: dict) -> int:

@@ -134,8 +134,11 @@ class TaskHybrid(Detector):
         if values > MAX_BATCH_VALUES:
             raise ValueError(f"receiver.batch_frames x channel.frame_len x channel.antennas = {values} samples per "
                              f"training step, more than the limit of {MAX_BATCH_VALUES}")
-        if self.params["model"]:
-            read_sidecar(self.params["model"], link)
+        if self.params["model"]:  # the whole file, as a run loads it, and the link it was trained for
+            from ._shared import check_model
+
+            path = self.params["model"]
+            check_model(path, load, lambda: read_sidecar(path, link))
 
     def bits_per_use(self) -> int:
         """Converter bits per channel use, :math:`2 p b`."""
@@ -494,10 +497,9 @@ def _from_files(weights: bytes, sidecar: dict, src: str) -> TrainedTaskHybrid:
     from ._shared import load_weights
 
     a = sidecar["arch"]
-    bound = 8 * (4 * a["users"] * a["outputs"] * 2 + 2 * a["users"] + 2 * a["levels"]) + 2**20
     _, Network = _torch()
     net = load_weights(Network(a["users"], a["outputs"], a["levels"], a["mode"], a["gamma"], a["sharpness"]),
-                       weights, bound, FORMAT, FORMAT_VERSION, src)
+                       weights, _weights_bound(a), FORMAT, FORMAT_VERSION, src)
     residual = sidecar.get("residual")
     return TrainedTaskHybrid(net=net, arch=a, link=sidecar.get("link"), training=sidecar.get("training", {}),
                              seed=int(sidecar.get("seed") or 0),
@@ -505,12 +507,18 @@ def _from_files(weights: bytes, sidecar: dict, src: str) -> TrainedTaskHybrid:
                              history=sidecar.get("history", []))
 
 
+def _weights_bound(arch: dict) -> int:
+    """Bytes a weight file of a receiver of architecture ``arch`` (checked by :func:`_check_sidecar`) may hold."""
+    return 8 * (4 * arch["users"] * arch["outputs"] * 2 + 2 * arch["users"] + 2 * arch["levels"]) + 2**20
+
+
 def load(path, link=None) -> TrainedTaskHybrid:
-    """Load a receiver saved by ``hwsim train`` (checked against ``link``)."""
-    from pathlib import Path
+    """Load a receiver saved by ``hwsim train`` (checked against ``link``; the weight file is refused
+    before it is read when it is larger than its sidecar's receiver needs)."""
+    from ._shared import read_weights
 
     sidecar = read_sidecar(path, link)
-    return _from_files(Path(path).read_bytes(), sidecar, str(path))
+    return _from_files(read_weights(path, _weights_bound(sidecar["arch"])), sidecar, str(path))
 
 
 __all__ = ["TaskHybrid", "TrainedTaskHybrid", "load", "read_sidecar", "train"]
