@@ -64,6 +64,8 @@ OFDM_METRICS = ("bler", "coded_ber", "ber")
 LDPC_K_MIN, LDPC_K_MAX, LDPC_RATE_MIN, LDPC_RATE_MAX = 12, 8448, 1 / 5, 948 / 1024
 #: Guard against slots that exhaust memory (time samples x antennas per slot).
 MAX_SLOT_VALUES = 2**22
+#: Subcarrier spacings an OFDM source accepts (Hz): every standard's, with room on both sides.
+MIN_SPACING, MAX_SPACING = 1e3, 1e7
 #: Sionna's precision for the OFDM chain (float64, the project's default for simulation).
 PRECISION = "double"
 #: Seed of the pilots' QPSK phases (the same pilots in every link).
@@ -108,7 +110,10 @@ class OFDMSource(Component):
         if self.cp_length > self.fft_size:
             raise ValueError(f"source.cp_length = {self.cp_length} samples is longer than the OFDM symbol "
                              f"(source.fft_size = {self.fft_size}); the resource grid allows 0 <= cp_length <= fft_size")
-        _checks.real("source.subcarrier_spacing", p["subcarrier_spacing"], positive=True)
+        spacing = _checks.real("source.subcarrier_spacing", p["subcarrier_spacing"], positive=True)
+        if not MIN_SPACING <= spacing <= MAX_SPACING:
+            raise ValueError(f"source.subcarrier_spacing must be between {MIN_SPACING:g} and {MAX_SPACING:g} Hz (5G NR "
+                             f"uses 15-960 kHz, 802.11 312.5 kHz), got {spacing:g}")
         self.ofdm_symbols = _checks.integer("source.ofdm_symbols", p["ofdm_symbols"], minimum=1, maximum=1000)
         pilots = p["pilot_symbols"]
         if not isinstance(pilots, list) or not pilots:
@@ -121,6 +126,8 @@ class OFDMSource(Component):
         self.pilot_symbols = sorted(int(i) for i in pilots)
         self.n = _checks.integer("source.block_len", p["block_len"], minimum=1)
         rate = _checks.real("source.code_rate", p["code_rate"], positive=True)
+        if rate > 1:
+            raise ValueError(f"source.code_rate must be in (0, 1] (information bits per coded bit), got {rate:g}")
         self.k = int(round(rate * self.n))
         problem = None
         if not LDPC_K_MIN <= self.k <= LDPC_K_MAX:

@@ -26,6 +26,21 @@ def atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
+def open_own(path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` of a file a sweep owns, never through a symbolic link (``O_NOFOLLOW``): a link planted in
+    the folder in place of the file is refused with ``ValueError`` naming it, instead of writing (or
+    truncating) whatever it points to."""
+    import errno
+
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise ValueError(f"{path} is a symbolic link; hwsim writes its own files only, never through a link "
+                             "(remove the link or choose another folder)") from None
+        raise
+
+
 def atomic_write_text(path, text: str) -> None:
     """Atomic write of UTF-8 text (see :func:`atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode())

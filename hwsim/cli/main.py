@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -344,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..engine.sweep import SweepError
 
     try:
-        return args.func(args)
+        with _warnings_as_lines(args.command):
+            return args.func(args)
     except (ValueError, TypeError, SweepError) as exc:
         print(f"hwsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -364,6 +366,25 @@ def main(argv: list[str] | None = None) -> int:
         if argv is None:  # main() is the process (the hwsim command): end it now
             _exit_now(130)
         return 130
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(command: str):
+    """Inside the block, each distinct warning is one line ``hwsim COMMAND: warning: ...`` on stderr (not
+    Python's two lines with a file name and source line, once per point)."""
+    import warnings
+
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"hwsim {command}: warning: {text}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _exit_now(code: int) -> None:

@@ -85,8 +85,21 @@ class BitBudget:
         return self.p * math.log2(self.levels)
 
 
+#: Most bits per input a rate may give (far beyond any converter; bounds the sizes a rate computes).
+MAX_RATE = 32.0
+
+
+def check_rate(name: str, rate) -> float:
+    """``rate`` as a float in (0, :data:`MAX_RATE`] bits per input; an error naming ``name`` otherwise."""
+    rate = _checks.real(name, rate, positive=True)
+    if rate > MAX_RATE:
+        raise ValueError(f"{name} must be at most {MAX_RATE:g} bits per input, got {rate:g}")
+    return rate
+
+
 def split_budget(n: int, rate: float, p: int) -> BitBudget:
     """Budget of ``n`` inputs at ``rate`` shared by ``p`` ADCs; needs at least 2 levels each."""
+    check_rate("rate", rate)
     bits = total_bits(n, rate)
     p = _checks.integer("p", p, minimum=1)
     levels = levels_per_adc(bits, p)
@@ -105,7 +118,7 @@ def bit_budget(n: int, k: int, rate: float) -> BitBudget:
     BitBudget(n=12, bits=24, p=8, levels=8)
     """
     k = _checks.integer("k", k, minimum=1)
-    rate = _checks.real("rate", rate, positive=True)
+    rate = check_rate("rate", rate)
     p = math.floor(k * rate + 1e-9)
     if p < 1:
         raise ValueError(f"rate={rate} with k={k} gives p = floor(k*rate) = 0 ADCs; need rate >= {1 / k:.4g}")

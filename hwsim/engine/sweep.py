@@ -57,7 +57,7 @@ from pathlib import Path
 from .. import __version__, _process
 from .inputs import localize, read_input
 from .montecarlo import StoppingRule, combine, estimate
-from .._files import atomic_write_text
+from .._files import atomic_write_text, open_own
 from .._threads import single_threaded  # noqa: F401  (hwsim.engine.sweep.single_threaded, as before)
 from .results import append_journal, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
@@ -595,7 +595,9 @@ def _lock_folder(out: Path) -> int:
 
     path = out / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = open_own(path, os.O_RDWR | os.O_CREAT)
+    except ValueError as exc:
+        raise SweepError(str(exc)) from None
     except OSError as exc:
         raise SweepError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
     try:
@@ -1038,6 +1040,9 @@ def _shared_setups(cfg, study, todo: list[Point], out: Path, quiet: bool, tty: b
     if hook is None:
         return {}
     t0 = time.monotonic()
+    if (out / MODELS_DIR).is_symlink():
+        raise SweepError(f"{out / MODELS_DIR} is a symbolic link; a sweep saves its shared set-ups in a folder of its "
+                         "own, never through a link (remove the link or choose another --out folder)")
     system = cfg.localized(Point(-1, "", {}))[0]
     shared = hook(system, [(p.curve, cfg.localized(p)[1]) for p in todo], out / MODELS_DIR, progress=not quiet and tty,
                   say=lambda text: _say(quiet, text))
@@ -1084,6 +1089,12 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
     points = cfg.points()
     todo = [p for p in points if p.key not in done]
     results = {p.index: done[p.key] for p in points if p.key in done}
+    if scheduler is None:  # local processes: no more than the cores, nor than the points to compute
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if workers > cores and todo:
+            _say(quiet, f"sweep: {workers} workers asked for, {min(cores, len(todo))} used: this machine has {cores} "
+                        "cores, and more processes than cores only share them (and each holds its own memory)")
+        workers = max(1, min(workers, cores, len(todo)))
     if todo:
         if done:
             manifest["resumed"] = manifest.get("resumed", 0) + 1
