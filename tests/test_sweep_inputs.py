@@ -180,3 +180,54 @@ def test_an_unused_rate_leaves_the_other_streams_as_they_were():
     for p in cfg.points():
         expected = point_seed(cfg.seed, curve=p.curve, **p.params)
         assert np.array_equal(cfg.point_seed(p).generate_state(4), expected.generate_state(4))
+
+
+# --------------------------------------------------------------------------- item 11: a grid axis over files
+def test_a_grid_axis_over_file_paths_draws_one_plot_per_file(tmp_path):
+    (tmp_path / "tables").mkdir()
+    _table(tmp_path / "tables" / "t1.json", 0.5)
+    _table(tmp_path / "tables" / "t3.json", 0.9)
+    cfg = dict(_config("tables/t1.json"), grid={"snr_db": [0.0, 6.0], "adc.path": ["tables/t1.json",
+                                                                                    "tables/t3.json"]})
+    config = _write_config(tmp_path, cfg)
+    out = tmp_path / "run"
+    run_sweep(load_config(config), out, workers=1, quiet=True)
+    plots = sorted(p.name for p in out.glob("plot*.png"))
+    assert len(plots) == 2 and all("/" not in p for p in plots), plots
+    assert plots[0] != plots[1] and all(p.startswith("plot_adc.path=tables_t") for p in plots), plots
+    # a finished sweep shown again finds its plots and draws nothing new
+    run_sweep(load_config(config), out, workers=1, quiet=True, resume=True)
+    assert sorted(p.name for p in out.glob("plot*.png")) == plots
+
+
+def test_a_dask_worker_in_a_folder_holding_another_file_of_that_name_computes_with_the_sweeps(tmp_path,
+                                                                                             monkeypatch):
+    """The attack: a real Dask worker process whose working folder holds another t.json."""
+    import subprocess
+    import sys
+
+    distributed = pytest.importorskip("distributed")
+    here, elsewhere = tmp_path / "study", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    _table(here / "t.json", 0.5)
+    _table(elsewhere / "t.json", 2.5)
+    monkeypatch.chdir(here)
+    cfg = load_config(_write_config(here, _config()))
+    run_sweep(cfg, tmp_path / "ref", workers=1, quiet=True, plot=False)
+    with distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                                   "--nthreads", "1", "--no-dashboard", "--no-nanny"], cwd=elsewhere,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+                client.wait_for_workers(1, timeout=120)
+                assert client.run(os.getcwd) == {next(iter(client.scheduler_info()["workers"])): str(elsewhere)}
+            run_sweep(cfg, tmp_path / "dask", scheduler=cluster.scheduler_address, quiet=True, plot=False)
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    assert _estimates(tmp_path / "dask") == _estimates(tmp_path / "ref")
