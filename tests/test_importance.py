@@ -139,3 +139,62 @@ def test_importance_on_an_estimation_link_is_refused():
             "metric": {"type": "mse"}, "grid": {"rate": [1.0]}, "curves": [{"name": "x", "estimator": "importance"}]}
     with pytest.raises(ValueError, match="an estimation link has no error events"):
         parse_config(data)
+
+
+# --------------------------------------------------------------------------- small budgets (issue 29, item 3)
+def _small(max_samples):
+    return StoppingRule(max_samples=max_samples, batch=100, min_samples=0, rel_halfwidth=0.1)
+
+
+def test_weighted_errors_too_small_to_square_fall_back_to_plain_monte_carlo():
+    """MAP at 30 dB on 4000 bits: every weighted error is about 1e-190, whose square underflows to 0, so the
+    spread of the weights is unknown. Before: estimate 1.5e-190 outside its own 'interval' [5.4e-20, 9.6e-4]
+    (no spread measured, and Wilson's lower end computed as centre - half, all rounding noise)."""
+    link = Pipeline.from_tables(SEED001).link(30.0, "importance")
+    with pytest.warns(RuntimeWarning, match="too small to square"):
+        e = estimate(link, np.random.default_rng(0), _small(4000))
+    assert e.ci_low <= e.estimate <= e.ci_high
+    assert e.ess is None and e.stop == "max_samples (plain: importance weights underflow)"
+    assert e.interval.startswith("wilson") and "importance" not in e.interval
+    assert e.estimate == 0.0 and e.ci_high == pytest.approx(3.69 / 4000, rel=0.05)  # 95% bound of 0 in 4000 bits
+
+
+def test_one_effective_error_at_max_samples_falls_back_to_plain_monte_carlo():
+    """QMAP at 16 dB on 400 bits: one trial's weight carries the estimate (Kish ESS 1.19). Before, the point
+    kept it, 1.8e-7 with an interval [3.5e-8, 9.0e-7] that other seeds miss by orders of magnitude."""
+    link = Pipeline.from_tables(QMAP8).link(16.0, "importance")
+    with pytest.warns(RuntimeWarning, match=r"reached max_samples = 400 with 1\.\d effective error events"):
+        e = estimate(link, np.random.default_rng(2), _small(400))
+    assert e.ess is None and e.stop == "max_samples (plain: importance weights too few)"
+    assert e.ci_low <= e.estimate <= e.ci_high and e.samples == 400
+
+
+def test_a_healthy_point_that_reaches_max_samples_keeps_its_importance_estimate():
+    """MAP at 12 dB on 4000 bits: over a hundred effective error events, so its interval stands."""
+    link = Pipeline.from_tables(SEED001).link(12.0, "importance")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e = estimate(link, np.random.default_rng(0), _small(4000))
+    assert e.stop == "max_samples" and e.ess > importance.MIN_ESS and "importance" in e.interval
+    assert e.ci_low < e.estimate < e.ci_high and 3e-5 < e.estimate < 1.5e-4
+
+
+def test_a_small_budget_sweep_writes_points_inside_their_intervals_and_plots(tmp_path):
+    """The sweep of issue 29: importance sampling at 12, 24 and 30 dB with max_samples = 4000. Before, the
+    30 dB row was 1.5e-190 in [5.4e-20, 9.6e-4] (so the plot failed: "'yerr' must not contain negative
+    values"), and at 24 dB 6.7e-50 from 26 effective error events."""
+    from hwsim.engine.plotting import plot_sweep
+
+    data = {"study": "link", "seed": 11, **SEED001, "grid": {"snr_db": [12.0, 24.0, 30.0]},
+            "curves": [{"name": "MAP, importance sampling", "estimator": "importance"}],
+            "stopping": {"max_samples": 4000, "batch": 100, "min_samples": 0, "rel_halfwidth": 0.1}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the fallbacks' warnings
+        run_sweep(parse_config(data), tmp_path, workers=1, quiet=True, plot=False)
+    rows = {r["snr_db"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    for r in rows.values():
+        assert float(r["ci_low"]) <= float(r["ber"]) <= float(r["ci_high"]), r
+        assert r["ess"] == "" or float(r["ess"]) >= importance.MIN_ESS, r
+    assert rows["12.0"]["interval"] == "wilson (importance, effective size)"
+    assert rows["30.0"]["stop"].endswith("(plain: importance weights underflow)")
+    assert [p.name for p in plot_sweep(tmp_path, formats=("png",))] == ["plot.png"]

@@ -139,3 +139,24 @@ def test_a_rate_with_no_error_keeps_the_independent_bound_and_bad_tallies_are_re
     with pytest.raises(ValueError, match="same kind of counts"):
         calls = iter([(1, 10), Tally(1.0, 10, 2, 1.0)])
         estimate(lambda rng, b: next(calls), np.random.default_rng(0), rule)
+
+
+def test_batch_is_bounded_and_every_shipped_config_stays_within_the_bound():
+    """stopping.batch = 1e10 used to reach a 149 GiB allocation; it is refused when the rule is made,
+    naming the key, the value and the limit."""
+    import tomllib
+
+    from hwsim.engine.montecarlo import MAX_BATCH
+    from hwsim.engine.sweep import CONFIG_DIR, parse_config
+
+    assert StoppingRule(batch=MAX_BATCH).batch == MAX_BATCH
+    with pytest.raises(ValueError, match=rf"stopping\.batch = 10000000000 is more than the limit of {MAX_BATCH}"):
+        StoppingRule(batch=10**10)
+    data = tomllib.loads((CONFIG_DIR / "ber_snr.toml").read_text())
+    data["stopping"]["batch"] = 1e10
+    with pytest.raises(ValueError, match=r"stopping\.batch = 10000000000 .*MAX_BATCH"):
+        parse_config(data)
+    for path in sorted(CONFIG_DIR.glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        for table in (data.get("stopping", {}), data.get("quick", {}).get("stopping", {})):
+            assert table.get("batch", StoppingRule().batch) <= MAX_BATCH, path.name

@@ -38,3 +38,22 @@ def test_point_seed_depends_on_parameters_not_on_order():
     c = np.random.default_rng(point_seed(1, curve="MAP", snr_db=7.0)).random()
     d = np.random.default_rng(point_seed(2, curve="MAP", snr_db=6.0)).random()
     assert a == b and len({a, c, d}) == 3
+
+
+def test_wilson_lower_end_far_below_one_over_n_does_not_cancel():
+    """An importance-sampled rate of 1e-190 in 4000 effective trials: the lower end used to be centre - half,
+    which cancels to rounding noise (5.4e-20, far above the estimate); it is the roots' product over the upper
+    end, so the estimate lies in its interval."""
+    from hwsim.engine.stats import effective_interval
+
+    for p, n in [(1.5e-190, 4000.0), (1e-30, 4000.0), (3e-12, 1e6)]:
+        lo, hi = effective_interval(p * n, n)
+        assert 0.0 <= lo <= p <= hi
+        z2 = stats.norm.ppf(0.975) ** 2
+        assert lo == pytest.approx(p * p / ((1 + z2 / n) * hi), rel=1e-9)  # the product of the two roots
+    # where nothing cancels, the same as the textbook centre - half (to rounding)
+    n, e = 1000, 30
+    z = stats.norm.ppf(0.975)
+    centre = (e / n + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(e / n * (1 - e / n) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert wilson_interval(e, n) == pytest.approx((centre - half, centre + half), rel=1e-12)

@@ -48,10 +48,13 @@ independent trial whose error probability is at least the BER).
 :math:`(\sum_i w_i e_i)^2 / \sum_i (w_i e_i)^2` over clusters: the number of equally weighted error
 events the estimate is worth (about the error count for plain Monte Carlo). A point stops on its
 interval only once :data:`MIN_HITS` clusters held errors and the ESS is at least :data:`MIN_ESS`.
-When the ESS collapses (below :data:`MIN_ESS` although :data:`DEGENERATE_HITS` clusters held errors:
-a few trials with large weights carry the estimate, and the CLT interval would not be honest) the
-sampler warns and the point is re-run with plain Monte Carlo. The mean weight, which must be 1, is
-checked too.
+A point that ends with errors but an ESS below :data:`MIN_ESS` -- the ESS collapsed although
+:data:`DEGENERATE_HITS` clusters held errors (a few trials with large weights carry the estimate),
+or ``max_samples`` came first (a small budget: at 30 dB one effective error can carry an estimate
+that is off by orders of magnitude, with an interval that looks tight), or the weighted errors are
+too small to square in floating point (below about 1e-154, so the spread is unknown) -- has no
+honest CLT interval: the sampler warns and the point is re-run with plain Monte Carlo, whose
+``stop`` says why. The mean weight, which must be 1, is checked too.
 """
 
 from __future__ import annotations

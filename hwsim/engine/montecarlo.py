@@ -37,14 +37,17 @@ totals, with Wilson's interval at the effective sample size :math:`\hat p(1-\hat
 it stops on the relative half-width (``rule.rel_halfwidth``, else
 :data:`~hwsim.engine.importance.DEFAULT_REL_HALFWIDTH`) once :data:`~hwsim.engine.importance.MIN_HITS`
 clusters held errors and the weights' effective size is :data:`~hwsim.engine.importance.MIN_ESS`
-(``target_errors`` counts nothing there), and falls back to the plain link
-(its ``plain`` attribute) with a warning when the weights degenerate.
+(``target_errors`` counts nothing there). A point that ends without that effective size
+(it ran to ``max_samples`` first, its weights degenerated, or its weighted errors are too small
+to square in floating point) has no honest interval from its weights: it falls back to the plain
+link (its ``plain`` attribute) with a warning, and its ``stop`` says why.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -59,6 +62,13 @@ from .stats import effective_interval
 
 METRICS = ("rate", "mse")
 INTERVALS = ("wilson", "clopper-pearson")
+#: Most link uses one call may simulate (``stopping.batch``): a guard against configs that exhaust memory,
+#: checked before anything is allocated. A call holds every use's antenna samples several times over (the
+#: signal, its noise, the converters' outputs, the detector's work): measured peaks of 7.6 kB per channel
+#: use (LMMSE) to 27 kB (Sionna's MMSE-PIC) on the 64-antenna massive MIMO links, about 0.4 kB on the
+#: 12-antenna seed-001 link, so a batch at the limit stays under about 3 GiB on the biggest link; every
+#: shipped config uses at most this. A module constant, to be raised in code by whoever needs more.
+MAX_BATCH = 100_000
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ class StoppingRule:
     min_samples : int
         Trials always simulated, whatever the other rules say.
     batch : int
-        Link uses per call (samples of the system, not trials).
+        Link uses per call (samples of the system, not trials), at most :data:`MAX_BATCH`.
     confidence : float
         Level of the reported interval.
     interval : str
@@ -99,6 +109,11 @@ class StoppingRule:
         _checks.integer("max_samples", self.max_samples, minimum=1)
         _checks.integer("min_samples", self.min_samples, minimum=0, maximum=self.max_samples)
         _checks.integer("batch", self.batch, minimum=1)
+        if self.batch > MAX_BATCH:
+            raise ValueError(f"stopping.batch = {self.batch} is more than the limit of {MAX_BATCH} link uses per call "
+                             "(hwsim.engine.montecarlo.MAX_BATCH, a guard against configs that exhaust memory: "
+                             "every use holds its antennas' samples several times over); a larger max_samples "
+                             "runs more calls instead")
         _checks.integer("min_batches", self.min_batches, minimum=2)
         if self.target_errors is not None:
             _checks.integer("target_errors", self.target_errors, minimum=1)
@@ -228,9 +243,17 @@ class _Accumulator:
         return self.clusters / (self.clusters - 1) * spread / self.trials**2
 
     @property
+    def squares_representable(self) -> bool:
+        """Whether the clusters' squared totals are normal floats (or there is no error at all). Weighted
+        errors below about 1e-154 square to subnormals or 0, which leaves the spread of the totals (the
+        ESS, the variance) unknown, not small."""
+        return self.total <= 0 or self.sq >= sys.float_info.min
+
+    @property
     def ess(self) -> float:
-        """Kish's effective sample size of the clusters' error totals (see :mod:`hwsim.engine.importance`)."""
-        return self.total**2 / self.sq if self.sq > 0 else 0.0
+        """Kish's effective sample size of the clusters' error totals (see :mod:`hwsim.engine.importance`);
+        0 when it cannot be measured (:attr:`squares_representable`)."""
+        return self.total**2 / self.sq if self.sq > 0 and self.squares_representable else 0.0
 
     def name(self, rule: StoppingRule) -> str:
         if self.kind == "importance":
@@ -246,7 +269,8 @@ class _Accumulator:
                 return 0.0, importance.zero_error_upper(self.plain_clusters, rule.confidence)
             p = min(p, 1.0)
             var = self.variance()
-            n_eff = p * (1 - p) / var if var > 0 else self.trials
+            # no measured spread (squares that underflow): worth one error, never a narrower interval
+            n_eff = p * (1 - p) / var if self.squares_representable and var > 0 else min((1 - p) / p, 1e300)
             return effective_interval(p * n_eff, n_eff, rule.confidence, rule.interval)
         if self.metric == "rate":
             if self.kind == "independent" or not 0 < p < 1:
@@ -289,18 +313,31 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
                 stop = "rel_halfwidth"
                 break
     if acc.kind == "importance":
-        trouble = importance.mean_weight_check(acc.weight_sum, acc.weight_sq, acc.samples)
-        if not trouble and acc.hits >= importance.DEGENERATE_HITS and acc.ess < importance.MIN_ESS:
-            trouble = (f"the importance weights degenerated: {acc.ess:.1f} effective error events from "
-                       f"{acc.hits} error-carrying clusters (fewer than {importance.MIN_ESS:g})")
+        trouble, why = importance.mean_weight_check(acc.weight_sum, acc.weight_sq, acc.samples), "degenerate"
+        if not trouble and acc.total > 0 and acc.ess < importance.MIN_ESS:
+            # only a point whose weights never supported its interval gets here: it ran to max_samples
+            if not acc.squares_representable:
+                trouble, why = (f"the importance-weighted errors (total {acc.total:.3g}) are too small to square in "
+                                "floating point, so their effective number cannot be measured"), "underflow"
+            elif acc.hits >= importance.DEGENERATE_HITS:
+                trouble = (f"the importance weights degenerated: {acc.ess:.1f} effective error events from "
+                           f"{acc.hits} error-carrying clusters (fewer than {importance.MIN_ESS:g})")
+            else:
+                trouble, why = (f"importance sampling reached max_samples = {rule.max_samples} with {acc.ess:.1f} "
+                                f"effective error events from {acc.hits} error-carrying clusters, fewer than the "
+                                f"{importance.MIN_ESS:g} its interval needs (a larger stopping.max_samples gives it "
+                                "more)"), "too few"
         if trouble:
             warnings.warn(f"{trouble}; re-running the point with plain Monte Carlo", RuntimeWarning, stacklevel=2)
             plain = estimate(link.plain, rng, rule, metric)
             return dataclasses.replace(plain, seconds=time.perf_counter() - start,
-                                       stop=f"{plain.stop} (plain: importance weights degenerate)")
+                                       stop=f"{plain.stop} (plain: importance weights {why})")
     low, high = acc.interval(rule)
+    value = acc.estimate
+    if acc.kind == "importance":  # a weighted total may pass the trials (weights up to 1/alpha); a rate may not
+        value = min(value, 1.0)
     errors = int(acc.total) if metric == "rate" and acc.kind != "importance" else acc.total
-    return Estimate(metric, acc.estimate, low, high, errors, acc.trials, acc.calls, time.perf_counter() - start,
+    return Estimate(metric, value, low, high, errors, acc.trials, acc.calls, time.perf_counter() - start,
                     stop, acc.clusters, acc.name(rule), ess=acc.ess if acc.kind == "importance" else None)
 
 

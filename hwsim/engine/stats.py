@@ -61,14 +61,19 @@ def effective_interval(errors: float, trials: float, confidence: float = 0.95,
 
 
 def _wilson(errors: float, trials: float, z: float) -> tuple[float, float]:
+    r"""The two roots of :math:`(\hat p - P)^2 = z^2 P (1 - P) / n`. The lower one is taken from the roots'
+    product, :math:`\hat p^2 / (1 + z^2/n)`, over the upper one, not as ``centre - half``: for
+    :math:`\hat p \ll z^2/n` (importance-sampled rates far below 1/n) that difference cancels to rounding
+    noise of order :math:`10^{-16} z^2/n`, far above :math:`\hat p` itself."""
     if trials == 0:
         return 0.0, 1.0
     p = errors / trials
     denom = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    low = 0.0 if errors == 0 else max(0.0, float(centre - half))
-    high = 1.0 if errors == trials else min(1.0, float(centre + half))
+    upper = max(float(centre + half), p)
+    low = 0.0 if errors == 0 else min(p, p * (p / (denom * upper)))
+    high = 1.0 if errors == trials else min(1.0, upper)
     return low, high
 
 
@@ -76,8 +81,9 @@ def _clopper_pearson(errors: float, trials: float, confidence: float) -> tuple[f
     if trials == 0:
         return 0.0, 1.0
     alpha = 1 - confidence
-    low = 0.0 if errors == 0 else float(stats.beta.ppf(alpha / 2, errors, trials - errors + 1))
-    high = 1.0 if errors == trials else float(stats.beta.ppf(1 - alpha / 2, errors + 1, trials - errors))
+    p = errors / trials
+    low = 0.0 if errors == 0 else min(p, float(stats.beta.ppf(alpha / 2, errors, trials - errors + 1)))
+    high = 1.0 if errors == trials else max(p, float(stats.beta.ppf(1 - alpha / 2, errors + 1, trials - errors)))
     return low, high
 
 
