@@ -24,8 +24,10 @@ import numpy as np
 from hwsim import _checks
 from hwsim.components import Component, register
 
-#: Longest sparse source vector (a guard against configs that exhaust memory).
-MAX_LENGTH = 4096
+#: Longest sparse source vector ``source.n``: the measurement matrix is cut from the n x n DCT (8 MiB of
+#: float64 at the limit; 4096 took 0.5 GB to load a config) and every draw holds batch x n values several
+#: times over. A guard against configs that exhaust memory: raise it in code if you really mean it.
+MAX_LENGTH = 1024
 #: Column normalisations of the measurement matrix.
 NORMALIZATIONS = ("columns", "none")
 
@@ -37,14 +39,24 @@ def dct_matrix(n: int) -> np.ndarray:
     """
     from scipy.fft import dct
 
-    n = _checks.integer("n", n, minimum=1, maximum=MAX_LENGTH)
+    n = _length("n", n)
     return dct(np.eye(n), type=2, norm="ortho", axis=0)
+
+
+def _length(key: str, n) -> int:
+    """``n`` as a source length in [1, :data:`MAX_LENGTH`], checked before anything of that size exists."""
+    n = _checks.integer(key, n, minimum=1)
+    if n > MAX_LENGTH:
+        raise ValueError(f"{key} = {n} is more than the limit of {MAX_LENGTH} (hwsim.channels.sparse.MAX_LENGTH: "
+                         "the measurement matrix is cut from the n x n DCT; a guard against configs that exhaust "
+                         "memory, raise it in code if you really mean it)")
+    return n
 
 
 def measurement_matrix(n: int, m: int, normalize: str = "columns") -> np.ndarray:
     r""":math:`\Phi`, float64 [m, n]: the first ``m`` rows of :func:`dct_matrix` (``n``), with unit-norm
     columns when ``normalize = "columns"`` (the DeepQCS paper, Sec. V-A) or as they are (``"none"``)."""
-    n = _checks.integer("source.n", n, minimum=1, maximum=MAX_LENGTH)
+    n = _length("source.n", n)
     m = _checks.integer("source.m", m, minimum=1)
     if m > n:
         raise ValueError(f"source.m (measurements M) must be <= source.n (source length N) = {n}, got {m}")
@@ -74,7 +86,7 @@ class SparseSource(Component):
     def __init__(self, **params):
         super().__init__(**params)
         p = self.params
-        self.N = _checks.integer("source.n", p["n"], minimum=1, maximum=MAX_LENGTH)
+        self.N = _length("source.n", p["n"])
         self.M = _checks.integer("source.m", p["m"], minimum=1)
         self.S = _checks.integer("source.s", p["s"], minimum=1)
         if self.M > self.N:

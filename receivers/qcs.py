@@ -76,6 +76,18 @@ MAX_CE_BITS = 16
 VAL_SAMPLES = 20_000
 #: Training measurements (vectors) the CE quantizers are designed on.
 CE_TRAIN_VECTORS = 20_000
+#: Most weights of a ``deepqcs`` or ``ce_decnet`` network (EncNet and DecNet together, :func:`network_weights`;
+#: DecNet's 4N x 4N layers grow with the square of ``source.n``): training holds them four times over in
+#: float32 (weights, gradients, Adam's two moments), 128 MiB at the limit, reached near N = 480. A guard
+#: against configs that exhaust memory: raise it in code if you really mean it.
+MAX_NETWORK_WEIGHTS = 2**23
+#: Most values of one training step's widest layer, ``receiver.batch`` x max(4N, 5K) (16 MiB of float32 for
+#: each activation autograd keeps). A guard against configs that exhaust memory: raise it in code if you
+#: really mean it.
+MAX_BATCH_VALUES = 2**22
+#: Values (vectors x width) held at once when data are drawn or a network is evaluated: larger sets go in
+#: consecutive pieces (every shipped study fits in one, so its numbers do not depend on this).
+_PIECE_VALUES = 2**22
 
 
 def _check_source(link, name: str) -> None:
@@ -102,6 +114,42 @@ def bits_per_quantizer(rate: float, n: int, quantizers: int, *, name: str = "rec
         raise ValueError(f"{name} = {rate:g} needs {round(bits)} bits per quantizer, more than the {maximum} allowed "
                          f"here (at most {maximum * step:g} bits per source entry)")
     return int(round(bits))
+
+
+def _sample(source, count: int, rng: np.random.Generator):
+    """(x [count, N], y [count, M]) from ``source``, drawn in pieces of at most :data:`_PIECE_VALUES` source
+    values (one piece, the source's own ``sample``, whenever that suffices)."""
+    per = max(1, _PIECE_VALUES // source.N)
+    if count <= per:
+        return source.sample(count, rng)
+    parts = [source.sample(min(per, count - i), rng) for i in range(0, count, per)]
+    return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+
+
+def network_weights(n: int, m: int, k: int, encoder: bool) -> int:
+    r"""Weights and biases of DeepQCS (``encoder``: EncNet :math:`M \to 5K \to K`, then DecNet
+    :math:`K \to 4N \to 4N \to 4N \to N`) or of CE-DecNet (DecNet from :math:`K = M`)."""
+    k = k if encoder else m
+    enc = (m * 5 * k + 5 * k) + (5 * k * k + k) if encoder else 0
+    return enc + (k * 4 * n + 4 * n) + 2 * (16 * n * n + 4 * n) + (4 * n * n + n)
+
+
+def check_network_size(n: int, m: int, k: int, encoder: bool, batch: int) -> None:
+    """Refuse, before anything is allocated, a network of more than :data:`MAX_NETWORK_WEIGHTS` weights or a
+    training step of more than :data:`MAX_BATCH_VALUES` values in its widest layer (the config keys in
+    the message)."""
+    weights = network_weights(n, m, k, encoder)
+    sizes = f"source.n = {n}, source.m = {m}" + (f", K = {k} encoder outputs (receiver.k)" if encoder else "")
+    guard = "a guard against configs that exhaust memory; raise it in code if you really mean it"
+    if weights > MAX_NETWORK_WEIGHTS:
+        raise ValueError(f"{sizes} make a network of {weights} weights (its 4N x 4N and 5K x K layers grow with N^2 "
+                         f"and K^2), more than the limit of {MAX_NETWORK_WEIGHTS} "
+                         f"(hwsim.receivers.qcs.MAX_NETWORK_WEIGHTS, {guard})")
+    widest = max(4 * n, 5 * k if encoder else 0, m)
+    if batch * widest > MAX_BATCH_VALUES:
+        raise ValueError(f"receiver.batch = {batch} x {widest} (the widest layer, for {sizes}) = {batch * widest} "
+                         f"values per training step, more than the limit of {MAX_BATCH_VALUES} "
+                         f"(hwsim.receivers.qcs.MAX_BATCH_VALUES, {guard})")
 
 
 # ----------------------------------------------------------------------------------------------- CE baselines
@@ -240,7 +288,7 @@ class _CE(Estimator):
     def prepare(self, link, snr_db, rng) -> None:
         src = link.source
         levels = 2 ** bits_per_quantizer(self.params["rate"], src.N, src.M)
-        _, y = src.sample(CE_TRAIN_VECTORS, rng)
+        _, y = _sample(src, CE_TRAIN_VECTORS, rng)
         if self.quantizer_kind == "uniform":
             self.table = uniform_quantizer(y, levels)
         else:
@@ -389,14 +437,25 @@ class QCSNet:
                 np.tanh(v, out=v)
         return v
 
+    def _pieces(self, fn, v: np.ndarray) -> np.ndarray:
+        """``fn`` of the rows of ``v`` in pieces whose widest layer holds at most :data:`_PIECE_VALUES` values
+        (one piece when that suffices)."""
+        widest = max([v.shape[-1]] + [w.shape[1] for w, _ in (self._enc or []) + self._dec])
+        rows = max(1, _PIECE_VALUES // widest)
+        if len(v) <= rows:
+            return fn(v)
+        return np.concatenate([fn(v[i:i + rows]) for i in range(0, len(v), rows)])
+
     def encode(self, y: np.ndarray) -> np.ndarray:
         """Quantizer codes, int [B, K], of measurements ``y`` [B, M] (EncNet, then the table's encoder)."""
-        a = y if self._enc is None else self._run(self._enc, np.asarray(y, dtype=np.float64), True)
-        return self.table.encode(a)
+        if self._enc is None:
+            return self.table.encode(y)
+        return self._pieces(lambda v: self.table.encode(self._run(self._enc, v, True)),
+                            np.asarray(y, dtype=np.float64))
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Source estimates [B, N] from codes [B, K] (the table's levels, then DecNet)."""
-        return self._run(self._dec, self.table.decode(codes), False)
+        return self._pieces(lambda c: self._run(self._dec, self.table.decode(c), False), np.asarray(codes))
 
     def estimate(self, y: np.ndarray) -> np.ndarray:
         return self.decode(self.encode(y))
@@ -444,6 +503,8 @@ def train_qcs(source, bits: int, rng: np.random.Generator, *, encoder: bool = Tr
 
     _checks.generator("rng", rng)
     bits = _checks.integer("bits", bits, minimum=1, maximum=MAX_SHQ_BITS)
+    batch = _checks.integer("batch", batch, minimum=1)
+    check_network_size(source.N, source.M, source.M if (k is None or not encoder) else int(k), encoder, batch)
     from hwsim._threads import single_threaded
 
     with torch.random.fork_rng(devices=[]), single_threaded():
@@ -465,7 +526,7 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
     opt = torch.optim.Adam([{"params": weights, "lr": lr}, {"params": shq_params, "lr": lr_levels}], foreach=True)
     ramp = max(anneal * steps, 1.0)
     alpha, beta_rate = (h_max - h_init) / ramp, 1.0 / ramp
-    x_val, y_val = source.sample(val_samples, rng)
+    x_val, y_val = _sample(source, val_samples, rng)
     energy = float((x_val**2).sum(1).mean())
 
     def snapshot():
@@ -476,7 +537,7 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
 
     best, best_val, history = None, math.inf, []
     every = max(steps // max(checks, 1), 1)
-    chunk = 64  # batches drawn at once
+    chunk = max(1, min(64, _PIECE_VALUES // (batch * N)))  # batches drawn at once (64 for every shipped study)
     xs = ys = None
     for t in range(1, steps + 1):
         j = (t - 1) % chunk
@@ -529,7 +590,9 @@ class _Learned(Estimator):
     def check_link(self, link) -> None:
         super().check_link(link)
         _check_source(link, self.name)
-        bits_per_quantizer(self.params["rate"], link.source.N, self.quantizers(link.source), maximum=MAX_SHQ_BITS)
+        src = link.source
+        bits_per_quantizer(self.params["rate"], src.N, self.quantizers(src), maximum=MAX_SHQ_BITS)
+        check_network_size(src.N, src.M, self.quantizers(src), self.uses_encoder, self.params["batch"])
 
     def prepare(self, link, snr_db, rng) -> None:
         src, p = link.source, self.params

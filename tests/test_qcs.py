@@ -212,3 +212,71 @@ def test_plot_db_converts_the_estimate_its_interval_and_spread():
     assert out["spread_min"] == "" and out["spread_max"] == "" and out["x"] == "1"
     low = _in_db({"nmse": "0.01", "ci_low": "0", "ci_high": "0.1"}, "nmse")
     assert float(low["ci_low"]) == float(low["nmse"])  # no dB for 0: no lower bar
+
+
+# ---- size bounds (issue 29, item 8): refused when the config loads, before anything of that size exists ----------
+
+
+@pytest.mark.parametrize("sets, match", [
+    (["source.n=4096", "source.m=4096", "grid.rate=[1.0]"],
+     r"source\.n = 4096 is more than the limit of 1024 \(hwsim\.channels\.sparse\.MAX_LENGTH.*raise it in code"),
+    (["source.n=1000", "source.m=1000", "grid.rate=[1.0]"],
+     r"source\.n = 1000, source\.m = 1000 make a network of 40013000 weights .* more than the limit of 8388608 "
+     r"\(hwsim\.receivers\.qcs\.MAX_NETWORK_WEIGHTS.*raise it in code"),
+    (["receiver.batch=100000"],
+     r"receiver\.batch = 100000 x 80 .* = 8000000 values per training step, more than the limit of 4194304 "
+     r"\(hwsim\.receivers\.qcs\.MAX_BATCH_VALUES"),
+])
+def test_qcs_sizes_are_bounded_when_the_config_loads(monkeypatch, sets, match):
+    from hwsim.channels import sparse
+    from hwsim.engine.sweep import load_config
+
+    real = sparse.dct_matrix
+
+    def small_only(n):
+        assert n <= sparse.MAX_LENGTH, f"built the {n} x {n} DCT before refusing it"
+        return real(n)
+
+    monkeypatch.setattr(sparse, "dct_matrix", small_only)
+    monkeypatch.setattr(qcs, "_mlp", lambda *a, **k: pytest.fail("allocated a network while loading a config"))
+    with pytest.raises(ValueError, match=match):
+        load_config("qcs", overrides=sets)
+
+
+def test_deepqcs_encoder_outputs_are_bounded_too(monkeypatch):
+    monkeypatch.setattr(qcs, "_mlp", lambda *a, **k: pytest.fail("allocated a network while checking a link"))
+    with pytest.raises(ValueError, match=r"K = 2000 encoder outputs \(receiver\.k\) make a network of 20286660 "
+                                         r"weights .*MAX_NETWORK_WEIGHTS"):
+        _link({"type": "deepqcs", "k": 2000, "rate": 100.0}).check()
+
+
+def test_the_limits_are_module_constants_that_can_be_raised(monkeypatch):
+    from hwsim.channels import sparse
+
+    monkeypatch.setattr(sparse, "MAX_LENGTH", 2048)
+    assert SparseSource(n=2048, m=8, s=2).phi.shape == (8, 2048)
+    with pytest.raises(ValueError, match=r"MAX_NETWORK_WEIGHTS"):
+        qcs.train_qcs(SparseSource(n=600, m=10, s=2), 1, np.random.default_rng(0), steps=1)
+    monkeypatch.setattr(qcs, "MAX_NETWORK_WEIGHTS", 10**8)
+    with pytest.raises(ValueError, match=r"receiver\.batch = 2000 x 2400 .*MAX_BATCH_VALUES"):
+        qcs.train_qcs(SparseSource(n=600, m=10, s=2), 1, np.random.default_rng(0), steps=1, batch=2000)
+
+
+def test_large_sets_are_drawn_and_evaluated_in_pieces_with_the_same_results(monkeypatch):
+    """Below the piece size (every shipped study) nothing changes; above it, draws come in consecutive pieces
+    and networks run on row pieces, which give one-piece results to rounding (BLAS may block the row
+    products differently: rtol 1e-12)."""
+    src = SparseSource()
+    net = qcs.train_qcs(src, 1, np.random.default_rng(2), steps=40, batch=50, val_samples=300, checks=2)
+    assert qcs._PIECE_VALUES // 80 >= 2000  # the sweep's batch and the validation set are one piece here
+    x, y = qcs._sample(src, 2000, np.random.default_rng(3))
+    np.testing.assert_array_equal(x, src.sample(2000, np.random.default_rng(3))[0])
+    whole = net.estimate(y)
+    monkeypatch.setattr(qcs, "_PIECE_VALUES", 80 * 7)  # rows of 7: 286 pieces, the last one short
+    np.testing.assert_allclose(net.estimate(y), whole, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(net.encode(y), qcs.QCSNet.encode(net, y))
+    xs, ys = qcs._sample(src, 100, np.random.default_rng(3))  # pieces of 28 vectors
+    assert xs.shape == (100, 20) and ys.shape == (100, 10)
+    assert np.all(np.count_nonzero(xs, axis=1) == 2)
+    small = qcs.train_qcs(src, 1, np.random.default_rng(2), steps=5, batch=50, val_samples=100, checks=1)
+    assert len(small.history) == 1  # training runs with the draws in pieces of one batch
