@@ -3,11 +3,23 @@
 A log file, a pipe or a batch job gets readable lines instead of a bar redrawn with carriage returns::
 
     train learned detector: epoch 3/10, loss 0.3725, validation BER 1.57e-02
+
+Text that comes from a file or a config (a curve name, a table's units) goes through :func:`shown`
+before it reaches the terminal.
 """
 
 from __future__ import annotations
 
 import sys
+
+
+def shown(value) -> str:
+    """``value`` as one line of printable ASCII: text from a file never reaches the terminal raw
+    (no escape sequences, no added lines); other characters appear as Python escapes (``\\x1b``)."""
+    text = str(value)
+    if all(" " <= c <= "~" for c in text):
+        return text
+    return text.encode("unicode_escape").decode("ascii")
 
 
 class EpochProgress:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.engine.results import read_journal
-from hwsim.engine.sweep import SweepError, parse_config, run_sweep
+from hwsim.engine.sweep import SweepError, load_config, parse_config, run_sweep
 
 from test_sweep import _rows, _toml, tiny
 
@@ -378,3 +378,31 @@ def test_estimation_resource_bombs_are_refused_quickly(source, receiver, match):
     with pytest.raises(ValueError, match=match):
         parse_config(cfg)
     assert time.monotonic() - t0 < 2
+
+
+# --------------------------------------------------------------------------- issue 29 item 14: names on the terminal
+FORGED = "a\x1b[2J\nsweep: [9/9] forged"
+
+
+@pytest.mark.parametrize("target", [None, 0.5], ids=["overview", "summary-table"])
+def test_curve_names_with_escape_sequences_and_newlines_reach_the_terminal_escaped(tmp_path, target):
+    cfg = tiny(target_errors=10, min_samples=2000, max_samples=2000)
+    cfg["grid"] = {"snr_db": [2.0, 8.0]}
+    cfg["curves"] = [{"name": FORGED, "receiver": "map"}]
+    text = _toml(cfg)
+    if target is not None:  # the table of the SNR at the target BER, with the paper's value beside it
+        text += f"[summary]\ntarget = {target}\nreference = {{ {json.dumps(FORGED)} = {json.dumps(FORGED)} }}\n"
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    assert load_config(path).curves[0]["name"] == FORGED
+    # without a terminal (pipes): one progress line per point on stderr, the summary on stdout
+    r = subprocess.run(HWSIM + ["sweep", str(path), "--out", str(tmp_path / "run"), "--workers", "1"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for stream in (r.stderr, r.stdout):
+        assert "\x1b" not in stream, stream
+        assert not any(line.startswith("sweep: [9/9] forged") for line in stream.splitlines()), stream
+    progress = [line for line in r.stderr.splitlines() if line.startswith("sweep: [")]
+    assert len(progress) == 2 and all(line.startswith(r"sweep: [") and r"a\x1b[2J\nsweep: [9/9] forged | snr_db="
+                                      in line for line in progress), r.stderr
+    assert r"a\x1b[2J\nsweep: [9/9] forged" in r.stdout, r.stdout  # the summary names the curve, escaped

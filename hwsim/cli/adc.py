@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .._progress import shown as _shown  # text from a file, made one printable line
+
 FORMATS = ("json", "csv", "c", "memh", "mat")
 
 
@@ -90,15 +92,6 @@ def export_command(args) -> int:
         line += f", {doc['dac']['bits']}-bit threshold DAC (worst rounding {doc['dac']['max_error_lsb']:.3f} LSB)"
     print(line)
     return 0
-
-
-def _shown(value) -> str:
-    """``value`` as one line of printable ASCII: text from a file never reaches the terminal raw
-    (no escape sequences, no added lines); other characters appear as Python escapes (``\\x1b``)."""
-    text = str(value)
-    if all(" " <= c <= "~" for c in text):
-        return text
-    return text.encode("unicode_escape").decode("ascii")
 
 
 def _summary(adc, meta) -> list[str]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from .._progress import shown  # names from a config reach the terminal as one printable line
 
 
 def _print_summary(cfg, out: Path) -> None:
@@ -30,12 +31,12 @@ def _print_summary(cfg, out: Path) -> None:
     refs = cfg.summary.get("reference", {})
     y = result_columns(study, cfg.raw)[0]
     head = f"{x} at {y} {target:g}"
-    width = max(26, 2 + max(len(c["name"]) for c in cfg.curves))
+    width = max(26, 2 + max(len(shown(c["name"])) for c in cfg.curves))
     print(f"{'curve':<{width}}{head:>22}   paper")
     for curve in dict.fromkeys(r["curve"] for r in rows):
         value = crossing(rows, curve, x, y, target)
         measured = "not reached" if value is None else f"{value:.2f}"
-        print(f"{curve:<{width}}{measured:>22}   {refs.get(curve, '')}")
+        print(f"{shown(curve):<{width}}{measured:>22}   {shown(refs.get(curve, ''))}")
 
 
 def _print_overview(cfg, out: Path, x: str) -> None:
@@ -57,13 +58,13 @@ def _print_overview(cfg, out: Path, x: str) -> None:
             return f"{est:.3g} (exact)"
         return f"{est:.3g} [{lo:.2g}, {hi:.2g}]"
 
-    width = max(12, 2 + max(len(c) for c in expected))
+    width = max(12, 2 + max(len(shown(c)) for c in expected))
     what = f"smallest and largest {y}" if panels else f"{y} [CI] at the first and last {x}"
     print(f"{'curve':<{width}}points  {what}")
     for curve, total in expected.items():
         pts = [r for r in rows if r["curve"] == curve]
         if not pts:
-            print(f"{curve:<{width}}{0:>3}/{total:<3} (none finished)")
+            print(f"{shown(curve):<{width}}{0:>3}/{total:<3} (none finished)")
             continue
         if panels:
             pts.sort(key=lambda r: float(r[y]))
@@ -74,7 +75,7 @@ def _print_overview(cfg, out: Path, x: str) -> None:
             ends = f"{value(first)} at {x}={first.get(x, '')}"
             if len(pts) > 1:
                 ends += f"; {value(last)} at {x}={last.get(x, '')}"
-        print(f"{curve:<{width}}{len(pts):>3}/{total:<3} {ends}")
+        print(f"{shown(curve):<{width}}{len(pts):>3}/{total:<3} {shown(ends)}")
 
 
 def _sweep(args) -> int:
@@ -380,7 +381,7 @@ def _warnings_as_lines(command: str):
         text = str(message)
         if text not in seen:
             seen.add(text)
-            print(f"hwsim {command}: warning: {text}", file=sys.stderr, flush=True)
+            print(f"hwsim {command}: warning: {shown(text)}", file=sys.stderr, flush=True)
 
     with warnings.catch_warnings():
         warnings.showwarning = show
