@@ -110,3 +110,26 @@ def watch_parent(parent_pid: int, interval: float = 1.0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="hwsim-watch-parent", daemon=True).start()
+
+
+def python_module(module: str) -> tuple[list[str], dict[str, str] | None]:
+    """``(argv, env)`` that run ``python -m module`` of *this* hwsim in a child process, for
+    :class:`subprocess.Popen` (``env`` None: inherit the environment as it is).
+
+    ``python -m`` puts the working folder first on the import path, so a ``hwsim/`` folder there
+    (planted, or a stale copy) would run instead of the installed package. The child runs with
+    ``-P`` (no working folder or script folder on its path); ``PYTHONPATH`` and the site packages
+    stay as they are. Only where this process itself found hwsim in the folder that ``-P`` drops
+    (``python -m hwsim.cli`` from a clone that is not installed) is that folder, by its absolute
+    path, put on the child's ``PYTHONPATH``: the child then imports the very package the parent runs.
+    """
+    argv = [sys.executable, "-P", "-m", module]
+    import hwsim
+
+    root = os.path.dirname(os.path.dirname(os.path.realpath(hwsim.__file__)))
+    first = sys.path[0] if sys.path else None
+    if first is None or os.path.realpath(first or os.curdir) != root:
+        return argv, None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return argv, env

@@ -155,7 +155,7 @@ class HardwareInTheLoop(Hybrid):
     - ``ideal``: its learned table (:class:`hwsim.converters.backends.SimulatedBackend`);
     - ``dac``: the thresholds rounded to a ``dac_bits``-bit threshold DAC;
     - ``impaired``: static comparator offsets of ``offset_lsb`` LSB, drawn once from ``chip_seed``;
-    - ``external``: the table served by the reference emulator (``python -m hwsim.converters.emulator``)
+    - ``external``: the table served by the reference emulator (``python -P -m hwsim.converters.emulator``)
       in a subprocess, over pipes.
     """
 
@@ -335,9 +335,9 @@ def _emulator(key: str):
     import atexit
     import json
     import shutil
-    import sys
     import tempfile
 
+    from hwsim._process import python_module
     from hwsim.converters.adc import ThresholdADC
     from hwsim.converters.backends import ExternalBackend
     from hwsim.converters.tables import export_table
@@ -347,8 +347,10 @@ def _emulator(key: str):
     folder = tempfile.mkdtemp(prefix="hwsim-hil-")
     path = f"{folder}/table.json"
     export_table(table, path, "json")
-    backend = ExternalBackend([sys.executable, "-m", "hwsim.converters.emulator", "--table", path], spec["p"],
-                              table.n_levels, name="reference emulator")
+    # only the installed hwsim runs there, never a hwsim/ folder in the working folder (hwsim._process)
+    argv, env = python_module("hwsim.converters.emulator")
+    backend = ExternalBackend(argv + ["--table", path], spec["p"], table.n_levels, name="reference emulator",
+                              env=env)
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     atexit.register(backend.close)
     return backend

@@ -399,3 +399,33 @@ def test_die_with_parent_arguments():
         parent_death_preexec(sig="KILL")
     if sys.platform.startswith("linux"):
         assert callable(parent_death_preexec(signal.SIGTERM))
+
+
+# ------------------------------------------------------------------ issue 29 item 5: code of the working folder
+def test_the_reference_emulator_of_a_link_never_imports_code_from_the_working_folder(tmp_path, monkeypatch):
+    """A hil link's external converters start the reference emulator as a module; a ``hwsim`` package in the
+    working folder (planted) must not be what runs there."""
+    from hwsim.engine.results import read_results
+    from hwsim.engine.sweep import parse_config, run_sweep
+
+    planted, marker = tmp_path / "cwd", tmp_path / "planted-code-ran"
+    (planted / "hwsim" / "converters").mkdir(parents=True)
+    (planted / "hwsim" / "__init__.py").write_text("")
+    (planted / "hwsim" / "converters" / "__init__.py").write_text("")
+    (planted / "hwsim" / "converters" / "emulator.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit(3)\n")
+    cfg = {"study": "link", "seed": 3,
+           "source": {"type": "users", "users": 2, "constellation": "bpsk"},
+           "channel": {"type": "exponential", "antennas": 4, "frame_len": 20},
+           "adc": {"type": "none"},
+           "receiver": {"type": "hil", "converters": "external", "rate": 1.0, "train_samples": 400,
+                        "epochs": 2, "hidden": 8, "train_snr_db": 8.0},
+           "metric": {"type": "ber"},
+           "grid": {"snr_db": [8.0]},
+           "curves": [{"name": "external emulator"}],
+           "stopping": {"target_errors": 10, "min_samples": 2000, "max_samples": 2000, "batch": 1000}}
+    monkeypatch.chdir(planted)
+    run_sweep(parse_config(cfg), tmp_path / "run", workers=1, quiet=True, plot=False)
+    assert not marker.exists(), "the planted hwsim/converters/emulator.py ran"
+    (row,) = read_results(tmp_path / "run" / "results.csv")
+    assert row["curve"] == "external emulator" and 0 <= float(row["ber"]) < 0.5
