@@ -38,11 +38,20 @@ Independence
     The formula assumes the two estimates are independent. Two runs are independent unless a
     point of each drew the same random numbers: same root seed and common-random-numbers
     setting, and the same curve and parameters (with common random numbers: the same grid
-    position). Such pairs are marked ``same draws``; when their numbers agree too (same
-    config, same code) the pair is ``identical`` (difference 0, nothing to test). Same draws
-    with different numbers (a run before and after a code change, or with a different
-    ``--set``) are positively correlated, so the interval above is then conservative (too wide).
-    Common random numbers *within* one run do not make two runs dependent.
+    position). Such pairs are marked ``same draws``; when the two runs have the same config
+    (equal config hashes in their manifests) and their numbers agree too, the pair is
+    ``identical`` (difference 0, nothing to test). Equal numbers from different configs (a change
+    that did not reach this point) are not called identical: they are tested like any pair and
+    marked ``same draws, other config``. Same draws with different numbers (a run before and after
+    a code change, or with a different ``--set``) are positively correlated, so the interval above
+    is then conservative (too wide). Common random numbers *within* one run do not make two runs
+    dependent.
+
+Damaged folders
+    A manifest that is not a JSON object with a config, or a results.csv that is cut, ragged or
+    holds a non-number where a number belongs, is refused with :class:`CompareError` naming the
+    file and line (:func:`hwsim.engine.results.load_results`). A difference that is not a number
+    (a NaN estimate) is ``undefined``, never "not significant".
 """
 
 from __future__ import annotations
@@ -55,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._files import atomic_write_bytes
-from .results import read_results
+from .results import load_results, read_manifest, result_layout
 
 #: Output formats of the comparison figure (the suffix of ``out``).
 FORMATS = ("png", "pdf", "svg")
@@ -98,27 +107,28 @@ def load_run(path, label: str | None = None) -> Run:
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise CompareError(f"{label} holds no sweep (no manifest.json)")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CompareError(f"{manifest_path} is damaged ({exc})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
-        raise CompareError(f"{manifest_path} is damaged (no config)")
     csv_path = path / "results.csv"
-    rows = read_results(csv_path) if csv_path.is_file() else []
+    try:
+        manifest = read_manifest(manifest_path)
+        rows = load_results(csv_path, journal=path / "points.jsonl") if csv_path.is_file() else []
+    except ValueError as exc:
+        raise CompareError(str(exc)) from None
     if not rows:
         raise CompareError(f"{label} has no finished points yet (no results.csv rows); run or resume the sweep first")
-    header = list(rows[0])
-    if (not {"curve", "ci_low", "ci_high", "errors", "stop"} <= set(header) or header.index("ci_low") < 2
-            or header.index("errors") + 1 >= len(header)):
-        raise CompareError(f"{csv_path} is not a results.csv of hwsim (no curve, estimate, ci_low, errors columns)")
-    y = header[header.index("ci_low") - 1]
-    samples = header[header.index("errors") + 1]
-    params = header[1:header.index(y)]
+    y, samples, params = result_layout(list(rows[0]))
     config = manifest["config"]
     settings = manifest.get("settings") or {}
     grid = settings.get("grid") or config.get("grid") or {}
-    confidence = float((settings.get("stopping") or {}).get("confidence", 0.95))
+    stopping = settings.get("stopping") or {}
+    if not (isinstance(grid, dict) and all(isinstance(v, list) for v in grid.values()) and isinstance(stopping, dict)):
+        raise CompareError(f"{manifest_path} is damaged: its grid is not a table of lists or its stopping not a table")
+    try:
+        confidence = float(stopping.get("confidence", 0.95))
+    except (TypeError, ValueError):
+        confidence = math.nan
+    if not 0.0 < confidence < 1.0:
+        raise CompareError(f"{manifest_path} is damaged: stopping.confidence = {stopping.get('confidence')!r} does not "
+                           "lie in (0, 1)")
     crn = bool(settings.get("common_random_numbers", config.get("common_random_numbers", False)))
     seed = manifest.get("root_seed", config.get("seed"))
     return Run(path, label, manifest, rows, y, samples, params, grid, confidence, seed, crn, config)
@@ -167,17 +177,32 @@ class Difference:
     exact: bool
 
     @property
+    def undefined(self) -> bool:
+        """The difference or its interval is not a number (a NaN estimate or interval end): nothing to test."""
+        return not self.identical and any(math.isnan(v) for v in (self.difference, self.low, self.high))
+
+    @property
     def significant(self) -> bool:
-        return not self.identical and (self.low > 0 or self.high < 0)
+        return not self.identical and not self.undefined and (self.low > 0 or self.high < 0)
 
     @property
     def verdict(self) -> str:
         if self.identical:
             return "identical (same seed, config and results)"
-        word = "significant" if self.significant else "not significant"
+        if self.undefined:
+            return "undefined (not a number)"
         if self.exact:
             return ("different" if self.difference else "equal") + " (exact values)"
-        return word + (" (same draws: conservative)" if self.same_draws else "")
+        word = "significant" if self.significant else "not significant"
+        if self.same_draws:
+            word += " (same draws" + (", other config" if self.equal_numbers else "") + ": conservative)"
+        return word
+
+    @property
+    def equal_numbers(self) -> bool:
+        """Same draws and the same numbers, but not the same config (so not called identical)."""
+        return self.same_draws and not self.identical and _identical(self.reference, self.other, self.ref_row,
+                                                                     self.other_row)
 
 
 def _same_draws(ref: Run, other: Run, a: dict, b: dict) -> bool:
@@ -199,6 +224,19 @@ _SAME = ("ci_low", "ci_high", "errors")
 def _identical(ref: Run, other: Run, a: dict, b: dict) -> bool:
     return (_value(a[ref.y]) == _value(b[other.y]) and all(_value(a[k]) == _value(b[k]) for k in _SAME)
             and _value(a[ref.samples]) == _value(b[other.samples]))
+
+
+def _config_identity(run: Run):
+    """What makes two runs' configs the same: the manifest's config hash (the sweep's identity), or the
+    config itself in a manifest that records none."""
+    digest = run.manifest.get("config_hash")
+    return ("hash", digest) if isinstance(digest, str) and digest else ("config", json.dumps(run.config,
+                                                                                             sort_keys=True))
+
+
+def same_config(ref: Run, other: Run) -> bool:
+    """Whether two runs ran the same config (equal config hashes)."""
+    return _config_identity(ref) == _config_identity(other)
 
 
 def _check_metrics(runs: list[Run]) -> None:
@@ -270,7 +308,7 @@ def match_points(runs: list[Run], *, curves=None, pairs=None, confidence: float 
                                               float(b[other.y]), float(b["ci_low"]), float(b["ci_high"]),
                                               scale_a=z / _z(ref.confidence), scale_b=z / _z(other.confidence))
                 same = _same_draws(ref, other, a, b)
-                identical = same and _identical(ref, other, a, b)
+                identical = same and same_config(ref, other) and _identical(ref, other, a, b)
                 exact = a.get("stop") == "exact" and b.get("stop") == "exact"
                 where = {ax: a.get(ax, "") for ax in axes if a.get(ax, "") != ""}
                 out.append(Difference(ref, other, a, b, where, d, low, high, level, same, identical, exact))

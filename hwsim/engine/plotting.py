@@ -13,16 +13,26 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 from .._files import atomic_write_bytes
-from .results import read_results
-from ..studies import load_study, result_columns, study_metric
+from .results import load_results, read_manifest, result_layout
 
 _LABELS = {"snr_db": "SNR (dB)", "rate": "rate R (bits per input)", "ber": "BER", "mse": "average MSE"}
+
+
+def _is_rate(config: dict, y: str) -> bool:
+    """Whether the sweep estimates an error rate (drawn on a log axis): its study's metric, or judged by the
+    column for a study this version does not know."""
+    from ..studies import load_study, study_metric
+
+    try:
+        return study_metric(load_study(config.get("study")), config) == "rate"
+    except Exception:  # noqa: BLE001 - a study this version does not know, or its config damaged
+        return y in ("ber", "ser", "bler")
 
 
 def _is_number(value: str) -> bool:
@@ -59,13 +69,25 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
 
     out = Path(out_dir)
     manifest_path = out / "manifest.json"
-    if not manifest_path.exists():
+    if not manifest_path.is_file():
         raise ValueError(f"{out} holds no sweep (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
-    config = manifest["config"]
-    grid = manifest.get("settings", {}).get("grid") or config["grid"]
-    study = load_study(config["study"])
-    rows = read_results(out / "results.csv") if (out / "results.csv").exists() else []
+    manifest = read_manifest(manifest_path)
+    config, settings = manifest["config"], manifest.get("settings") or {}
+    grid = settings.get("grid") or config.get("grid")
+    if not (isinstance(grid, dict) and grid and all(isinstance(v, list) for v in grid.values())):
+        raise ValueError(f"{manifest_path} is damaged: it has no grid (a table of lists)")
+    plot_cfg = config.get("plot") or {}
+    stopping = settings.get("stopping") or {}
+    if not isinstance(plot_cfg, dict) or not isinstance(stopping, dict):
+        raise ValueError(f"{manifest_path} is damaged: its config's plot or its stopping settings are not a table")
+    figures = plot_cfg.get("figures") or {}
+    if not (isinstance(figures, dict) and all(isinstance(m, list) for m in figures.values())):
+        raise ValueError(f"{manifest_path} is damaged: plot.figures is not a table of curve lists")
+    confidence = stopping.get("confidence", 0.95)
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(f"{manifest_path} is damaged: stopping.confidence = {confidence!r} does not lie in (0, 1)")
+    csv_path = out / "results.csv"
+    rows = load_results(csv_path, journal=out / "points.jsonl")
     if not rows:
         raise ValueError(f"{out} has no finished points to plot yet")
     if style not in STYLES:
@@ -86,19 +108,18 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
                              f"{', '.join(map(repr, known))})")
         rows = [r for r in rows if r["curve"] in curves]
     look = STYLES[style]
-    y = result_columns(study, config)[0]
-    plot_cfg = config.get("plot", {})
+    y = result_layout(list(rows[0]))[0]  # the estimate's column, as results.csv names it
     x = plot_cfg.get("x") or default_x(grid)
+    if not isinstance(x, str) or x not in rows[0]:
+        raise ValueError(f"{csv_path} has no {x!r} column, the x axis {manifest_path} names")
     panel_axes = [a for a in grid if a != x and a in rows[0] and len({r[a] for r in rows if r[a] != ""}) > 1]
     panel_values = [sorted({r[a] for r in rows if r[a] != ""}, key=lambda v: (not _is_number(v), _sort_key(v)))
                     for a in panel_axes]
-    logy = plot_cfg.get("logy", study_metric(study, config) == "rate")
+    logy = bool(plot_cfg["logy"]) if "logy" in plot_cfg else _is_rate(config, y)
     if plot_cfg.get("db", False):  # [plot] db = true: the estimate, its interval and spread as 10 log10
         rows, logy = [_in_db(r, y) for r in rows], False
-    confidence = manifest.get("settings", {}).get("stopping", {}).get("confidence", 0.95)
     written = []
     # [plot] figures: each named group of curves in a figure of its own; curves in no group in plot.png
-    figures = plot_cfg.get("figures") or {}
     listed = {c for members in figures.values() for c in members}
     groups = [(f"_figure={name}", name, set(members)) for name, members in figures.items()]
     if not figures or any(r["curve"] not in listed for r in rows):
@@ -132,12 +153,12 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
         # outside the axes, so that it never hides a curve
         ax.legend(handles=handles, fontsize=look["legend"], loc="upper left", bbox_to_anchor=(1.02, 1.0),
                   borderaxespad=0.0)
-        title = config.get("title", "")
+        title = str(config.get("title") or "")
         suffix = ", ".join(f"{a} = {v}" for a, v in zip(panel_axes, combo))
         ax.set_title(" | ".join(t for t in (title, group_name, suffix) if t), fontsize=look["font"])
         fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=look["font"] - 3, color="0.35")
         fig.tight_layout(rect=(0, 0.03, 1, 1))
-        stem = "plot" + group_stem + "".join(f"_{a}={v}" for a, v in zip(panel_axes, combo))
+        stem = "plot" + group_stem + "".join(f"_{_name_part(a)}={_name_part(v)}" for a, v in zip(panel_axes, combo))
         for ext in formats:
             path = out / f"{stem}.{ext}"
             buf = io.BytesIO()
@@ -147,6 +168,20 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
     return written
 
 
+def _name_part(value) -> str:
+    """``value`` as part of a file name: kept as it is when it is letters, digits and ``._+-`` (``snr_db``,
+    ``4.0``); otherwise (a path such as ``tables/t1.json``, spaces, quotes) those characters with a short
+    hash of the whole value, so distinct values never share a file and no name leaves the folder."""
+    import hashlib
+
+    text = str(value)
+    if _SAFE_NAME.fullmatch(text) and not text.startswith("."):
+        return text
+    kept = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")[:40]
+    return f"{kept}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]{1,60}")
 _MARKERS = "os^Dv<>PXh*"
 _LINES = ("-", "--", "-.", ":")
 
@@ -166,15 +201,24 @@ def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: 
     # closed forms: large hollow markers, so a simulated point drawn at the same place stays visible
     style = {**dict(marker=_MARKERS[i % len(_MARKERS)], ls=_LINES[i % len(_LINES)], ms=8 if exact else 4,
                     mfc="none" if exact else None, label=curve if label is None else label), **(style or {})}
-    shown = est > 0 if logy else np.ones_like(est, dtype=bool)
+    finite = np.isfinite(est) & np.isfinite(xs)
+    shown = finite & (est > 0) if logy else finite
     if exact:
         handle = line = ax.plot(xs[shown], est[shown], **style)[0]
     else:
-        handle = ax.errorbar(xs[shown], est[shown], yerr=[est[shown] - lo[shown], hi[shown] - est[shown]],
-                             capsize=3, **style)
+        # bars from the estimate to its interval's ends, never negative: a stored point whose estimate lies
+        # outside its interval (an older hwsim's importance sampling) is drawn, marked below, not refused
+        below = np.nan_to_num(np.clip(est - lo, 0.0, None), nan=0.0, posinf=0.0)
+        above = np.nan_to_num(np.clip(hi - est, 0.0, None), nan=0.0, posinf=0.0)
+        handle = ax.errorbar(xs[shown], est[shown], yerr=[below[shown], above[shown]], capsize=3, **style)
         line = handle[0]
-    if (~shown).any():  # no error seen: the interval's upper end, drawn as an upper bound
-        ax.plot(xs[~shown], hi[~shown], "v", color=line.get_color(), ms=6)
+        outside = shown & ((est < lo) | (est > hi))
+        if outside.any():
+            ax.plot(xs[outside], est[outside], "x", color=line.get_color(), ms=9, mew=1.5)
+            notes.add("x: estimate outside its own interval (not trustworthy; rerun the point)")
+    bound = np.isfinite(xs) & (est == 0) & np.isfinite(hi) & (hi > 0) if logy else np.zeros_like(shown)
+    if bound.any():  # no error seen: the interval's upper end, drawn as an upper bound
+        ax.plot(xs[bound], hi[bound], "v", color=line.get_color(), ms=6)
         notes.add("v: no error seen, upper end of the interval")
     spread = [r.get("spread_min", "") for r in pts], [r.get("spread_max", "") for r in pts]
     has = np.array([a != "" and b != "" for a, b in zip(*spread)])

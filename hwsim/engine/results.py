@@ -139,9 +139,128 @@ def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> 
 
 
 def read_results(path) -> list[dict]:
-    """Rows of a results.csv as dicts of strings."""
+    """Rows of a results.csv as dicts of strings (unchecked: :func:`load_results` checks them)."""
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+#: Largest manifest.json and results.csv that :func:`read_manifest` and :func:`load_results` read (a manifest
+#: holds a config of at most a few MiB, a results.csv at most ``MAX_POINTS`` rows of a few hundred bytes).
+MAX_MANIFEST_BYTES = 64 * 2**20
+MAX_RESULTS_BYTES = 256 * 2**20
+#: results.csv columns every row has (besides the estimate, the column before ``ci_low``, and the sample
+#: count, the one after ``errors``).
+RESULT_COLUMNS = ("curve", "ci_low", "ci_high", "errors", "stop")
+#: Columns that hold a number when not empty.
+_NUMERIC_OPTIONAL = ("clusters", "replicas", "spread_min", "spread_max", "ess", "calls", "seconds")
+
+
+def _read_bounded(path: Path, limit: int, what: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit // 2**20} MiB: not a {what} hwsim wrote")
+    return data
+
+
+def read_manifest(path) -> dict:
+    """A run folder's ``manifest.json``, checked: ``ValueError`` naming the file when it is not UTF-8
+    JSON, not an object, or has no ``config`` table (damaged or not written by hwsim)."""
+    path = Path(path)
+    try:
+        manifest = json.loads(_read_bounded(path, MAX_MANIFEST_BYTES, "manifest").decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is damaged: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is damaged: not JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError(f"{path} is damaged: JSON nested too deeply") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} is damaged: not a JSON object")
+    if not isinstance(manifest.get("config"), dict):
+        raise ValueError(f"{path} is damaged: it has no config table (every manifest hwsim writes has one)")
+    for key in ("settings",):
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise ValueError(f"{path} is damaged: its {key} is not a table")
+    return manifest
+
+
+def result_layout(header: list[str]) -> tuple[str, str, list[str]] | None:
+    """``(estimate column, sample-count column, parameter columns)`` of a results.csv header, or None when the
+    header is not one hwsim writes."""
+    if (not set(RESULT_COLUMNS) <= set(header) or header[0] != "curve" or header.index("ci_low") < 2
+            or header.index("errors") + 1 >= len(header) or len(set(header)) != len(header)):
+        return None
+    y = header[header.index("ci_low") - 1]
+    return y, header[header.index("errors") + 1], header[1:header.index(y)]
+
+
+def load_results(path, journal=None) -> list[dict]:
+    """Rows of a results.csv as dicts of strings, checked for damage: ``ValueError`` naming the file and
+    the line when the header is not hwsim's, a row has more or fewer cells than the header, the file does
+    not end with a newline (its last row was cut), or a number column holds something that is not a number
+    (the estimate, ``ci_low``, ``ci_high``, ``errors`` and the sample count always hold one; ``clusters``,
+    ``replicas``, ``spread_min``, ``spread_max``, ``ess``, ``calls`` and ``seconds`` hold one or nothing).
+    A missing or empty file has no rows.
+
+    ``journal``: the folder's ``points.jsonl``; a results.csv with fewer rows than the journal has finished
+    points was cut at a line end (a sweep writes the journal line, then the whole results.csv), which the
+    file alone cannot show.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        text = _read_bounded(path, MAX_RESULTS_BYTES, "results.csv").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is damaged: not UTF-8 text (byte {exc.start})") from None
+    if not text:
+        return []
+    if not text.endswith("\n"):
+        raise ValueError(f"{path} line {text.count(chr(10)) + 1} is cut short (the file does not end with a newline, "
+                         "as every results.csv hwsim writes does): the file was cut or edited")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        layout = result_layout(header)
+        if layout is None:
+            raise ValueError(f"{path} line 1 is not the header of a results.csv of hwsim (it needs the columns "
+                             f"curve, the estimate, {', '.join(RESULT_COLUMNS[1:])} and the sample count)")
+        y, samples, _ = layout
+        required = (y, "ci_low", "ci_high", "errors", samples)
+        optional = [c for c in _NUMERIC_OPTIONAL if c in header]
+        rows = []
+        for cells in reader:
+            line = reader.line_num
+            if len(cells) != len(header):
+                raise ValueError(f"{path} line {line} has {len(cells)} cells, the header {len(header)}: the row was "
+                                 "cut or edited")
+            row = dict(zip(header, cells))
+            for column in (*required, *optional):
+                value = row[column]
+                if value == "" and column not in required:
+                    continue
+                try:
+                    float(value)
+                except ValueError:
+                    shown = value if len(value) <= 40 else value[:40] + "..."
+                    raise ValueError(f"{path} line {line}: {column} = {shown!r} is not a number") from None
+            if not row["curve"]:
+                raise ValueError(f"{path} line {line} has no curve name")
+            rows.append(row)
+    except csv.Error as exc:
+        raise ValueError(f"{path} line {reader.line_num} is damaged ({exc})") from None
+    if journal is not None:
+        try:  # a damaged journal is the sweep's concern (the rows may still be whole): no check then
+            big = Path(journal).is_file() and Path(journal).stat().st_size > MAX_RESULTS_BYTES
+            finished = None if big else len(read_journal(journal))
+        except (OSError, ValueError):
+            finished = None
+        if finished is not None and len(rows) < finished:
+            raise ValueError(f"{path} ends at line {reader.line_num} with {len(rows)} rows but {Path(journal).name} "
+                             f"holds {finished} finished points: the rows of {finished - len(rows)} were cut off "
+                             "(the same `hwsim sweep` into the folder again rewrites it from the journal)")
+    return rows
 
 
 def crossing(rows: list[dict], curve: str, x: str, y: str, target: float) -> float | None:
