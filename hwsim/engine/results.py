@@ -9,7 +9,7 @@ import math
 import os
 from pathlib import Path
 
-from .._files import atomic_write_text
+from .._files import atomic_write_text, open_own
 
 #: Keys every journaled result must carry (those results.csv is made of).
 JOURNAL_RESULT_KEYS = ("estimate", "ci_low", "ci_high", "errors", "samples", "calls", "seconds", "stop")
@@ -31,6 +31,9 @@ def _journal_entry(raw: bytes):
 def _scan_journal(path: Path, config_hash: str | None) -> tuple[dict, int]:
     """``({key: result}, byte length of the sound part)`` of a journal; see :func:`read_journal`."""
     done: dict = {}
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link; a sweep reads and writes its own journal only, never through "
+                         "a link (remove the link or choose another --out folder)")
     if not path.exists():
         return done, 0
     if not path.is_file():
@@ -88,16 +91,18 @@ def trim_journal(path, config_hash: str | None = None) -> None:
     path = Path(path)
     _, sound = _scan_journal(path, config_hash)
     if path.exists() and path.stat().st_size > sound:
-        with open(path, "r+b") as f:
-            f.truncate(sound)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = open_own(path, os.O_RDWR)
+        try:
+            os.ftruncate(fd, sound)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def append_journal(path, key: str, result: dict, config_hash: str) -> None:
     """Append one finished point to a journal and force it to disk (one ``write`` of one line)."""
     line = json.dumps({"key": key, "config": config_hash, "result": result}) + "\n"
-    with open(path, "ab") as f:
+    with os.fdopen(open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as f:
         f.write(line.encode())
         f.flush()
         os.fsync(f.fileno())
