@@ -64,6 +64,9 @@ OFDM_METRICS = ("bler", "coded_ber", "ber")
 LDPC_K_MIN, LDPC_K_MAX, LDPC_RATE_MIN, LDPC_RATE_MAX = 12, 8448, 1 / 5, 948 / 1024
 #: Guard against slots that exhaust memory (time samples x antennas per slot).
 MAX_SLOT_VALUES = 2**22
+#: Most time samples x antennas one pass of the link simulates: a larger ``stopping.batch`` runs in passes
+#: of whole slots (the peak memory is a few hundred bytes per value).
+MAX_CALL_VALUES = 2**22
 #: Subcarrier spacings an OFDM source accepts (Hz): every standard's, with room on both sides.
 MIN_SPACING, MAX_SPACING = 1e3, 1e7
 #: Sionna's precision for the OFDM chain (float64, the project's default for simulation).
@@ -498,8 +501,14 @@ class OFDMLink:
         Runs on one thread (numba, BLAS, torch), as a sweep worker does; the caller's settings come back after."""
         from hwsim._threads import single_threaded
 
+        per_slot = self.src.blocks_per_slot
+        slots = -(-int(batch) // per_slot)
+        piece = max(1, MAX_CALL_VALUES // (self.ch.frame_len * self.ch.antennas))  # slots one pass holds
         with single_threaded():
-            return self._run(rng, batch)
+            if slots <= piece:
+                return self._run(rng, batch)
+            parts = [self._run(rng, min(piece, slots - start) * per_slot) for start in range(0, slots, piece)]
+        return Tally(*(sum(field) for field in zip(*parts)))  # tallies of independent slots add
 
     def _run(self, rng: np.random.Generator, batch: int):
         import torch

@@ -134,6 +134,24 @@ def test_resolution_orders_the_bler_and_bussgang_lmmse_estimation_beats_ls():
     assert mse["blmmse"] < 0.5 * mse["ls"], mse
 
 
+def test_a_large_batch_runs_in_passes_of_bounded_size(monkeypatch):
+    """stopping.batch may reach hwsim.engine.montecarlo.MAX_BATCH code blocks; the link then simulates whole
+    slots in passes of at most MAX_CALL_VALUES samples x antennas, and the passes' tallies add up."""
+    import hwsim.channels.ofdm as ofdm
+
+    p = link(adc={"type": "uniform", "bits": 1}, receiver={"csi": "perfect"})
+    L = OFDMLink(p, -6.0)
+    per_slot = p.channel.frame_len * p.channel.antennas
+    monkeypatch.setattr(ofdm, "MAX_CALL_VALUES", 2 * per_slot)  # two slots a pass
+    seen = []
+    run = L._run
+    monkeypatch.setattr(L, "_run", lambda rng, batch: seen.append(batch) or run(rng, batch))
+    tally = L.run(np.random.default_rng(2), 5 * 8)      # 5 slots of 8 blocks
+    assert seen == [16, 16, 8]
+    assert (tally.trials, tally.clusters) == (40, 5) and isinstance(tally.clusters, int)
+    assert 0 < tally.total <= 40
+
+
 def test_same_seed_same_counts():
     p = link(adc={"type": "uniform", "bits": 2})
     a = p.link(-2.0)(np.random.default_rng(9), 24)
