@@ -56,3 +56,75 @@ def check_format(doc, src, fmt: str, version: int, what: str) -> None:
         newer = isinstance(found, int) and not isinstance(found, bool) and found > version
         raise ValueError(f"{src} has format version {found!r}; this hwsim reads version {version}"
                          + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
+
+
+class InUseError(RuntimeError):
+    """A lock file (:func:`take_lock`) is held by another process: ``path``, and ``holder``, the pid
+    written in it (``"unknown"`` if none could be read)."""
+
+    def __init__(self, path, holder: str):
+        super().__init__(f"{path} is held by another process (pid {holder})")
+        self.path, self.holder = Path(path), holder
+
+
+def take_lock(path) -> int:
+    """Take the exclusive lock ``path`` (a non-blocking ``flock`` on a file created there, never through
+    a symbolic link, holding this process's pid); returns its file descriptor, for :func:`release_lock`.
+
+    Raises :class:`InUseError` at once when another process holds it. The kernel drops the lock when its
+    holder ends, however it ends (a killed holder leaves the file behind, never a stale lock); a lock
+    file removed by :func:`release_lock` between this call's open and its lock is opened again.
+    """
+    import fcntl
+
+    path = Path(path)
+    for _ in range(100):
+        fd = open_own(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise InUseError(path, holder) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except FileNotFoundError:
+            same = False
+        if not same:  # its last holder removed it meanwhile: the lock is the file now at ``path``
+            os.close(fd)
+            continue
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+    raise InUseError(path, "unknown")
+
+
+def release_lock(path, fd: int) -> None:
+    """Remove the lock file ``path`` and release the lock ``fd`` of :func:`take_lock` (in this order: a
+    process that opened the file meanwhile finds it removed and takes a new one)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def _lock_holder(fd: int) -> str:
+    """The pid written in a lock file by its holder (it may be a moment behind taking the lock)."""
+    import time
+
+    deadline = time.monotonic() + 2.0
+    while True:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return text
+        if time.monotonic() > deadline:
+            return "unknown"
+        time.sleep(0.02)

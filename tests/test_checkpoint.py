@@ -7,6 +7,7 @@ to the command while it trains.
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -199,3 +200,54 @@ def test_ctrl_c_stops_hwsim_train_within_2_s_and_the_same_command_resumes(tmp_pa
                            timeout=600)
     assert plain.returncode == 0, plain.stderr
     _same_network(load_detector(out), load_detector(ref))
+
+
+def test_a_second_hwsim_train_with_the_same_out_is_refused_naming_the_first(tmp_path):
+    """Two ``hwsim train`` runs into one --out would share one OUT.partial and both say "saved": the second
+    is refused at once, naming the first one's pid and its lock file, and the first trains on."""
+    out = tmp_path / "m.pt"
+    sets = ["channel.antennas=16", "source.users=3", "channel.frame_len=20", "receiver.layers=3",
+            "receiver.epochs=100000", "receiver.steps=3", "receiver.val_frames=2", "receiver.val_snrs=2"]
+    cmd = [sys.executable, "-m", "hwsim.cli", "train", "learned_massive", "--quick", "--curve", "learned, 2-bit",
+           "--quiet", "--out", str(out)] + [a for s in sets for a in ("--set", s)]
+    lock, partial = Path(f"{out}.lock"), Path(f"{out}.partial")
+    first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not partial.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None and partial.exists(), first.communicate()[1] if first.poll() is not None \
+            else "no epoch finished"
+        # the first one trains (it has finished an epoch): the second must not train beside it
+        second = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)  # refused at once
+        assert lock.read_text().strip() == str(first.pid)
+        assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr
+        assert second.stderr.strip().splitlines() == [
+            f"hwsim train: error: {out} is being trained by another hwsim train (pid {first.pid}, which holds "
+            f"{lock}); wait for it to finish, stop it, or choose another --out"], second.stderr
+        assert "saved" not in second.stdout
+        assert first.poll() is None, "the first training ended"
+    finally:
+        first.kill()
+        first.communicate()
+    assert not out.exists()
+
+
+def test_a_train_lock_is_removed_on_release_and_a_killed_holders_lock_does_not_block(tmp_path):
+    from hwsim._files import release_lock, take_lock
+
+    lock = tmp_path / "m.pt.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from hwsim._files import take_lock; "
+                               "take_lock(sys.argv[1]); print('held', flush=True); time.sleep(600)", str(lock)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RuntimeError, match=rf"{lock} is held by another process \(pid {holder.pid}\)"):
+            take_lock(lock)
+    finally:
+        holder.kill()
+        holder.communicate()
+    fd = take_lock(lock)  # the killed holder's file is there, its lock is gone
+    assert lock.read_text().strip() == str(os.getpid())
+    release_lock(lock, fd)
+    assert not lock.exists()

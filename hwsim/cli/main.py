@@ -111,16 +111,32 @@ def _train(args) -> int:
         raise ValueError(f"--out must end in .pt (the JSON sidecar goes beside it), got {args.out!r}")
     _check_writable(out, "--out")
     _check_writable(Path(f"{out}.json"), "--out (its JSON sidecar)")
+    from .._files import InUseError, release_lock, take_lock
     from ..checkpoint import checkpointing
 
-    # the training's state after every epoch: an interrupted run of the same command resumes from it
-    with checkpointing(_partial(out), say=lambda line: print(f"hwsim train: {line}", file=sys.stderr)):
-        return (_train_seed001 if args.config is None else _train_config)(args, out)
+    # one training per output: a second one would share OUT.partial and overwrite the first one's model
+    lock_path = _lock(out)
+    try:
+        lock = take_lock(lock_path)
+    except InUseError as exc:
+        raise ValueError(f"{out} is being trained by another hwsim train (pid {exc.holder}, which holds {lock_path}); "
+                         "wait for it to finish, stop it, or choose another --out") from None
+    try:
+        # the training's state after every epoch: an interrupted run of the same command resumes from it
+        with checkpointing(_partial(out), say=lambda line: print(f"hwsim train: {line}", file=sys.stderr)):
+            return (_train_seed001 if args.config is None else _train_config)(args, out)
+    finally:
+        release_lock(lock_path, lock)
 
 
 def _partial(out) -> Path:
     """Where ``hwsim train --out OUT`` keeps the state of an unfinished training."""
     return Path(f"{out}.partial")
+
+
+def _lock(out) -> Path:
+    """The lock file of ``hwsim train --out OUT`` while it runs (it holds the training's pid)."""
+    return Path(f"{out}.lock")
 
 
 def _train_config(args, out: Path) -> int:
@@ -276,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "Shlezinger-Eldar hybrid for its 12 x 4 system (--rate, --training, --trainset). The "
                     "training's state is saved after every epoch "
                     "in OUT.partial: after a Ctrl-C the same command resumes from the last finished epoch and ends "
-                    "with the same network (bit for bit on the CPU).")
+                    "with the same network (bit for bit on the CPU). While it runs, OUT.lock (holding its pid) "
+                    "refuses a second hwsim train with the same --out.")
     p.add_argument("config", nargs="?", metavar="CONFIG")
     p.add_argument("--out", required=True, metavar="FILE.pt")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (as for sweep)")
