@@ -4,9 +4,11 @@ operating-system errors, damaged journals and resource bombs. Real processes, so
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -406,3 +408,102 @@ def test_curve_names_with_escape_sequences_and_newlines_reach_the_terminal_escap
     assert len(progress) == 2 and all(line.startswith(r"sweep: [") and r"a\x1b[2J\nsweep: [9/9] forged | snr_db="
                                       in line for line in progress), r.stderr
     assert r"a\x1b[2J\nsweep: [9/9] forged" in r.stdout, r.stdout  # the summary names the curve, escaped
+
+
+# --------------------------------------------------------------------------- issue 29 item 6: Dask handshakes
+def _greeting():
+    """The greeting a Dask server sends every new connection: one msgpack frame, framed."""
+    import msgpack
+
+    head = msgpack.dumps({"compression": None, "python": [3, 11, 7], "pickle-protocol": 5})
+    return struct.pack("<QQQ", 8 + 8 + len(head), 1, len(head)) + head
+
+
+def _stall(conn):
+    """Hold the connection, sending nothing, until the client closes it (at most a minute)."""
+    conn.settimeout(60)
+    while conn.recv(4096):
+        pass
+
+
+def _greets_then_stalls(conn):
+    conn.sendall(struct.pack("<QQ", 16, 1))  # 16 bytes that look like a greeting's start, then nothing
+    _stall(conn)
+
+
+def _garbage_frame(conn):
+    conn.sendall(struct.pack("<QQQ", 8 + 8 + 40, 1, 40) + b"\xc1" * 40)  # framed, but no msgpack
+    _stall(conn)
+
+
+def _two_faced():
+    """A whole greeting on the first connection (what the sweep's probe reads), then 16 bytes and nothing on
+    the next ones (the Dask client's own)."""
+    seen = []
+
+    def respond(conn):
+        seen.append(1)
+        if len(seen) == 1:
+            conn.sendall(_greeting())
+            return
+        _greets_then_stalls(conn)
+
+    return respond
+
+
+@pytest.mark.parametrize("make, answer", [
+    (lambda: _greets_then_stalls, r"sent the start of a Dask handshake \(16 of its 24 bytes\), then sent nothing "
+                                  r"more within 2 s: it is not a working Dask scheduler"),
+    (lambda: _garbage_frame, r"answered but is not a Dask scheduler \(first bytes: b'8\\x00"),
+    (_two_faced, r"did not finish the handshake within 2 s \(--connect-timeout\)"),
+], ids=["greeting-then-nothing", "garbage-frame", "good-probe-then-stall"])
+def test_a_scheduler_that_stalls_in_the_handshake_fails_within_the_connect_timeout(tmp_path, make, answer):
+    """Every phase of connecting honours --connect-timeout: the sweep ends with one line (it hung for ever)."""
+    pytest.importorskip("distributed")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_toml(tiny()))
+    with _FakeServer(make()) as server:
+        address = f"tcp://127.0.0.1:{server.port}"
+        proc = subprocess.Popen(HWSIM + ["sweep", str(cfg), "--out", str(tmp_path / "run"), "--scheduler", address,
+                                         "--connect-timeout", "2"], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = proc.communicate(timeout=50)  # 3 x the timeout, and the start-up of a loaded machine
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 2 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and re.match(rf"hwsim sweep: error: (the Dask scheduler at )?{re.escape(address)} {answer}",
+                                        lines[0]), err
+    assert not (tmp_path / "run" / "points.jsonl").exists()
+
+
+def test_a_real_greeting_passes_the_probe():
+    pytest.importorskip("distributed")
+    from hwsim.engine.sweep import _probe_scheduler
+
+    def greet(conn):
+        conn.sendall(_greeting())
+
+    with _FakeServer(greet) as server:
+        _probe_scheduler(f"tcp://127.0.0.1:{server.port}", 5)
+
+
+@pytest.mark.parametrize("address, answer", [
+    ("tls://127.0.0.1:8786", r"a sweep connects to a Dask scheduler over tcp:// only \(no tls://"),
+    ("inproc://127.0.0.1/1/2", r"a sweep connects to a Dask scheduler over tcp:// only \(no inproc://"),
+    ("ucx://127.0.0.1:8786", r"a sweep connects to a Dask scheduler over tcp:// only \(no ucx://"),
+    ("tcp://127.0.0.1:99999", r"--scheduler must look like tcp://HOST:PORT \(PORT in 1..65535\), got "
+                              r"'tcp://127.0.0.1:99999'"),
+], ids=["tls", "inproc", "ucx", "port-out-of-range"])
+def test_scheduler_addresses_a_sweep_cannot_use_give_one_line(tmp_path, capsys, address, answer):
+    pytest.importorskip("distributed")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(_toml(tiny()))
+    t0 = time.monotonic()
+    line = _cli_error(capsys, ["sweep", str(cfg), "--out", str(tmp_path / "run"), "--scheduler", address,
+                               "--connect-timeout", "2"])
+    assert re.search(answer, line), line
+    assert time.monotonic() - t0 < 2 * 3 + 10
