@@ -833,14 +833,19 @@ def _sigint_blocked():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _split_tcp_address(address: str) -> tuple[str, int] | None:
-    """(host, port) of ``tcp://host:port`` or ``host:port``; None for other protocols (tls, inproc, ucx)."""
-    rest = address[len("tcp://"):] if address.startswith("tcp://") else address
-    if "://" in rest:
-        return None
+def _split_tcp_address(address: str) -> tuple[str, int]:
+    """(host, port) of ``tcp://host:port`` or ``host:port``; a :class:`SweepError` for anything else, other
+    protocols (tls, inproc, ucx, ws) included: a sweep passes no TLS security settings, and an in-process
+    address names a scheduler inside another process, so neither could connect."""
+    scheme, sep, rest = address.partition("://")
+    if sep and scheme != "tcp":
+        raise SweepError(f"--scheduler {address!r}: a sweep connects to a Dask scheduler over tcp:// only (no "
+                         f"{scheme}://: it passes no TLS security settings and runs no scheduler in-process); give "
+                         "tcp://HOST:PORT")
+    rest = rest if sep else address
     host, sep, port = rest.rpartition(":")
-    if not sep or not port.isdigit():
-        raise SweepError(f"--scheduler must look like tcp://HOST:PORT, got {address!r}")
+    if not sep or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535 or "/" in host:
+        raise SweepError(f"--scheduler must look like tcp://HOST:PORT (PORT in 1..65535), got {address!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -850,23 +855,24 @@ _PROBE_REQUEST = b"HWSIM-PROBE / HTTP/1.0\r\n\r\n"
 def _probe_scheduler(address: str, timeout: float) -> None:
     """Check within ``timeout`` s that a Dask scheduler answers at ``address``; raise :class:`SweepError` if not.
 
-    A Dask server greets every new connection at once with a framed handshake (8-byte
-    little-endian length, then 8-byte frame count, ...). Anything else -- silence, an HTTP
-    server, random bytes -- is reported with the first bytes it sent, instead of letting
-    dask read a garbage length (a huge allocation) or wait forever.
+    A Dask server greets every new connection at once with a framed handshake: an 8-byte
+    little-endian length, then that many bytes (an 8-byte frame count, the frames' 8-byte lengths,
+    the frames), whose first frame is a msgpack map. The whole greeting is read and checked here
+    (at most 64 KiB; a scheduler's is about 60 bytes). Anything else -- silence, an HTTP server, random bytes, a
+    greeting cut short or stalled, frames that do not add up or do not decode -- is reported with the
+    first bytes it sent, instead of letting dask read a garbage length (a huge allocation) or wait
+    forever. Only ``tcp://`` addresses are accepted (:func:`_split_tcp_address`).
     """
     hostport = _split_tcp_address(address)
-    if hostport is None:
-        return
     deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection(hostport, timeout=timeout)
     except OSError as exc:
         raise SweepError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}") from None
-    data, sent_probe, closed = b"", False, False
+    data, sent_probe, closed, need, longest = b"", False, False, 16, 1 << 16
     greet_by = deadline - timeout / 2  # a Dask server greets at once; silent until then: ask what it is
     with sock:
-        while len(data) < 16 and not closed:
+        while len(data) < need and not closed:
             now = time.monotonic()
             if now >= deadline:
                 break
@@ -876,17 +882,38 @@ def _probe_scheduler(address: str, timeout: float) -> None:
                     sock.sendall(_PROBE_REQUEST)
             sock.settimeout(max((deadline if data or sent_probe else greet_by) - now, 0.01))
             try:
-                chunk = sock.recv(256)
+                chunk = sock.recv(4096)
             except socket.timeout:
                 continue
             except OSError:
                 break
             closed = not chunk
             data += chunk
-    if len(data) >= 16:
-        total, nframes = struct.unpack("<QQ", data[:16])
-        if 8 <= total <= 1 << 24 and 1 <= nframes <= 1024:
-            return
+            if need == 16 and len(data) >= 16:
+                total, nframes = struct.unpack("<QQ", data[:16])
+                if not (1 <= nframes <= 1024 and 8 + 8 * nframes <= total <= longest):
+                    break  # not a Dask greeting: said below
+                need = 8 + total
+    if need > 16:  # the start of a Dask greeting
+        if len(data) < need:
+            then = "closed the connection" if closed else f"sent nothing more within {timeout:g} s"
+            raise SweepError(f"{address} sent the start of a Dask handshake ({len(data)} of its {need} bytes), then "
+                             f"{then}: it is not a working Dask scheduler (first bytes: {data[:48]!r})")
+        body = data[8:need]
+        nframes = struct.unpack_from("<Q", body)[0]
+        lengths = struct.unpack_from(f"<{nframes}Q", body, 8)
+        first = 8 + 8 * nframes
+        if first + lengths[0] <= len(body):
+            try:
+                import msgpack
+            except ImportError:  # dask.distributed brings msgpack; without it the layout is all there is to check
+                return
+            try:
+                header = msgpack.loads(body[first:first + lengths[0]], raw=False, strict_map_key=False)
+            except Exception:  # noqa: BLE001 - any decoding error: not a greeting
+                header = None
+            if isinstance(header, dict):
+                return
     if not data:
         what = "closed the connection" if closed else f"sent nothing within {timeout:g} s"
         raise SweepError(f"{address} accepted a connection but {what}: it is not a Dask scheduler "
@@ -907,14 +934,52 @@ class _Executor:
                 from distributed import Client
             except ImportError:
                 raise SweepError("--scheduler needs dask.distributed: pip install 'hwsim[distributed]'") from None
+            import threading
+
             start = time.monotonic()
             _probe_scheduler(scheduler, connect_timeout)
             left = max(connect_timeout - (time.monotonic() - start), 1.0)
-            try:
-                self.client = Client(scheduler, timeout=left, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
+            # dask's own timeout does not cover every read of the handshake (a server that greets and then
+            # stalls hangs Client() for ever): it is made in a daemon thread, waited for at most ``left`` s,
+            # and abandoned after that (a client it still makes later is closed there)
+            box: dict = {}
+            guard, made = threading.Lock(), threading.Event()
+
+            def connect():
+                try:
+                    client = Client(scheduler, timeout=left, set_as_default=False)
+                except BaseException as exc:  # noqa: BLE001 - reported below, in the sweep's thread
+                    box["error"] = exc
+                else:
+                    with guard:
+                        late = "abandoned" in box
+                        if not late:
+                            box["client"] = client
+                    if late:
+                        with contextlib.suppress(Exception):
+                            client.close(timeout=1)
+                finally:
+                    made.set()
+
+            threading.Thread(target=connect, name="hwsim-dask-connect", daemon=True).start()
+            made.wait(left)
+            with guard:
+                if not made.is_set():
+                    box["abandoned"] = True
+            exc = box.get("error")
+            if "abandoned" in box:
+                raise SweepError(f"the Dask scheduler at {scheduler} did not finish the handshake within "
+                                 f"{connect_timeout:g} s (--connect-timeout): it answers like a Dask server, then "
+                                 "stalls (overloaded, or not a scheduler)")
+            if isinstance(exc, (OSError, TimeoutError)):
                 raise SweepError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g} s: "
                                  f"{exc}") from None
+            if exc is not None:
+                if not isinstance(exc, Exception):
+                    raise exc
+                raise SweepError(f"the Dask scheduler at {scheduler} answered the handshake with something a Dask "
+                                 f"client cannot use ({type(exc).__name__}: {exc})") from None
+            self.client = box["client"]
             self.executor = self.client.get_executor(pure=False)
         elif workers > 1:
             import multiprocessing
@@ -1058,13 +1123,17 @@ def _say(quiet: bool, text: str) -> None:
 
 
 def _point_line(k: int, n: int, p: Point, res, grid: dict, y: str) -> str:
-    """One progress line (no terminal): ``[3/20] MAP | snr_db=4.0: ber 1.2e-03 [1.0e-03, 1.4e-03] (0.8 s)``."""
+    """One progress line (no terminal): ``[3/20] MAP | snr_db=4.0: ber 1.2e-03 [1.0e-03, 1.4e-03] (0.8 s)``.
+    Always one line of printable text: names and values from the config, and an error's message, are
+    escaped (:func:`hwsim._progress.shown`), so none of them can move the cursor or forge another line."""
+    from .._progress import shown
+
     where = ", ".join(f"{a}={p.params[a]}" for a in grid if a in p.params)
     head = f"sweep: [{k}/{n}] {p.curve}" + (f" | {where}" if where else "")
     if isinstance(res, BaseException):
-        return f"{head}: failed ({type(res).__name__}: {res})"
-    return (f"{head}: {y} {res['estimate']:.3e} [{res['ci_low']:.2e}, {res['ci_high']:.2e}] "
-            f"({res['seconds']:.1f} s)")
+        return shown(f"{head}: failed ({type(res).__name__}: {res})")
+    return shown(f"{head}: {y} {res['estimate']:.3e} [{res['ci_low']:.2e}, {res['ci_high']:.2e}] "
+                 f"({res['seconds']:.1f} s)")
 
 
 def _has_plots(out: Path) -> bool:
