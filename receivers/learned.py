@@ -49,9 +49,7 @@ class Hybrid(Detector):
             raise ValueError(f"receiver.training must be one of {', '.join(TRAININGS)}, got {p['training']!r}")
         if p["trainset"] not in TRAINSETS:
             raise ValueError(f"receiver.trainset must be one of {', '.join(TRAINSETS)}, got {p['trainset']!r}")
-        from hwsim.converters.budget import check_rate
-
-        check_rate("receiver.rate", p["rate"])
+        _checks.real("receiver.rate", p["rate"], positive=True)
         _checks.real("receiver.csi_error", p["csi_error"], nonnegative=True)
         _checks.real("receiver.gamma", p["gamma"], positive=True)
         for key, limit in self.LIMITS.items():

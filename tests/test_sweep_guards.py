@@ -101,7 +101,7 @@ def test_set_values_with_tables_and_arrays_still_parse():
 
 
 @pytest.mark.parametrize("override, key", [
-    ("receiver.rate=1e308", "receiver.rate"),
+    ("receiver.rate=1e308", "MAX_TOTAL_BITS"),
     ("source.code_rate=1e308", "code_rate"),
     ("source.subcarrier_spacing=1e308", "subcarrier_spacing"),
 ])

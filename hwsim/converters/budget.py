@@ -34,7 +34,10 @@ def total_bits(n: int, rate: float) -> int:
     """Total bit count ``log2 M`` for ``n`` inputs at ``rate`` bits per input (nearest integer)."""
     n = _checks.integer("n", n, minimum=1)
     rate = _checks.real("rate", rate, positive=True)
-    bits = int(round(rate * n))
+    product = rate * n
+    if not product <= MAX_TOTAL_BITS:  # checked as a float first: rate = 1e308 overflows int()
+        _check_bits(math.inf if math.isinf(product) else int(round(product)), "rate * n")
+    bits = int(round(product))
     _check_bits(bits, "rate * n")
     return bits
 
@@ -85,21 +88,8 @@ class BitBudget:
         return self.p * math.log2(self.levels)
 
 
-#: Most bits per input a rate may give (far beyond any converter; bounds the sizes a rate computes).
-MAX_RATE = 32.0
-
-
-def check_rate(name: str, rate) -> float:
-    """``rate`` as a float in (0, :data:`MAX_RATE`] bits per input; an error naming ``name`` otherwise."""
-    rate = _checks.real(name, rate, positive=True)
-    if rate > MAX_RATE:
-        raise ValueError(f"{name} must be at most {MAX_RATE:g} bits per input, got {rate:g}")
-    return rate
-
-
 def split_budget(n: int, rate: float, p: int) -> BitBudget:
     """Budget of ``n`` inputs at ``rate`` shared by ``p`` ADCs; needs at least 2 levels each."""
-    check_rate("rate", rate)
     bits = total_bits(n, rate)
     p = _checks.integer("p", p, minimum=1)
     levels = levels_per_adc(bits, p)
@@ -118,7 +108,7 @@ def bit_budget(n: int, k: int, rate: float) -> BitBudget:
     BitBudget(n=12, bits=24, p=8, levels=8)
     """
     k = _checks.integer("k", k, minimum=1)
-    rate = check_rate("rate", rate)
+    total_bits(n, rate)  # refuses a rate whose bit count is beyond any budget before it is used below
     p = math.floor(k * rate + 1e-9)
     if p < 1:
         raise ValueError(f"rate={rate} with k={k} gives p = floor(k*rate) = 0 ADCs; need rate >= {1 / k:.4g}")

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._files import atomic_write_bytes
+from .._progress import shown
 from .results import load_results, read_manifest, result_layout
 
 #: Output formats of the comparison figure (the suffix of ``out``).
@@ -345,7 +346,7 @@ def format_differences(runs: list[Run], diffs: list[Difference], pairs=None) -> 
                   ""]]
         for d in mine:
             a, b = d.ref_row, d.other_row
-            name = a["curve"] if a["curve"] == b["curve"] else f"{a['curve']} -> {b['curve']}"
+            name = shown(a["curve"] if a["curve"] == b["curve"] else f"{a['curve']} -> {b['curve']}")
             table.append([name, *(d.where.get(ax, "") for ax in axes),
                           f"{_num(float(a[ref.y]))} [{float(a['ci_low']):.2e}, {float(a['ci_high']):.2e}]",
                           f"{_num(float(b[other.y]))} [{float(b['ci_low']):.2e}, {float(b['ci_high']):.2e}]",

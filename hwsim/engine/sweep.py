@@ -389,7 +389,8 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None) ->
         if curve["name"] in names:
             raise ValueError(f"curve names must be unique; {curve['name']!r} appears twice")
         names.add(curve["name"])
-        typed = {k: (v if k == "name" else _typed(v, point_keys[k], f"{curve['name']}.{k}")) for k, v in curve.items()}
+        typed = {k: (v if k == "name" else _typed(v, point_keys[k], f"curve {curve['name']!r}: {k}"))
+                 for k, v in curve.items()}
         if hasattr(study, "curve_defaults"):  # e.g. the receiver type, so results.csv names it on every row
             typed = {**{k: v for k, v in study.curve_defaults(system).items() if k not in grid}, **typed}
         curves.append(typed)
@@ -1188,7 +1189,7 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
             if lines:
                 _say(quiet, _point_line(k, len(points), p, res, cfg.grid, columns[0]))
             if isinstance(res, BaseException):  # nothing of a failed point is recorded
-                failed.append(f"{p.curve} at {json.dumps(p.params)}: {type(res).__name__}: {res}")
+                failed.append(f"{p.curve!r} at {json.dumps(p.params)}: {type(res).__name__}: {res}")
                 bar.update()
                 continue
             with _sigint_deferred():  # the journal and results.csv agree after a Ctrl-C
