@@ -112,7 +112,7 @@ def test_a_file_replaced_after_the_config_loaded_changes_nothing(tmp_path):
 
 def test_a_missing_file_names_the_key_and_the_folder_it_was_looked_for_in(tmp_path):
     config = _write_config(tmp_path, _config("tables/none.json"))
-    with pytest.raises(ValueError, match=r"adc\.path = 'tables/none\.json': no such file .*config's folder"):
+    with pytest.raises(ValueError, match=r"adc\.path = 'tables/none\.json': no such file .*relative to "):
         load_config(config)
 
 
@@ -231,3 +231,21 @@ def test_a_dask_worker_in_a_folder_holding_another_file_of_that_name_computes_wi
             except subprocess.TimeoutExpired:
                 worker.kill()
     assert _estimates(tmp_path / "dask") == _estimates(tmp_path / "ref")
+
+
+def test_a_path_given_with_set_is_read_from_the_working_folder(tmp_path, monkeypatch):
+    """Paths in a config file are the config's; a path typed on the command line is the user's, as is any
+    path given to a shipped config (hwsim sweep hil --set 'receiver.model="rx.pt"')."""
+    here, study = tmp_path / "work", tmp_path / "study"
+    here.mkdir()
+    study.mkdir()
+    _table(here / "t.json", 0.5)
+    _table(study / "t.json", 2.5)
+    monkeypatch.chdir(here)
+    cfg = load_config(_write_config(study, _config()), overrides=['adc.path="t.json"'])
+    assert cfg.files[("adc.path", "t.json")].path == str((here / "t.json").resolve())
+    cfg = load_config(_write_config(study, _config()))
+    assert cfg.files[("adc.path", "t.json")].path == str((study / "t.json").resolve())
+    cfg = load_config("ber_snr", quick=True, overrides=['adc.type="table"', 'adc.path="t.json"', 'adc.agc="fixed"',
+                                                         'receiver.type="qmap"'])
+    assert {f.path for f in cfg.files.values()} == {str((here / "t.json").resolve())}

@@ -158,7 +158,7 @@ def test_train_a_hybrid_config_and_load_it_as_hil(tmp_path, capsys):
     (["--quick"], "give a CONFIG"),
     (["--snr", "4", "--curve", "x"], "apply to a CONFIG"),
     (["learned_massive", "--quick", "--curve", "learned, 1-bit", "--set",
-      'receiver.model="x.pt"'], "is not a file"),
+      'receiver.model="x.pt"'], "receiver.model = 'x.pt': no such file"),
 ])
 def test_train_refuses_with_a_clear_error(tmp_path, capsys, argv, message):
     assert main(["train", *argv, "--out", str(tmp_path / "m.pt"), "--quiet"]) == 2

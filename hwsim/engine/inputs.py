@@ -72,7 +72,7 @@ def read_input(key: str, written: str, companions: tuple, base: Path) -> InputFi
         path = base / path
     path = path.resolve()
     if not path.is_file():
-        where = "" if Path(written).is_absolute() else f" (a relative path is read from the config's folder, {base})"
+        where = "" if Path(written).is_absolute() else f" (relative to {base})"
         raise ValueError(f"{key} = {written!r}: no such file {path}{where}")
     contents = [("", _read(key, path, "the file"))]
     for suffix in companions:

@@ -324,8 +324,9 @@ def apply_overrides(data: dict, tables) -> dict:
 def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None) -> SweepConfig:
     """Validate a parsed TOML sweep; ``quick`` applies its ``[quick]`` overrides, then
     ``overrides`` (:func:`parse_override` results) are merged in and recorded as ``raw["overrides"]``.
-    ``base``: the folder relative file paths are read from (the config file's; default: the working
-    folder); every file a point names is read and hashed here (:mod:`hwsim.engine.inputs`)."""
+    ``base``: the folder relative file paths of the config are read from (the config file's; default:
+    the working folder); a path an override gives is read from the working folder. Every file a point
+    names is read and hashed here (:mod:`hwsim.engine.inputs`)."""
     data = copy.deepcopy(data)
     study_name = data.get("study")
     if not isinstance(study_name, str) or study_name not in STUDIES:
@@ -424,6 +425,7 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None) ->
     if not points:
         raise ValueError("the grid has no points")
     base = Path.cwd() if base is None else Path(base)
+    typed_here = _cli_values(overrides)  # a path typed on the command line is read from the working folder
     for p in points:
         missing = [k for k in study.REQUIRED if k not in p.params]
         if missing:
@@ -431,7 +433,8 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None) ->
         try:
             for key, written, companions in (study.files(system, p.params) if hasattr(study, "files") else ()):
                 if (key, written) not in cfg.files:
-                    cfg.files[key, written] = read_input(key, written, companions, base)
+                    folder = Path.cwd() if (key, written) in typed_here else base
+                    cfg.files[key, written] = read_input(key, written, companions, folder)
             study.validate(*cfg.localized(p, copies=False))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"curve {p.curve!r}: {exc}") from None
@@ -464,6 +467,23 @@ def _warn_masked(cfg: SweepConfig, overrides) -> None:
             if curves and all(isinstance(c, dict) and point_key in c for c in curves):
                 warnings.warn(f"--set {text}: every curve sets {point_key} itself, so this value is never used",
                               MaskedSettingWarning, stacklevel=3)
+
+
+def _cli_values(overrides) -> set:
+    """``(point key, value)`` of every string a ``--set`` gives a component parameter or a grid axis:
+    ``receiver.model="rx.pt"`` -> ``("receiver.model", "rx.pt")``."""
+    out = set()
+    for _, table in overrides:
+        for key in _set_keys(table):
+            node = table
+            parts = ["grid", key[len("grid."):]] if key.startswith("grid.") else key.split(".")
+            for part in parts:
+                node = node.get(part) if isinstance(node, dict) else None
+            point_key = parts[1] if parts[0] == "grid" else key
+            for value in node if isinstance(node, list) else [node]:
+                if isinstance(value, str):
+                    out.add((point_key, value))
+    return out
 
 
 def _set_keys(table: dict, prefix: str = "") -> list[str]:
@@ -503,7 +523,10 @@ def load_config(source, *, quick: bool = False, overrides=()) -> SweepConfig:
         raise ValueError(f"{path} nests its tables or arrays too deeply") from None
     if _depth(data) > 4 * MAX_OVERRIDE_DEPTH:
         raise ValueError(f"{path} nests its tables or arrays more than {4 * MAX_OVERRIDE_DEPTH} levels deep")
-    return parse_config(data, quick=quick, overrides=[parse_override(o) for o in overrides], base=path.parent)
+    # files named in the config are read from its folder; a shipped config names none of its own, and a path
+    # given to it with --set is the user's, read from the working folder
+    base = None if path.resolve().parent == CONFIG_DIR.resolve() else path.parent
+    return parse_config(data, quick=quick, overrides=[parse_override(o) for o in overrides], base=base)
 
 
 # --------------------------------------------------------------------------- running
