@@ -115,7 +115,8 @@ def test_misbehaving_backend_raises_backend_error(table, mode, match, rows):
     elapsed = time.monotonic() - start
     assert isinstance(info.value, RuntimeError)
     assert str(info.value).startswith(f"ADC backend {name!r}:")
-    assert elapsed < (3.5 if mode == "hang" else 10.0)
+    # bounds that catch a hang (forever without the 2 s timeout) with room for a loaded machine
+    assert elapsed < (30.0 if mode == "hang" else 60.0)
     # the program is gone and reaped; the backend refuses further work; no partial result
     assert ext.returncode is not None
     with pytest.raises(BackendError, match=name):

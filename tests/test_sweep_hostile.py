@@ -171,7 +171,7 @@ def test_a_scheduler_address_that_is_not_dask_fails_fast_and_says_what_answered(
         with pytest.raises(SweepError, match=f"tcp://127.0.0.1:{server.port} {answer}"):
             run_sweep(parse_config(tiny()), tmp_path, scheduler=f"tcp://127.0.0.1:{server.port}", quiet=True,
                       connect_timeout=2)
-        assert time.monotonic() - t0 < 2 + 3
+        assert time.monotonic() - t0 < 2 * 10 + 10  # a hang, not a slow machine
 
 
 def test_a_silent_server_is_not_taken_for_a_scheduler(tmp_path):
@@ -181,7 +181,7 @@ def test_a_silent_server_is_not_taken_for_a_scheduler(tmp_path):
         with pytest.raises(SweepError, match="accepted a connection but sent nothing within 2 s"):
             run_sweep(parse_config(tiny()), tmp_path, scheduler=f"tcp://127.0.0.1:{server.port}", quiet=True,
                       connect_timeout=2)
-        assert time.monotonic() - t0 < 2 + 3
+        assert time.monotonic() - t0 < 2 * 10 + 10  # a hang, not a slow machine
 
 
 # --------------------------------------------------------------------------- item 7: a cluster with no workers
@@ -193,7 +193,7 @@ def test_a_cluster_with_no_workers_times_out_with_a_clear_error(tmp_path):
                                              r"points are kept"):
             run_sweep(parse_config(tiny()), tmp_path, scheduler=cluster.scheduler_address, quiet=True,
                       no_workers_timeout=1)
-        assert time.monotonic() - t0 < 15
+        assert time.monotonic() - t0 < 60  # a hang, not a slow machine
 
 
 def test_a_cluster_that_loses_its_workers_mid_sweep_stops_and_resume_finishes(tmp_path):
@@ -362,7 +362,7 @@ def test_config_resource_bombs_are_refused_quickly(mutate, match):
     t0 = time.monotonic()
     with pytest.raises(ValueError, match=match):
         parse_config(cfg)
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 30  # refused before allocating (building them takes minutes)
 
 
 @pytest.mark.parametrize("source, receiver, match", [
@@ -379,7 +379,7 @@ def test_estimation_resource_bombs_are_refused_quickly(source, receiver, match):
     t0 = time.monotonic()
     with pytest.raises(ValueError, match=match):
         parse_config(cfg)
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 30  # refused before allocating (building them takes minutes)
 
 
 # --------------------------------------------------------------------------- issue 29 item 14: names on the terminal
@@ -506,4 +506,4 @@ def test_scheduler_addresses_a_sweep_cannot_use_give_one_line(tmp_path, capsys, 
     line = _cli_error(capsys, ["sweep", str(cfg), "--out", str(tmp_path / "run"), "--scheduler", address,
                                "--connect-timeout", "2"])
     assert re.search(answer, line), line
-    assert time.monotonic() - t0 < 2 * 3 + 10
+    assert time.monotonic() - t0 < 2 * 10 + 10
