@@ -44,6 +44,16 @@ def _write_config(folder: Path, cfg: dict) -> Path:
     return path
 
 
+def _two_folders(tmp_path, first: str, second: str) -> tuple[Path, Path]:
+    """Two folders, each with its own t.json: a 2-bit table of step 0.5 in the first, 2.5 (another BER) in
+    the second."""
+    a, b = tmp_path / first, tmp_path / second
+    for folder, step in ((a, 0.5), (b, 2.5)):
+        folder.mkdir()
+        _table(folder / "t.json", step)
+    return a, b
+
+
 def test_a_changed_table_file_is_refused_on_resume_naming_it(tmp_path):
     _table(tmp_path / "t.json", 0.5)
     config = _write_config(tmp_path, _config())
@@ -80,11 +90,7 @@ def test_relative_paths_are_read_from_the_config_folder_whatever_the_workers_fol
                                                                                     workers):
     """Workers compute with the file the sweep hashed, even where their working folder holds another file
     of the same name (a real pool of spawned processes for workers=2)."""
-    here, elsewhere = tmp_path / "study", tmp_path / "elsewhere"
-    here.mkdir()
-    elsewhere.mkdir()
-    _table(here / "t.json", 0.5)
-    _table(elsewhere / "t.json", 2.5)  # a very different converter: another BER
+    here, elsewhere = _two_folders(tmp_path, "study", "elsewhere")
     config = _write_config(here, _config())
     monkeypatch.chdir(here)
     run_sweep(load_config(config), tmp_path / "ref", workers=1, quiet=True, plot=False)
@@ -207,11 +213,7 @@ def test_a_dask_worker_in_a_folder_holding_another_file_of_that_name_computes_wi
     import sys
 
     distributed = pytest.importorskip("distributed")
-    here, elsewhere = tmp_path / "study", tmp_path / "elsewhere"
-    here.mkdir()
-    elsewhere.mkdir()
-    _table(here / "t.json", 0.5)
-    _table(elsewhere / "t.json", 2.5)
+    here, elsewhere = _two_folders(tmp_path, "study", "elsewhere")
     monkeypatch.chdir(here)
     cfg = load_config(_write_config(here, _config()))
     run_sweep(cfg, tmp_path / "ref", workers=1, quiet=True, plot=False)
@@ -236,11 +238,7 @@ def test_a_dask_worker_in_a_folder_holding_another_file_of_that_name_computes_wi
 def test_a_path_given_with_set_is_read_from_the_working_folder(tmp_path, monkeypatch):
     """Paths in a config file are the config's; a path typed on the command line is the user's, as is any
     path given to a shipped config (hwsim sweep hil --set 'receiver.model="rx.pt"')."""
-    here, study = tmp_path / "work", tmp_path / "study"
-    here.mkdir()
-    study.mkdir()
-    _table(here / "t.json", 0.5)
-    _table(study / "t.json", 2.5)
+    here, study = _two_folders(tmp_path, "work", "study")
     monkeypatch.chdir(here)
     cfg = load_config(_write_config(study, _config()), overrides=['adc.path="t.json"'])
     assert cfg.files[("adc.path", "t.json")].path == str((here / "t.json").resolve())

@@ -57,7 +57,7 @@ from pathlib import Path
 from .. import __version__, _process
 from .inputs import localize, read_input
 from .montecarlo import StoppingRule, combine, estimate
-from .._files import atomic_write_text, open_own
+from .._files import InUseError, atomic_write_text, take_lock
 from .._threads import single_threaded  # noqa: F401  (hwsim.engine.sweep.single_threaded, as before)
 from .results import append_journal, read_journal, trim_journal, write_results_csv
 from .stats import point_seed
@@ -614,45 +614,18 @@ def _open_folder(out: Path) -> None:
 
 
 def _lock_folder(out: Path) -> int:
-    """Take the folder's exclusive lock (see the module doc); returns the lock's file descriptor."""
-    import fcntl
-
+    """Take the folder's exclusive lock (see the module doc; :func:`hwsim._files.take_lock`, whose file a
+    sweep leaves in place); returns the lock's file descriptor."""
     path = out / LOCK_NAME
     try:
-        fd = open_own(path, os.O_RDWR | os.O_CREAT)
-    except ValueError as exc:
+        return take_lock(path)
+    except InUseError as exc:
+        raise SweepError(f"{out} is in use by another sweep (pid {exc.holder}, which holds {path}); wait for it to "
+                         "finish, stop it, or choose another --out folder") from None
+    except ValueError as exc:  # a symbolic link in place of the lock file
         raise SweepError(str(exc)) from None
     except OSError as exc:
-        raise SweepError(f"cannot create the lock file {path}: {exc.strerror or exc}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = _lock_holder(fd)
-        os.close(fd)
-        raise SweepError(f"{out} is in use by another sweep (pid {holder}, which holds {path}); wait for it to "
-                         "finish, stop it, or choose another --out folder") from None
-    except OSError as exc:
-        os.close(fd)
-        raise SweepError(f"cannot lock {path}: {exc.strerror or exc}") from None
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    except OSError as exc:
-        os.close(fd)
-        raise SweepError(f"cannot write the lock file {path}: {exc.strerror or exc}") from None
-    return fd
-
-
-def _lock_holder(fd: int) -> str:
-    """The pid written in a lock file by its holder (it may be a moment behind taking the lock)."""
-    deadline = time.monotonic() + 2.0
-    while True:
-        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        if text.isdigit():
-            return text
-        if time.monotonic() > deadline:
-            return "unknown"
-        time.sleep(0.02)
+        raise SweepError(f"cannot create or lock the lock file {path}: {exc.strerror or exc}") from None
 
 
 def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, dict]:
