@@ -32,7 +32,7 @@ print("imported:", table.n_levels, "levels, full scale", meta.get("full_scale"))
 # %%
 # The reference emulator stands in for the converter: it loads the table and adds comparator noise
 # of 0.2 LSB; hwsim streams samples to it and reads the codes back.
-command = [sys.executable, "-m", "hwsim.converters.emulator", "--table", str(folder / "measured.csv"),
+command = [sys.executable, "-P", "-m", "hwsim.converters.emulator", "--table", str(folder / "measured.csv"),
            "--noise-lsb", "0.2", "--seed", "1"]
 x = np.linspace(-2.2, 2.2, 4001)[:, None]
 with ExternalBackend(command, n_converters=1, n_levels=table.n_levels) as converter:
