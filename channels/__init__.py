@@ -15,10 +15,12 @@ from .mimo import (PAPER_CSI_ERROR, FixedChannel, SymbolChannel, SymbolFrames, e
                    noise_std, perturb_channel)
 from .pilots import PilotChannel, SecondOrderStats, complex_to_real_matrix, dft_pilots
 from .qam import QAM, QAM_NAMES, get_qam
-from .sources import Users
-from .flat import AWGN, IIDRayleigh
+from .sources import GaussianVectors, Users
+from .flat import AWGN, Exponential, IIDRayleigh
+from .pilots import Pilots
 from .sparse import SparseSource  # noqa: E402  (registers source "sparse")
 from . import ofdm  # noqa: F401,E402  (registers source "ofdm", channels "tdl" and "rayleigh_taps")
+from .ofdm import OFDMSource, RayleighTaps, TDLChannel  # noqa: E402
 
 __all__ = [
     "CONSTELLATIONS", "MAX_HYPOTHESES", "Constellation", "get_constellation",
@@ -26,5 +28,8 @@ __all__ = [
     "PAPER_CSI_ERROR", "FixedChannel", "SymbolChannel", "SymbolFrames", "exponential_channel",
     "noise_std", "perturb_channel",
     "PilotChannel", "SecondOrderStats", "complex_to_real_matrix", "dft_pilots",
-    "QAM", "QAM_NAMES", "get_qam", "Users", "AWGN", "IIDRayleigh",
+    "QAM", "QAM_NAMES", "get_qam",
+    # the link components (sources and channels)
+    "Users", "GaussianVectors", "Pilots", "SparseSource", "OFDMSource",
+    "AWGN", "IIDRayleigh", "Exponential", "RayleighTaps", "TDLChannel",
 ]

@@ -21,12 +21,31 @@ from . import qcs  # noqa: F401,E402  (registers deepqcs and the compressed-sens
 from . import ofdm  # noqa: F401,E402  (registers "ofdm_lmmse", the wideband OFDM receiver)
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
+# the receiver components, by class (each registered under its config name: hwsim.components.names("receiver"))
+from .linear import BLMMSE, LMMSE, MRC, ZF
+from .onebit import NearML
+from .map import MAP, QMAP
+from .sionna_detectors import EP, MMSEPIC, KBest
+from .learned import HardwareInTheLoop, Hybrid
+from .learned_detector import LearnedDetector
+from .task_hybrid import TaskHybrid
+from .ofdm import OFDMLMMSE
+from .estimation import (BLMMSEEstimatorComponent, BLMMSETheory, EtaOpt, LearnedEstimator, MMSEBound, ScalarFloor,
+                         Theorem3, Theorem3Theory)
+from .vq import VQ, RDBound
+from .rdp import RDP, RDPBound
+from .qcs import CEDecNet, CESQL1, CEUSQL1, CEUSQOMP, DeepQCS
+
+_COMPONENTS = ["MRC", "ZF", "LMMSE", "BLMMSE", "NearML", "MAP", "QMAP", "KBest", "EP", "MMSEPIC", "Hybrid",
+              "HardwareInTheLoop", "LearnedDetector", "TaskHybrid", "OFDMLMMSE", "MMSEBound", "EtaOpt", "Theorem3",
+              "Theorem3Theory", "LearnedEstimator", "BLMMSEEstimatorComponent", "BLMMSETheory", "ScalarFloor", "VQ",
+              "RDBound", "RDP", "RDPBound", "DeepQCS", "CEDecNet", "CEUSQOMP", "CEUSQL1", "CESQL1"]
 
 #: Names served from :mod:`.hybrid` on first use (importing it loads torch, which this package does not).
 _LAZY = ("HybridReceiver", "TrainedReceiver", "TrainSettings", "train_hybrid")
 
 __all__ = ["Decision", "Detector", "Observation",
-           "MAPDetector", "QMAPDetector", "log_prob_interval", "qmap_bit_errors", "qmap_direct", *_LAZY]
+           "MAPDetector", "QMAPDetector", "log_prob_interval", "qmap_bit_errors", "qmap_direct", *_LAZY, *_COMPONENTS]
 
 
 def __getattr__(name):

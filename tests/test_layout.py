@@ -64,3 +64,22 @@ def test_public_names_import_without_loading_torch_until_used():
             "assert 'torch' in sys.modules and HybridReceiver.__name__ == 'HybridReceiver'")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+#: The package a user imports each kind's components from (``from hwsim.receivers import BLMMSE``).
+PUBLIC_HOMES = {"source": "hwsim.channels", "channel": "hwsim.channels", "frontend": "hwsim.designs",
+                "adc": "hwsim.converters", "receiver": "hwsim.receivers", "metric": "hwsim.metrics"}
+
+
+@pytest.mark.parametrize("kind", sorted(PUBLIC_HOMES))
+def test_every_registered_component_is_exported_by_its_package_under_its_class_name(kind):
+    import importlib
+
+    from hwsim.components import lookup, names
+
+    home = importlib.import_module(PUBLIC_HOMES[kind])
+    public = set(getattr(home, "__all__", dir(home)))
+    for name in names(kind):
+        cls = lookup(kind, name)
+        assert getattr(home, cls.__name__, None) is cls, f"{PUBLIC_HOMES[kind]} does not export {cls.__name__} ({name!r})"
+        assert cls.__name__ in public, f"{cls.__name__} is missing from {PUBLIC_HOMES[kind]}.__all__"

@@ -13,3 +13,10 @@
 """
 
 from . import banks  # noqa: F401  (registers the converter-bank components)
+from .adc import ThresholdADC
+from .banks import (ConverterBank, FileBank, LloydMaxBank, TableBank, Unquantized, UniformBank,
+                    UniformRangeBank, VectorBank)
+
+#: The converter banks (the ``adc`` components of a link) and the decision table they reduce to.
+__all__ = ["ConverterBank", "TableBank", "Unquantized", "UniformBank", "LloydMaxBank", "FileBank",
+           "UniformRangeBank", "VectorBank", "ThresholdADC"]
