@@ -14,6 +14,7 @@ import sys
 import hwsim
 
 sys.path.insert(0, os.path.abspath(".."))  # scripts/ for the examples that call them
+sys.path.insert(0, os.path.abspath("_ext"))  # the component catalogue directive
 
 project = "hwsim"
 author = "the hwsim developers"
@@ -26,6 +27,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "sphinx_gallery.gen_gallery",
+    "hwsim_catalogue",
 ]
 
 napoleon_numpy_docstring = True

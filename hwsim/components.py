@@ -146,6 +146,35 @@ def check_params(cls: type, params: dict, *, prefix: str | None = None) -> dict:
     return out
 
 
+def _toml_value(value) -> str:
+    """A default as a config file writes it (``"qpsk"``, ``true``, ``[2, 11]``, ``3.5e9``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_toml_value, value)) + "]"
+    return repr(value)
+
+
+def catalogue(kinds=None) -> str:
+    """The registered components as reStructuredText, generated from the registry so that it cannot
+    drift: per kind, each config name with its class, the first line of its docstring, and its
+    parameters with their defaults (the documentation's component catalogue is this text)."""
+    lines = []
+    for kind in kinds or KINDS:
+        lines += [f".. rubric:: ``[{kind}]``", ""]
+        for name in names(kind):
+            cls = lookup(kind, name)
+            doc = (cls.__doc__ or "").strip().split("\n\n")[0]
+            summary = " ".join(line.strip() for line in doc.splitlines())
+            lines.append(f"``{name}`` (:class:`{cls.__module__}.{cls.__qualname__}`)")
+            lines.append(f"    {summary or '(no description)'}")
+            params = ", ".join(f"``{k} = {_toml_value(v)}``" for k, v in cls.PARAMS.items())
+            lines += ["", f"    Parameters: {params or 'none'}.", ""]
+    return "\n".join(lines) + "\n"
+
+
 def build(kind: str, table: dict):
     """Construct the component a config table describes: ``{"type": name, **params}``."""
     table = dict(table)

@@ -83,3 +83,19 @@ def test_every_registered_component_is_exported_by_its_package_under_its_class_n
         cls = lookup(kind, name)
         assert getattr(home, cls.__name__, None) is cls, f"{PUBLIC_HOMES[kind]} does not export {cls.__name__} ({name!r})"
         assert cls.__name__ in public, f"{cls.__name__} is missing from {PUBLIC_HOMES[kind]}.__all__"
+
+
+def test_the_component_catalogue_lists_every_registered_component_with_its_parameters():
+    """The guide's catalogue is generated from the registry (docs/_ext/hwsim_catalogue.py): it cannot drift."""
+    from hwsim.components import KINDS, catalogue, lookup, names
+
+    text = catalogue()
+    for kind in KINDS:
+        assert f".. rubric:: ``[{kind}]``" in text
+        for name in names(kind):
+            cls = lookup(kind, name)
+            head = f"``{name}`` (:class:`{cls.__module__}.{cls.__qualname__}`)"
+            assert head in text
+            entry = text[text.index(head):].split("\n``", 1)[0].split("\n.. rubric::", 1)[0]
+            for param, default in cls.PARAMS.items():
+                assert f"``{param} = " in entry, (kind, name, param)
