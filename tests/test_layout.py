@@ -97,5 +97,5 @@ def test_the_component_catalogue_lists_every_registered_component_with_its_param
             head = f"``{name}`` (:class:`{cls.__module__}.{cls.__qualname__}`)"
             assert head in text
             entry = text[text.index(head):].split("\n``", 1)[0].split("\n.. rubric::", 1)[0]
-            for param, default in cls.PARAMS.items():
+            for param in cls.PARAMS:
                 assert f"``{param} = " in entry, (kind, name, param)
