@@ -15,7 +15,10 @@ source -> channel -> analog front end -> converter bank -> receiver -> metric. W
 - :mod:`hwsim.engine`: Monte Carlo with honest intervals, sweeps, results and plots;
 - :mod:`hwsim.studies`: what a sweep simulates (``link``: any link of the pipeline);
 - :mod:`hwsim.train`: ``hwsim train CONFIG``, a config's learned receiver trained once and saved;
-- :mod:`hwsim.cli`: the ``hwsim`` command.
+- :mod:`hwsim.cli`: the ``hwsim`` command;
+- :mod:`hwsim.api`: the Python API, exported here: :class:`hwsim.Link` (a link composed in Python),
+  :func:`hwsim.simulate` (one point to its stopping rule, :class:`hwsim.Stopping`) and
+  :func:`hwsim.sweep` (a whole sweep, as a table).
 
 Dependencies point one way: components import neither the engine nor each other's internals;
 the engine imports studies by name only. Importing :mod:`hwsim` is light: torch and sionna
@@ -24,4 +27,18 @@ load only where they are used.
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+#: The Python API, served on first use (``import hwsim`` stays light): name -> (module, attribute).
+_API = {"Link": ("hwsim.pipeline", "Link"), "Stopping": ("hwsim.engine.montecarlo", "StoppingRule"),
+        "Estimate": ("hwsim.engine.montecarlo", "Estimate"), "simulate": ("hwsim.api", "simulate"),
+        "sweep": ("hwsim.api", "sweep")}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name):
+    if name in _API:
+        import importlib
+
+        module, attribute = _API[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'hwsim' has no attribute {name!r}")

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .components import KINDS, Component, build, check_params, lookup
+from .components import KINDS, Component, build, check_params, lookup, names
 from .tally import Tally
 
 #: How a detection link's Monte Carlo draws its noise: plainly, or importance-sampled
@@ -294,9 +294,61 @@ class Pipeline:
         run.plain = self.link(snr_db)
         return run
 
+    def to_config(self) -> dict:
+        """The link as config tables, ``{kind: {"type": name, **params}}``: what a sweep file's component
+        tables hold; :meth:`from_config` builds the same link from them."""
+        return {kind: {"type": stage.name, **getattr(stage, "params", {})} for kind, stage in self.stages()}
+
+    @classmethod
+    def from_config(cls, tables: dict) -> "Pipeline":
+        """The link of config tables (a sweep file's ``[source]``, ``[channel]``, ... tables; see
+        :meth:`from_tables`)."""
+        return cls.from_tables(tables)
+
     def __repr__(self) -> str:
         stages = ",\n  ".join(f"{kind}={getattr(self, kind)!r}" for kind in KINDS)
-        return f"Pipeline(\n  {stages})"
+        return f"{type(self).__name__}(\n  {stages})"
 
 
-__all__ = ["DEFAULT_TYPES", "ESTIMATORS", "Pipeline", "check_params", "noise_var", "resolve_tables"]
+class Link(Pipeline):
+    """A link composed in Python: each stage a component (``Users(users=8)``), a config table
+    (``{"type": "users", "users": 8}``), a type name (``"blmmse"``), or left out for the default of
+    :data:`DEFAULT_TYPES` (the same defaults a sweep file's missing tables take)::
+
+        import hwsim
+        from hwsim.channels import IIDRayleigh, Users
+        from hwsim.converters import UniformBank
+        from hwsim.receivers import BLMMSE
+
+        link = hwsim.Link(source=Users(users=8, constellation="qam16"), channel=IIDRayleigh(antennas=64),
+                          adc=UniformBank(bits=3), receiver=BLMMSE())
+        est = hwsim.simulate(link, snr_db=10.0, stopping=hwsim.Stopping(target_errors=200), seed=1)
+
+    ``link.to_config()`` gives its tables and ``Link.from_config(tables)`` builds it back.
+    """
+
+    def __init__(self, source=None, channel=None, frontend=None, adc=None, receiver=None, metric=None):
+        given = {"source": source, "channel": channel, "frontend": frontend, "adc": adc, "receiver": receiver,
+                 "metric": metric}
+        super().__init__(**{kind: _stage(kind, value) for kind, value in given.items()})
+
+
+def _stage(kind: str, value) -> Component:
+    """A stage of :class:`Link`: a component of ``kind`` as given, or built from a table or a type name."""
+    if value is None:
+        value = DEFAULT_TYPES[kind]
+    if isinstance(value, str):
+        value = {"type": value}
+    if isinstance(value, dict):
+        return build(kind, {"type": DEFAULT_TYPES[kind], **value})
+    if isinstance(value, Component):
+        if value.kind != kind:
+            raise TypeError(f"{kind}: {type(value).__name__} is a{'n' if value.kind[:1] in 'aeiou' else ''} "
+                            f"{value.kind or 'unregistered'} component, not a {kind} (registered {kind} types: "
+                            f"{', '.join(names(kind))})")
+        return value
+    raise TypeError(f"{kind} must be a {kind} component, a config table or a type name, got "
+                    f"{type(value).__name__}")
+
+
+__all__ = ["DEFAULT_TYPES", "ESTIMATORS", "Link", "Pipeline", "check_params", "noise_var", "resolve_tables"]
