@@ -331,11 +331,11 @@ def test_a_damaged_line_inside_the_journal_is_an_error_naming_the_line(tmp_path)
 @pytest.mark.parametrize("mutate, match", [
     (lambda c: c["grid"].update(snr_db={"start": 0, "stop": 1, "step": 1e-12}),
      r"grid.snr_db: the range .* has 1000000000001 values, more than the limit of 10000 per axis "
-     r"\(hwsim.engine.sweep.MAX_AXIS_VALUES"),
+     r"\(hwsim.engine.config.MAX_AXIS_VALUES"),
     (lambda c: c.update(grid={"snr_db": {"start": 0, "stop": 999, "step": 1}, "rate": [float(r) for r in range(1, 101)]},
                         curves=[{"name": f"Q{i}", "receiver": "qmap", "adc": "uniform_range"} for i in range(100)]),
      r"the sweep has 10000000 points \(100 curves over the grid\), more than the limit of 100000 "
-     r"\(hwsim.engine.sweep.MAX_POINTS"),
+     r"\(hwsim.engine.config.MAX_POINTS"),
     (lambda c: c["curves"][1].update({"adc.rate": 1e9}), r"curve 'QMAP R=2': rate \* n = 6000000000 bits is more than "
                                                          r"the limit of 4096 \(hwsim.converters.budget.MAX_TOTAL_BITS"),
     (lambda c: c["curves"][1].update({"adc.rate": 40.0}), r"curve 'QMAP R=2': adc: 1099511627776 levels per converter "

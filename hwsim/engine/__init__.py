@@ -2,7 +2,9 @@
 
 - :mod:`~hwsim.engine.montecarlo`: tallies, stopping rules, intervals, replicas
 - :mod:`~hwsim.engine.stats`: interval formulas and per-point seeds
-- :mod:`~hwsim.engine.sweep`: configs, workers or Dask, the journal, resume
+- :mod:`~hwsim.engine.sweep`: the run loop of a sweep, over :mod:`~hwsim.engine.config` (the sweep file),
+  :mod:`~hwsim.engine.folder` (the run folder, its manifest and lock, resume) and
+  :mod:`~hwsim.engine.executors` (local workers, Dask or in-process)
 - :mod:`~hwsim.engine.results`, :mod:`~hwsim.engine.plotting`: results.csv, summaries and plots
 
 The engine knows studies by name (:mod:`hwsim.studies`) and imports no component.
