@@ -96,9 +96,9 @@ def model_files(fmt: str, version: int, state_dict, sidecar: dict, origin: dict 
 
     import torch
 
-    from .learned_detector import _versions
+    from hwsim._versions import MODEL_DISTS, software_versions
 
-    doc = {"format": fmt, "version": version, **sidecar, "versions": _versions()}
+    doc = {"format": fmt, "version": version, **sidecar, "versions": software_versions(MODEL_DISTS)}
     if origin:
         doc["origin"] = origin
     buf = io.BytesIO()

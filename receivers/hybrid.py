@@ -204,13 +204,13 @@ class TrainedReceiver:
 
     def files(self, origin: dict | None = None) -> tuple[bytes, str]:
         """The two files :meth:`save` writes, in memory: (weights, sidecar JSON text)."""
-        from .learned_detector import _versions
+        from hwsim._versions import MODEL_DISTS, software_versions
 
         table = self.model.adc_table()
         sidecar = {"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION, "arch": self.model.arch,
                    "config": self.config, "seed": self.seed, "history": self.history,
                    "adc_table": {"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist()},
-                   "versions": _versions()}
+                   "versions": software_versions(MODEL_DISTS)}
         if origin:
             sidecar["origin"] = origin
         buf = io.BytesIO()

@@ -621,19 +621,6 @@ class TrainedDetector:
         return Decision(indices=_to_indices(llr > 0), llr=llr)
 
 
-def _versions() -> dict:
-    import sys
-    from importlib import metadata
-
-    out = {"python": sys.version.split()[0]}
-    for dist in ("hwsim", "numpy", "torch"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 # ---- training ----------------------------------------------------------------------------------------------------
 
 
