@@ -14,9 +14,9 @@
 
     rows = hwsim.sweep("ber_snr", quick=True)            # a shipped config, a TOML file or a parsed table
 
-:func:`simulate` runs the very point a sweep runs (:func:`hwsim.engine.sweep.run_point`: the same
+:func:`simulate` runs the very point a sweep runs (:func:`hwsim.engine.executors.run_point`: the same
 checks, replicas, set-up and test streams), so a link given a sweep point's stream
-(:meth:`hwsim.engine.sweep.SweepConfig.point_seed`) gives that point's numbers bit for bit.
+(:meth:`hwsim.engine.config.SweepConfig.point_seed`) gives that point's numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def simulate(link, snr_db: float | None = None, *, stopping=None, seed=0, estima
         why it stopped.
     """
     from .engine.montecarlo import Estimate, StoppingRule
-    from .engine.sweep import run_point
+    from .engine.executors import run_point
     from .pipeline import Pipeline
     from .studies import link as study
 
@@ -83,7 +83,8 @@ def sweep(config, out=None, *, quick: bool = False, overrides=(), workers: int =
     ``"dotted.key=TOML_VALUE"`` strings as ``hwsim sweep --set`` takes; ``quick`` applies the config's
     ``[quick]`` section; ``workers`` local processes.
     """
-    from .engine.sweep import load_config, parse_config, parse_override, run_sweep
+    from .engine.config import load_config, parse_config, parse_override
+    from .engine.sweep import run_sweep
 
     if isinstance(config, dict):
         cfg = parse_config(config, quick=quick, overrides=[parse_override(o) for o in overrides])

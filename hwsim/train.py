@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 def learnable_curves(cfg) -> dict:
-    """Curve name -> its points (a list of :class:`hwsim.engine.sweep.Point`), for the curves of ``cfg``
+    """Curve name -> its points (a list of :class:`hwsim.engine.config.Point`), for the curves of ``cfg``
     whose receiver can be trained; a ValueError for a config that is not a pipeline sweep."""
     from .studies.link import pipeline
 

@@ -30,7 +30,7 @@ noise and a symmetric multi-bit table: :func:`diagonal_model`); otherwise BLMMSE
 ``precision = "float32"`` computes the filter, its statistics and its application in complex64
 (single precision; the Bussgang linearization itself stays in float64); ``"float64"`` (the default)
 uses complex128. Sweeps run one point per worker process with one BLAS thread each
-(:func:`hwsim.engine.sweep.single_threaded`), so workers times threads never exceeds the cores.
+(:func:`hwsim._threads.single_threaded`), so workers times threads never exceeds the cores.
 
 Filters: MRC :math:`\mathrm{diag}(H^H H)^{-1} H^H`; ZF :math:`(H^H H)^{-1} H^H` (needs
 :math:`N \ge K` and full column rank); LMMSE :math:`(H^H H + N_0/E_s I)^{-1} H^H` (white

@@ -1,6 +1,7 @@
 """The Python API (issue 26 item 2): hwsim.Link composed in Python, hwsim.simulate giving the numbers of the
 sweep's point for the same stream, hwsim.sweep returning its table, config round trips."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -124,3 +125,25 @@ def test_import_hwsim_stays_light_and_serves_the_api_on_first_use():
     assert r.returncode == 0, r.stderr
     with pytest.raises(AttributeError, match="module 'hwsim' has no attribute 'simulat'"):
         hwsim.simulat  # noqa: B018
+
+
+def test_a_point_leaves_its_seed_as_it_was_so_a_reused_seed_gives_the_same_set_up():
+    """run_replicas spawns the set-up streams from a copy: a SeedSequence used twice (hwsim.simulate's
+    seed argument) gives the same set-up draws both times, and the same numbers."""
+    import numpy as np
+
+    from hwsim.engine.montecarlo import StoppingRule, Tally, run_replicas
+
+    setups = []
+
+    def make_link(rng):
+        bias = rng.random()  # what a training would draw
+        setups.append(bias)
+        return lambda rng, batch: Tally(float((rng.random(batch) < 0.1 + 0.01 * bias).sum()), batch, batch, 0.0)
+
+    seq = np.random.SeedSequence(9)
+    rule = StoppingRule(target_errors=None, min_samples=0, max_samples=5000, batch=1000)
+    a = run_replicas(make_link, seq, rule, replicas=2)
+    b = run_replicas(make_link, seq, rule, replicas=2)
+    assert seq.n_children_spawned == 0
+    assert setups[:2] == setups[2:] and dataclasses.replace(a, seconds=0.0) == dataclasses.replace(b, seconds=0.0)

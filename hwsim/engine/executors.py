@@ -15,7 +15,6 @@ points kept.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import socket
 import struct
@@ -27,7 +26,7 @@ from .._threads import single_threaded
 from .config import Point, SweepConfig
 from .folder import SweepError
 from .inputs import localize
-from .montecarlo import StoppingRule, combine, estimate
+from .montecarlo import StoppingRule, run_replicas
 from ..studies import load_study, study_metric
 
 #: Default seconds a Dask sweep waits while its cluster has no worker at all.
@@ -40,8 +39,6 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
     set-ups the sweep computed once for all points (a trained network), by key, for the stages'
     ``prepare`` to find in :data:`hwsim.components.SHARED`; ``files``: the sweep's input files
     (:attr:`hwsim.engine.config.SweepConfig.files`), whose contents replace the paths in ``system`` and ``params``."""
-    import numpy as np
-
     from .montecarlo import Estimate
 
     system, params = localize(system, params, files)
@@ -57,17 +54,7 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
         return Estimate(metric, value, value, value, 0.0, 0, 0, 0.0, "exact").as_dict()
     replicas = study.replicas(system, params) if hasattr(study, "replicas") else 1
     with single_threaded():
-        estimates = []
-        # Each replica's set-up (e.g. training) draws from its own child stream; the first
-        # replica tests on the point's own stream, the others on a child of their set-up's.
-        for r, setup_seed in enumerate(seed.spawn(replicas)):
-            start = time.perf_counter()
-            link = study.make_link(system, params, np.random.default_rng(setup_seed))
-            setup = time.perf_counter() - start
-            test_seed = seed if r == 0 else setup_seed.spawn(1)[0]
-            est = estimate(link, np.random.default_rng(test_seed), rule, metric)
-            estimates.append(dataclasses.replace(est, seconds=est.seconds + setup))  # a training counts too
-        return combine(estimates, rule.confidence).as_dict()
+        return run_replicas(lambda rng: study.make_link(system, params, rng), seed, rule, metric, replicas).as_dict()
 
 
 def _die_with_parent(parent_pid: int) -> None:

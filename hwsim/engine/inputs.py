@@ -6,7 +6,7 @@ declares such parameters in its ``FILES`` (:class:`hwsim.components.FileParam`).
 resolves every file its points name once, in its own process, against the folder of the config
 file (a relative path means the same file whatever folder a worker runs in), reads it whole
 (bounded by :data:`MAX_INPUT_BYTES`) and hashes it: the hash is part of the sweep's identity
-(:meth:`hwsim.engine.sweep.SweepConfig.numbers`) and of its manifest, so a resume after a file
+(:meth:`hwsim.engine.config.SweepConfig.numbers`) and of its manifest, so a resume after a file
 changed is refused, naming the file.
 
 Workers never open the user's files. Each point carries the contents, and every process (the

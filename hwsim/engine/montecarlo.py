@@ -341,6 +341,28 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
                     stop, acc.clusters, acc.name(rule), ess=acc.ess if acc.kind == "importance" else None)
 
 
+def run_replicas(make_link, seed: np.random.SeedSequence, rule: StoppingRule, metric: str = "rate",
+                 replicas: int = 1) -> Estimate:
+    """One point, as a sweep runs it: ``replicas`` independently set-up links, each run to ``rule`` and
+    averaged (:func:`combine`; one replica: its own estimate).
+
+    ``make_link(rng)`` sets a link up (a training, for learned stages) and returns ``link(rng, batch)``.
+    Replica ``r``'s set-up draws from the ``r``-th child of ``seed``; the first replica tests on ``seed``
+    itself, the others on a child of their set-up's stream. ``seed`` is not changed (its children are
+    spawned from a copy), so the same seed gives the same numbers however often it is used. A replica's
+    ``seconds`` count its set-up too."""
+    seed = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    estimates = []
+    for r, setup_seed in enumerate(seed.spawn(replicas)):
+        start = time.perf_counter()
+        link = make_link(np.random.default_rng(setup_seed))
+        setup = time.perf_counter() - start
+        test_seed = seed if r == 0 else setup_seed.spawn(1)[0]
+        est = estimate(link, np.random.default_rng(test_seed), rule, metric)
+        estimates.append(dataclasses.replace(est, seconds=est.seconds + setup))
+    return combine(estimates, rule.confidence)
+
+
 def _narrow(acc: _Accumulator, rule: StoppingRule, rel: float) -> bool:
     """The interval's half-width is at most ``rel`` times the estimate."""
     low, high = acc.interval(rule)
