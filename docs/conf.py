@@ -28,6 +28,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "sphinx_gallery.gen_gallery",
     "hwsim_catalogue",
+    "myst_parser",  # the study pages (docs/studies/*.md) are Markdown
 ]
 
 napoleon_numpy_docstring = True
