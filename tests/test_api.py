@@ -12,7 +12,7 @@ from hwsim.channels import IIDRayleigh, Users
 from hwsim.converters import UniformBank
 from hwsim.engine.sweep import load_config, parse_config, run_sweep, shipped_configs
 from hwsim.receivers import BLMMSE, LMMSE
-from hwsim.studies.link import _tables
+from hwsim.studies.link import point_tables
 
 from test_sweep import _rows, tiny
 
@@ -36,7 +36,7 @@ def test_simulate_gives_the_sweeps_numbers_for_the_points_stream(tmp_path, make)
     run_sweep(cfg, tmp_path / "run", workers=1, quiet=True, plot=False)
     rows = {(r["curve"], r["snr_db"]): r for r in _rows(tmp_path / "run")}
     for p in cfg.points():
-        link = hwsim.Link.from_config(_tables(cfg.system, p.params))
+        link = hwsim.Link.from_config(point_tables(cfg.system, p.params))
         est = hwsim.simulate(link, snr_db=p.params["snr_db"], stopping=cfg.stopping, seed=cfg.point_seed(p))
         row = rows[(p.curve, str(p.params["snr_db"]))]
         y = "ber"
@@ -96,7 +96,7 @@ def test_simulate_checks_the_point_as_a_sweep_does():
 def test_every_shipped_configs_links_round_trip_through_to_config(name):
     cfg = load_config(name, quick=True)
     for p in cfg.points()[:3]:
-        tables = _tables(cfg.system, p.params)
+        tables = point_tables(cfg.system, p.params)
         config = hwsim.Link.from_config(tables).to_config()
         assert hwsim.Link.from_config(config).to_config() == config
         assert config.keys() == tables.keys()

@@ -102,38 +102,45 @@ def _overrides(point: dict) -> dict:
 def pipeline(system: dict, point: dict):
     from hwsim.pipeline import Pipeline
 
-    return Pipeline.from_tables(_tables(system, point))
+    return Pipeline.from_tables(point_tables(system, point))
 
 
-def _tables(system: dict, point: dict) -> dict:
-    """The point's component tables: ``rate`` sets every stage that has a rate, except a stage whose own
-    ``KIND.rate`` the point sets (a curve's own value wins over the grid axis)."""
+def point_tables(system: dict, point: dict) -> dict:
+    """The point's component tables (what :func:`pipeline` builds, and a :class:`hwsim.Link`'s config):
+    ``rate`` sets every stage that has a rate, except a stage whose own ``KIND.rate`` the point sets (a
+    curve's own value wins over the grid axis)."""
     from hwsim.pipeline import resolve_tables
 
     tables = resolve_tables(system, _overrides(point))
-    if "rate" in point:  # stages without a rate ignore it: see unused_keys
-        for kind, table in tables.items():
-            if "rate" in lookup(kind, table["type"]).PARAMS and f"{kind}.rate" not in point:
-                table["rate"] = point["rate"]
+    for kind in _rate_takers(tables, point):
+        tables[kind]["rate"] = point["rate"]
     return tables
+
+
+def _rate_takers(tables: dict, point: dict) -> list:
+    """The stages the point's ``rate`` sets: those with a rate parameter and no ``KIND.rate`` of their own."""
+    if "rate" not in point:
+        return []
+    return [kind for kind, table in tables.items()
+            if "rate" in lookup(kind, table["type"]).PARAMS and f"{kind}.rate" not in point]
 
 
 def unused_keys(system: dict, point: dict) -> set:
     """Point keys that change nothing of the point's link: ``rate`` when no stage has a rate (an
     unquantized reference over a rate axis) or every stage that has one sets its own. The sweep keeps
     them out of the point's random stream, so such a curve is the same draws at every rate: flat."""
-    if "rate" not in point:
-        return set()
-    takes = [kind for kind, table in _tables(system, point).items()
-             if "rate" in lookup(kind, table["type"]).PARAMS and f"{kind}.rate" not in point]
-    return set() if takes else {"rate"}
+    from hwsim.pipeline import resolve_tables
+
+    if "rate" in point and not _rate_takers(resolve_tables(system, _overrides(point)), point):
+        return {"rate"}
+    return set()
 
 
 def files(system: dict, point: dict) -> list:
     """The files the point's stages read: ``(KIND.PARAM, value as written, companion suffixes)`` for every
     parameter a stage declares in its ``FILES`` (:class:`hwsim.components.FileParam`) that names a file."""
     out = []
-    for kind, table in _tables(system, point).items():
+    for kind, table in point_tables(system, point).items():
         cls = lookup(kind, table["type"])
         for param, spec in cls.FILES.items():
             value = table.get(param, cls.PARAMS.get(param))
