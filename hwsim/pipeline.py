@@ -272,9 +272,8 @@ class Pipeline:
         if self.task != "detection":
             raise ValueError("estimator = \"importance\" biases the noise of a detection link; an estimation link "
                              "has no error events to bias toward")
-        from .receivers.linear import LinearDetector
-
-        directions = "linear" if isinstance(self.receiver, LinearDetector) else "ml"
+        # what the receiver says of itself: a linear filter's errors lie toward its own decision boundaries
+        directions = getattr(self.receiver, "error_directions", "ml")
         bias = NoiseBias(self.source.constellation.points, self.source.users, self.channel.real, directions=directions)
         per_sample = not self.channel.random
 

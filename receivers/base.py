@@ -88,7 +88,13 @@ class Detector(Component):
     ``prepare(link, snr_db, rng)`` (set-up such as training, once per point and replica),
     ``replicas`` (independently prepared copies a point averages) and, for receivers,
     ``fused_link(link, snr_db)`` (a faster link function for the cases it recognises, else None).
+
+    ``error_directions`` says where the detector's errors lie, for importance sampling
+    (:class:`hwsim.engine.importance.NoiseBias`): ``"ml"`` (toward competing symbol vectors, the
+    default) or ``"linear"`` (toward the boundaries of a linear filter's decisions).
     """
+
+    error_directions = "ml"
 
     def detect(self, obs: Observation) -> Decision:  # pragma: no cover - interface
         raise NotImplementedError

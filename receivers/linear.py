@@ -256,6 +256,7 @@ class LinearDetector(Detector):
     """
 
     PARAMS = {"llr": True, "precision": "float64"}
+    error_directions = "linear"  # importance sampling biases the noise toward this filter's boundaries
 
     def __init__(self, **params):
         super().__init__(**params)
