@@ -210,7 +210,7 @@ class WidebandChannel(Component):
             ok = [n for n in names("receiver") if hasattr(lookup("receiver", n), "ofdm_llrs")]
             raise ValueError(f"receiver.type = {link.receiver.name!r} does not serve an OFDM link; use one of "
                              f"{', '.join(ok)}")
-        if link.frontend.name != "identity":
+        if getattr(link.frontend, "combines", True):
             raise ValueError(f"an OFDM link has no analog front end (frontend.type = \"identity\"), got "
                              f"{link.frontend.name!r}")
         samples = self.slot_samples(src)

@@ -36,9 +36,20 @@ def _check_link_arrays(y, H) -> tuple[int, int, int, int]:
     return f, l, n, H.shape[2]
 
 
+class FrontEnd(Component):
+    """Base of the analog front ends: ``apply(y, H, noise_var) -> (W y, W H, noise_cov)``.
+
+    What a front end says of itself, for the stages that ask (never its name): ``combines`` is False
+    only where the converters see the antennas' own signals (:class:`Identity`)."""
+
+    combines = True
+
+
 @register("frontend", "identity")
-class Identity(Component):
+class Identity(FrontEnd):
     """No combining: one converter pair per antenna."""
+
+    combines = False
 
     def outputs(self, antennas: int) -> int:
         return antennas
@@ -49,7 +60,7 @@ class Identity(Component):
 
 
 @register("frontend", "combiner")
-class Combiner(Component):
+class Combiner(FrontEnd):
     r"""A fixed analog combiner, the same for every frame.
 
     Give exactly one of:
@@ -138,7 +149,7 @@ def matched_eta(bits: int) -> float:
 
 
 @register("frontend", "theorem3")
-class Theorem3Combiner(Component):
+class Theorem3Combiner(FrontEnd):
     r"""Task-based analog combiner: Theorem 3 for the LMMSE estimate of the users' symbols.
 
     Per frame, from the channel :math:`H` [N, K] the receiver knows and :math:`N_0`, the task is

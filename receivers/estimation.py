@@ -42,7 +42,7 @@ class Estimator(Component):
     group = 0
 
     def check_link(self, link) -> None:
-        if link.frontend.name != "identity" or link.adc.name != "none":
+        if getattr(link.frontend, "combines", True) or getattr(link.adc, "quantizes", True):
             raise ValueError(f"receiver.type = {self.name!r} holds its own combiner and converters: the link needs "
                              f"frontend.type = \"identity\" and adc.type = \"none\", got {link.frontend.name!r} and "
                              f"{link.adc.name!r}")

@@ -85,7 +85,7 @@ class Hybrid(Detector):
         from .map import _check_real_link
 
         _check_real_link(link, "hybrid")
-        if link.frontend.name != "identity" or link.adc.name != "none":
+        if getattr(link.frontend, "combines", True) or getattr(link.adc, "quantizes", True):
             raise ValueError("receiver.type = 'hybrid' holds its own learned combiner and converters: the link needs "
                              f"frontend.type = \"identity\" and adc.type = \"none\", got {link.frontend.name!r} and "
                              f"{link.adc.name!r}")

@@ -136,8 +136,6 @@ MAX_BATCH_VALUES = 2**24
 MAX_SIDECAR_BYTES = 4 * 2**20
 #: Most values (frames x frame_len x candidates x 2N) the candidate list of one forward pass holds.
 MAX_LIST_VALUES = 2**25
-#: Converter banks the detector serves (every table bank gives the cells of its samples).
-BANKS = ("none", "uniform", "lloyd_max", "table", "uniform_range")
 #: OBMNet's logistic approximation of the Gaussian CDF, Phi(x) ~ S(1.702 x).
 _LOGISTIC = 1.702
 #: Floor of a likelihood factor (log(_TINY) = -85: no float32 underflow to -inf).
@@ -254,10 +252,10 @@ def check_link(link) -> None:
     if getattr(link, "task", "detection") != "detection" or not hasattr(link.source, "constellation"):
         raise ValueError(f"receiver.type = 'learned' detects symbols of a users source, got source.type = "
                          f"{link.source.name!r}")
-    if link.adc.name not in BANKS:
-        raise ValueError(f"receiver.type = 'learned' serves converter banks {', '.join(BANKS)}, got adc.type = "
-                         f"{link.adc.name!r}")
-    if link.frontend.name != "identity":
+    if getattr(link.adc, "quantizes", True) and not getattr(link.adc, "scalar_cells", False):
+        raise ValueError(f"receiver.type = 'learned' serves converter banks that quantize each I and Q sample with "
+                         f"a real decision table (scalar_cells) or do not quantize, got adc.type = {link.adc.name!r}")
+    if getattr(link.frontend, "combines", True):
         raise ValueError(f"receiver.type = 'learned' needs white noise at the converters (frontend.type = "
                          f"\"identity\"), got {link.frontend.name!r}")
     if link.channel.antennas > MAX_ANTENNAS or link.source.users > MAX_USERS:
@@ -273,7 +271,7 @@ def link_spec(link) -> dict:
                         **{k: v for k, v in link.channel.params.items() if k != "frame_len"}},
             "frontend": {"type": link.frontend.name, **link.frontend.params},
             "adc": {"type": link.adc.name, **link.adc.params}}
-    if link.adc.name != "none":
+    if getattr(link.adc, "quantizes", True):
         table = link.adc.table_for(2 * link.channel.antennas)
         spec["adc"]["table"] = {"thresholds": [float(t) for t in table.thresholds],
                                 "levels": [float(v) for v in table.levels]}

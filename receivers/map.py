@@ -493,7 +493,7 @@ class MAP(Detector):
 
     def check_link(self, link) -> None:
         _check_exhaustive(link)
-        if link.adc.name != "none":
+        if getattr(link.adc, "quantizes", True):
             raise ValueError(f"receiver.type = 'map' detects from unquantized samples (adc.type = \"none\"), got "
                              f"adc.type = {link.adc.name!r}; for quantized samples use receiver.type = \"qmap\"")
 
@@ -532,7 +532,7 @@ class QMAP(Detector):
             raise ValueError("receiver.type = 'qmap' needs converters with one table and a fixed full scale "
                              f"(adc.agc = \"fixed\"), got adc.type = {link.adc.name!r}"
                              + (f" with agc = {link.adc.params['agc']!r}" if "agc" in link.adc.params else ""))
-        if link.frontend.name != "identity":
+        if getattr(link.frontend, "combines", True):
             raise ValueError(f"receiver.type = 'qmap' needs white noise at the converters (frontend.type = "
                              f"\"identity\"), got {link.frontend.name!r}")
 

@@ -123,7 +123,7 @@ class TaskHybrid(Detector):
         combiner and the converters itself (the link's frontend ``identity`` and adc ``none``)."""
         if link.channel.real or getattr(link, "task", "detection") != "detection":
             raise ValueError("receiver.type = 'task_hybrid' detects users' symbols on a complex link")
-        if link.frontend.name != "identity" or link.adc.name != "none":
+        if getattr(link.frontend, "combines", True) or getattr(link.adc, "quantizes", True):
             raise ValueError("receiver.type = 'task_hybrid' holds its own combiner and converters: the link needs "
                              f"frontend.type = \"identity\" and adc.type = \"none\", got {link.frontend.name!r} and "
                              f"{link.adc.name!r}")
