@@ -578,7 +578,7 @@ class QMAP(Detector):
         if draws not in ("kernel", "numpy"):
             raise ValueError(f"draws must be 'kernel' or 'numpy', got {draws!r}")
         if (link.channel.random or not link.channel.real or link.metric.name != "ber"
-                or link.frontend.name != "identity" or link.adc.params.get("agc") != "fixed"):
+                or getattr(link.frontend, "combines", True) or link.adc.params.get("agc") != "fixed"):
             return None
         const = get_constellation("bpsk")
         k, n = link.source.users, link.channel.antennas
