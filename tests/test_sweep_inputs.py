@@ -247,3 +247,12 @@ def test_a_path_given_with_set_is_read_from_the_working_folder(tmp_path, monkeyp
     cfg = load_config("ber_snr", quick=True, overrides=['adc.type="table"', 'adc.path="t.json"', 'adc.agc="fixed"',
                                                          'receiver.type="qmap"'])
     assert {f.path for f in cfg.files.values()} == {str((here / "t.json").resolve())}
+
+
+def test_a_file_given_through_a_link_keeps_the_name_it_was_given(tmp_path):
+    """The format of a table follows its name: a link t.json to a file of another name still reads as JSON."""
+    _table(tmp_path / "made.json", 0.5)
+    (tmp_path / "made.json").rename(tmp_path / "stored.bin")
+    (tmp_path / "t.json").symlink_to(tmp_path / "stored.bin")
+    run_sweep(load_config(_write_config(tmp_path, _config())), tmp_path / "run", workers=1, quiet=True, plot=False)
+    assert len(_estimates(tmp_path / "run")) == 2

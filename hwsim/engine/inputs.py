@@ -70,7 +70,7 @@ def read_input(key: str, written: str, companions: tuple, base: Path) -> InputFi
     path = Path(written).expanduser()
     if not path.is_absolute():
         path = base / path
-    path = path.resolve()
+    path = Path(os.path.abspath(path))  # links kept: a model's sidecar is read beside the name given
     if not path.is_file():
         where = "" if Path(written).is_absolute() else f" (relative to {base})"
         raise ValueError(f"{key} = {written!r}: no such file {path}{where}")
