@@ -2,8 +2,6 @@
 sweep's point for the same stream, hwsim.sweep returning its table, config round trips."""
 
 import dataclasses
-import subprocess
-import sys
 
 import pytest
 
@@ -117,12 +115,8 @@ def test_sweep_from_python_returns_the_table_the_cli_folder_holds(tmp_path):
         [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
-def test_import_hwsim_stays_light_and_serves_the_api_on_first_use():
-    code = ("import sys, hwsim; assert 'numpy' not in sys.modules and 'torch' not in sys.modules; "
-            "assert hwsim.Link.__name__ == 'Link' and hwsim.Stopping.__name__ == 'StoppingRule'; "
-            "assert callable(hwsim.simulate) and callable(hwsim.sweep); assert 'torch' not in sys.modules")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+def test_an_unknown_api_name_is_an_attribute_error():
+    """(import hwsim staying light while serving the API: tests/test_layout.py)"""
     with pytest.raises(AttributeError, match="module 'hwsim' has no attribute 'simulat'"):
         hwsim.simulat  # noqa: B018
 

@@ -165,7 +165,10 @@ def test_public_names_import_without_loading_torch_until_used():
     import subprocess
     import sys
 
-    code = ("import sys, hwsim.receivers, hwsim.designs; assert 'torch' not in sys.modules; "
+    code = ("import sys, hwsim; assert 'numpy' not in sys.modules and 'torch' not in sys.modules; "
+            "assert hwsim.Link.__name__ == 'Link' and hwsim.Stopping.__name__ == 'StoppingRule'; "
+            "assert callable(hwsim.simulate) and callable(hwsim.sweep); "  # the Python API, served on first use
+            "import hwsim.receivers, hwsim.designs; assert 'torch' not in sys.modules; "
             "from hwsim.designs import theorem3; from hwsim.receivers import HybridReceiver; "
             "assert 'torch' in sys.modules and HybridReceiver.__name__ == 'HybridReceiver'")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

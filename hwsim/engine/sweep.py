@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .._files import atomic_write_text
 from .._threads import single_threaded  # noqa: F401  (hwsim.engine.sweep.single_threaded, as before)
+from .inputs import localize
 from .results import append_journal, write_results_csv
 from ..studies import load_study, result_columns
 
@@ -111,8 +112,9 @@ def _shared_setups(cfg, study, todo: list[Point], out: Path, quiet: bool, tty: b
     if (out / MODELS_DIR).is_symlink():
         raise SweepError(f"{out / MODELS_DIR} is a symbolic link; a sweep saves its shared set-ups in a folder of its "
                          "own, never through a link (remove the link or choose another --out folder)")
-    system = cfg.localized(Point(-1, "", {}))[0]
-    shared = hook(system, [(p.curve, cfg.localized(p)[1]) for p in todo], out / MODELS_DIR, progress=not quiet and tty,
+    system = localize(cfg.system, {}, cfg.files)[0]  # once; each point's own keys below
+    shared = hook(system, [(p.curve, localize({}, p.params, cfg.files)[1]) for p in todo], out / MODELS_DIR,
+                  progress=not quiet and tty,
                   say=lambda text: _say(quiet, text))
     if shared:
         _say(quiet, f"sweep: {len(shared)} shared set-up{'s' if len(shared) > 1 else ''} ready in "
