@@ -2,25 +2,38 @@
 
 A link (:mod:`hwsim.pipeline`) is a chain ``source -> channel -> frontend -> adc -> receiver
 -> metric``. Each kind's classes live in the folder of that kind (``channels/``, ``designs/``,
-``hwsim/converters.py``, ``receivers/``, ``hwsim/metrics.py``) and register themselves::
+``hwsim/converters/``, ``receivers/``, ``hwsim/metrics.py``) and register themselves. A component
+declares its parameters by the signature of its ``__init__``, as scikit-learn estimators and Sionna
+blocks do::
 
-    from hwsim.components import Component, register
+    from hwsim.components import register
 
     @register("receiver", "mrc")
     class MRC(Detector):
-        PARAMS = {"llr": True}          # config parameters and their defaults
-        ...
+        def __init__(self, *, llr: bool = True):
+            ...
+
+The registry derives the rest from that signature: :attr:`Component.PARAMS` (name -> default),
+the allowed type of each parameter (its annotation: ``int``, ``float``, ``bool``, ``str``, a
+``typing.Literal`` of the allowed values, ``X | None``; the default's type where there is none),
+``self.params`` and :meth:`Component.get_params`, the ``repr``, and the dotted config keys
+(``receiver.llr``); ``help(MRC)`` and IDEs show the parameters. Every value is checked before the
+component's own ``__init__`` runs, so a bad one is refused with an error that names its key and
+what is allowed; the component's own checks (combinations of values) stay in its ``__init__``.
 
 A config selects one by ``type`` in the kind's table (``[receiver] type = "mrc"``) and sets
 its parameters there, or per curve / grid axis by dotted key (``"receiver.llr" = false``).
-:func:`build` checks every parameter against ``PARAMS`` (name, and the type of the default)
-before the class is constructed. This module imports nothing of the engine or of the
-components: the packages that hold components are imported on first lookup (:data:`HOMES`).
+This module imports nothing of the engine or of the components: the packages that hold
+components are imported on first lookup (:data:`HOMES`).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,26 +68,95 @@ class FileParam:
 
 
 class Component:
-    """Base of every registered component: parameters from :attr:`PARAMS`, a repr that shows them.
+    """Base of every registered component: parameters declared by the signature of ``__init__``.
 
-    Subclasses set ``PARAMS`` (name -> default; the default's type is the allowed type, a
-    float parameter also takes an int) and read their parameters from ``self.params`` or
-    take them as keyword arguments of their own ``__init__``. ``FILES`` names the parameters
-    that hold file paths (:class:`FileParam`): a sweep reads those files once, hashes them into
-    its identity and gives every worker the same contents (:mod:`hwsim.engine.inputs`).
+    A subclass declares its parameters as keyword parameters with defaults
+    (``def __init__(self, *, bits: int = 3, agc: Literal["ideal", "fixed"] = "ideal")``): the class
+    then gets ``PARAMS`` (name -> default) and ``TYPES`` (name -> allowed type) from it, every
+    instance gets ``self.params`` (every parameter, the given ones checked), and a value of the wrong
+    type or an unknown name is refused before the body of ``__init__`` runs. A subclass that adds no
+    parameter and defines no ``__init__`` shares its base's. ``FILES`` names the parameters that hold
+    file paths (:class:`FileParam`): a sweep reads those files once, hashes them into its identity
+    and gives every worker the same contents (:mod:`hwsim.engine.inputs`).
+
+    (A class may instead set ``PARAMS`` by hand and take ``**params``; :meth:`__init__` here then
+    checks them. New components declare a signature.)
     """
 
     PARAMS: dict[str, Any] = {}
+    TYPES: dict[str, Any] = {}
     FILES: dict[str, FileParam] = {}
     kind = ""
     name = ""
 
     def __init__(self, **params):
+        if "params" in self.__dict__ and not params:
+            return  # reached by super().__init__() from a declared __init__, whose values are set
         self.params = check_params(type(self), params)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "__hwsim_declared__", False):
+            return
+        signature = inspect.signature(init)
+        declared = list(signature.parameters.values())[1:]
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in declared):
+            return  # PARAMS written by hand, checked by Component.__init__
+        cls.PARAMS, cls.TYPES = _declared(cls, init, declared)
+        cls.__init__ = _checked_init(cls, init, signature)
+
+    def get_params(self) -> dict[str, Any]:
+        """Every parameter of this component with its value (a copy): ``type(self)(**c.get_params())``
+        builds the same component."""
+        return dict(self.params)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in getattr(self, "params", {}).items())
         return f"{type(self).__name__}({shown})"
+
+
+def _declared(cls, init, declared) -> tuple[dict, dict]:
+    """``PARAMS`` and ``TYPES`` of a class from the parameters of its ``__init__``."""
+    where = f"{cls.__module__}.{cls.__qualname__}.__init__"
+    try:
+        hints = typing.get_type_hints(init)
+    except Exception as exc:  # an annotation that does not resolve is the author's error, said at import
+        raise TypeError(f"{where}: its annotations do not resolve ({exc})") from exc
+    params, kinds = {}, {}
+    for p in declared:
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            raise TypeError(f"{where}: a component takes no *{p.name}; declare each parameter by name")
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(f"{where}: parameter {p.name!r} needs a default (a config may leave any parameter out)")
+        params[p.name] = p.default
+        kinds[p.name] = hints.get(p.name, Any)
+    return params, kinds
+
+
+def _checked_init(cls, init, signature):
+    """``init`` preceded by the registry's check of its arguments: unknown names and wrong types are
+    refused with the config key, and ``self.params`` holds every parameter once the checks pass."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        positional = [p.name for p in list(signature.parameters.values())[1:]
+                      if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        if len(args) > len(positional):
+            raise TypeError(f"{cls.__name__}() takes {len(positional)} positional arguments ({len(args)} given); "
+                            f"pass the others by name")
+        given = dict(zip(positional, args))
+        for key in kwargs:
+            if key in given:
+                raise TypeError(f"{cls.__name__}() got two values for {key!r}")
+        given.update(kwargs)
+        values = check_params(cls, given)
+        if "params" not in self.__dict__:  # the outermost class's checked values (a base's __init__ keeps them)
+            self.params = values
+        init(self, **values)
+
+    __init__.__hwsim_declared__ = True
+    return __init__
 
 
 def register(kind: str, name: str):
@@ -125,16 +207,76 @@ def _type_ok(default, value) -> bool:
     return isinstance(value, type(default))
 
 
+_WORDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+          tuple: "a list", dict: "a table"}
+
+
+def _allows(hint, value) -> tuple[bool, str]:
+    """Whether ``value`` is of the annotated type ``hint``, and how to say that type in an error."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True, "anything"
+    if hint is None or hint is type(None):
+        return value is None, "none"
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        ok = any(value == a and type(value) is type(a) for a in allowed)
+        return ok, "one of " + ", ".join(a if isinstance(a, str) else repr(a) for a in allowed)
+    if origin in (typing.Union, types.UnionType):
+        said = []
+        for arm in typing.get_args(hint):
+            ok, words = _allows(arm, value)
+            if ok:
+                return True, words
+            said.append(words)
+        return False, " or ".join(said)
+    base = origin or hint
+    if base is bool or isinstance(value, bool):
+        return base is bool and isinstance(value, bool), _WORDS.get(base, getattr(base, "__name__", str(base)))
+    if base is float:
+        return isinstance(value, (int, float)), _WORDS[float]
+    if base in (list, tuple):
+        return isinstance(value, (list, tuple)), _WORDS[base]
+    if isinstance(base, type):
+        return isinstance(value, base), _WORDS.get(base, base.__name__)
+    return True, str(hint)
+
+
+def _coerce(hint, default, value):
+    """A checked value as the component receives it: a float parameter gets a float, an integer written
+    as 2.0 becomes 2."""
+    arms = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if hint is Any:
+        arms = (type(default),) if default is not None else ()
+    if isinstance(value, bool):
+        return value
+    if int in arms and float not in arms and isinstance(value, float) and value.is_integer():  # 2.0 for 2
+        return int(value)
+    if float in arms and isinstance(value, int):
+        return float(value)
+    return value
+
+
 def check_params(cls: type, params: dict, *, prefix: str | None = None) -> dict:
     """``cls.PARAMS`` updated with ``params``; a clear error for an unknown name or a wrong type."""
     prefix = prefix if prefix is not None else (f"{cls.kind}." if getattr(cls, "kind", "") else "")
     allowed = cls.PARAMS
+    hints = cls.__dict__.get("TYPES") or getattr(cls, "TYPES", {})
+    hints = hints if set(hints) == set(allowed) else {}
     out = dict(allowed)
     for key, value in params.items():
         if key not in allowed:
             valid = ", ".join(sorted(allowed)) or "none"
             raise ValueError(f"{prefix}{key} is not a parameter of {cls.kind or 'this'} {cls.name or cls.__name__!r} "
                              f"(its parameters: {valid})")
+        hint = hints.get(key, Any)
+        if hint is not Any:
+            value = _coerce(hint, allowed[key], value)
+            ok, words = _allows(hint, value)
+            if not ok:
+                raise ValueError(f"{prefix}{key} must be {words}, got {value!r}")
+            out[key] = value
+            continue
         if isinstance(allowed[key], int) and not isinstance(allowed[key], bool) and isinstance(value, float) \
                 and value.is_integer():
             value = int(value)  # 2.0 written for 2
