@@ -12,6 +12,7 @@ hard converter table.
 from __future__ import annotations
 
 import functools
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -21,9 +22,11 @@ from hwsim.components import SHARED, FileParam, register
 from .base import Decision, Detector
 
 #: Training modes of the learned converters (the same as hwsim.converters.learned_adc.MODES; a test checks).
-TRAININGS = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")
+Training = Literal["soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste"]
+TRAININGS = get_args(Training)
 #: ``optimal``: train on the true channel; ``csi``: on copies carrying the CSI error ``csi_error``.
-TRAINSETS = ("optimal", "csi")
+Trainset = Literal["optimal", "csi"]
+TRAINSETS = get_args(Trainset)
 
 
 @register("receiver", "hybrid")
@@ -32,23 +35,49 @@ class Hybrid(Detector):
 
     ``trainings`` receivers are trained per point from independent child streams; the point
     reports their mean with an interval that includes the training spread.
+
+    Parameters
+    ----------
+    rate : float
+        Bits per antenna of the Sec. 4.2 budget (:meth:`budget`): :math:`p = \\lfloor kR \\rfloor` converters
+        of :math:`\\lfloor 2^{Rn/p} \\rfloor` levels.
+    training : str
+        Training mode of the learned converters (:data:`TRAININGS`).
+    trainset : str
+        ``optimal``: train on the true channel; ``csi``: on copies carrying the CSI error ``csi_error``.
+    csi_error : float
+        The CSI error of ``trainset = "csi"``.
+    gamma : float
+        Support of the converters' uniform initialisation (:func:`hwsim.receivers.hybrid.train_hybrid`).
+    train_samples, epochs, batch_size, lr, hidden, sharpness, anneal_to
+        Training settings (:class:`hwsim.receivers.hybrid.TrainSettings`; ``anneal_to = 0``: no annealing).
+    trainings : int
+        Receivers trained per point.
     """
 
-    PARAMS = {"rate": 1.0, "training": "soft_to_hard", "trainset": "optimal", "csi_error": 0.2, "gamma": 2.0,
-              "train_samples": 5000, "epochs": 60, "batch_size": 64, "lr": 1e-2, "hidden": 64, "sharpness": 6.0,
-              "anneal_to": 0.0, "trainings": 3}
     real_link = True
     #: Upper bounds checked before anything is allocated (a guard against configs that exhaust memory).
     LIMITS = {"train_samples": 10_000_000, "epochs": 100_000, "batch_size": 1_000_000, "hidden": 8192,
               "trainings": 100}
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(
+        self,
+        *,
+        rate: float = 1.0,
+        training: Training = "soft_to_hard",
+        trainset: Trainset = "optimal",
+        csi_error: float = 0.2,
+        gamma: float = 2.0,
+        train_samples: int = 5000,
+        epochs: int = 60,
+        batch_size: int = 64,
+        lr: float = 1e-2,
+        hidden: int = 64,
+        sharpness: float = 6.0,
+        anneal_to: float = 0.0,
+        trainings: int = 3,
+    ):
         p = self.params
-        if p["training"] not in TRAININGS:
-            raise ValueError(f"receiver.training must be one of {', '.join(TRAININGS)}, got {p['training']!r}")
-        if p["trainset"] not in TRAINSETS:
-            raise ValueError(f"receiver.trainset must be one of {', '.join(TRAINSETS)}, got {p['trainset']!r}")
         _checks.real("receiver.rate", p["rate"], positive=True)
         _checks.real("receiver.csi_error", p["csi_error"], nonnegative=True)
         _checks.real("receiver.gamma", p["gamma"], positive=True)
@@ -138,7 +167,8 @@ class Hybrid(Detector):
 
 
 #: What stands in for a hardware-in-the-loop receiver's converters (``converters``).
-CONVERTERS = ("ideal", "dac", "impaired", "external")
+Converters = Literal["ideal", "dac", "impaired", "external"]
+CONVERTERS = get_args(Converters)
 
 
 @register("receiver", "hil")
@@ -155,17 +185,59 @@ class HardwareInTheLoop(Hybrid):
     - ``impaired``: static comparator offsets of ``offset_lsb`` LSB, drawn once from ``chip_seed``;
     - ``external``: the table served by the reference emulator (``python -P -m hwsim.converters.emulator``)
       in a subprocess, over pipes.
+
+    Parameters
+    ----------
+    rate, training, trainset, csi_error, gamma, train_samples, epochs, batch_size, lr, hidden, sharpness, anneal_to
+        As for :class:`Hybrid`.
+    trainings : int
+        1: one receiver for the whole sweep.
+    model : str
+        A saved receiver (.pt with its .pt.json sidecar, written by ``hwsim train``); empty: train one.
+    train_snr_db : float
+        SNR in dB the receiver is trained at.
+    train_seed : int
+        Seed of its training.
+    converters : str
+        What replaces its converters (:data:`CONVERTERS`, the list above).
+    dac_bits : int
+        Bits of the threshold DAC (``converters = "dac"``).
+    offset_lsb : float
+        Comparator offsets in LSB (``converters = "impaired"``).
+    chip_seed : int
+        Seed of the offsets drawn once (``converters = "impaired"``).
     """
 
-    PARAMS = {**Hybrid.PARAMS, "trainings": 1, "model": "", "train_snr_db": 12.0, "train_seed": 0,
-              "converters": "ideal", "dac_bits": 0, "offset_lsb": 0.0, "chip_seed": 1}
     FILES = {"model": FileParam(companions=(".json",))}
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(
+        self,
+        *,
+        rate: float = 1.0,
+        training: Training = "soft_to_hard",
+        trainset: Trainset = "optimal",
+        csi_error: float = 0.2,
+        gamma: float = 2.0,
+        train_samples: int = 5000,
+        epochs: int = 60,
+        batch_size: int = 64,
+        lr: float = 1e-2,
+        hidden: int = 64,
+        sharpness: float = 6.0,
+        anneal_to: float = 0.0,
+        trainings: int = 1,
+        model: str = "",
+        train_snr_db: float = 12.0,
+        train_seed: int = 0,
+        converters: Converters = "ideal",
+        dac_bits: int = 0,
+        offset_lsb: float = 0.0,
+        chip_seed: int = 1,
+    ):
+        super().__init__(rate=rate, training=training, trainset=trainset, csi_error=csi_error, gamma=gamma,
+                         train_samples=train_samples, epochs=epochs, batch_size=batch_size, lr=lr, hidden=hidden,
+                         sharpness=sharpness, anneal_to=anneal_to, trainings=trainings)
         p = self.params
-        if p["converters"] not in CONVERTERS:
-            raise ValueError(f"receiver.converters must be one of {', '.join(CONVERTERS)}, got {p['converters']!r}")
         if p["converters"] == "dac":
             _checks.integer("receiver.dac_bits", p["dac_bits"], minimum=1, maximum=24)
         _checks.real("receiver.offset_lsb", p["offset_lsb"], nonnegative=True)
