@@ -5,9 +5,16 @@ levels ``g_0 .. g_{M-1}``, codes ``0 .. M-1``; code ``c`` covers ``t_c <= x < t_
 plus metadata: the full-scale input range and its units, where the table came from
 (provenance) and optionally its rounding to a threshold DAC (:mod:`hwsim.converters.fixed_point`).
 
-Formats (``fmt`` / file extension)
-----------------------------------
-``json`` (``.json``, canonical, exported and imported), schema version 1::
+This module is the one interface to table files: :func:`export_table` and
+:func:`export_from_model` write, :func:`import_table` and :func:`load_any` read, and
+:func:`check_table` is the validator both sides share. Each file format is one module of
+:mod:`hwsim.converters.formats`, reached through its registry
+(:data:`hwsim.converters.formats.FORMATS`), so a new format is one new module there.
+
+The canonical document
+----------------------
+Every format writes (a view of) one document, built by :func:`table_document` and read back
+into the same shape, schema version 1::
 
     {"format": "hwsim-adc-table", "version": 1,
      "n_levels": M, "bits": log2(M),
@@ -18,36 +25,20 @@ Formats (``fmt`` / file extension)
      "dac": {"bits": N, "full_scale": {"min", "max"}, "lsb", "threshold_codes": [M-1 ints],
              "max_error_lsb", "bumped", "clipped"}}          # optional
 
-Floats are written with Python's shortest round-trip representation, so an import gives
-bit-identical thresholds and levels.
-
-``csv`` (``.csv``, exported and imported)::
-
-    # hwsim-adc-table version 1
-    # meta: {"n_levels": M, "full_scale": {...}, "provenance": {...}, "dac": {...}}
-    code,lower_threshold,upper_threshold,level
-    0,-inf,t_1,g_0
-    1,t_1,t_2,g_1
-    ...
-    M-1,t_{M-1},inf,g_{M-1}
-
-One row per code: the input interval ``[lower, upper)`` that maps to it and its level.
-The two ``#`` lines come first (pandas: ``read_csv(path, comment="#")`` skips them).
-
-``mat`` (``.mat``, MATLAB v5 via :func:`scipy.io.savemat`, exported and imported):
-variables ``format`` (char), ``version``, ``n_levels``, ``bits``, ``thresholds``
-[1 x M-1], ``levels`` [1 x M], ``codes`` [1 x M] (int32), ``full_scale`` [1 x 2], ``units``
-(char) and ``metadata`` (char: JSON with ``provenance`` and ``dac``; ``jsondecode`` it).
-
-``c`` (``.h``, export only): a C header with an include guard, ``#define``\s for the
-level count and the scaling, ``static const`` arrays of the threshold DAC codes
-(``uint32_t``) and the levels in signed fixed point (``int32_t``, ``Q`` format stated in
-the header). Threshold ``k`` is ``HWSIM_ADC_FS_MIN + code * HWSIM_ADC_LSB`` and a level
-is ``q / 2**HWSIM_ADC_LEVEL_FRAC_BITS``.
-
-``memh`` (``.mem``, ``.memh`` or ``.hex``, export only): a ``$readmemh`` memory file for
-Verilog / SystemVerilog: one hex word per line, word ``k`` being the DAC code of
-threshold ``t_{k+1}``, with ``//`` comments (header and the threshold value of each word).
+Formats (``fmt`` / file extension)
+----------------------------------
+- ``json`` (``.json``, exported and imported): the document itself, floats in shortest
+  round-trip form (:mod:`~hwsim.converters.formats.json_table`).
+- ``csv`` (``.csv``, exported and imported): one row per code, the input interval
+  ``[lower, upper)`` that maps to it and its level, after two ``#`` lines
+  (:mod:`~hwsim.converters.formats.csv_table`).
+- ``mat`` (``.mat``, MATLAB v5 via :func:`scipy.io.savemat`, exported and imported)
+  (:mod:`~hwsim.converters.formats.mat`).
+- ``c`` (``.h``, export only): a C header of threshold DAC codes and fixed-point levels
+  (:mod:`~hwsim.converters.formats.c_header`).
+- ``memh`` (``.mem``, ``.memh`` or ``.hex``, export only): a ``$readmemh`` memory file for
+  Verilog / SystemVerilog, one hex word (a threshold's DAC code) per line
+  (:mod:`~hwsim.converters.formats.memh`).
 
 C headers and memory files need integer threshold codes: unless ``dac`` is given, the
 thresholds are rounded to a :data:`~hwsim.converters.fixed_point.DEFAULT_DAC_BITS`-bit DAC over the
@@ -61,11 +52,13 @@ as a ValueError naming the file.
 - One validator: :func:`check_table` (thresholds, levels, full scale, units) and the DAC
   check serve both export and import, so a table one side refuses the other refuses too.
   Numbers have magnitude at most :data:`MAX_ABS_VALUE`; units are 1 to 32 printable ASCII
-  characters without ``/*``, ``*/``, ``\\`` or ``??``.
+  characters without ``/*``, ``*/``, ``\\`` or ``??``
+  (:func:`~hwsim.converters.formats.common.check_units`, importable from here too).
 - Text in C headers and memory files: provenance strings (model file, SHA-256, seed,
-  version, date) go into comments through :func:`comment_text`, which keeps letters,
-  digits and harmless punctuation and percent-encodes everything else (``/``, ``*``,
-  ``?``, ``\\``, quotes, ``%``, control characters, newlines, non-ASCII), so no comment can
+  version, date) go into comments through
+  :func:`~hwsim.converters.formats.comments.comment_text` (importable from here too), which
+  keeps letters, digits and harmless punctuation and percent-encodes everything else (``/``,
+  ``*``, ``?``, ``\\``, quotes, ``%``, control characters, newlines, non-ASCII), so no comment can
   end early, no line can be added and no preprocessor directive can become active. Every
   number is formatted from a float or int computed here, never copied from user text.
   The rendered header and memory file are checked against their expected structure
@@ -75,22 +68,17 @@ as a ValueError naming the file.
   object ``{``; CSV: the ``# hwsim-adc-table version 1`` line; MAT: the v5 header), JSON
   with more list or object entries than any table needs, CSV with more lines than any table
   needs or characters other than printable ASCII, and number literals longer than
-  :data:`MAX_NUMBER_CHARS` characters. Tables above :data:`hwsim.converters.adc.MAX_LEVELS` levels are
-  refused before any array is built.
+  :data:`~hwsim.converters.formats.bounded_json.MAX_NUMBER_CHARS` characters. Tables above
+  :data:`hwsim.converters.adc.MAX_LEVELS` levels are refused before any array is built.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import hashlib
-import io
 import json
 import math
 import numbers
-import re
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -100,16 +88,20 @@ from .. import _checks
 from .adc import MAX_LEVELS, ThresholdADC
 from .fixed_point import (DEFAULT_DAC_BITS, MAX_DAC_BITS, MIN_DAC_BITS, RoundedTable, check_full_scale, dac_round,
                           default_full_scale)
+from .formats import FORMATS
+from .formats.common import FORMAT_NAME, FORMAT_VERSION, check_count, check_units, src_prefix
+# Defined with their formats and importable from here as before (receivers read sidecars with
+# parse_json_bytes, hwsim.quantizers.files writes comments with comment_text):
+from .formats.comments import comment_text  # noqa: F401
+from .formats.common import MAX_UNITS_CHARS  # noqa: F401
+from .formats.bounded_json import MAX_JSON_ITEMS, MAX_NUMBER_CHARS, parse_json_bytes  # noqa: F401
+from .formats.csv_table import MAX_CSV_LINES  # noqa: F401
 from .._files import atomic_write_bytes, atomic_write_text
 
-FORMAT_NAME = "hwsim-adc-table"
-FORMAT_VERSION = 1
-
 #: Export formats and the file extensions each accepts (the first is the usual one).
-EXTENSIONS = {"json": (".json",), "csv": (".csv",), "c": (".h",), "memh": (".mem", ".memh", ".hex"),
-              "mat": (".mat",)}
+EXTENSIONS = {name: f.suffixes for name, f in FORMATS.items()}
 #: Formats :func:`import_table` reads.
-IMPORT_FORMATS = ("json", "csv", "mat")
+IMPORT_FORMATS = tuple(name for name, f in FORMATS.items() if f.importable)
 
 #: Largest table file :func:`import_table` opens by default. A 2**16-level table with
 #: full-precision numbers and a DAC section takes about 5.5 MB as JSON or CSV. To read a
@@ -120,23 +112,7 @@ MAX_FILE_BYTES = 16 * 2**20
 #: converter in any unit, and small enough that spacings, full scales and LSBs stay finite.
 MAX_ABS_VALUE = 1e15
 
-#: Longest number literal accepted in a table file (a float's shortest repr has at most 24).
-MAX_NUMBER_CHARS = 40
-
-#: Largest number of list/object entries (commas) in a JSON table or ``.mat`` metadata:
-#: four lists of M numbers plus provenance.
-MAX_JSON_ITEMS = 8 * MAX_LEVELS + 4096
-
-#: Most lines a CSV table may have: one per code plus the header and a few comment lines.
-MAX_CSV_LINES = MAX_LEVELS + 16
-
-MAX_UNITS_CHARS = 32
-
 _SNIFF_BYTES = 256
-
-_CSV_MAGIC = f"# {FORMAT_NAME} version {FORMAT_VERSION}"
-_CSV_HEADER = ["code", "lower_threshold", "upper_threshold", "level"]
-_C_PREFIX = "HWSIM_ADC"
 
 
 # ====================================================================== helpers
@@ -194,31 +170,11 @@ def _resolve_dac(adc: ThresholdADC, dac, full_scale, *, required: bool) -> Round
 
 
 # ====================================================================== the one validator
-_UNSAFE_TEXT = re.compile(r"[^\x20-\x7e]|/\*|\*/|\\|\?\?")
-
-
-def _prefix(src) -> str:
-    return f"{src}: " if src else ""
-
-
-def check_units(src, units) -> str:
-    """``units`` if it is 1 to 32 printable ASCII characters, not blank, without ``/*``, ``*/``, ``\\`` or ``??``.
-
-    ``src``: the file being read (named in the message), or None for an argument.
-    """
-    if not isinstance(units, str) or not units.strip() or len(units) > MAX_UNITS_CHARS \
-            or _UNSAFE_TEXT.search(units):
-        raise ValueError(f"{_prefix(src)}units must be 1 to {MAX_UNITS_CHARS} printable ASCII characters, not blank, "
-                         "without '/*', '*/', a backslash or '??' (for example 'V' or 'mV'), got "
-                         f"{units if not isinstance(units, str) else units[:80]!r}")
-    return units
-
-
 def _check_magnitude(src, name: str, values: np.ndarray) -> None:
     big = np.abs(values) > MAX_ABS_VALUE
     if np.any(big):
         i = int(np.argmax(big))
-        raise ValueError(f"{_prefix(src)}{name} must hold numbers of magnitude at most {MAX_ABS_VALUE:g} "
+        raise ValueError(f"{src_prefix(src)}{name} must hold numbers of magnitude at most {MAX_ABS_VALUE:g} "
                          f"(hwsim.converters.tables.MAX_ABS_VALUE), but {name}[{i}] = {float(values[i])!r}")
 
 
@@ -227,7 +183,7 @@ def _check_range(src, name: str, lo, hi) -> tuple[float, float]:
     try:
         lo, hi = check_full_scale(name, (lo, hi))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{_prefix(src)}{exc}") from None
+        raise ValueError(f"{src_prefix(src)}{exc}") from None
     _check_magnitude(src, name, np.array([lo, hi]))
     return lo, hi
 
@@ -258,7 +214,7 @@ def check_table(src, thresholds, levels, full_scale=None, units="V", *, natural=
     -----
     Every number (thresholds, levels, full scale) must have magnitude at most :data:`MAX_ABS_VALUE`.
     """
-    pre = _prefix(src)
+    pre = src_prefix(src)
     t = np.asarray(thresholds, dtype=np.float64)
     g = np.asarray(levels, dtype=np.float64)
     if g.ndim != 1 or t.ndim != 1:
@@ -295,10 +251,10 @@ def check_table(src, thresholds, levels, full_scale=None, units="V", *, natural=
 
 def _check_dac(src, dac, n_levels: int) -> dict:
     """The ``dac`` section (export: built here; import: read from the file), checked the same way."""
-    pre = _prefix(src)
+    pre = src_prefix(src)
     if not isinstance(dac, dict):
         raise ValueError(f"{pre}dac must be an object, got {type(dac).__name__}")
-    bits = _count(src, "dac bits", dac.get("bits"), minimum=MIN_DAC_BITS, maximum=MAX_DAC_BITS)
+    bits = check_count(src, "dac bits", dac.get("bits"), minimum=MIN_DAC_BITS, maximum=MAX_DAC_BITS)
     fs = dac.get("full_scale")
     if not isinstance(fs, dict):
         raise ValueError(f"{pre}dac full_scale must be an object with min and max, got {fs!r}")
@@ -346,200 +302,6 @@ def table_document(adc: ThresholdADC, *, full_scale=None, units: str = "V", prov
     return doc, rounded
 
 
-def _render_json(doc: dict) -> str:
-    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
-
-
-def _render_csv(doc: dict) -> str:
-    meta = {k: doc[k] for k in ("n_levels", "full_scale", "provenance", "dac") if k in doc}
-    buf = io.StringIO()
-    buf.write(_CSV_MAGIC + "\n")
-    buf.write("# meta: " + json.dumps(meta, allow_nan=False) + "\n")
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(_CSV_HEADER)
-    edges = [-math.inf, *doc["thresholds"], math.inf]
-    for c, g in enumerate(doc["levels"]):
-        w.writerow([c, repr(float(edges[c])), repr(float(edges[c + 1])), repr(float(g))])
-    return buf.getvalue()
-
-
-def _level_frac_bits(levels: np.ndarray) -> int:
-    """Fraction bits of a signed 32-bit fixed-point format that holds every level (at most 16)."""
-    peak = float(np.max(np.abs(levels)))
-    int_bits = max(0, math.floor(math.log2(peak)) + 1) if peak > 0 else 0
-    frac = min(16, 31 - int_bits - 1)
-    if frac < 0:
-        raise ValueError(f"levels up to {peak:g} do not fit a signed 32-bit fixed-point format")
-    return frac
-
-
-#: Characters :func:`comment_text` keeps as they are; everything else is percent-encoded.
-_COMMENT_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -_.,:;=+@#()[]{}<>!~^&|$'")
-
-
-def comment_text(value, max_chars: int = 160) -> str:
-    """``value`` as text that is safe inside a C ``/* */`` comment and a ``//`` comment line.
-
-    Integers and floats are formatted (``int``, shortest ``repr``); strings (anything else:
-    its JSON form) keep letters, digits, spaces and ``-_.,:;=+@#()[]{}<>!~^&|$'``, and every
-    other character is percent-encoded as its UTF-8 bytes (``/`` -> ``%2F``, newline ->
-    ``%0A``), so the result is printable ASCII without ``/``, ``*``, ``?`` or a backslash:
-    it cannot close or open a comment, splice or add a line, or form a trigraph. Longer
-    results are cut to ``max_chars`` and end in ``...``.
-    """
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, numbers.Integral):
-        text = str(int(value))
-    elif isinstance(value, numbers.Real) and math.isfinite(float(value)):
-        text = repr(float(value))
-    else:
-        if not isinstance(value, str):
-            try:
-                value = json.dumps(value, sort_keys=True, default=repr)
-            except (TypeError, ValueError):
-                value = repr(value)
-        text = "".join(c if c in _COMMENT_SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8", "replace"))
-                       for c in value[: 4 * max_chars])
-    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
-
-
-def _num(x) -> str:
-    """A number computed here, formatted (shortest round-trip repr for floats)."""
-    if isinstance(x, numbers.Integral) and not isinstance(x, bool):
-        return str(int(x))
-    v = float(x)
-    if not math.isfinite(v):
-        raise ValueError(f"internal error: non-finite number {v} in an exported file")
-    return repr(v)
-
-
-def _header_lines(doc: dict, rounded: RoundedTable, comment: str) -> list[str]:
-    fs = doc["full_scale"]
-    units = check_units(None, fs["units"])
-    prov = doc["provenance"]
-    m = int(doc["n_levels"])
-    bumped = [int(i) for i in rounded.bumped]
-    lines = [f"hwsim ADC decision table ({FORMAT_NAME} version {FORMAT_VERSION}), "
-             f"generated by hwsim {comment_text(prov.get('hwsim_version'))} at "
-             f"{comment_text(prov.get('created_utc'))}",
-             f"levels M = {m}, thresholds M-1 = {m - 1}, full scale [{_num(fs['min'])}, {_num(fs['max'])}] {units}",
-             f"threshold DAC: {int(rounded.bits)} bits over [{_num(rounded.full_scale[0])}, "
-             f"{_num(rounded.full_scale[1])}] {units}, LSB = (max - min) / 2^{int(rounded.bits)} = "
-             f"{_num(rounded.lsb)} {units}",
-             "threshold value = min + code * LSB; worst rounding error "
-             f"{float(rounded.max_error_lsb):.4f} LSB" + (f"; thresholds {bumped} bumped up one code to stay "
-                                                          "distinct" if bumped else "")]
-    for key in ("model_file", "model_sha256", "seed"):
-        if key in prov:
-            lines.append(f"{key}: {comment_text(prov[key])}")
-    return [f"{comment} {s}".rstrip() for s in lines]
-
-
-def _render_c(doc: dict, rounded: RoundedTable) -> str:
-    levels = np.asarray(doc["levels"])
-    frac = _level_frac_bits(levels)
-    q = np.rint(levels * 2.0**frac).astype(np.int64)
-    m = doc["n_levels"]
-    p = _C_PREFIX
-    guard = f"{p}_TABLE_H"
-    out = ["/*"]
-    out += _header_lines(doc, rounded, " *")
-    out += [" *",
-            f" * {p.lower()}_threshold_codes[k] (k = 0..M-2) is the DAC code of threshold t_(k+1): the",
-            f" *   input x gets code c = number of k with x >= {p}_FS_MIN + {p.lower()}_threshold_codes[k] * {p}_LSB.",
-            f" * {p.lower()}_levels_q[c] (c = 0..M-1) is the reconstruction level of code c in signed fixed",
-            f" *   point Q{31 - frac}.{frac}: level = {p.lower()}_levels_q[c] / 2^{p}_LEVEL_FRAC_BITS"
-            f" (error <= 2^-{frac + 1}).",
-            " */",
-            f"#ifndef {guard}", f"#define {guard}", "", "#include <stdint.h>", "",
-            f"#define {p}_N_LEVELS {int(m)}",
-            f"#define {p}_N_THRESHOLDS {int(m) - 1}",
-            f"#define {p}_DAC_BITS {int(rounded.bits)}",
-            f"#define {p}_FS_MIN ({_num(rounded.full_scale[0])})",
-            f"#define {p}_FS_MAX ({_num(rounded.full_scale[1])})",
-            f"#define {p}_LSB ({_num(rounded.lsb)})  /* ({p}_FS_MAX - {p}_FS_MIN) / 2^{p}_DAC_BITS */",
-            f"#define {p}_LEVEL_FRAC_BITS {frac}",
-            "",
-            f"static const uint32_t {p.lower()}_threshold_codes[{p}_N_THRESHOLDS] = {{"]
-    for k, (c, t) in enumerate(zip(rounded.codes, doc["thresholds"])):
-        out.append(f"    {int(c)}u{',' if k < m - 2 else ''}  /* t_{k + 1} = {_num(t)} */")
-    out += ["};", "", f"static const int32_t {p.lower()}_levels_q[{p}_N_LEVELS] = {{"]
-    for c, (v, g) in enumerate(zip(q, levels)):
-        out.append(f"    {int(v)}{',' if c < m - 1 else ''}  /* code {c}: {_num(g)} */")
-    out += ["};", "", f"#endif /* {guard} */", ""]
-    text = "\n".join(out)
-    _verify_c(text, m)
-    return text
-
-
-_C_DIRECTIVE = re.compile(rf"#(ifndef|define|endif|include <stdint\.h>)( {_C_PREFIX}_\w+( \(?-?[0-9.e+-]+\)?)?)?")
-
-
-def _verify_c(text: str, m: int) -> None:
-    """Refuse (internal error) a rendered header whose structure is not the expected one.
-
-    Comments: exactly one ``/*`` and one ``*/`` per comment written (header, LSB define,
-    one per threshold and level, the guard); outside comments: only printable ASCII, and
-    only the expected preprocessor lines.
-    """
-    expected = 1 + 1 + (m - 1) + m + 1
-    if not re.fullmatch(r"[\x20-\x7e\n]*", text) or text.count("/*") != expected or text.count("*/") != expected:
-        raise RuntimeError("internal error: the rendered C header has unexpected comments or characters; "
-                           "nothing was written")
-    code = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
-    for line in code.split("\n"):
-        line = line.strip()
-        if line.startswith("#") and not _C_DIRECTIVE.fullmatch(line):
-            raise RuntimeError(f"internal error: unexpected preprocessor line {line!r} in the rendered C header; "
-                               "nothing was written")
-
-
-def _render_memh(doc: dict, rounded: RoundedTable) -> str:
-    width = -(-rounded.bits // 4)
-    out = _header_lines(doc, rounded, "//")
-    out += [f"// {doc['n_levels'] - 1} words of {width} hex digits: word k = DAC code of threshold t_(k+1);",
-            "// load with $readmemh(\"<this file>\", mem) into mem[0:M-2]"]
-    for k, (c, t) in enumerate(zip(rounded.codes, doc["thresholds"])):
-        out.append(f"{int(c):0{width}x}  // t_{k + 1} = {_num(t)}")
-    text = "\n".join(out) + "\n"
-    _verify_memh(text, [int(c) for c in rounded.codes], width)
-    return text
-
-
-def _verify_memh(text: str, codes: list, width: int) -> None:
-    """Refuse (internal error) a rendered memory file that a strict $readmemh reader would not read as ``codes``."""
-    words = []
-    ok = re.fullmatch(r"[\x20-\x7e\n]*", text) is not None and "/*" not in text and "*/" not in text
-    for line in text.split("\n"):
-        body = line.split("//", 1)[0].strip()
-        if body:
-            if not re.fullmatch(f"[0-9a-f]{{{width}}}", body):
-                ok = False
-                break
-            words.append(int(body, 16))
-    if not ok or words != codes:
-        raise RuntimeError("internal error: the rendered memory file does not hold exactly the threshold codes; "
-                           "nothing was written")
-
-
-def _render_mat(doc: dict) -> bytes:
-    from scipy.io import savemat
-
-    meta = {k: doc[k] for k in ("provenance", "dac") if k in doc}
-    data = {"format": FORMAT_NAME, "version": float(FORMAT_VERSION), "n_levels": float(doc["n_levels"]),
-            "bits": float(doc["bits"]),
-            "thresholds": np.asarray(doc["thresholds"], dtype=np.float64)[None, :],
-            "levels": np.asarray(doc["levels"], dtype=np.float64)[None, :],
-            "codes": np.arange(doc["n_levels"], dtype=np.int32)[None, :],
-            "full_scale": np.array([[doc["full_scale"]["min"], doc["full_scale"]["max"]]]),
-            "units": doc["full_scale"]["units"],
-            "metadata": json.dumps(meta, allow_nan=False)}
-    buf = io.BytesIO()
-    savemat(buf, data, format="5", do_compression=False, oned_as="row")
-    return buf.getvalue()
-
-
 def export_table(adc: ThresholdADC, path, fmt: str | None = None, *, full_scale=None, units: str = "V",
                  provenance: dict | None = None, dac=None) -> dict:
     """Write ``adc`` to ``path`` in format ``fmt`` (see the module docstring).
@@ -578,17 +340,12 @@ def export_table(adc: ThresholdADC, path, fmt: str | None = None, *, full_scale=
     if not path.parent.is_dir():
         raise ValueError(f"path {str(path)!r}: folder {str(path.parent)!r} does not exist")
     doc, rounded = table_document(adc, full_scale=full_scale, units=units, provenance=provenance, dac=dac,
-                                  require_dac=fmt in ("c", "memh"))
-    if fmt == "json":
-        atomic_write_text(path, _render_json(doc))
-    elif fmt == "csv":
-        atomic_write_text(path, _render_csv(doc))
-    elif fmt == "c":
-        atomic_write_text(path, _render_c(doc, rounded))
-    elif fmt == "memh":
-        atomic_write_text(path, _render_memh(doc, rounded))
+                                  require_dac=FORMATS[fmt].needs_dac)
+    body = FORMATS[fmt].write(doc, rounded)
+    if isinstance(body, bytes):
+        atomic_write_bytes(path, body)
     else:
-        atomic_write_bytes(path, _render_mat(doc))
+        atomic_write_text(path, body)
     return doc
 
 
@@ -616,25 +373,9 @@ def export_from_model(model_path, path, fmt: str | None = None, *, full_scale=No
 
 
 # ====================================================================== import
-def _sniff(path: Path, fmt: str, head: bytes) -> None:
-    """Refuse a file whose first bytes are not those of ``fmt`` (before reading the rest)."""
-    if fmt == "json":
-        if head.lstrip(b" \t\r\n")[:1] != b"{":
-            raise ValueError(f"{path} is not a JSON table file: it must start with '{{' (a JSON object), but starts "
-                             f"with {head[:24]!r}")
-    elif fmt == "csv":
-        magic = _CSV_MAGIC.encode()
-        if not (head.startswith(magic + b"\n") or head.startswith(magic + b"\r\n")):
-            raise ValueError(f"{path} is not an hwsim CSV table: its first line must be {_CSV_MAGIC!r}, but the file "
-                             f"starts with {head[:40]!r}")
-    elif fmt == "mat":
-        if not head.startswith(b"MATLAB 5.0 MAT-file"):
-            raise ValueError(f"{path} is not a MATLAB v5 .mat file (its header does not start with "
-                             "'MATLAB 5.0 MAT-file')")
-
-
 def _read_limited(path: Path, fmt: str, max_bytes: int) -> bytes:
-    """The bytes of a table file: refused on size, then on its first bytes, before the rest is read."""
+    """The bytes of a table file: refused on size, then on its first bytes (the format's ``sniff``),
+    before the rest is read."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -647,26 +388,16 @@ def _read_limited(path: Path, fmt: str, max_bytes: int) -> bytes:
                          "import_table(path, max_bytes=N) or raise hwsim.converters.tables.MAX_FILE_BYTES")
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
-        _sniff(path, fmt, head)
+        FORMATS[fmt].sniff(path, head)
         rest = f.read(size + 1 - len(head))   # never a buffer larger than the file itself
     if len(head) + len(rest) > size:   # grew while we looked
         raise ValueError(f"{path} changed while it was being read")
     return head + rest if rest else head
 
 
-def _count(src: str, name: str, value, *, minimum: int, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or not float(value).is_integer():
-        raise ValueError(f"{_prefix(src)}{name} must be a whole number, got {value!r}")
-    value = int(value)
-    if not minimum <= value <= maximum:
-        raise ValueError(f"{_prefix(src)}{name} must lie in [{minimum}, {maximum}], got {value}")
-    return value
-
-
 def _number_list(src: str, name: str, value, max_len: int) -> np.ndarray:
     """A JSON list of finite numbers, length checked before any array is made."""
-    pre = _prefix(src)
+    pre = src_prefix(src)
     if not isinstance(value, list):
         raise ValueError(f"{pre}{name} must be a list of numbers, got {type(value).__name__}")
     if len(value) > max_len:
@@ -702,7 +433,7 @@ def _from_document(src: str, doc, source_format: str) -> tuple[ThresholdADC, dic
     # Declared sizes first: refuse absurd tables before anything is built from them.
     declared = None
     if "n_levels" in doc:
-        declared = _count(src, "n_levels", doc["n_levels"], minimum=2, maximum=MAX_LEVELS)
+        declared = check_count(src, "n_levels", doc["n_levels"], minimum=2, maximum=MAX_LEVELS)
     if "bits" in doc:
         b = doc["bits"]
         if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b) \
@@ -743,232 +474,6 @@ def _from_document(src: str, doc, source_format: str) -> tuple[ThresholdADC, dic
     return adc, meta
 
 
-def _bounded_number(src):
-    def parse(text: str):
-        if len(text) > MAX_NUMBER_CHARS:
-            raise ValueError(f"{src}: a number is written with {len(text)} digits or characters "
-                             f"({text[:12]}...); numbers in a table file have at most {MAX_NUMBER_CHARS}")
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    return parse
-
-
-def parse_json_bytes(src, data: bytes, what: str = "a JSON table file"):
-    """Parse JSON ``data`` from file ``src`` with the limits of a table file; every error names ``src``.
-
-    Refuses: text that is not UTF-8, more than :data:`MAX_JSON_ITEMS` list or object entries
-    (counted before parsing), number literals longer than :data:`MAX_NUMBER_CHARS` and
-    nesting too deep for the parser.
-    """
-    items = data.count(b",")
-    if items > MAX_JSON_ITEMS:
-        raise ValueError(f"{src} is not {what}: it holds about {items} list or object entries, more than the "
-                         f"{MAX_JSON_ITEMS} any {MAX_LEVELS}-level table needs")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{src} is not {what} (not UTF-8 text)") from None
-    number = _bounded_number(src)
-    try:
-        return json.loads(text, parse_int=number, parse_float=number)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{src} is not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ValueError(f"{src} is not {what} (JSON nested too deeply)") from None
-    except ValueError as exc:   # from the number hook (or the interpreter's own digit limit)
-        text = str(exc)
-        raise ValueError(text if text.startswith(f"{src}:") else f"{src}: {text}") from None
-
-
-def _parse_json(path: Path, data: bytes):
-    return parse_json_bytes(path, data)
-
-
-def _import_json(path: Path, max_bytes: int) -> tuple[ThresholdADC, dict]:
-    return _from_document(str(path), _parse_json(path, _read_limited(path, "json", max_bytes)), "json")
-
-
-_CSV_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|-?inf")
-
-
-def _csv_float(src: str, row: int, col: str, text: str) -> float:
-    """A CSV number as the exporter writes it (``repr`` of a float: digits, ``.``, exponent, or ``inf``)."""
-    if len(text) > MAX_NUMBER_CHARS or not _CSV_NUMBER.fullmatch(text):
-        raise ValueError(f"{src}: row {row} {col} must be a number written like 1.5, -0.25 or 1e-05 (at most "
-                         f"{MAX_NUMBER_CHARS} characters, no spaces, underscores or words), got {text[:48]!r}")
-    value = float(text)
-    if math.isinf(value) and "inf" not in text:
-        raise ValueError(f"{src}: row {row} {col} must be a finite number, got {text!r}")
-    return value
-
-
-def _import_csv(path: Path, max_bytes: int) -> tuple[ThresholdADC, dict]:
-    src = str(path)
-    data = _read_limited(path, "csv", max_bytes)
-    bad = re.search(rb"[^\x20-\x7e\r\n]|\r(?!\n)", data)
-    if bad:
-        raise ValueError(f"{path} is not an hwsim CSV table: it holds {data[bad.start():bad.start() + 1]!r} at byte "
-                         f"{bad.start()}; table files hold only printable ASCII and line ends")
-    n_lines = data.count(b"\n")
-    if n_lines > MAX_CSV_LINES:
-        raise ValueError(f"{path} is not an hwsim CSV table: it has {n_lines} lines, more than the {MAX_CSV_LINES} "
-                         f"of a {MAX_LEVELS}-level table")
-    lines = [line[:-1] if line.endswith("\r") else line for line in data.decode("ascii").split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
-    meta = {}
-    i = 1
-    while i < len(lines) and lines[i].startswith("#"):
-        body = lines[i][1:].strip()
-        if body.startswith("meta:"):
-            meta = _parse_json(path, body[len("meta:"):].encode())
-            if not isinstance(meta, dict):
-                raise ValueError(f"{src}: the '# meta:' line must hold a JSON object")
-        i += 1
-    rows = [r for r in csv.reader(lines[i:]) if r]
-    if not rows or [c.strip() for c in rows[0]] != _CSV_HEADER:
-        raise ValueError(f"{src}: expected the header row {','.join(_CSV_HEADER)}, got "
-                         f"{','.join(rows[0])[:80] if rows else 'nothing'}")
-    rows = rows[1:]
-    if len(rows) > MAX_LEVELS:
-        raise ValueError(f"{src}: more than {MAX_LEVELS} code rows; tables have at most {MAX_LEVELS} levels")
-    if "n_levels" in meta:
-        declared = _count(src, "n_levels", meta["n_levels"], minimum=2, maximum=MAX_LEVELS)
-        if declared != len(rows):
-            raise ValueError(f"{src}: n_levels = {declared} but the file has {len(rows)} code rows")
-    lowers, uppers, levels = [], [], []
-    for k, r in enumerate(rows):
-        if len(r) != 4:
-            raise ValueError(f"{src}: row {k} must have 4 columns ({','.join(_CSV_HEADER)}), got {len(r)}")
-        if r[0].strip() != str(k):
-            raise ValueError(f"{src}: row {k} must have code {k}, got {r[0][:48]!r}")
-        lowers.append(_csv_float(src, k, "lower_threshold", r[1]))
-        uppers.append(_csv_float(src, k, "upper_threshold", r[2]))
-        levels.append(_csv_float(src, k, "level", r[3]))
-    if len(rows) < 2:
-        raise ValueError(f"{src}: a table needs at least 2 code rows, got {len(rows)}")
-    if lowers[0] != -math.inf or uppers[-1] != math.inf:
-        raise ValueError(f"{src}: the first row's lower_threshold must be -inf and the last row's "
-                         f"upper_threshold inf, got {lowers[0]} and {uppers[-1]}")
-    for k in range(1, len(rows)):
-        if lowers[k] != uppers[k - 1]:
-            raise ValueError(f"{src}: row {k} lower_threshold {lowers[k]!r} differs from row {k - 1} "
-                             f"upper_threshold {uppers[k - 1]!r}")
-    doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "thresholds": lowers[1:], "levels": levels}
-    for key in ("full_scale", "provenance", "dac"):
-        if key in meta:
-            doc[key] = meta[key]
-    return _from_document(src, doc, "csv")
-
-
-def _check_mat_inflation(src: str, data: bytes, max_bytes: int) -> None:
-    """Refuse a v5 .mat file whose elements would inflate beyond ``max_bytes`` (a zip bomb).
-
-    Walks the top-level elements (8-byte tag: type, byte count; uncompressed data padded
-    to 8 bytes; ``miCOMPRESSED`` = 15 data is a zlib stream) and inflates each compressed
-    one at most to the remaining budget.
-    """
-    order = {b"IM": "<", b"MI": ">"}.get(data[126:128])
-    if len(data) < 128 or order is None:
-        raise ValueError(f"{src} is not a readable .mat file (damaged header)")
-    tag = struct.Struct(order + "II")
-    pos, total = 128, 0
-    while pos + 8 <= len(data):
-        dtype, nbytes = tag.unpack_from(data, pos)
-        if dtype >> 16:          # small data element: type and size share the first word
-            total += dtype >> 16
-            pos += 8
-            continue
-        body = pos + 8
-        if dtype == 15:
-            try:
-                total += len(zlib.decompressobj().decompress(data[body:body + nbytes], max_bytes - total + 1))
-            except zlib.error as exc:
-                raise ValueError(f"{src} is not a readable .mat file (damaged compressed data: {exc})") from None
-            pos = body + nbytes
-        else:
-            total += nbytes
-            pos = body + nbytes + (-nbytes % 8)
-        if total > max_bytes:
-            raise ValueError(f"{src} would inflate to more than {max_bytes} bytes; a table file may hold at "
-                             f"most that much (a {MAX_LEVELS}-level table needs far less; to read a larger file "
-                             "deliberately pass import_table(path, max_bytes=N))")
-
-
-def _import_mat(path: Path, max_bytes: int) -> tuple[ThresholdADC, dict]:
-    src = str(path)
-    data = _read_limited(path, "mat", max_bytes)
-    _check_mat_inflation(src, data, max_bytes)
-    from scipy.io import loadmat, whosmat   # only for a file that passed the cheap checks
-    wanted = {"format", "version", "n_levels", "bits", "thresholds", "levels", "codes", "full_scale", "units",
-              "metadata"}
-    try:
-        shapes = {name: (shape, cls) for name, shape, cls in whosmat(io.BytesIO(data))}
-    except Exception as exc:  # scipy raises several kinds for damaged files
-        raise ValueError(f"{path} is not a readable .mat file ({type(exc).__name__}: {exc})") from None
-    for name in wanted & shapes.keys():
-        shape, cls = shapes[name]
-        n = math.prod(shape)
-        limit = max_bytes if name == "metadata" else MAX_LEVELS
-        if n > limit:
-            raise ValueError(f"{src}: variable {name} has shape {shape}; at most {limit} entries allowed")
-    try:
-        mat = loadmat(io.BytesIO(data), variable_names=sorted(wanted & shapes.keys()), squeeze_me=False,
-                      chars_as_strings=True, mat_dtype=False)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable .mat file ({type(exc).__name__}: {exc})") from None
-
-    def text(name):
-        v = mat.get(name)
-        if v is None:
-            return None
-        if not isinstance(v, np.ndarray) or v.dtype.kind != "U" or v.size != 1:
-            raise ValueError(f"{src}: variable {name} must be a character string")
-        return str(v.reshape(-1)[0])
-
-    def numbers_of(name):
-        v = mat.get(name)
-        if v is None:
-            return None
-        if not isinstance(v, np.ndarray) or v.dtype.kind not in "iuf" or v.ndim > 2 or \
-                (v.ndim == 2 and min(v.shape) > 1):
-            raise ValueError(f"{src}: variable {name} must be a numeric vector")
-        return [float(x) for x in v.reshape(-1)]
-
-    def scalar(name):
-        v = numbers_of(name)
-        if v is None:
-            return None
-        if len(v) != 1:
-            raise ValueError(f"{src}: variable {name} must be a scalar")
-        return v[0]
-
-    doc = {"format": text("format"), "version": scalar("version")}
-    if doc["version"] is not None and float(doc["version"]).is_integer():
-        doc["version"] = int(doc["version"])
-    for key in ("thresholds", "levels", "codes"):
-        v = numbers_of(key)
-        if v is not None:
-            doc[key] = v
-    for key in ("n_levels", "bits"):
-        v = scalar(key)
-        if v is not None:
-            doc[key] = v
-    fs = numbers_of("full_scale")
-    if fs is not None:
-        if len(fs) != 2:
-            raise ValueError(f"{src}: variable full_scale must hold [min max]")
-        doc["full_scale"] = {"min": fs[0], "max": fs[1], "units": text("units") or "V"}
-    meta_text = text("metadata")
-    if meta_text is not None:
-        meta = _parse_json(path, meta_text.encode())
-        if not isinstance(meta, dict):
-            raise ValueError(f"{src}: variable metadata must hold a JSON object")
-        for key in ("provenance", "dac"):
-            if key in meta:
-                doc[key] = meta[key]
-    return _from_document(src, doc, "mat")
-
-
 def import_table(path, *, max_bytes: int | None = None) -> tuple[ThresholdADC, dict]:
     """Read a table written by :func:`export_table` (json, csv or mat, by extension).
 
@@ -992,7 +497,8 @@ def import_table(path, *, max_bytes: int | None = None) -> tuple[ThresholdADC, d
     path = Path(path)
     max_bytes = _checks.integer("max_bytes", MAX_FILE_BYTES if max_bytes is None else max_bytes, minimum=1)
     fmt = _fmt_from_path(path, IMPORT_FORMATS)
-    return {"json": _import_json, "csv": _import_csv, "mat": _import_mat}[fmt](path, max_bytes)
+    data = _read_limited(path, fmt, max_bytes)
+    return _from_document(str(path), FORMATS[fmt].read(path, data, max_bytes), fmt)
 
 
 def load_any(path) -> tuple[ThresholdADC, dict]:
