@@ -7,7 +7,8 @@
 - :mod:`~hwsim.converters.learned_adc`: soft-to-hard and straight-through training surrogates
 - :mod:`~hwsim.converters.impairments`, :mod:`~hwsim.converters.fixed_point`: comparator offsets,
   DNL/INL, threshold-DAC rounding
-- :mod:`~hwsim.converters.tables`: decision-table files (JSON, CSV, C header, memh, .mat)
+- :mod:`~hwsim.converters.tables`: decision-table files (JSON, CSV, C header, memh, .mat), one module per
+  format in :mod:`~hwsim.converters.formats`
 - :mod:`~hwsim.converters.backends`, :mod:`~hwsim.converters.emulator`: converters outside the
   process (hardware in the loop) and the reference emulator
 """
