@@ -41,6 +41,7 @@ noise; :math:`H^H (H H^H + C_n/E_s)^{-1}` for a given noise covariance); BLMMSE
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -255,14 +256,10 @@ class LinearDetector(Detector):
         complex64. The linear(ized) model is always computed in float64 and then rounded.
     """
 
-    PARAMS = {"llr": True, "precision": "float64"}
     error_directions = "linear"  # importance sampling biases the noise toward this filter's boundaries
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["precision"] not in PRECISIONS:
-            raise ValueError(f"receiver.precision must be one of {', '.join(map(repr, PRECISIONS))}, got "
-                             f"{self.params['precision']!r}")
+    def __init__(self, *, llr: bool = True, precision: Literal["float64", "float32"] = "float64"):
+        super().__init__()  # the registry has checked the values (precision one of PRECISIONS) and set self.params
 
     def filter(self, obs: Observation, model: LinearModel | None = None) -> np.ndarray:
         """The filter of each frame, complex [F, K, N]."""

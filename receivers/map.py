@@ -491,6 +491,9 @@ class MAP(Detector):
 
     real_link = True
 
+    def __init__(self):
+        super().__init__()  # no parameters
+
     def check_link(self, link) -> None:
         _check_exhaustive(link)
         if getattr(link.adc, "quantizes", True):
@@ -519,8 +522,8 @@ class QMAP(Detector):
 
     real_link = True
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self):
+        super().__init__()  # no parameters
         self._detector = None
 
     def check_link(self, link) -> None:

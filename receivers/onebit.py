@@ -157,14 +157,12 @@ class NearML(Detector):
         Nesterov / FISTA acceleration (default True).
     """
 
-    PARAMS = {"iterations": 20, "step": 1.0, "momentum": True}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["iterations"] < 0:
-            raise ValueError(f"receiver.iterations must be >= 0, got {self.params['iterations']}")
-        if not 0 < self.params["step"] < 2:
-            raise ValueError(f"receiver.step must lie in (0, 2) (a multiple of 1/Lipschitz), got {self.params['step']}")
+    def __init__(self, *, iterations: int = 20, step: float = 1.0, momentum: bool = True):
+        super().__init__()
+        if iterations < 0:
+            raise ValueError(f"receiver.iterations must be >= 0, got {iterations}")
+        if not 0 < step < 2:
+            raise ValueError(f"receiver.step must lie in (0, 2) (a multiple of 1/Lipschitz), got {step}")
 
     def check_link(self, link) -> None:
         """Refuse converters that quantize without per-axis cells (``adc.scalar_cells`` False, a vector bank):

@@ -54,9 +54,9 @@ def test_the_filter_is_applied_as_one_product_per_frame():
 
 
 def test_a_wrong_precision_is_refused_by_name():
-    with pytest.raises(ValueError, match=r"receiver.precision must be one of 'float64', 'float32', got 'half'"):
-        LMMSE(precision="half")
-    with pytest.raises(ValueError, match="receiver.precision must be a string"):
+    with pytest.raises(ValueError, match=r"precision must be one of float64, float32, got 'half'"):
+        LMMSE(precision="half")  # the key's "receiver." prefix: tests/test_declared_components_receivers.py
+    with pytest.raises(ValueError, match="receiver.precision must be one of float64, float32, got 32"):
         Pipeline.from_tables(_tables("lmmse", 32, {"type": "none"}))
 
 
