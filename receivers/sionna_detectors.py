@@ -44,6 +44,8 @@ results are returned as float64 either way). Sionna is imported on first use, no
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from hwsim.components import register
@@ -162,28 +164,24 @@ def reduced_model(obs: Observation) -> tuple[np.ndarray, np.ndarray]:
 class SionnaDetector(Detector):
     """Base of the Sionna-backed detectors: the reduced model, chunking and conversions.
 
-    Parameters (common)
-    -------------------
+    Parameters
+    ----------
     llr : bool
         Return max-log LLRs (default True); False asks Sionna for hard symbol decisions only.
     chunk : int
         Received vectors per Sionna call (rounded to whole frames, at least one frame; default 8192).
-    precision : str
+    precision : {"double", "single"}
         ``"double"`` (float64 / complex128, default) or ``"single"`` (float32 / complex64).
     device : str
         Torch device Sionna runs on (default ``"cpu"``; e.g. ``"cuda"``).
     """
 
-    PARAMS = {"llr": True, "chunk": 8192, "precision": "double", "device": "cpu"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        p = self.params
-        if p["chunk"] < 1:
-            raise ValueError(f"receiver.chunk must be >= 1 (received vectors per Sionna call), got {p['chunk']}")
-        if p["precision"] not in _PRECISIONS:
-            raise ValueError(f"receiver.precision must be one of {', '.join(_PRECISIONS)}, got {p['precision']!r}")
-        if not p["device"]:
+    def __init__(self, *, llr: bool = True, chunk: int = 8192, precision: Literal["double", "single"] = "double",
+                 device: str = "cpu"):
+        super().__init__()  # the registry has checked the values (precision one of _PRECISIONS) and set self.params
+        if chunk < 1:
+            raise ValueError(f"receiver.chunk must be >= 1 (received vectors per Sionna call), got {chunk}")
+        if not device:
             raise ValueError("receiver.device must name a torch device (e.g. 'cpu', 'cuda'), got ''")
         self._detectors: dict = {}
 
@@ -267,14 +265,13 @@ class KBest(SionnaDetector):
     Needs at least as many receive antennas as users (Sionna's rule).
     """
 
-    PARAMS = {"list_size": 32, "llr_clip": 20.0, **SionnaDetector.PARAMS}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["list_size"] < 1:
-            raise ValueError(f"receiver.list_size must be >= 1, got {self.params['list_size']}")
-        if not self.params["llr_clip"] > 0:
-            raise ValueError(f"receiver.llr_clip must be > 0, got {self.params['llr_clip']}")
+    def __init__(self, *, list_size: int = 32, llr_clip: float = 20.0, llr: bool = True, chunk: int = 8192,
+                 precision: Literal["double", "single"] = "double", device: str = "cpu"):
+        super().__init__(llr=llr, chunk=chunk, precision=precision, device=device)
+        if list_size < 1:
+            raise ValueError(f"receiver.list_size must be >= 1, got {list_size}")
+        if not llr_clip > 0:
+            raise ValueError(f"receiver.llr_clip must be > 0, got {llr_clip}")
 
     def check(self, *, users: int, inputs: int, constellation) -> None:
         if inputs < users:
@@ -313,14 +310,13 @@ class EP(SionnaDetector):
     llr, chunk, precision, device : see :class:`SionnaDetector`.
     """
 
-    PARAMS = {"iterations": 10, "beta": 0.9, **SionnaDetector.PARAMS}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["iterations"] < 1:
-            raise ValueError(f"receiver.iterations must be >= 1, got {self.params['iterations']}")
-        if not 0.0 <= self.params["beta"] <= 1.0:
-            raise ValueError(f"receiver.beta must lie in [0, 1], got {self.params['beta']}")
+    def __init__(self, *, iterations: int = 10, beta: float = 0.9, llr: bool = True, chunk: int = 8192,
+                 precision: Literal["double", "single"] = "double", device: str = "cpu"):
+        super().__init__(llr=llr, chunk=chunk, precision=precision, device=device)
+        if iterations < 1:
+            raise ValueError(f"receiver.iterations must be >= 1, got {iterations}")
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"receiver.beta must lie in [0, 1], got {beta}")
 
     def check(self, *, users: int, inputs: int, constellation) -> None:
         from hwsim.channels.qam import get_qam  # noqa: PLC0415
@@ -377,19 +373,16 @@ class MMSEPIC(SionnaDetector):
     ----------
     iterations : int
         Sionna's ``num_iter`` (default 1).
-    demapping : str
+    demapping : {"maxlog", "app"}
         ``"maxlog"`` (default) or ``"app"``.
     llr, chunk, precision, device : see :class:`SionnaDetector`.
     """
 
-    PARAMS = {"iterations": 1, "demapping": "maxlog", **SionnaDetector.PARAMS}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["iterations"] < 1:
-            raise ValueError(f"receiver.iterations must be >= 1, got {self.params['iterations']}")
-        if self.params["demapping"] not in ("maxlog", "app"):
-            raise ValueError(f"receiver.demapping must be one of maxlog, app, got {self.params['demapping']!r}")
+    def __init__(self, *, iterations: int = 1, demapping: Literal["maxlog", "app"] = "maxlog", llr: bool = True,
+                 chunk: int = 8192, precision: Literal["double", "single"] = "double", device: str = "cpu"):
+        super().__init__(llr=llr, chunk=chunk, precision=precision, device=device)
+        if iterations < 1:
+            raise ValueError(f"receiver.iterations must be >= 1, got {iterations}")
 
     def _build(self, users, constellation):
         _, mimo = _sionna()
