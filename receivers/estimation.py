@@ -23,6 +23,7 @@ holds only without overload, so a small ``eta`` makes the Monte Carlo MSE exceed
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -80,6 +81,9 @@ def _check_eta(source, rate: float, eta: float) -> None:
 class MMSEBound(Estimator):
     """The unquantized MMSE, :math:`1 / (2 (1 + P \\tau_p))` (closed form)."""
 
+    def __init__(self):
+        super().__init__()  # no parameters
+
     def exact_value(self, link) -> float:
         from hwsim.designs.bounds import pilot_mmse
 
@@ -90,7 +94,8 @@ class MMSEBound(Estimator):
 class EtaOpt(Estimator):
     """Shlezinger and Eldar eq. (7): the fundamental limit of estimation from ``rate`` bits per measurement."""
 
-    PARAMS = {"rate": 1.0}
+    def __init__(self, *, rate: float = 1.0):
+        super().__init__()
 
     def exact_value(self, link) -> float:
         from hwsim.designs.bounds import pilot_eta_opt
@@ -105,7 +110,8 @@ class ScalarFloor(Estimator):
     Lloyd-Max quantizer of each MMSE component (:func:`hwsim.receivers.estimator.scalar_floor`),
     the reference the learned estimator is measured against (closed form)."""
 
-    PARAMS = {"rate": 1.0}
+    def __init__(self, *, rate: float = 1.0):
+        super().__init__()
 
     def exact_value(self, link) -> float:
         from .estimator import scalar_floor
@@ -118,7 +124,8 @@ class ScalarFloor(Estimator):
 class Theorem3Theory(Estimator):
     """The MSE the Theorem 3 design promises, (4c) (closed form)."""
 
-    PARAMS = {"rate": 1.0, "eta": 2.5}
+    def __init__(self, *, rate: float = 1.0, eta: float = 2.5):
+        super().__init__()
 
     def check_link(self, link) -> None:
         super().check_link(link)
@@ -131,6 +138,9 @@ class Theorem3Theory(Estimator):
 @register("receiver", "blmmse_theory")
 class BLMMSETheory(Estimator):
     """The one-bit Bussgang LMMSE estimator's MSE (closed form, arcsine law)."""
+
+    def __init__(self):
+        super().__init__()  # no parameters
 
     def exact_value(self, link) -> float:
         return _blmmse(link.source).analytic_mse()
@@ -146,6 +156,9 @@ def _blmmse(source):
 @register("receiver", "blmmse_estimator")
 class BLMMSEEstimatorComponent(Estimator):
     """One-bit converters on every measurement and the Bussgang LMMSE estimate (Monte Carlo)."""
+
+    def __init__(self):
+        super().__init__()  # no parameters
 
     def prepare(self, link, snr_db, rng) -> None:
         self._est = _blmmse(link.source)
@@ -164,17 +177,14 @@ class Theorem3(Estimator):
     interval's independent units).
     """
 
-    PARAMS = {"rate": 1.0, "eta": 2.5, "dither": True, "snr": "known", "snr_error_fraction": 0.25, "snr_group": 64}
     SNR_MODES = ("known", "noisy")
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        p = self.params
-        if p["snr"] not in self.SNR_MODES:
-            raise ValueError(f"receiver.snr must be one of {', '.join(self.SNR_MODES)}, got {p['snr']!r}")
-        _checks.real("receiver.snr_error_fraction", p["snr_error_fraction"], nonnegative=True)
-        _checks.integer("receiver.snr_group", p["snr_group"], minimum=1, maximum=10**6)
-        self.group = p["snr_group"] if p["snr"] == "noisy" else 0
+    def __init__(self, *, rate: float = 1.0, eta: float = 2.5, dither: bool = True,
+                 snr: Literal["known", "noisy"] = "known", snr_error_fraction: float = 0.25, snr_group: int = 64):
+        super().__init__()  # the registry has checked the values (snr one of SNR_MODES) and set self.params
+        _checks.real("receiver.snr_error_fraction", snr_error_fraction, nonnegative=True)
+        _checks.integer("receiver.snr_group", snr_group, minimum=1, maximum=10**6)
+        self.group = snr_group if snr == "noisy" else 0
         self._design = None
 
     def check_link(self, link) -> None:
@@ -209,17 +219,15 @@ class LearnedEstimator(Estimator):
     """Shlezinger and Eldar's learned estimator (combiner, soft-to-hard converters, linear digital stage), trained
     per point on ``trainset = "optimal"`` (P fixed) or ``"snr"`` (P uniform in [1, 10] per sample)."""
 
-    PARAMS = {"rate": 1.0, "trainset": "optimal", "train_samples": 2**15, "epochs": 40, "lr": 2e-3,
-              "sharpness": 6.0, "anneal_to": 60.0, "trainings": 3}
     TRAINSETS = ("optimal", "snr")
     #: ``train_values`` bounds train_samples x measurements.
     LIMITS = {"epochs": 100_000, "trainings": 100, "train_values": 2**27}
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, rate: float = 1.0, trainset: Literal["optimal", "snr"] = "optimal",
+                 train_samples: int = 2**15, epochs: int = 40, lr: float = 2e-3, sharpness: float = 6.0,
+                 anneal_to: float = 60.0, trainings: int = 3):
+        super().__init__()  # the registry has checked the values (trainset one of TRAINSETS) and set self.params
         p = self.params
-        if p["trainset"] not in self.TRAINSETS:
-            raise ValueError(f"receiver.trainset must be one of {', '.join(self.TRAINSETS)}, got {p['trainset']!r}")
         _checks.integer("receiver.train_samples", p["train_samples"], minimum=1)
         _checks.integer("receiver.epochs", p["epochs"], minimum=1, maximum=self.LIMITS["epochs"])
         _checks.integer("receiver.trainings", p["trainings"], minimum=1, maximum=self.LIMITS["trainings"])
