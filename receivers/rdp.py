@@ -34,30 +34,31 @@ means) instead of the sweep's metric, so one sweep holds both the distortion and
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from hwsim import _checks
 from hwsim.components import register
 
 from .estimation import Estimator
-from .vq import VQ, _check_gaussian
+from .vq import VQ, Method, _check_gaussian
 
-#: What a curve of the ``rdp`` receivers reports.
+#: What a curve of the ``rdp`` receivers reports (the values of ``measure``).
 MEASURES = ("distortion", "perception")
-#: The distortion-rate function behind ``rdp_bound``.
+#: The distortion-rate function behind ``rdp_bound`` (the values of ``limit``).
 LIMITS = ("lloyd_max", "shannon")
 #: Most pool vectors (a guard against configs that exhaust memory).
 MAX_POOL = 4_000_000
 
 
 def _check_common(params: dict) -> None:
+    """The checks the registry does not make (``measure`` is one of :data:`MEASURES` by its declaration)."""
     P = params["perception"]
     if isinstance(P, (int, float)) and not isinstance(P, bool) and P < 0:
         raise ValueError(f"receiver.perception must be >= 0 (a squared Wasserstein-2 distance per dimension; "
                          f"0 asks for perfect realism), got {P}")
     _checks.real("receiver.perception", P, nonnegative=True)
-    if params["measure"] not in MEASURES:
-        raise ValueError(f"receiver.measure must be one of {', '.join(MEASURES)}, got {params['measure']!r}")
 
 
 def _w2_metric():
@@ -72,10 +73,12 @@ class RDP(VQ):
     for ``perception`` :math:`P`; see the module doc. ``pool``: source vectors of the empirical
     posterior (methods other than exact Lloyd-Max)."""
 
-    PARAMS = {**VQ.PARAMS, "method": "lloyd_max", "perception": 0.0, "measure": "distortion", "pool": 400_000}
-
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, method: Method = "lloyd_max", rate: float = 1.0, lattice: str = "auto",
+                 train_samples: int = 20_000, stages: int = 2, beam: int = 4, steps: int = 3000, iters: int = 100,
+                 perception: float = 0.0, measure: Literal["distortion", "perception"] = "distortion",
+                 pool: int = 400_000):
+        super().__init__(method=method, rate=rate, lattice=lattice, train_samples=train_samples, stages=stages,
+                         beam=beam, steps=steps, iters=iters)
         _check_common(self.params)
         _checks.integer("receiver.pool", self.params["pool"], minimum=1, maximum=MAX_POOL)
         self.decoder = None
@@ -205,14 +208,12 @@ class RDPBound(Estimator):
     (``limit = "shannon"``: :math:`\\Delta(R) = 2^{-2R}`) at perception ``perception`` (closed form); with
     ``measure = "perception"`` the perception the decoder reaches, :math:`\\min(P, D)`."""
 
-    PARAMS = {"rate": 1.0, "perception": 0.0, "measure": "distortion", "limit": "lloyd_max"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, rate: float = 1.0, perception: float = 0.0,
+                 measure: Literal["distortion", "perception"] = "distortion",
+                 limit: Literal["lloyd_max", "shannon"] = "lloyd_max"):
+        super().__init__()  # the registry has checked the values (measure, limit one of MEASURES, LIMITS)
         _check_common(self.params)
         _checks.real("receiver.rate", self.params["rate"], positive=True)
-        if self.params["limit"] not in LIMITS:
-            raise ValueError(f"receiver.limit must be one of {', '.join(LIMITS)}, got {self.params['limit']!r}")
         if self.params["limit"] == "lloyd_max":
             bits = self.params["rate"]
             if abs(bits - round(bits)) > 1e-9 or not 1 <= round(bits) <= 8:

@@ -12,6 +12,9 @@ unit-variance source).
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 import numpy as np
 
 from hwsim import _checks
@@ -30,11 +33,9 @@ def _check_gaussian(link, name: str) -> None:
 class RDBound(Estimator):
     """The rate-distortion bound of the source at ``rate`` bits per dimension (MSE per dimension)."""
 
-    PARAMS = {"rate": 1.0}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        _checks.real("receiver.rate", self.params["rate"], positive=True)
+    def __init__(self, *, rate: float = 1.0):
+        super().__init__()
+        _checks.real("receiver.rate", rate, positive=True)
 
     def check_link(self, link) -> None:
         super().check_link(link)
@@ -49,8 +50,9 @@ class RDBound(Estimator):
         return total / n
 
 
-#: Quantizers the ``vq`` receiver trains or designs (``method``).
-METHODS = ("lloyd_max", "lattice", "lbg", "nsvq", "rvq", "pvq", "avq", "learned_lattice")
+#: Quantizers the ``vq`` receiver trains or designs (``method``): the values its ``method`` parameter allows.
+Method = Literal["lloyd_max", "lattice", "lbg", "nsvq", "rvq", "pvq", "avq", "learned_lattice"]
+METHODS = typing.get_args(Method)
 #: The best known lattice quantizer of small dimensions (Conway & Sloane table 2.3), ``lattice = "auto"``.
 BEST_LATTICE = {1: "Z1", 2: "A2", 3: "D3", 4: "D4", 8: "E8"}
 #: Most codewords of a quantizer trained on samples (LBG, NSVQ: one codebook of 2^(nR) codewords).
@@ -74,15 +76,12 @@ class VQ(Estimator):
     Trained per point on ``train_samples`` vectors of the source from the point's set-up stream.
     """
 
-    PARAMS = {"method": "lbg", "rate": 1.0, "lattice": "auto", "train_samples": 20_000, "stages": 2, "beam": 4,
-              "steps": 3000, "iters": 100}
     LIMITS = {"train_samples": 2_000_000, "stages": 8, "beam": 64, "steps": 1_000_000, "iters": 100_000}
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, method: Method = "lbg", rate: float = 1.0, lattice: str = "auto", train_samples: int = 20_000,
+                 stages: int = 2, beam: int = 4, steps: int = 3000, iters: int = 100):
+        super().__init__()  # the registry has checked the values (method one of METHODS) and set self.params
         p = self.params
-        if p["method"] not in METHODS:
-            raise ValueError(f"receiver.method must be one of {', '.join(METHODS)}, got {p['method']!r}")
         _checks.real("receiver.rate", p["rate"], positive=True)
         for key, hi in self.LIMITS.items():
             _checks.integer(f"receiver.{key}", p[key], minimum=1, maximum=hi)
