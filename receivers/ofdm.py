@@ -29,10 +29,13 @@ The approach is that of Studer and Durisi, "Quantized massive MU-MIMO-OFDM uplin
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from hwsim.components import Component, register
 
+#: The channel knowledge of ``ofdm_lmmse`` (the values of ``csi``).
 CSI_MODES = ("perfect", "ls", "blmmse")
 
 
@@ -40,13 +43,10 @@ CSI_MODES = ("perfect", "ls", "blmmse")
 class OFDMLMMSE(Component):
     """LMMSE equaliser of an OFDM link with ``csi`` = perfect | ls | blmmse (see the module text)."""
 
-    PARAMS = {"csi": "blmmse", "bussgang": True}
     task = "detection"
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["csi"] not in CSI_MODES:
-            raise ValueError(f"receiver.csi must be one of {', '.join(CSI_MODES)}, got {self.params['csi']!r}")
+    def __init__(self, *, csi: Literal["perfect", "ls", "blmmse"] = "blmmse", bussgang: bool = True):
+        super().__init__()  # the registry has checked the values (csi one of CSI_MODES) and set self.params
         self._blocks = None
 
     def check(self, *, users: int, inputs: int, constellation) -> None:
