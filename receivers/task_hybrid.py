@@ -63,6 +63,7 @@ from hwsim._threads import single_threaded
 from hwsim.components import SHARED, FileParam, register
 
 from .base import Decision, Detector
+from .learned import Training
 
 FORMAT = "hwsim-task-hybrid"
 FORMAT_VERSION = 1
@@ -85,7 +86,8 @@ class TaskHybrid(Detector):
     outputs, bits : int
         :math:`p` complex combiner outputs, each sampled by an I and a Q converter of ``bits`` bits.
     training : str
-        Converter training mode (:data:`hwsim.converters.learned_adc.MODES`; default soft_to_hard).
+        Converter training mode (:data:`hwsim.converters.learned_adc.MODES`, the values of
+        :data:`hwsim.receivers.learned.TRAININGS`; default soft_to_hard).
     train_snr_min, train_snr_max : float
         SNR range of the training data in dB.
     epochs, steps, batch_frames, lr, sharpness, anneal_to, gamma : training schedule (see module text).
@@ -96,17 +98,30 @@ class TaskHybrid(Detector):
         A saved receiver (.pt with its .pt.json sidecar, written by ``hwsim train``) instead of training.
     """
 
-    PARAMS = {"outputs": 8, "bits": 2, "training": "soft_to_hard", "train_snr_min": -10.0, "train_snr_max": 14.0,
-              "epochs": 20, "steps": 40, "batch_frames": 16, "lr": 0.01, "sharpness": 6.0, "anneal_to": 60.0,
-              "gamma": 0.0, "val_frames": 16, "val_snrs": 4, "train_seed": 0, "model": ""}
     FILES = {"model": FileParam(companions=(".json",))}
     replicas = 1
     trains_at_snr = False
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        from hwsim.converters.learned_adc import MODES
-
+    def __init__(
+        self,
+        *,
+        outputs: int = 8,
+        bits: int = 2,
+        training: Training = "soft_to_hard",
+        train_snr_min: float = -10.0,
+        train_snr_max: float = 14.0,
+        epochs: int = 20,
+        steps: int = 40,
+        batch_frames: int = 16,
+        lr: float = 0.01,
+        sharpness: float = 6.0,
+        anneal_to: float = 60.0,
+        gamma: float = 0.0,
+        val_frames: int = 16,
+        val_snrs: int = 4,
+        train_seed: int = 0,
+        model: str = "",
+    ):
         from ._shared import check_schedule
 
         p = self.params
@@ -114,8 +129,6 @@ class TaskHybrid(Detector):
         _checks.real("receiver.sharpness", p["sharpness"], positive=True)
         _checks.real("receiver.gamma", p["gamma"], nonnegative=True)
         _checks.real("receiver.anneal_to", p["anneal_to"])
-        if p["training"] not in MODES:
-            raise ValueError(f"receiver.training must be one of {', '.join(MODES)}, got {p['training']!r}")
         self.net = None
 
     def check_link(self, link) -> None:
