@@ -166,13 +166,26 @@ class LearnedDetector(Detector):
         Show a progress bar while training (off in sweeps).
     """
 
-    PARAMS = {"layers": 10, "search": 1, "train_snr_min": -10.0, "train_snr_max": 12.0, "epochs": 10,
-              "steps": 30, "batch_frames": 8, "snr_groups": 4, "lr": 0.01, "val_frames": 16, "val_snrs": 5,
-              "train_seed": 0, "model": "", "progress": False}
     FILES = {"model": FileParam(companions=(".json",))}
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(
+        self,
+        *,
+        layers: int = 10,
+        search: int = 1,
+        train_snr_min: float = -10.0,
+        train_snr_max: float = 12.0,
+        epochs: int = 10,
+        steps: int = 30,
+        batch_frames: int = 8,
+        snr_groups: int = 4,
+        lr: float = 0.01,
+        val_frames: int = 16,
+        val_snrs: int = 5,
+        train_seed: int = 0,
+        model: str = "",
+        progress: bool = False,
+    ):
         from ._shared import check_schedule
 
         p = self.params
