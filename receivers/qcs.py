@@ -270,13 +270,17 @@ def bp_constrained(phi: np.ndarray, y_tilde: np.ndarray, mu: float) -> np.ndarra
 
 
 class _CE(Estimator):
-    """Shared part of the compress-then-estimate baselines: every measurement through one scalar quantizer."""
+    """Shared part of the compress-then-estimate baselines: every measurement through one scalar quantizer.
 
-    PARAMS = {"rate": 1.0}
+    Parameters
+    ----------
+    rate : float
+        Bits per source entry, :math:`R`; each measurement's quantizer has :math:`b = R N / M` bits.
+    """
+
     quantizer_kind = "uniform"
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, rate: float = 1.0):
         _checks.real("receiver.rate", self.params["rate"], positive=True)
         self.table = None
 
@@ -337,10 +341,6 @@ class CESQL1(_CEL1):
 
 
 # ----------------------------------------------------------------------------------------------- learned
-#: Training parameters of ``deepqcs`` and ``ce_decnet`` (seed's values where it gives them).
-TRAIN_PARAMS = {"steps": DEFAULT_STEPS, "batch": 100, "lr": 1e-2, "lr_min": 3e-3, "lr_levels": 1e-3,
-                "lr_levels_min": 1e-5, "h_init": 5.0, "h_max": 300.0, "anneal": 0.8, "learn_thresholds": False,
-                "trainings": 1}
 TRAIN_LIMITS = {"steps": 10_000_000, "batch": 100_000, "trainings": 100}
 
 
@@ -571,11 +571,46 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
 
 
 class _Learned(Estimator):
-    PARAMS = {"rate": 1.0, **TRAIN_PARAMS}
+    """Shared part of ``deepqcs`` and ``ce_decnet``: an SHQ and DecNet trained per point (module text).
+
+    Parameters
+    ----------
+    rate : float
+        Bits per source entry, :math:`R`, over the network's scalar quantizers.
+    steps, batch : int
+        Training steps and the batch of each (fresh source draws every step).
+    lr, lr_min : float
+        Adam's step :math:`\\max(\\eta^{\\min}, \\eta/\\sqrt t)` of the networks' weights.
+    lr_levels, lr_levels_min : float
+        The same for the SHQ's levels.
+    h_init, h_max : float
+        The SHQ's steepness :math:`h`, raised from ``h_init`` to ``h_max``.
+    anneal : float
+        Fraction of the steps over which :math:`h` and :math:`\\beta` rise, in (0, 1].
+    learn_thresholds : bool
+        Let the SHQ's thresholds move (the paper keeps them on a uniform grid).
+    trainings : int
+        Networks trained per point.
+    """
+
     uses_encoder = True
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(
+        self,
+        *,
+        rate: float = 1.0,
+        steps: int = DEFAULT_STEPS,
+        batch: int = 100,
+        lr: float = 1e-2,
+        lr_min: float = 3e-3,
+        lr_levels: float = 1e-3,
+        lr_levels_min: float = 1e-5,
+        h_init: float = 5.0,
+        h_max: float = 300.0,
+        anneal: float = 0.8,
+        learn_thresholds: bool = False,
+        trainings: int = 1,
+    ):
         _checks.real("receiver.rate", self.params["rate"], positive=True)
         _check_train_params(self.params)
         self.model = None
@@ -611,14 +646,43 @@ class _Learned(Estimator):
         return self.model.estimate(x)
 
 
+#: Training parameters of ``deepqcs`` and ``ce_decnet`` (seed's values where it gives them): every parameter
+#: of :class:`_Learned` but ``rate``.
+TRAIN_PARAMS = {key: value for key, value in _Learned.PARAMS.items() if key != "rate"}
+
+
 @register("receiver", "deepqcs")
 class DeepQCS(_Learned):
-    """DeepQCS: EncNet, K scalar quantizers learned as an SHQ, DecNet (module text); ``k`` = K (0: M)."""
+    """DeepQCS: EncNet, K scalar quantizers learned as an SHQ, DecNet (module text); ``k`` = K (0: M).
 
-    PARAMS = {**_Learned.PARAMS, "k": 0}
+    Parameters
+    ----------
+    rate, steps, batch, lr, lr_min, lr_levels, lr_levels_min, h_init, h_max, anneal, learn_thresholds, trainings
+        As for ``ce_decnet`` (:class:`_Learned`).
+    k : int
+        :math:`K`, EncNet's outputs and scalar quantizers (0: :math:`M`).
+    """
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(
+        self,
+        *,
+        rate: float = 1.0,
+        steps: int = DEFAULT_STEPS,
+        batch: int = 100,
+        lr: float = 1e-2,
+        lr_min: float = 3e-3,
+        lr_levels: float = 1e-3,
+        lr_levels_min: float = 1e-5,
+        h_init: float = 5.0,
+        h_max: float = 300.0,
+        anneal: float = 0.8,
+        learn_thresholds: bool = False,
+        trainings: int = 1,
+        k: int = 0,
+    ):
+        super().__init__(rate=rate, steps=steps, batch=batch, lr=lr, lr_min=lr_min, lr_levels=lr_levels,
+                         lr_levels_min=lr_levels_min, h_init=h_init, h_max=h_max, anneal=anneal,
+                         learn_thresholds=learn_thresholds, trainings=trainings)
         _checks.integer("receiver.k", self.params["k"], minimum=0, maximum=100_000)
 
     def quantizers(self, source) -> int:
