@@ -24,7 +24,10 @@ what is allowed; the component's own checks (combinations of values) stay in its
 A config selects one by ``type`` in the kind's table (``[receiver] type = "mrc"``) and sets
 its parameters there, or per curve / grid axis by dotted key (``"receiver.llr" = false``).
 This module imports nothing of the engine or of the components: the packages that hold
-components are imported on first lookup (:data:`HOMES`).
+components are imported on first lookup (:data:`HOMES`), and so are the components of installed
+packages (their ``hwsim.components`` entry points, :mod:`hwsim.plugins`). A user's own module of
+components is imported by name: ``hwsim sweep CONFIG --plugin MODULE`` or ``plugins = ["MODULE"]``
+in the sweep file (:func:`hwsim.plugins.load_plugins`).
 """
 
 from __future__ import annotations
@@ -150,7 +153,9 @@ def _checked_init(cls, init, signature):
             if key in given:
                 raise TypeError(f"{cls.__name__}() got two values for {key!r}")
         given.update(kwargs)
-        values = check_params(cls, given)
+        # a subclass that inherits this __init__ (a registered LMMSE of an unregistered LinearDetector) is
+        # checked as itself, so errors name its kind and registered name
+        values = check_params(type(self) if type(self).__init__ is __init__ else cls, given)
         if "params" not in self.__dict__:  # the outermost class's checked values (a base's __init__ keeps them)
             self.params = values
         init(self, **values)
@@ -181,7 +186,21 @@ def _load(kind: str) -> dict[str, type]:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     for module in HOMES[kind]:
         importlib.import_module(module)
+    if not _ENTRY_POINTS_LOADED:
+        _load_entry_points()
     return _REGISTRY[kind]
+
+
+#: Whether this process has loaded the installed packages' ``hwsim.components`` entry points
+#: (:func:`hwsim.plugins.load_entry_points`, on the first lookup).
+_ENTRY_POINTS_LOADED = False
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    from .plugins import load_entry_points
+
+    _ENTRY_POINTS_LOADED = load_entry_points()  # False while they load (a lookup made by one of them)
 
 
 def names(kind: str) -> list[str]:
@@ -193,7 +212,9 @@ def lookup(kind: str, name: str) -> type:
     """The class registered as ``name`` for ``kind``; a clear error listing the names otherwise."""
     table = _load(kind)
     if name not in table:
-        raise ValueError(f"{kind}.type must be one of {', '.join(sorted(table))}, got {name!r}")
+        raise ValueError(f"{kind}.type must be one of {', '.join(sorted(table))}, got {name!r} (a component "
+                         "of your own is found once its module is imported: hwsim sweep --plugin MODULE, or "
+                         "plugins = [\"MODULE\"] in the sweep file)")
     return table[name]
 
 

@@ -124,10 +124,6 @@ def test_values_are_coerced_as_before():
     assert deep.params["k"] == 5 and deep.params["rate"] == 2.0 and deep.model is None
 
 
-@pytest.mark.xfail(strict=True, reason="hwsim.components._checked_init checks the values of an inherited declared "
-                   "__init__ with the class that defines it (qcs._CE, qcs._Learned, not registered), so a component "
-                   "built directly loses the 'receiver.' prefix and its name; building from a config table is not "
-                   "affected")
 @pytest.mark.parametrize("name", ["ce_usq_omp", "ce_usq_l1", "ce_sq_l1", "ce_decnet"])
 def test_a_qcs_receiver_built_directly_names_its_key_when_it_inherits_its_init(name):
     cls = components.lookup("receiver", name)

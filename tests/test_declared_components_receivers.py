@@ -107,9 +107,6 @@ def test_bad_values_are_refused_with_their_key(table, said):
         components.build("receiver", table)
 
 
-@pytest.mark.xfail(strict=True, reason="hwsim.components._checked_init checks the values of an inherited declared "
-                   "__init__ with the class that defines it (LinearDetector, not registered), so a component built "
-                   "directly loses the 'receiver.' prefix and its name; building from a config table is not affected")
 def test_a_receiver_built_directly_names_its_key_when_it_inherits_its_init():
     from hwsim.receivers.linear import LMMSE
 
