@@ -14,6 +14,11 @@
 
     rows = hwsim.sweep("ber_snr", quick=True)            # a shipped config, a TOML file or a parsed table
 
+Components of your own work the same way: a :class:`hwsim.Link` takes instances of any registered
+class (or their registered type names once the module that registers them is imported), and
+``hwsim.sweep(..., plugins=["my_components"])`` imports such modules for a sweep and its workers
+(:mod:`hwsim.plugins`).
+
 :func:`simulate` runs the very point a sweep runs (:func:`hwsim.engine.executors.run_point`: the same
 checks, replicas, set-up and test streams), so a link given a sweep point's stream
 (:meth:`hwsim.engine.config.SweepConfig.point_seed`) gives that point's numbers bit for bit.
@@ -73,7 +78,7 @@ def simulate(link, snr_db: float | None = None, *, stopping=None, seed=0, estima
 
 
 def sweep(config, out=None, *, quick: bool = False, overrides=(), workers: int = 1, resume: bool = True,
-          plot: bool = True, quiet: bool = True):
+          plot: bool = True, quiet: bool = True, plugins=()):
     """Run a sweep from Python: ``config`` is a shipped config's name, a TOML file or a parsed table
     (a dict, as :func:`tomllib.load` gives). Returns its results.csv as records (a list of dicts, numbers
     as floats), or a :class:`pandas.DataFrame` where pandas is installed.
@@ -81,15 +86,19 @@ def sweep(config, out=None, *, quick: bool = False, overrides=(), workers: int =
     ``out``: the run folder to write, the same folder ``hwsim sweep --out`` writes (resumed when it holds
     this sweep); None runs in a temporary folder that is removed afterwards. ``overrides``:
     ``"dotted.key=TOML_VALUE"`` strings as ``hwsim sweep --set`` takes; ``quick`` applies the config's
-    ``[quick]`` section; ``workers`` local processes.
+    ``[quick]`` section; ``workers`` local processes. ``plugins``: import names of modules that register
+    components of your own (``hwsim sweep --plugin``; :mod:`hwsim.plugins`), imported before the config is
+    read and by every worker: with ``workers > 1`` a component must live in such a module (a class
+    defined in ``__main__`` or a notebook is known to this process only).
     """
     from .engine.config import load_config, parse_config, parse_override
     from .engine.sweep import run_sweep
 
     if isinstance(config, dict):
-        cfg = parse_config(config, quick=quick, overrides=[parse_override(o) for o in overrides])
+        cfg = parse_config(config, quick=quick, overrides=[parse_override(o) for o in overrides], plugins=plugins,
+                           plugin_option="plugins entry")
     elif isinstance(config, (str, Path)):
-        cfg = load_config(config, quick=quick, overrides=overrides)
+        cfg = load_config(config, quick=quick, overrides=overrides, plugins=plugins, plugin_option="plugins entry")
     else:
         raise TypeError(f"config must be a shipped config's name, a TOML path or a dict, got {type(config).__name__}")
     if out is None:

@@ -88,7 +88,7 @@ def _sweep(args) -> int:
         raise ValueError("give a CONFIG (a TOML file or a shipped name: " + ", ".join(shipped_configs()) + ")")
     if args.resume and args.force:
         raise ValueError("--resume and --force exclude each other (--force starts the sweep over)")
-    cfg = load_config(args.config, quick=args.quick, overrides=args.set or ())
+    cfg = load_config(args.config, quick=args.quick, overrides=args.set or (), plugins=args.plugin or ())
     out = Path(args.out or f"runs/{Path(args.config).stem}{'-quick' if args.quick else ''}")
     # a folder that holds this sweep is resumed (or, finished, shown again); --force starts over
     run_sweep(cfg, out, workers=args.workers, scheduler=args.scheduler, resume=not args.force, force=args.force,
@@ -151,7 +151,7 @@ def _train_config(args, out: Path) -> int:
     from ..engine.sweep import load_config
     from ..train import train_config
 
-    cfg = load_config(args.config, quick=args.quick, overrides=args.set or ())
+    cfg = load_config(args.config, quick=args.quick, overrides=args.set or (), plugins=args.plugin or ())
     at = {}
     for text in args.at or ():
         axis, sep, value = text.partition("=")
@@ -164,6 +164,8 @@ def _train_config(args, out: Path) -> int:
     if args.snr is not None:
         at["snr_db"] = args.snr
     origin = {"config": args.config, "quick": bool(args.quick), "set": list(args.set or ())}
+    if cfg.plugins:
+        origin["plugins"] = list(cfg.plugins)
     trained, link, curve, point = train_config(cfg, out, curve=args.curve, at=at, seed=args.seed, device=args.device,
                                                progress=not args.quiet, origin=origin)
     shown = {k: v for k, v in point.params.items() if k != "snr_db" or getattr(link.receiver, "trains_at_snr", False)}
@@ -184,8 +186,8 @@ def _train_seed001(args, out: Path) -> int:
     if args.snr is None:
         raise ValueError("give a CONFIG (a TOML file or a shipped name), or --snr DB to train the Shlezinger-Eldar hybrid "
                          "receiver on its 12 x 4 system")
-    if args.set or args.quick or args.curve or args.at:
-        raise ValueError("--set, --quick, --curve and --at apply to a CONFIG; none was given")
+    if args.set or args.quick or args.curve or args.at or args.plugin:
+        raise ValueError("--set, --quick, --curve, --at and --plugin apply to a CONFIG; none was given")
     link = Pipeline.from_tables({**TRAIN_LINK, "receiver": {
         "type": "hybrid", "training": args.training or "soft_to_hard", "trainset": args.trainset or "optimal",
         "rate": 1.0 if args.rate is None else args.rate}})
@@ -243,6 +245,11 @@ def _plot(args) -> int:
     return 0
 
 
+_PLUGIN_HELP = ("import MODULE (its import name, e.g. my_components) before the config is read, so that its "
+                "registered components can be named in it; repeatable; adds to the config's plugins = [...]; every "
+                "worker imports it too (it must be importable there: on PYTHONPATH or installed)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hwsim",
@@ -275,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value by dotted key, VALUE in TOML (e.g. --set adc.bits=2 "
                         "--set 'grid.snr_db=[0, 5]'); repeatable, recorded in the manifest")
+    p.add_argument("--plugin", action="append", metavar="MODULE", help=_PLUGIN_HELP)
     p.add_argument("--quiet", action="store_true",
                    help="no progress (otherwise on stderr: a bar on a terminal, else one line per finished point)")
     p.add_argument("--list", action="store_true", help="list the shipped example sweeps and exit")
@@ -298,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE.pt")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (as for sweep)")
     p.add_argument("--quick", action="store_true", help="apply the config's [quick] overrides")
+    p.add_argument("--plugin", action="append", metavar="MODULE", help=_PLUGIN_HELP)
     p.add_argument("--curve", metavar="NAME", help="the curve whose receiver to train (needed when several learn)")
     p.add_argument("--at", action="append", metavar="AXIS=VALUE",
                    help="the grid point to train for, when the curve's points need different models (e.g. "

@@ -13,7 +13,9 @@ curve sees the same channel draws there, which makes differences between curves 
 ones). ``--set`` values (:func:`parse_override`, :func:`apply_overrides`) are merged in after
 ``[quick]`` and validated like the file; one that every curve overrides warns
 (:class:`MaskedSettingWarning`). The files a config names are read and hashed here, once
-(:mod:`hwsim.engine.inputs`).
+(:mod:`hwsim.engine.inputs`). A top-level ``plugins = ["MODULE", ...]`` (and ``--plugin MODULE``)
+names modules of user components, imported before any component table is read
+(:mod:`hwsim.plugins`); their names are part of the config's identity when there are any.
 
 Size limits (:data:`MAX_AXIS_VALUES`, :data:`MAX_POINTS`, and the studies' ``LIMITS``)
 refuse configs that would exhaust memory before anything is allocated; they are module
@@ -52,7 +54,7 @@ MAX_OVERRIDE_DEPTH = 16
 MAX_CONFIG_BYTES = 4 * 2**20
 
 _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
-        "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict}
+        "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict, "plugins": list}
 _STOPPING = {f.name: f.type for f in dataclasses.fields(StoppingRule)}
 _PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str, "figures": dict, "db": bool}
 #: ``[plot] figures`` names: they become file names (plot_figure=NAME.png).
@@ -168,6 +170,9 @@ class SweepConfig:
     common_random_numbers: bool = False
     #: The files the points read (:mod:`hwsim.engine.inputs`), by (key, value as written).
     files: dict = dataclasses.field(default_factory=dict)
+    #: The plugin modules every process imports before it builds a link (``--plugin`` names, then the
+    #: file's ``plugins``, each once; :mod:`hwsim.plugins`).
+    plugins: list = dataclasses.field(default_factory=list)
 
     def point_seed(self, point: "Point"):
         """The point's SeedSequence: keyed by curve and parameters, or with common random numbers
@@ -200,6 +205,8 @@ class SweepConfig:
                "common_random_numbers": self.common_random_numbers}
         if self.files:  # the contents of every file a point reads (absent without files: hashes as before)
             out["files"] = {f"{key} = {written}": f.sha256 for (key, written), f in sorted(self.files.items())}
+        if self.plugins:  # the modules whose components the points use (absent without: hashes as before)
+            out["plugins"] = list(self.plugins)
         return out
 
     def points(self) -> list[Point]:
@@ -285,12 +292,18 @@ def apply_overrides(data: dict, tables) -> dict:
     return data
 
 
-def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None) -> SweepConfig:
+def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None, plugins=(),
+                 plugin_option: str = "--plugin") -> SweepConfig:
     """Validate a parsed TOML sweep; ``quick`` applies its ``[quick]`` overrides, then
     ``overrides`` (:func:`parse_override` results) are merged in and recorded as ``raw["overrides"]``.
     ``base``: the folder relative file paths of the config are read from (the config file's; default:
     the working folder); a path an override gives is read from the working folder. Every file a point
-    names is read and hashed here (:mod:`hwsim.engine.inputs`)."""
+    names is read and hashed here (:mod:`hwsim.engine.inputs`). ``plugins``: modules of user components
+    to import (``hwsim sweep --plugin``), before the file's own ``plugins``, both before any component
+    table is read (:func:`hwsim.plugins.load_plugins`); ``plugin_option`` names them in errors."""
+    from ..plugins import check_names, load_plugins, merge
+
+    given_plugins = check_names(plugins, plugin_option)
     data = copy.deepcopy(data)
     study_name = data.get("study")
     if not isinstance(study_name, str) or study_name not in STUDIES:
@@ -323,6 +336,11 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None) ->
         data["overrides"] = [text for text, _ in overrides]
     if data["seed"] < 0:
         raise ValueError(f"seed must be >= 0, got {data['seed']}")
+    # the user's components are registered before any table names them: --plugin's modules, then the file's
+    own_plugins = check_names(data.get("plugins", []), "plugins entry")
+    load_plugins(given_plugins, where=plugin_option)
+    load_plugins(own_plugins, where="plugins entry")
+    plugin_names = merge(given_plugins, own_plugins)
 
     system = dict(study.SYSTEM)
     given = data.get("system", {})
@@ -379,7 +397,7 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None) ->
 
     cfg = SweepConfig(raw=data, study=study_name, seed=data["seed"], system=system, grid=grid, curves=curves,
                       stopping=stopping, plot=plot, summary=summary, title=data.get("title", ""),
-                      common_random_numbers=data.get("common_random_numbers", False))
+                      common_random_numbers=data.get("common_random_numbers", False), plugins=plugin_names)
     count = sum(math.prod(len(grid[a]) for a in grid if a not in curve) for curve in curves)
     if count > MAX_POINTS:
         raise ValueError(f"the sweep has {count} points ({len(curves)} curves over the grid), more than the limit "
@@ -468,9 +486,11 @@ def shipped_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
 
 
-def load_config(source, *, quick: bool = False, overrides=()) -> SweepConfig:
+def load_config(source, *, quick: bool = False, overrides=(), plugins=(),
+                plugin_option: str = "--plugin") -> SweepConfig:
     """Load a sweep from a TOML path or the name of a shipped config (see :func:`shipped_configs`);
-    ``overrides``: ``"dotted.key=TOML_VALUE"`` strings (``hwsim sweep --set``)."""
+    ``overrides``: ``"dotted.key=TOML_VALUE"`` strings (``hwsim sweep --set``); ``plugins``: modules of user
+    components to import first (``hwsim sweep --plugin``, :func:`parse_config`)."""
     path = Path(source)
     if not path.exists() and (CONFIG_DIR / f"{source}.toml").exists():
         path = CONFIG_DIR / f"{source}.toml"
@@ -490,4 +510,5 @@ def load_config(source, *, quick: bool = False, overrides=()) -> SweepConfig:
     # files named in the config are read from its folder; a shipped config names none of its own, and a path
     # given to it with --set is the user's, read from the working folder
     base = None if path.resolve().parent == CONFIG_DIR.resolve() else path.parent
-    return parse_config(data, quick=quick, overrides=[parse_override(o) for o in overrides], base=base)
+    return parse_config(data, quick=quick, overrides=[parse_override(o) for o in overrides], base=base,
+                        plugins=plugins, plugin_option=plugin_option)

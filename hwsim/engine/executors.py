@@ -3,7 +3,9 @@
 :func:`run_point` simulates one point from plain arguments (the study's name, the system, the
 point's keys, the stopping rule, its seed, the shared set-ups and the input files), so any of
 them can run it; :class:`_Executor` hands the points out and yields each result as it finishes.
-Local workers are spawned processes that die with the sweep (:func:`_die_with_parent`) and leave
+Every point carries the sweep's plugin modules (:mod:`hwsim.plugins`), which :func:`run_point` imports
+before it builds the link, so a worker knows the user's components (on a Dask cluster each module must be
+importable on every worker). Local workers are spawned processes that die with the sweep (:func:`_die_with_parent`) and leave
 Ctrl-C to it (:func:`_init_worker`): an interrupt stops them at once, and the few file writes
 after each point are never cut in two (:func:`_sigint_deferred`). A Dask scheduler is probed
 before a client connects (:func:`_probe_scheduler`), so an address that is no scheduler is
@@ -34,13 +36,20 @@ NO_WORKERS_TIMEOUT = 300.0
 
 
 def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed, shared=None,
-              files=None) -> dict:
+              files=None, plugins=()) -> dict:
     """Simulate one point (runs in a worker process, on a Dask worker, or in-process); ``shared``: the
     set-ups the sweep computed once for all points (a trained network), by key, for the stages'
     ``prepare`` to find in :data:`hwsim.components.SHARED`; ``files``: the sweep's input files
-    (:attr:`hwsim.engine.config.SweepConfig.files`), whose contents replace the paths in ``system`` and ``params``."""
+    (:attr:`hwsim.engine.config.SweepConfig.files`), whose contents replace the paths in ``system`` and ``params``;
+    ``plugins``: the sweep's plugin modules (:attr:`hwsim.engine.config.SweepConfig.plugins`), imported here
+    before the point's link is built (a worker process, local or on a Dask cluster, has not imported them:
+    each must be importable there)."""
     from .montecarlo import Estimate
 
+    if plugins:
+        from ..plugins import load_plugins
+
+        load_plugins(plugins, where="the sweep's plugin")
     system, params = localize(system, params, files)
     if shared:
         from ..components import SHARED
@@ -292,7 +301,8 @@ class _Executor:
     def run(self, cfg: SweepConfig, points: list[Point], shared: dict | None = None):
         """Yield ``(point, result)`` as points finish; ``result`` is the exception of a point that failed.
         ``shared``: set-ups computed once for all points (:func:`run_point`), sent with every point."""
-        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p), shared, cfg.files) for p in points]
+        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p), shared, cfg.files, cfg.plugins)
+                for p in points]
         if self.executor is None:
             for p, a in zip(points, args):
                 try:

@@ -1,7 +1,7 @@
 """The run folder of a sweep: its manifest, its lock, and how a sweep resumes in it or starts it over.
 
 Runs go to a folder holding ``manifest.json`` (config, its hash, versions, git commit,
-times), ``points.jsonl`` (one line appended per finished point: the checkpoint),
+times, the plugin modules of user components it imports), ``points.jsonl`` (one line appended per finished point: the checkpoint),
 ``results.csv`` (rewritten atomically after each point), the plots, and ``models/`` where a
 stage trains something every point shares (a learned detector's network: trained once, in
 the sweep's own process, before the points, and sent to every worker). A killed sweep
@@ -133,7 +133,7 @@ def _prepare_folder(cfg: SweepConfig, out: Path, resume: bool) -> tuple[dict, di
 def _new_manifest(cfg: SweepConfig) -> dict:
     out = {"format": MANIFEST_FORMAT, "config_hash": cfg.hash, "config": cfg.raw, "settings": cfg.numbers(),
            "root_seed": cfg.seed, "versions": _versions(), "git_commit": _git_commit(), "started": _now(),
-           "finished": None, "resumed": 0}
+           "finished": None, "resumed": 0, "plugins": list(cfg.plugins)}
     if cfg.files:
         out["inputs"] = [f.describe() | {"written": written} for (_, written), f in sorted(cfg.files.items())]
     return out
