@@ -25,16 +25,18 @@ def shown(value) -> str:
 class EpochProgress:
     """Use as a context manager around the epochs (the bar is closed however the loop ends).
 
-    ``desc`` names the training; ``epochs`` x ``steps`` is the whole run, ``done`` epochs of which
-    were finished before (a resumed training); ``enabled`` False shows nothing.
+    ``desc`` names the training; ``epochs`` x ``steps`` is the whole run (``steps`` may also give each
+    epoch's count), ``done`` epochs of which were finished before (a resumed training); ``enabled``
+    False shows nothing.
     """
 
-    def __init__(self, desc: str, epochs: int, steps: int = 1, done: int = 0, enabled: bool = True):
+    def __init__(self, desc: str, epochs: int, steps: int | list = 1, done: int = 0, enabled: bool = True):
         from tqdm.auto import tqdm
 
         self.desc, self.epochs = desc, epochs
         self.lines = enabled and not sys.stderr.isatty()
-        self.bar = tqdm(total=epochs * steps, initial=done * steps, desc=desc, leave=False,
+        per_epoch = [steps] * epochs if isinstance(steps, int) else list(steps)
+        self.bar = tqdm(total=sum(per_epoch), initial=sum(per_epoch[:done]), desc=desc, leave=False,
                         disable=not enabled or self.lines)
 
     def __enter__(self) -> "EpochProgress":

@@ -128,6 +128,8 @@ def train_estimator(channel, p: int, n_levels: int, rng: np.random.Generator, *,
 
     Validates the hard path every epoch and keeps the best epoch (the initial system counts as
     epoch -1, so training never returns something worse on the validation set than its start).
+    The loop is :func:`hwsim.training.fit`: inside :func:`hwsim.checkpoint.checkpointing` the state is
+    saved after every epoch and an interrupted training resumes to the same estimator.
 
     Parameters
     ----------
@@ -258,6 +260,11 @@ def _refit_digital(model: LearnedEstimator, x: torch.Tensor, s64: np.ndarray) ->
 
 def _train(channel, p, n_levels, rng, train_samples, val_samples, epochs, batch_size, lr, mode, sharpness,
            anneal_to, init, eta, refit, lloyd):
+    import hashlib
+
+    from hwsim.checkpoint import TORCH_GLOBAL_RNG
+    from hwsim.training import Task, fit
+
     for name, v in (("train_samples", train_samples), ("val_samples", val_samples), ("epochs", epochs),
                     ("batch_size", batch_size)):
         _checks.integer(name, v, minimum=1)
@@ -277,9 +284,24 @@ def _train(channel, p, n_levels, rng, train_samples, val_samples, epochs, batch_
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
 
     n_fit = min(train_samples, REFIT_SAMPLES)
+    order = None
 
-    def validate():
-        """(hard validation MSE, state to keep) of the current model."""
+    def before_epoch(epoch):
+        nonlocal order
+        if anneal_to is not None and model.adc.uses_tanh:
+            model.adc.set_sharpness(sharpness * (anneal_to / sharpness) ** (epoch / max(1, epochs - 1)))
+        order = torch.randperm(train_samples, generator=gen)
+
+    def step(epoch, i):
+        idx = order[i * batch_size:(i + 1) * batch_size]
+        opt.zero_grad()
+        loss = ((model(x_tr[idx]) - s_tr[idx]) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return float(loss.detach()), len(idx)
+
+    def validate(epoch):
+        """(hard validation MSE, the metrics, the state to keep) of the current model (epoch -1: the start)."""
         if refit:
             kept = copy.deepcopy(model)
             _refit_digital(kept, x_tr[:n_fit], s_tr64[:n_fit])
@@ -288,30 +310,17 @@ def _train(channel, p, n_levels, rng, train_samples, val_samples, epochs, batch_
         kept.eval()
         with torch.no_grad():
             mse = float(((kept(x_va, hard=True) - s_va) ** 2).mean())
-        return mse, copy.deepcopy(kept.state_dict())
+        return mse, {"val_mse": mse}, copy.deepcopy(kept.state_dict())
 
-    best_mse, best = validate()
-    history = []
-    for epoch in range(epochs):
-        if anneal_to is not None and model.adc.uses_tanh:
-            model.adc.set_sharpness(sharpness * (anneal_to / sharpness) ** (epoch / max(1, epochs - 1)))
-        model.train()
-        order = torch.randperm(train_samples, generator=gen)
-        total = 0.0
-        for i in range(0, train_samples, batch_size):
-            idx = order[i:i + batch_size]
-            opt.zero_grad()
-            loss = ((model(x_tr[idx]) - s_tr[idx]) ** 2).mean()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        sched.step()
-        model.eval()
-        mse, state = validate()
-        history.append({"epoch": epoch, "loss": total / train_samples, "val_mse": mse})
-        if mse <= best_mse:
-            best_mse, best = mse, state
-    model.load_state_dict(best)
+    data = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes()
+                                   for a in (s_tr64, x_tr64, s_va.numpy(), x_va.numpy()))).hexdigest()
+    key = {"data": data, "p": p, "n_levels": n_levels, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+           "mode": mode, "sharpness": sharpness, "anneal_to": anneal_to, "init": init, "eta": eta, "refit": refit,
+           "lloyd": lloyd, "seed": seed}
+    task = Task(model, step, validate, before_epoch, after_epoch=lambda epoch: sched.step(),
+                tracked={"opt": opt, "sched": sched, "batches": gen, "torch": TORCH_GLOBAL_RNG})
+    history = fit(task, what=f"learned estimator ({mode})", key=key, epochs=epochs,
+                  steps=-(-train_samples // batch_size), validate_start=True).history
     if refit and n_fit < train_samples:
         _refit_digital(model, x_tr, s_tr64)  # the kept epoch's digital layer, on the whole training set
     model.eval()

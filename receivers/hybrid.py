@@ -23,7 +23,6 @@ validated on fresh samples of the same training distribution and the best epoch 
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
@@ -347,8 +346,8 @@ def train_hybrid(channel, snr_db: float, p: int, n_levels: int, mode: str, rng: 
 
 def _train_hybrid(channel, snr_db, p, n_levels, mode, rng, *, settings, frame_len, config, progress, device,
                   gamma):
-    from hwsim._progress import EpochProgress
-    from hwsim.checkpoint import TORCH_GLOBAL_RNG, checkpoint
+    from hwsim.checkpoint import TORCH_GLOBAL_RNG
+    from hwsim.training import Task, fit
 
     settings = settings or TrainSettings()
     settings.validate()
@@ -370,37 +369,35 @@ def _train_hybrid(channel, snr_db, p, n_levels, mode, rng, *, settings, frame_le
     data = hashlib.sha256(b"".join(t.cpu().numpy().tobytes() for t in (x_tr, y_tr, x_va, y_va))).hexdigest()
     key = {"data": data, "snr_db": snr_db, "p": p, "n_levels": n_levels, "mode": mode, "settings": asdict(settings),
            "gamma": gamma, "seed": seed, "device": str(device), "config": config}
-    ckpt = checkpoint(f"hybrid receiver ({mode})", key)
-    ckpt.track(model=model, opt=opt, batches=torch_gen, torch=TORCH_GLOBAL_RNG)
-    done, saved = ckpt.resume()
-    best, best_err, history = saved.get("best"), saved.get("best_err", math.inf), saved.get("history", [])
-    with EpochProgress(f"train {mode}", settings.epochs, 1, done, progress) as bar:
-        for epoch in range(done, settings.epochs):
-            if settings.anneal_to is not None and model.adc.uses_tanh:
-                frac = epoch / max(1, settings.epochs - 1)
-                model.adc.set_sharpness(settings.sharpness * (settings.anneal_to / settings.sharpness) ** frac)
-            model.train()
-            order = torch.randperm(len(x_tr), generator=torch_gen)
-            total = 0.0
-            for i in range(0, len(order), settings.batch_size):
-                idx = order[i:i + settings.batch_size].to(device)
-                opt.zero_grad()
-                loss = loss_fn(model(x_tr[idx]), y_tr[idx])
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            model.eval()
-            with torch.no_grad():
-                err = float((model(x_va, hard=True).argmax(-1) != y_va).float().mean())
-            history.append({"epoch": epoch, "loss": total / len(x_tr), "val_error": err})
-            bar.step()
-            bar.epoch(epoch, {"loss": f"{total / len(x_tr):.4f}", "validation symbol-error rate": f"{err:.3g}"})
-            if err <= best_err:
-                best_err, best = err, copy.deepcopy(model.state_dict())
-            ckpt.save(epoch + 1, best=best, best_err=best_err, history=history)
-    model.load_state_dict(best)
-    model.to("cpu").eval()
+    order = None
+
+    def before_epoch(epoch):
+        nonlocal order
+        if settings.anneal_to is not None and model.adc.uses_tanh:
+            frac = epoch / max(1, settings.epochs - 1)
+            model.adc.set_sharpness(settings.sharpness * (settings.anneal_to / settings.sharpness) ** frac)
+        order = torch.randperm(len(x_tr), generator=torch_gen)
+
+    def step(epoch, i):
+        idx = order[i * settings.batch_size:(i + 1) * settings.batch_size].to(device)
+        opt.zero_grad()
+        loss = loss_fn(model(x_tr[idx]), y_tr[idx])
+        loss.backward()
+        opt.step()
+        return float(loss.detach()), len(idx)
+
+    def validate(epoch):
+        with torch.no_grad():
+            err = float((model(x_va, hard=True).argmax(-1) != y_va).float().mean())
+        return err, {"val_error": err}
+
+    task = Task(model, step, validate, before_epoch,
+                tracked={"opt": opt, "batches": torch_gen, "torch": TORCH_GLOBAL_RNG},
+                show=lambda h: {"loss": f"{h['loss']:.4f}", "validation symbol-error rate": f"{h['val_error']:.3g}"})
+    fitted = fit(task, what=f"hybrid receiver ({mode})", key=key, epochs=settings.epochs,
+                 steps=-(-settings.train_samples // settings.batch_size),
+                 progress=f"train {mode}" if progress else None)
     cfg = dict(config or {})
     cfg.update(snr_db=snr_db, p=p, n_levels=n_levels, mode=mode, frame_len=frame_len, training=asdict(settings),
                csi_error=channel.csi_error)
-    return TrainedReceiver(model=model, config=cfg, seed=seed, history=history)
+    return TrainedReceiver(model=model, config=cfg, seed=seed, history=fitted.history)

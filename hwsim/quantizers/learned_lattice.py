@@ -582,6 +582,10 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
     codebook_gamma : float or None
         Ball radius of the returned quantizer's codebook (default: ``gamma`` when finite).
 
+    The loop is :func:`hwsim.training.fit`, the steps in at most 20 epochs (:func:`hwsim.training.chunked`):
+    inside :func:`hwsim.checkpoint.checkpointing` the state is saved after each and an interrupted training
+    resumes to the same generator.
+
     Returns
     -------
     LatticeTraining
@@ -589,6 +593,11 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
         and ``quantizer`` (a :class:`LearnedLattice` with the codebook of radius ``codebook_gamma``, or
         None when no finite radius is known).
     """
+    import hashlib
+
+    from ..checkpoint import TORCH_GLOBAL_RNG
+    from ..training import Carried, Task, chunked, fit
+
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
     if rounding == "round":
@@ -622,9 +631,9 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_decay ** (k / max(steps - 1, 1)))
-    history = []
-    order, pos = None, 0
-    for _ in range(steps):
+    carried = Carried(order=None, pos=0)   # the shuffled training set and the next batch's place in it
+
+    def step(epoch, i):
         g = _fix_volume(model(), volume)
         if x_all is None:
             u = torch.as_tensor(rng.random((batch, dim)))
@@ -634,10 +643,10 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
                 q = _CoordsConst.apply(u.detach() @ g.detach().T, g)
             err = (u - q) @ g.T                          # x - Q(x) with x = G u
         else:
-            if order is None or pos + batch > len(x_all):
-                order, pos = rng.permutation(len(x_all)), 0
-            xb = torch.as_tensor(x_all[order[pos:pos + batch]])
-            pos += batch
+            if carried.order is None or carried.pos + batch > len(x_all):
+                carried.order, carried.pos = rng.permutation(len(x_all)), 0
+            xb = torch.as_tensor(x_all[carried.order[carried.pos:carried.pos + batch]])
+            carried.pos += batch
             d = torch.as_tensor(voronoi_dither(g.detach().numpy(), len(xb), rng)) if dither else None
             err = xb - surrogate_quantize(xb, g, d, gamma, rounding)
         loss = torch.mean(torch.sum(err**2, dim=1)) / dim   # eq. (8), per dimension
@@ -645,7 +654,16 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
         loss.backward()
         opt.step()
         sched.step()
-        history.append(float(loss.detach()))
+        return float(loss.detach())
+
+    key = {"data": None if x_all is None else hashlib.sha256(np.ascontiguousarray(x_all).tobytes()).hexdigest(),
+           "dim": dim, "volume": volume, "gamma": gamma, "rounding": rounding, "prior": prior, "optimizer": optimizer,
+           "lr": lr, "steps": steps, "batch": batch, "dither": dither, "seed": seed, "lr_decay": lr_decay,
+           "init_scale": init_scale}
+    tracked = {"opt": opt, "sched": sched, "data": rng, "batches": carried, "torch": TORCH_GLOBAL_RNG}
+    epochs = chunked(steps)
+    history = fit(Task(model, step, tracked=tracked), what=f"learned lattice ({rounding})", key=key,
+                  epochs=len(epochs), steps=epochs).losses
     with torch.no_grad():
         g_final = _fix_volume(model(), volume).numpy().copy()
     radius = codebook_gamma if codebook_gamma is not None else (None if math.isinf(gamma) else gamma)

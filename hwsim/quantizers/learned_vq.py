@@ -172,6 +172,13 @@ class EMACodebook:
         self.m[k] = 1.0
         self.codebook[k] = value
 
+    def state_dict(self) -> dict:
+        """The running sums and the codebook (for a resumable training, :mod:`hwsim.checkpoint`)."""
+        return {"m": self.m, "y": self.y, "codebook": self.codebook}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.m, self.y, self.codebook = (state[k].clone() for k in ("m", "y", "codebook"))
+
 
 @torch.no_grad()
 def replace_dead_codes(codebook: torch.Tensor, unused_for: torch.Tensor, x: torch.Tensor, patience: int,
@@ -319,7 +326,9 @@ def train_vq(samples, codewords: int, method: str, rng: np.random.Generator, *, 
 
     The learning rate decays linearly to 5% of ``lr`` over the steps; every ``patience`` steps a
     codeword unused for ``patience`` consecutive batches is replaced (:func:`replace_dead_codes`).
-    Torch runs single-threaded in float64, seeded from ``rng``.
+    Torch runs single-threaded in float64, seeded from ``rng``. The loop is :func:`hwsim.training.fit`, the
+    steps in at most 20 epochs (:func:`hwsim.training.chunked`): inside :func:`hwsim.checkpoint.checkpointing`
+    the state is saved after each and an interrupted training resumes to the same codebook.
 
     Parameters
     ----------
@@ -356,50 +365,72 @@ def train_vq(samples, codewords: int, method: str, rng: np.random.Generator, *, 
     else:
         raise ValueError(f"init must be 'kmeans++' or 'samples', got {init!r}")
     with _one_thread():
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        x_all = torch.as_tensor(x_np)
-        cb = torch.nn.Parameter(torch.as_tensor(c0.copy()))
-        ema = EMACodebook(cb.data, gamma) if method == "ema" else None
-        opt = torch.optim.Adam([cb], lr=lr) if method != "ema" else None
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 - 0.95 * t / steps) if opt else None
-        unused = torch.zeros(k, dtype=torch.int64)
-        history = np.empty(steps)
-        for t in range(steps):
-            xb = x_all[torch.randint(0, x_all.shape[0], (batch,), generator=gen)]
-            if method == "ema":
-                idx = nearest(xb, ema.codebook)
-                cb.data.copy_(ema.update(xb, idx))
-                err = ((xb - cb.data[idx]) ** 2).mean()
-            else:
-                opt.zero_grad()
-                if method == "ste":
-                    xq, vq_loss, idx = ste_vq(xb, cb, beta)
-                    loss = ((xb - xq) ** 2).mean() + vq_loss
-                elif method == "rotation":
-                    xq, vq_loss, idx = rotation_vq(xb, cb, beta)
-                    loss = ((xb - xq) ** 2).mean() + vq_loss
-                elif method == "nsvq":
-                    xq, idx = nsvq(xb, cb, gen)
-                    loss = ((xb - xq) ** 2).mean()
-                elif method == "gumbel":
-                    xq, idx = gumbel_vq(xb, cb, tau, gen)
-                    loss = ((xb - xq) ** 2).mean()
-                else:  # sfvq
-                    xq, _ = sfvq(xb, cb, interp, gen)
-                    loss = ((xb - xq) ** 2).mean()
-                    idx = nearest(xb, cb)
-                loss.backward()
-                opt.step()
-                sched.step()
-                with torch.no_grad():
-                    err = ((xb - cb[nearest(xb, cb)]) ** 2).mean()
-            history[t] = float(err)
-            used = torch.bincount(idx, minlength=k) > 0
-            unused = torch.where(used, torch.zeros_like(unused), unused + 1)
-            if method != "sfvq" and (t + 1) % patience == 0 and t + 1 < steps:
-                dead = replace_dead_codes(cb.data, unused, xb, patience, gen)
-                if ema is not None:
-                    for d in dead.tolist():
-                        ema.reset(d, cb.data[d])
-        c = cb.detach().numpy().copy()
-    return Codebook(_distinct(c, x_np)), history
+        return _train_vq(x_np, k, c0, method, rng, steps, batch, lr, beta, gamma, tau, interp, patience)
+
+
+def _train_vq(x_np, k, c0, method, rng, steps, batch, lr, beta, gamma, tau, interp, patience):
+    """train_vq's loop, its steps in :func:`hwsim.training.chunked` epochs (where its state is saved)."""
+    import hashlib
+
+    from ..training import Carried, Task, chunked, fit
+
+    seed = int(rng.integers(2**62))
+    gen = torch.Generator().manual_seed(seed)
+    x_all = torch.as_tensor(x_np)
+    book = torch.nn.Module()
+    book.codebook = cb = torch.nn.Parameter(torch.as_tensor(c0.copy()))
+    ema = EMACodebook(cb.data, gamma) if method == "ema" else None
+    opt = torch.optim.Adam([cb], lr=lr) if method != "ema" else None
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 - 0.95 * t / steps) if opt else None
+    carried = Carried(unused=torch.zeros(k, dtype=torch.int64))
+    epochs = chunked(steps)
+    starts = np.cumsum([0] + epochs)
+
+    def step(epoch, i):
+        t = int(starts[epoch]) + i
+        xb = x_all[torch.randint(0, x_all.shape[0], (batch,), generator=gen)]
+        if method == "ema":
+            idx = nearest(xb, ema.codebook)
+            cb.data.copy_(ema.update(xb, idx))
+            err = ((xb - cb.data[idx]) ** 2).mean()
+        else:
+            opt.zero_grad()
+            if method == "ste":
+                xq, vq_loss, idx = ste_vq(xb, cb, beta)
+                loss = ((xb - xq) ** 2).mean() + vq_loss
+            elif method == "rotation":
+                xq, vq_loss, idx = rotation_vq(xb, cb, beta)
+                loss = ((xb - xq) ** 2).mean() + vq_loss
+            elif method == "nsvq":
+                xq, idx = nsvq(xb, cb, gen)
+                loss = ((xb - xq) ** 2).mean()
+            elif method == "gumbel":
+                xq, idx = gumbel_vq(xb, cb, tau, gen)
+                loss = ((xb - xq) ** 2).mean()
+            else:  # sfvq
+                xq, _ = sfvq(xb, cb, interp, gen)
+                loss = ((xb - xq) ** 2).mean()
+                idx = nearest(xb, cb)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                err = ((xb - cb[nearest(xb, cb)]) ** 2).mean()
+        used = torch.bincount(idx, minlength=k) > 0
+        carried.unused = torch.where(used, torch.zeros_like(carried.unused), carried.unused + 1)
+        if method != "sfvq" and (t + 1) % patience == 0 and t + 1 < steps:
+            dead = replace_dead_codes(cb.data, carried.unused, xb, patience, gen)
+            if ema is not None:
+                for d in dead.tolist():
+                    ema.reset(d, cb.data[d])
+        return float(err)
+
+    tracked = {"batches": gen, "unused": carried, **({"ema": ema} if ema else {"opt": opt, "sched": sched})}
+    key = {"data": hashlib.sha256(np.ascontiguousarray(x_np).tobytes()).hexdigest(),
+           "start": hashlib.sha256(np.ascontiguousarray(c0).tobytes()).hexdigest(), "method": method,
+           "steps": steps, "batch": batch, "lr": lr, "beta": beta, "gamma": gamma, "tau": tau, "interp": interp,
+           "patience": patience, "seed": seed}
+    fitted = fit(Task(book, step, tracked=tracked), what=f"learned VQ codebook ({method})", key=key,
+                 epochs=len(epochs), steps=epochs)
+    c = cb.detach().numpy().copy()
+    return Codebook(_distinct(c, x_np)), np.array(fitted.losses)
