@@ -23,17 +23,21 @@ class BlockChannel(Component):
 
     ``real``: the link carries real signals (Shlezinger and Eldar's model); ``random``: frames draw their
     own channel (or channel estimate), so a frame's samples are not independent trials.
+
+    Parameters
+    ----------
+    antennas : int
+        N, the receive antennas (1 to :data:`MAX_ANTENNAS`).
+    frame_len : int
+        L, the channel uses that share one draw of the channel (1 to :data:`MAX_FRAME_LEN`).
     """
 
-    PARAMS = {"antennas": 64, "frame_len": 100}
     real = False
     random = True
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        self.antennas = _checks.integer("channel.antennas", self.params["antennas"], minimum=1, maximum=MAX_ANTENNAS)
-        self.frame_len = _checks.integer("channel.frame_len", self.params["frame_len"], minimum=1,
-                                         maximum=MAX_FRAME_LEN)
+    def __init__(self, *, antennas: int = 64, frame_len: int = 100):
+        self.antennas = _checks.integer("channel.antennas", antennas, minimum=1, maximum=MAX_ANTENNAS)
+        self.frame_len = _checks.integer("channel.frame_len", frame_len, minimum=1, maximum=MAX_FRAME_LEN)
 
     def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -54,10 +58,15 @@ class IIDRayleigh(BlockChannel):
 
 @register("channel", "awgn")
 class AWGN(BlockChannel):
-    """No fading: ``H`` is the first ``users`` columns of the identity (needs antennas >= users)."""
+    """No fading: ``H`` is the first ``users`` columns of the identity (needs antennas >= users).
 
-    PARAMS = {"antennas": 1, "frame_len": 100}
+    Parameters: those of :class:`BlockChannel`, with one antenna by default.
+    """
+
     random = False
+
+    def __init__(self, *, antennas: int = 1, frame_len: int = 100):
+        super().__init__(antennas=antennas, frame_len=frame_len)
 
     def check(self, *, users: int) -> None:
         """Refuse, before a sweep runs, more users than antennas (each user has its own antenna)."""
@@ -78,14 +87,22 @@ class Exponential(BlockChannel):
     (the paper's eq. (8)). ``csi_error`` > 0: the receiver knows a copy of ``H`` whose entries
     carry independent Gaussian errors of variance ``csi_error`` :math:`|H_{ij}|` (the paper's
     CSI uncertainty uses 0.2), redrawn every frame after the noise.
+
+    Parameters
+    ----------
+    antennas : int
+        Receive antennas (rows of ``H``).
+    frame_len : int
+        Channel uses per frame (the receiver's CSI error is redrawn per frame).
+    csi_error : float
+        Variance of the receiver's CSI error relative to :math:`|H_{ij}|` (>= 0; 0: perfect CSI).
     """
 
-    PARAMS = {"antennas": 12, "frame_len": 100, "csi_error": 0.0}
     real = True
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        _checks.real("channel.csi_error", self.params["csi_error"], nonnegative=True)
+    def __init__(self, *, antennas: int = 12, frame_len: int = 100, csi_error: float = 0.0):
+        super().__init__(antennas=antennas, frame_len=frame_len)
+        _checks.real("channel.csi_error", csi_error, nonnegative=True)
 
     @property
     def random(self) -> bool:

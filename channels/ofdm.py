@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Literal
 
 import numpy as np
 
@@ -81,26 +82,38 @@ DECODER_PRECISION = "single"
 class OFDMSource(Component):
     r"""``users`` single-antenna users sending 5G-LDPC-coded Gray QAM on an OFDM resource grid.
 
-    Parameters (config keys ``source.*``): ``users`` (K); ``constellation`` (``qpsk``, ``qam16``,
-    ``qam64``, ``qam256``); ``fft_size`` (used subcarriers; the FFT is ``oversampling`` times larger);
-    ``subcarrier_spacing`` [Hz]; ``cp_length`` (cyclic prefix in samples at the symbol rate);
-    ``ofdm_symbols`` per slot; ``pilot_symbols`` (indices of the OFDM symbols that carry Sionna's
-    Kronecker pilots, each user on its own comb of subcarriers); ``code_rate`` and ``block_len``
-    (coded bits per 5G LDPC codeword); ``blocks`` (codewords per user and slot, 0: as many as fit).
+    Parameters
+    ----------
+    users : int
+        K, the users (1 to 64).
+    constellation : {"qpsk", "qam16", "qam64", "qam256"}
+        Sionna's Gray QAM (:data:`OFDM_CONSTELLATIONS`).
+    fft_size : int
+        Used subcarriers; the FFT is ``channel.oversampling`` times larger.
+    subcarrier_spacing : float
+        In Hz.
+    cp_length : int
+        Cyclic prefix in samples at the symbol rate (0 to ``fft_size``).
+    ofdm_symbols : int
+        OFDM symbols per slot.
+    pilot_symbols : list of int
+        Indices of the OFDM symbols that carry Sionna's Kronecker pilots, each user on its own comb of
+        subcarriers.
+    code_rate : float
+        Information bits per coded bit of the 5G LDPC code.
+    block_len : int
+        Coded bits per 5G LDPC codeword.
+    blocks : int
+        Codewords per user and slot (0: as many as fit).
     """
 
-    PARAMS = {"users": 2, "constellation": "qam16", "fft_size": 128, "subcarrier_spacing": 30e3,
-              "cp_length": 9, "ofdm_symbols": 14, "pilot_symbols": [2, 11], "code_rate": 0.5,
-              "block_len": 1536, "blocks": 0}
     task = "detection"
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, users: int = 2, constellation: Literal["qpsk", "qam16", "qam64", "qam256"] = "qam16",
+                 fft_size: int = 128, subcarrier_spacing: float = 30e3, cp_length: int = 9, ofdm_symbols: int = 14,
+                 pilot_symbols: list = [2, 11], code_rate: float = 0.5, block_len: int = 1536, blocks: int = 0):
         p = self.params
         self.users = _checks.integer("source.users", p["users"], minimum=1, maximum=64)
-        if p["constellation"] not in OFDM_CONSTELLATIONS:
-            raise ValueError(f"source.constellation must be one of {', '.join(OFDM_CONSTELLATIONS)} for an OFDM "
-                             f"source, got {p['constellation']!r}")
         from .qam import get_qam
 
         self.constellation = get_qam(p["constellation"])
@@ -163,15 +176,22 @@ class OFDMSource(Component):
 
 
 class WidebandChannel(Component):
-    """Base of the OFDM channels: taps per slot and the :meth:`wideband_link` hook of :mod:`hwsim.pipeline`."""
+    """Base of the OFDM channels: taps per slot and the :meth:`wideband_link` hook of :mod:`hwsim.pipeline`.
+
+    Parameters
+    ----------
+    antennas : int
+        :math:`N_r`, the receive antennas (1 to 1024).
+    oversampling : int
+        The ADC rate in multiples of the symbol rate (1 to 16, see the module text).
+    """
 
     real = False
     random = True
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        self.antennas = _checks.integer("channel.antennas", self.params["antennas"], minimum=1, maximum=1024)
-        self.oversampling = _checks.integer("channel.oversampling", self.params["oversampling"], minimum=1, maximum=16)
+    def __init__(self, *, antennas: int = 16, oversampling: int = 1):
+        self.antennas = _checks.integer("channel.antennas", antennas, minimum=1, maximum=1024)
+        self.oversampling = _checks.integer("channel.oversampling", oversampling, minimum=1, maximum=16)
         self.frame_len = 1  # time samples per slot once a link binds it (check_link)
 
     # -- what a subclass provides
@@ -251,14 +271,22 @@ class TDLChannel(WidebandChannel):
     (:math:`\omega_d = 2\pi v f_c / c`, with ``min_speed``/``max_speed``), and this channel has no mobility
     (speed 0, static over a slot, redrawn per slot; no speed parameter exists), so another value would
     change nothing. The key stays, at 3.5 GHz, to record the carrier the profile stands for.
+
+    Parameters
+    ----------
+    model : {"A", "B", "C", "D", "E"}
+        The TDL profile (:data:`TDL_MODELS`).
+    delay_spread : float
+        RMS delay spread in seconds (nominal values 10e-9 to 1000e-9).
+    antennas, oversampling : int
+        As for every wideband channel (:class:`WidebandChannel`).
+    carrier_frequency : float
+        In Hz; only its default is accepted (see above).
     """
 
-    PARAMS = {"model": "C", "delay_spread": 100e-9, "antennas": 16, "oversampling": 1, "carrier_frequency": 3.5e9}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if self.params["model"] not in TDL_MODELS:
-            raise ValueError(f"channel.model must be one of {', '.join(TDL_MODELS)}, got {self.params['model']!r}")
+    def __init__(self, *, model: Literal["A", "B", "C", "D", "E"] = "C", delay_spread: float = 100e-9,
+                 antennas: int = 16, oversampling: int = 1, carrier_frequency: float = 3.5e9):
+        super().__init__(antennas=antennas, oversampling=oversampling)
         _checks.real("channel.delay_spread", self.params["delay_spread"], positive=True)
         if self.params["delay_spread"] > 1e-5:
             raise ValueError(f"channel.delay_spread is in seconds; {self.params['delay_spread']} s is beyond any TDL "
@@ -334,14 +362,22 @@ class TDLChannel(WidebandChannel):
 class RayleighTaps(WidebandChannel):
     r"""``taps`` independent :math:`\mathcal{CN}(0, p_\ell)` taps at symbol-rate spacing (lags
     :math:`\ell \cdot` ``oversampling`` at the ADC rate), :math:`p_\ell \propto 10^{-\ell\, d/10}` with
-    ``decay_db`` = d, :math:`\sum_\ell p_\ell = 1`; one tap is flat Rayleigh fading per subcarrier."""
+    ``decay_db`` = d, :math:`\sum_\ell p_\ell = 1`; one tap is flat Rayleigh fading per subcarrier.
 
-    PARAMS = {"taps": 4, "decay_db": 0.0, "antennas": 16, "oversampling": 1}
+    Parameters
+    ----------
+    taps : int
+        Taps at symbol-rate spacing (1 to 256).
+    decay_db : float
+        Power decay per tap in dB (>= 0; 0: a uniform profile).
+    antennas, oversampling : int
+        As for every wideband channel (:class:`WidebandChannel`).
+    """
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        self.taps = _checks.integer("channel.taps", self.params["taps"], minimum=1, maximum=256)
-        _checks.real("channel.decay_db", self.params["decay_db"], nonnegative=True)
+    def __init__(self, *, taps: int = 4, decay_db: float = 0.0, antennas: int = 16, oversampling: int = 1):
+        super().__init__(antennas=antennas, oversampling=oversampling)
+        self.taps = _checks.integer("channel.taps", taps, minimum=1, maximum=256)
+        _checks.real("channel.decay_db", decay_db, nonnegative=True)
         p = 10.0 ** (-np.arange(self.taps) * self.params["decay_db"] / 10)
         self.powers = p / p.sum()
 

@@ -151,15 +151,24 @@ class Pilots(Component):
 
     An estimation link: its receiver is an estimator, its metric ``mse``; the source draws the
     channel and the measurements itself (the link has no ``[channel]`` stage and no ``snr_db``).
+
+    Parameters
+    ----------
+    antennas : int
+        Base-station antennas (the paper's :math:`n_t`).
+    users : int
+        Users (:math:`n_u`).
+    tau_p : int
+        Pilot length, ``tau_p >= users`` (orthogonal pilots).
+    P : float
+        SNR (linear, > 0), the paper's 4.
     """
 
-    PARAMS = {"antennas": 10, "users": 4, "tau_p": 12, "P": 4.0}
     task = "estimation"
     #: Size bounds checked before anything is allocated (the designs hold n x n matrices).
     LIMITS = {"antennas": 1024, "users": 1024, "tau_p": 1024, "n": 4096, "k": 4096}
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, antennas: int = 10, users: int = 4, tau_p: int = 12, P: float = 4.0):
         p = self.params
         for key in ("antennas", "users", "tau_p"):
             _checks.integer(f"source.{key}", p[key], minimum=1, maximum=self.LIMITS[key])

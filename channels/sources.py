@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from hwsim import _checks
 from hwsim.components import Component, register
 
-from .qam import QAM_NAMES, get_qam
+from .qam import get_qam
 
 #: Most users a link may have (a guard against configs that exhaust memory).
 MAX_USERS = 1024
@@ -17,18 +19,18 @@ MAX_USERS = 1024
 class Users(Component):
     """``users`` single-antenna users sending i.i.d. uniform Gray-labelled symbols, :math:`E|s|^2 = 1`.
 
-    Parameters: ``users`` (K), ``constellation`` (one of :data:`hwsim.channels.qam.QAM_NAMES`).
+    Parameters
+    ----------
+    users : int
+        K, the number of users (1 to :data:`MAX_USERS`).
+    constellation : {"bpsk", "qpsk", "qam16", "qam64", "qam256"}
+        Gray-labelled BPSK or square QAM (:data:`hwsim.channels.qam.QAM_NAMES`).
     """
 
-    PARAMS = {"users": 8, "constellation": "qpsk"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        self.users = _checks.integer("source.users", self.params["users"], minimum=1, maximum=MAX_USERS)
-        if self.params["constellation"] not in QAM_NAMES:
-            raise ValueError(f"source.constellation must be one of {', '.join(QAM_NAMES)}, "
-                             f"got {self.params['constellation']!r}")
-        self.constellation = get_qam(self.params["constellation"])
+    def __init__(self, *, users: int = 8,
+                 constellation: Literal["bpsk", "qpsk", "qam16", "qam64", "qam256"] = "qpsk"):
+        self.users = _checks.integer("source.users", users, minimum=1, maximum=MAX_USERS)
+        self.constellation = get_qam(constellation)
 
     @property
     def bits_per_sample(self) -> int:
@@ -54,15 +56,20 @@ class GaussianVectors(Component):
     The source of a quantization study (``vq_gaussian.toml``): an estimation link whose unknown is
     the vector itself (``sample`` returns it twice), whose receiver is a vector quantizer
     (:mod:`hwsim.receivers.vq`) and whose metric is the MSE per dimension (SNR = -10 log10 MSE).
+
+    Parameters
+    ----------
+    dim : int
+        Samples per vector (1 to :data:`MAX_GAUSSIAN_DIM`).
+    rho : float
+        Correlation of neighbouring samples, :math:`-1 < \rho < 1` (0: i.i.d.).
     """
 
-    PARAMS = {"dim": 2, "rho": 0.0}
     task = "estimation"
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        _checks.integer("source.dim", self.params["dim"], minimum=1, maximum=MAX_GAUSSIAN_DIM)
-        rho = _checks.real("source.rho", self.params["rho"])
+    def __init__(self, *, dim: int = 2, rho: float = 0.0):
+        _checks.integer("source.dim", dim, minimum=1, maximum=MAX_GAUSSIAN_DIM)
+        rho = _checks.real("source.rho", rho)
         if not -1.0 < rho < 1.0:
             raise ValueError(f"source.rho must lie in (-1, 1), got {rho}")
 

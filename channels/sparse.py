@@ -19,6 +19,8 @@ are (orthonormal rows, :math:`\Phi \Phi^T = I_M`).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from hwsim import _checks
@@ -72,31 +74,38 @@ def measurement_matrix(n: int, m: int, normalize: str = "columns") -> np.ndarray
 class SparseSource(Component):
     r"""S-sparse vectors :math:`x` of length ``n`` and their measurements :math:`y = \Phi x + n` (module text).
 
-    Parameters (config table ``[source]``): ``n`` (N), ``m`` (M <= N), ``s`` (S, 1 <= S <= N),
-    ``noise_var`` (:math:`\sigma_n^2`, default :math:`10^{-4}` as in the paper), ``normalize``
-    (``"columns"`` or ``"none"``, see :func:`measurement_matrix`).
-
     An estimation link: the unknown is :math:`x`, the observation :math:`y`; :attr:`mean_energy`
     :math:`= E\|x\|^2 = S` is exact (it normalises the ``nmse`` metric).
+
+    Parameters
+    ----------
+    n : int
+        N, the source length (1 to :data:`MAX_LENGTH`).
+    m : int
+        M <= N, the measurements.
+    s : int
+        S, the non-zero entries, 1 <= S <= N.
+    noise_var : float
+        :math:`\sigma_n^2` (>= 0), default :math:`10^{-4}` as in the paper.
+    normalize : {"columns", "none"}
+        Unit-norm columns of :math:`\Phi` or the DCT rows as they are (:func:`measurement_matrix`).
     """
 
-    PARAMS = {"n": 20, "m": 10, "s": 2, "noise_var": 1e-4, "normalize": "columns"}
     task = "estimation"
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        p = self.params
-        self.N = _length("source.n", p["n"])
-        self.M = _checks.integer("source.m", p["m"], minimum=1)
-        self.S = _checks.integer("source.s", p["s"], minimum=1)
+    def __init__(self, *, n: int = 20, m: int = 10, s: int = 2, noise_var: float = 1e-4,
+                 normalize: Literal["columns", "none"] = "columns"):
+        self.N = _length("source.n", n)
+        self.M = _checks.integer("source.m", m, minimum=1)
+        self.S = _checks.integer("source.s", s, minimum=1)
         if self.M > self.N:
             raise ValueError(f"source.m (measurements M) must be <= source.n (source length N) = {self.N}, "
                              f"got {self.M}")
         if self.S > self.N:
             raise ValueError(f"source.s (non-zero entries S) must be <= source.n (source length N) = {self.N}, "
                              f"got {self.S}")
-        self.noise_var = _checks.real("source.noise_var", p["noise_var"], nonnegative=True)
-        self.phi = measurement_matrix(self.N, self.M, p["normalize"])
+        self.noise_var = _checks.real("source.noise_var", noise_var, nonnegative=True)
+        self.phi = measurement_matrix(self.N, self.M, normalize)
         self.phi.setflags(write=False)
 
     @property

@@ -19,6 +19,7 @@ bank has.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -78,11 +79,8 @@ class Combiner(FrontEnd):
         Real and imaginary part of :math:`W`.
     """
 
-    PARAMS = {"outputs": 0, "matrix": [], "imag": []}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        p, matrix, imag = self.params["outputs"], self.params["matrix"], self.params["imag"]
+    def __init__(self, *, outputs: int = 0, matrix: list = [], imag: list = []):
+        p = outputs
         if p < 0:
             raise ValueError(f"frontend.outputs must be >= 1 (or 0 with a frontend.matrix), got {p}")
         if (p > 0) == bool(matrix):
@@ -196,26 +194,19 @@ class Theorem3Combiner(FrontEnd):
         ``"dft"`` (default) keeps outputs from being copies of one another when ``p > K``.
     """
 
-    PARAMS = {"outputs": 16, "bits": 3, "eta": 0.0, "rotation": "dft"}
-
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, outputs: int = 16, bits: int = 3, eta: float = 0.0,
+                 rotation: Literal["dft", "givens"] = "dft"):
         from hwsim.converters.banks import MAX_DESIGN_BITS
 
-        _checks.integer("frontend.outputs", self.params["outputs"], minimum=1)
-        bits = _checks.integer("frontend.bits", self.params["bits"], minimum=1, maximum=MAX_DESIGN_BITS)
+        _checks.integer("frontend.outputs", outputs, minimum=1)
+        bits = _checks.integer("frontend.bits", bits, minimum=1, maximum=MAX_DESIGN_BITS)
         self.levels = 2**bits
-        eta = _checks.real("frontend.eta", self.params["eta"], nonnegative=True)
+        eta = _checks.real("frontend.eta", eta, nonnegative=True)
         limit = math.sqrt(3) * self.levels
         if eta >= limit:
             raise ValueError(f"frontend.eta must be < sqrt(3) * 2**bits = {limit:.4g} for {bits}-bit converters "
                              f"(0 takes the value matched to the uniform bank), got {eta}")
         self.eta = eta if eta > 0 else matched_eta(bits)
-        from hwsim.designs.task_based import ROTATIONS
-
-        if self.params["rotation"] not in ROTATIONS:
-            raise ValueError(f"frontend.rotation must be one of {', '.join(ROTATIONS)}, "
-                             f"got {self.params['rotation']!r}")
 
     def outputs(self, antennas: int) -> int:
         """Number of complex outputs ``p``; ``ValueError`` if ``p`` exceeds ``antennas``."""

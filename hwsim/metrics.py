@@ -129,8 +129,7 @@ class NMSE(Metric):
     column, samples_column = "nmse", "realizations"
     task = "estimation"
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self):
         self._energy = None
 
     def check_link(self, link) -> None:

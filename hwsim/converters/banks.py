@@ -24,6 +24,8 @@ and ``vector`` (each I/Q pair quantized by a 2-D vector quantizer, :mod:`hwsim.q
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from .. import _checks
@@ -35,10 +37,9 @@ MAX_DESIGN_BITS = 8
 
 
 def check_agc(params: dict, default_scale: float) -> None:
-    """``adc.agc`` one of :data:`AGC_MODES`, ``adc.scale`` positive, and no scale other than the default under
-    ``agc = "ideal"`` (which sets the scale from the signal: the value would do nothing)."""
-    if params["agc"] not in AGC_MODES:
-        raise ValueError(f"adc.agc must be one of {', '.join(AGC_MODES)}, got {params['agc']!r}")
+    """``adc.scale`` positive, and no scale other than the default under ``agc = "ideal"`` (which sets the
+    scale from the signal: the value would do nothing). ``adc.agc``, one of :data:`AGC_MODES`, is checked by
+    the registry before a bank's ``__init__`` runs (its annotation)."""
     _checks.real("adc.scale", params["scale"], positive=True)
     if params["agc"] == "ideal" and params["scale"] != default_scale:
         raise ValueError(f"adc.scale sets the full scale of agc = 'fixed'; with agc = 'ideal' the scale follows the "
@@ -83,13 +84,20 @@ class Unquantized(ConverterBank):
 
 
 class TableBank(ConverterBank):
-    """An I/Q pair of one real table per input, behind an AGC (see the module text)."""
+    """An I/Q pair of one real table per input, behind an AGC (see the module text).
 
-    PARAMS = {"agc": "ideal", "scale": 1.0}
+    Parameters
+    ----------
+    agc : {"ideal", "fixed"}
+        The AGC mode (:data:`AGC_MODES`, see the module text).
+    scale : float
+        The full scale :math:`\\alpha` of ``agc = "fixed"`` (> 0); under ``"ideal"`` only the default is
+        accepted (the scale follows the signal).
+    """
+
     scalar_cells = True
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, agc: Literal["ideal", "fixed"] = "ideal", scale: float = 1.0):
         check_agc(self.params, self.PARAMS["scale"])
         self.table = self.make_table()
 
@@ -130,12 +138,19 @@ class TableBank(ConverterBank):
 
 
 class _DesignedBank(TableBank):
-    PARAMS = {"bits": 3, **TableBank.PARAMS}
+    """A table bank designed for ``bits`` bits per converter.
 
-    def __init__(self, **params):
-        bits = params.get("bits", self.PARAMS["bits"])
+    Parameters
+    ----------
+    bits : int
+        Bits per I or Q converter (1 to :data:`MAX_DESIGN_BITS`).
+    agc, scale
+        As for every table bank (:class:`TableBank`).
+    """
+
+    def __init__(self, *, bits: int = 3, agc: Literal["ideal", "fixed"] = "ideal", scale: float = 1.0):
         _checks.integer("adc.bits", bits, minimum=1, maximum=MAX_DESIGN_BITS)
-        super().__init__(**params)
+        super().__init__(agc=agc, scale=scale)
 
 
 @register("adc", "uniform")
@@ -160,10 +175,20 @@ class LloydMaxBank(_DesignedBank):
 
 @register("adc", "table")
 class FileBank(TableBank):
-    """I/Q converters from a decision-table file (JSON, CSV or .mat; :func:`hwsim.converters.tables.import_table`)."""
+    """I/Q converters from a decision-table file (JSON, CSV or .mat; :func:`hwsim.converters.tables.import_table`).
 
-    PARAMS = {"path": "", **TableBank.PARAMS}
+    Parameters
+    ----------
+    path : str
+        The decision-table file.
+    agc, scale
+        As for every table bank (:class:`TableBank`).
+    """
+
     FILES = {"path": FileParam()}
+
+    def __init__(self, *, path: str = "", agc: Literal["ideal", "fixed"] = "ideal", scale: float = 1.0):
+        super().__init__(agc=agc, scale=scale)
 
     def make_table(self):
         from .tables import import_table
@@ -180,15 +205,25 @@ class UniformRangeBank(TableBank):
 
     Give ``levels`` or ``rate``; ``rate`` counts as the paper's Sec. 4.2 does: ``round(rate * n)``
     bits shared by the ``n`` converters, :math:`\lfloor 2^{\text{bits}/n} \rfloor` levels each.
+
+    Parameters
+    ----------
+    levels : int
+        Levels per converter (>= 2; 0: set by ``rate``).
+    rate : float
+        Bits per converter input, shared as above (> 0; 0: set by ``levels``).
+    gamma : float
+        The support :math:`\gamma` (> 0), in units of the AGC scale.
+    agc, scale
+        As for every table bank (:class:`TableBank`), here ``"fixed"`` by default.
     """
 
-    PARAMS = {"levels": 0, "rate": 0.0, "gamma": 2.0, "agc": "fixed", "scale": 1.0}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        if (self.params["levels"] > 0) == (self.params["rate"] > 0):
+    def __init__(self, *, levels: int = 0, rate: float = 0.0, gamma: float = 2.0,
+                 agc: Literal["ideal", "fixed"] = "fixed", scale: float = 1.0):
+        super().__init__(agc=agc, scale=scale)
+        if (levels > 0) == (rate > 0):
             raise ValueError("adc.type = 'uniform_range' needs exactly one of adc.levels (>= 2) or adc.rate (> 0)")
-        _checks.real("adc.gamma", self.params["gamma"], positive=True)
+        _checks.real("adc.gamma", gamma, positive=True)
         self._tables: dict = {}
 
     def make_table(self):
@@ -230,25 +265,36 @@ class VectorBank(ConverterBank):
     :math:`r_i = \alpha_i\, \hat z_i`, :math:`\hat z_i` the reconstruction of
     :math:`(\mathrm{Re}\, y_i, \mathrm{Im}\, y_i) / \alpha_i` (:mod:`hwsim.quantizers`).
 
-    ``quantizer``: ``A2`` (the hexagonal lattice) or ``Z2`` (a square grid), their
-    :math:`2^{2R}` smallest points scaled for the least MSE of a unit-variance Gaussian pair, ``lbg``
-    (an LBG codebook of that many codewords trained on Gaussian pairs from ``train_seed``), or the
-    path of a 2-D quantizer file (:func:`hwsim.quantizers.files.import_quantizer`) with finitely many
-    codewords (a codebook, or a lattice with a shaping region; an unbounded lattice is refused). ``rate``:
-    bits per real dimension (4 bits per complex sample at the default 2), at least 0.5 (2 codewords). A
-    file fixes the rate: ``rate`` must then ask for the file's number of codewords (it is checked, not
-    applied), and ``train_seed``, which only the designs use, must keep its default. ``scale`` is the
-    full scale of ``agc = "fixed"``; under ``agc = "ideal"`` a scale other than 1 is refused (it would
-    do nothing). The receiver sees the reconstructions (``adc`` absent from the observation, and
-    ``scalar_cells`` False: linear receivers treat them as samples; the quantization-aware receivers,
-    which need per-axis cells, refuse the link).
+    The receiver sees the reconstructions (``adc`` absent from the observation, and ``scalar_cells``
+    False: linear receivers treat them as samples; the quantization-aware receivers, which need per-axis
+    cells, refuse the link).
+
+    Parameters
+    ----------
+    quantizer : str
+        ``A2`` (the hexagonal lattice) or ``Z2`` (a square grid), their :math:`2^{2R}` smallest points
+        scaled for the least MSE of a unit-variance Gaussian pair, ``lbg`` (an LBG codebook of that many
+        codewords trained on Gaussian pairs from ``train_seed``), or the path of a 2-D quantizer file
+        (:func:`hwsim.quantizers.files.import_quantizer`) with finitely many codewords (a codebook, or a
+        lattice with a shaping region; an unbounded lattice is refused).
+    rate : float
+        Bits per real dimension (4 bits per complex sample at the default 2), at least 0.5 (2 codewords).
+        A file fixes the rate: ``rate`` must then ask for the file's number of codewords (it is checked,
+        not applied).
+    agc : {"ideal", "fixed"}
+        The AGC mode, as for the table banks (:data:`AGC_MODES`).
+    scale : float
+        The full scale of ``agc = "fixed"``; under ``agc = "ideal"`` a scale other than 1 is refused (it
+        would do nothing).
+    train_seed : int
+        Seed of the designs' training samples; with a quantizer file, which needs no training, it must
+        keep its default.
     """
 
-    PARAMS = {"quantizer": "A2", "rate": 2.0, "agc": "ideal", "scale": 1.0, "train_seed": 0}
     FILES = {"quantizer": FileParam(names=tuple(VECTOR_DESIGNS))}
 
-    def __init__(self, **params):
-        super().__init__(**params)
+    def __init__(self, *, quantizer: str = "A2", rate: float = 2.0, agc: Literal["ideal", "fixed"] = "ideal",
+                 scale: float = 1.0, train_seed: int = 0):
         p = self.params
         check_agc(p, self.PARAMS["scale"])
         _checks.real("adc.rate", p["rate"], positive=True)
