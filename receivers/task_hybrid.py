@@ -33,6 +33,9 @@ link at SNRs uniform in ``[train_snr_min, train_snr_max]``, Adam with a cosine l
 tanh sharpness annealed geometrically from ``sharpness`` to ``anneal_to`` over the epochs; after
 every epoch the hard path's symbol-error rate is validated on a fixed set (``val_frames`` frames
 at each of ``val_snrs`` SNRs) and the best epoch (geometric mean over the SNRs) is kept.
+The loop is :func:`hwsim.training.fit`: inside :func:`hwsim.checkpoint.checkpointing` (``hwsim train``,
+a sweep's shared set-up) the state is saved after every epoch and an interrupted training resumes
+to the same receiver.
 The loss is the task's: the cross-entropy of every real axis's amplitude under the posterior
 :math:`\mathrm{softmax}_a(-e^{\lambda}(\hat s - a)^2)` (:math:`\lambda` learned), so the converters
 learn decision boundaries rather than a small squared error (an MSE loss left a 4-bit receiver's
@@ -50,7 +53,6 @@ epoch kept is the first), as Shlezinger and Eldar's one-bit learned estimator do
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import math
@@ -396,8 +398,8 @@ def _task_loss(out, x, amps, log_precision):
 
 
 def _train(link, p: dict, progress: bool, device) -> TrainedTaskHybrid:
-    from hwsim._progress import EpochProgress
-    from hwsim.checkpoint import TORCH_GLOBAL_RNG, checkpoint
+    from hwsim.checkpoint import TORCH_GLOBAL_RNG
+    from hwsim.training import Task, fit
 
     torch, Network = _torch()
     seed = int(p["train_seed"])
@@ -415,51 +417,45 @@ def _train(link, p: dict, progress: bool, device) -> TrainedTaskHybrid:
     val_snrs = np.linspace(lo, hi, p["val_snrs"]) if p["val_snrs"] > 1 else np.array([0.5 * (lo + hi)])
     val = [_draw(link, p["val_frames"], [s], val_rng, torch, device) for s in val_snrs]
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
-    total_steps = p["epochs"] * p["steps"]
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    ckpt = checkpoint("task_hybrid receiver", {"training": _key(p, link), "device": str(device)})
-    ckpt.track(net=net, opt=opt, sched=sched, data=rng, torch=TORCH_GLOBAL_RNG)
-    done, saved = ckpt.resume()
-    best, best_score, history = saved.get("best"), saved.get("best_score", math.inf), saved.get("history", [])
-    with EpochProgress("train task_hybrid", p["epochs"], p["steps"], done, progress) as bar:
-        for epoch in range(done, p["epochs"]):
-            if net.adc.uses_tanh and p["anneal_to"] > 0:
-                frac = epoch / max(1, p["epochs"] - 1)
-                net.adc.set_sharpness(p["sharpness"] * (p["anneal_to"] / p["sharpness"]) ** frac)
-            net.train()
-            total = 0.0
-            for _ in range(p["steps"]):
-                u, x, _ = _draw(link, p["batch_frames"], rng.uniform(lo, hi, min(4, p["batch_frames"])), rng, torch,
-                                device)
-                opt.zero_grad()
-                loss = _task_loss(net(u), x, amps, net.log_precision)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += float(loss.detach())
-                bar.step()
-            net.eval()
-            sers, mses = [], []
-            with torch.no_grad():
-                for vu, vx, vidx in val:
-                    out = net(vu, hard=True)
-                    mses.append(float(((out - vx) ** 2).sum(-1).mean()) / users)
-                    s = out[:, :users].double().cpu().numpy() + 1j * out[:, users:].double().cpu().numpy()
-                    sers.append(float(np.mean(qam.hard_decision(s) != vidx)))
-            score = float(np.mean(np.log10(np.maximum(sers, 1e-6))))
-            history.append({"epoch": epoch, "loss": total / p["steps"], "val_ser": sers, "val_mse": mses,
-                            "val_score": score})
-            bar.epoch(epoch, {"loss": f"{total / p['steps']:.4f}", "validation SER": f"{10 ** score:.2e}"})
-            if score <= best_score:
-                best_score, best = score, (copy.deepcopy(net.state_dict()), mses[-1])
-            ckpt.save(epoch + 1, best=best, best_score=best_score, history=history)
-    net.load_state_dict(best[0])
-    net.to("cpu").eval()
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=p["epochs"] * p["steps"])
+
+    def before_epoch(epoch):
+        if net.adc.uses_tanh and p["anneal_to"] > 0:
+            frac = epoch / max(1, p["epochs"] - 1)
+            net.adc.set_sharpness(p["sharpness"] * (p["anneal_to"] / p["sharpness"]) ** frac)
+
+    def step(epoch, i):
+        u, x, _ = _draw(link, p["batch_frames"], rng.uniform(lo, hi, min(4, p["batch_frames"])), rng, torch, device)
+        opt.zero_grad()
+        loss = _task_loss(net(u), x, amps, net.log_precision)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return float(loss.detach())
+
+    def validate(epoch):
+        """Hard-path symbol-error rates and MSEs per validation SNR; the score is the mean log10 SER."""
+        sers, mses = [], []
+        with torch.no_grad():
+            for vu, vx, vidx in val:
+                out = net(vu, hard=True)
+                mses.append(float(((out - vx) ** 2).sum(-1).mean()) / users)
+                s = out[:, :users].double().cpu().numpy() + 1j * out[:, users:].double().cpu().numpy()
+                sers.append(float(np.mean(qam.hard_decision(s) != vidx)))
+        score = float(np.mean(np.log10(np.maximum(sers, 1e-6))))
+        return score, {"val_ser": sers, "val_mse": mses, "val_score": score}
+
+    task = Task(net, step, validate, before_epoch,
+                tracked={"opt": opt, "sched": sched, "data": rng, "torch": TORCH_GLOBAL_RNG},
+                show=lambda h: {"loss": f"{h['loss']:.4f}", "validation SER": f"{10 ** h['val_score']:.2e}"})
+    fitted = fit(task, what="task_hybrid receiver", key={"training": _key(p, link), "device": str(device)},
+                 epochs=p["epochs"], steps=p["steps"], progress="train task_hybrid" if progress else None)
     # residual: the error variance at the top validation SNR, where the converters' share dominates (LLRs)
+    residual = fitted.history[fitted.best_epoch]["val_mse"][-1]
     training = {k: v for k, v in p.items() if k != "model"}
     training["device"] = str(device)
     return TrainedTaskHybrid(net=net, arch=arch, link=link_spec(link), training=training, seed=seed,
-                             residual=max(best[1], 1e-6), history=history)
+                             residual=max(residual, 1e-6), history=fitted.history)
 
 
 # ---- files ---------------------------------------------------------------------------------------------------------

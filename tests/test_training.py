@@ -249,3 +249,28 @@ def test_an_interrupted_lattice_training_resumes_to_the_same_generator(tmp_path,
     if res.quantizer is not None:  # its dither generator is the training's: in the same state
         assert np.array_equal(again.quantizer.codewords, res.quantizer.codewords)
         assert np.array_equal(again.quantizer._rng.random(3), res.quantizer._rng.random(3))
+
+
+def _users_link(receiver, adc=None):
+    from hwsim.pipeline import Pipeline
+
+    return Pipeline.from_tables({"source": {"type": "users", "users": 3, "constellation": "qam16"},
+                                 "channel": {"type": "rayleigh", "antennas": 16, "frame_len": 20},
+                                 "adc": adc or {"type": "uniform", "bits": 2, "agc": "ideal"}, "receiver": receiver})
+
+
+def _task_hybrid(training):
+    from hwsim.receivers import task_hybrid as th
+
+    link = _users_link({"type": "task_hybrid", "outputs": 4, "bits": 2, "training": training, "epochs": 4,
+                        "steps": 3, "batch_frames": 4, "val_frames": 4, "val_snrs": 2}, adc={"type": "none"})
+    return th.train(link, link.receiver.params)
+
+
+@pytest.mark.parametrize("training", ["soft_to_hard", "passing_gradient"])
+def test_an_interrupted_task_hybrid_training_resumes_to_the_same_receiver(tmp_path, monkeypatch, training):
+    plain = _task_hybrid(training)
+    again = _interrupted_then_resumed(tmp_path, monkeypatch, lambda: _task_hybrid(training), 1,
+                                      "task_hybrid receiver")
+    _same_state(again.net.state_dict(), plain.net.state_dict())
+    assert again.history == plain.history and again.residual == plain.residual
