@@ -89,6 +89,9 @@ epochs of ``steps`` steps, fresh data every step; after every epoch the detector
 decisions are validated on a fixed set (``val_frames`` frames at each of ``val_snrs`` SNRs
 spread over the training range) and the epoch with the lowest validation BER (geometric mean
 over the validation SNRs, so every SNR counts) is kept.
+The loop is :func:`hwsim.training.fit`: inside :func:`hwsim.checkpoint.checkpointing` (``hwsim train``,
+a sweep's shared set-up) the state is saved after every epoch and an interrupted training resumes
+to the same network.
 
 The trained network is the *sweep's*: it is trained from ``train_seed`` alone, on one CPU thread
 (a network is then the same whatever the process's thread count), once, in the sweep's own
@@ -110,7 +113,6 @@ whose link differs from the sweep's is refused, as is a sidecar asking for more 
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import math
@@ -687,8 +689,8 @@ def _draw(link, frames: int, snrs, rng, torch, device="cpu"):
 
 
 def _train(link, p: dict, *, progress: bool, device) -> TrainedDetector:
-    from hwsim._progress import EpochProgress
-    from hwsim.checkpoint import TORCH_GLOBAL_RNG, checkpoint
+    from hwsim.checkpoint import TORCH_GLOBAL_RNG
+    from hwsim.training import Task, fit
 
     torch, _ = _torch()
     seed = int(p["train_seed"])
@@ -704,40 +706,34 @@ def _train(link, p: dict, *, progress: bool, device) -> TrainedDetector:
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=p["epochs"] * p["steps"])
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    ckpt = checkpoint("learned detector", {"training": _cache_key(p, link), "device": str(device)})
-    ckpt.track(net=net, opt=opt, sched=sched, data=rng, torch=TORCH_GLOBAL_RNG)
-    done, saved = ckpt.resume()
-    best, best_score, history = saved.get("best"), saved.get("best_score", math.inf), saved.get("history", [])
-    with EpochProgress("train learned detector", p["epochs"], p["steps"], done, progress) as bar:
-        for epoch in range(done, p["epochs"]):
-            net.train()
-            total = 0.0
-            for _ in range(p["steps"]):
-                snrs = rng.uniform(lo, hi, p["snr_groups"])
-                batch, bits = _draw(link, p["batch_frames"], snrs, rng, torch, device)
-                opt.zero_grad()
-                final, soft = net(batch)
-                loss = loss_fn(final, bits) + loss_fn(soft, bits)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-                opt.step()
-                sched.step()
-                total += float(loss.detach())
-                bar.step()
-            net.eval()
-            with torch.no_grad():
-                bers = [float(((_forward(net, vb, torch) > 0).float() != vbits).float().mean()) for vb, vbits in val]
-            score = float(np.mean(np.log10(np.maximum(bers, 1e-7))))
-            history.append({"epoch": epoch, "loss": total / p["steps"], "val_ber": bers, "val_score": score})
-            bar.epoch(epoch, {"loss": f"{total / p['steps']:.4f}", "validation BER": f"{10 ** score:.2e}"})
-            if score <= best_score:
-                best_score, best = score, copy.deepcopy(net.state_dict())
-            ckpt.save(epoch + 1, best=best, best_score=best_score, history=history)
-    net.load_state_dict(best)
-    net.to("cpu").eval()
+
+    def step(epoch, i):
+        snrs = rng.uniform(lo, hi, p["snr_groups"])
+        batch, bits = _draw(link, p["batch_frames"], snrs, rng, torch, device)
+        opt.zero_grad()
+        final, soft = net(batch)
+        loss = loss_fn(final, bits) + loss_fn(soft, bits)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        opt.step()
+        sched.step()
+        return float(loss.detach())
+
+    def validate(epoch):
+        """The detector's hard-decision BER per validation SNR; the score is the mean log10 BER."""
+        with torch.no_grad():
+            bers = [float(((_forward(net, vb, torch) > 0).float() != vbits).float().mean()) for vb, vbits in val]
+        score = float(np.mean(np.log10(np.maximum(bers, 1e-7))))
+        return score, {"val_ber": bers, "val_score": score}
+
+    task = Task(net, step, validate, tracked={"opt": opt, "sched": sched, "data": rng, "torch": TORCH_GLOBAL_RNG},
+                show=lambda h: {"loss": f"{h['loss']:.4f}", "validation BER": f"{10 ** h['val_score']:.2e}"})
+    fitted = fit(task, what="learned detector", key={"training": _cache_key(p, link), "device": str(device)},
+                 epochs=p["epochs"], steps=p["steps"], progress="train learned detector" if progress else None)
     training = {k: v for k, v in p.items() if k not in ("model", "progress")}
     training["device"] = str(device)
-    return TrainedDetector(net=net, arch=arch, link=link_spec(link), training=training, seed=seed, history=history)
+    return TrainedDetector(net=net, arch=arch, link=link_spec(link), training=training, seed=seed,
+                           history=fitted.history)
 
 
 # ---- files -------------------------------------------------------------------------------------------------------

@@ -274,3 +274,20 @@ def test_an_interrupted_task_hybrid_training_resumes_to_the_same_receiver(tmp_pa
                                       "task_hybrid receiver")
     _same_state(again.net.state_dict(), plain.net.state_dict())
     assert again.history == plain.history and again.residual == plain.residual
+
+
+def _detector(adc):
+    from hwsim.receivers.learned_detector import train_detector
+
+    return train_detector(_users_link({"type": "learned", "layers": 3, "search": 1, "epochs": 4, "steps": 3,
+                                       "batch_frames": 4, "snr_groups": 2, "val_frames": 2, "val_snrs": 2,
+                                       "train_snr_min": 0.0, "train_snr_max": 10.0}, adc=adc))
+
+
+@pytest.mark.parametrize("adc", [{"type": "uniform", "bits": 1, "agc": "ideal"}, {"type": "none"}],
+                         ids=["1-bit", "unquantized"])
+def test_an_interrupted_learned_detector_training_resumes_to_the_same_network(tmp_path, monkeypatch, adc):
+    plain = _detector(adc)
+    again = _interrupted_then_resumed(tmp_path, monkeypatch, lambda: _detector(adc), 2, "learned detector")
+    _same_state(again.net.state_dict(), plain.net.state_dict())
+    assert again.history == plain.history
