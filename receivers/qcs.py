@@ -52,6 +52,9 @@ it stalls in :math:`10^4`), the levels' step is :math:`\max(10^{-5}, 10^{-3}/\sq
 :math:`\max(5 \cdot 10^{-7}, 5 \cdot 10^{-5}/\sqrt t)`), and after the ramp the steps decay (cosine) to 1%
 of their value. The hard-path NMSE on a validation set is measured every ``steps/20`` steps and the
 best model is kept (the paper's validation of Algorithm 1).
+The loop is :func:`hwsim.training.fit`, one epoch per validation: inside
+:func:`hwsim.checkpoint.checkpointing` the state is saved at every validation and an interrupted
+training resumes to the same network.
 """
 
 from __future__ import annotations
@@ -497,7 +500,12 @@ def train_qcs(source, bits: int, rng: np.random.Generator, *, encoder: bool = Tr
     Returns
     -------
     QCSNet
-        The kept model, with ``history``: (step, h, beta, validation NMSE) of each check.
+        The kept model (the first of equal checks), with ``history``: (step, h, beta, validation NMSE)
+        of each check.
+
+    The loop is :func:`hwsim.training.fit`, one epoch per check: inside
+    :func:`hwsim.checkpoint.checkpointing` an interrupted training resumes from its last check to the
+    same model (``rng`` ends in the same state too).
     """
     import torch
 
@@ -515,6 +523,11 @@ def train_qcs(source, bits: int, rng: np.random.Generator, *, encoder: bool = Tr
 
 def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, lr_levels, lr_levels_min,
                h_init, h_max, anneal, learn_thresholds, val_samples, checks):
+    import hashlib
+
+    from hwsim.checkpoint import TORCH_GLOBAL_RNG
+    from hwsim.training import Carried, Task, fit
+
     M, N = source.M, source.N
     K = M if (k is None or not encoder) else int(k)
     enc = _mlp([M, 5 * K, K], final_tanh=True) if encoder else None
@@ -535,18 +548,23 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
                     for lin in m if isinstance(lin, torch.nn.Linear)]
         return QCSNet(layers(enc) if enc is not None else None, shq.to_table(), layers(dec))
 
-    best, best_val, history = None, math.inf, []
+    def h_beta(t):
+        return min(h_init + alpha * t, h_max), min(beta_rate * t, 1.0)
+
+    # one epoch per validation: checks every `every` steps and after the last one
     every = max(steps // max(checks, 1), 1)
+    per_epoch = [every] * (steps // every) + ([steps % every] if steps % every else [])
     chunk = max(1, min(64, _PIECE_VALUES // (batch * N)))  # batches drawn at once (64 for every shipped study)
-    xs = ys = None
-    for t in range(1, steps + 1):
+    drawn = Carried(xs=None, ys=None)
+
+    def step(epoch, i):
+        t = epoch * every + i + 1
         j = (t - 1) % chunk
         if j == 0:
             xb, yb = source.sample(chunk * batch, rng)
-            xs = torch.as_tensor(xb, dtype=torch.float32).view(chunk, batch, N)
-            ys = torch.as_tensor(yb, dtype=torch.float32).view(chunk, batch, M)
-        h = min(h_init + alpha * t, h_max)
-        beta = min(beta_rate * t, 1.0)
+            drawn.xs = torch.as_tensor(xb, dtype=torch.float32).view(chunk, batch, N)
+            drawn.ys = torch.as_tensor(yb, dtype=torch.float32).view(chunk, batch, M)
+        h, beta = h_beta(t)
         set_steepness(shq, h)
         # the paper's max(eta_min, eta / sqrt(t)); after the ramp (h at h_max, beta = 1) a cosine decay to
         # 1% of it fine-tunes the nearly hard system in the few steps this schedule has
@@ -554,19 +572,33 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
         decay = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fine))
         for g, (eta, eta_min) in zip(opt.param_groups, ((lr, lr_min), (lr_levels, lr_levels_min))):
             g["lr"] = decay * max(eta_min, eta / math.sqrt(t))
-        a = enc(ys[j]) if enc is not None else ys[j]
+        a = enc(drawn.ys[j]) if enc is not None else drawn.ys[j]
         out = dec(shq_blended(shq, a, beta))
-        loss = ((out - xs[j]) ** 2).sum(1).mean()
+        loss = ((out - drawn.xs[j]) ** 2).sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if t % every == 0 or t == steps:
-            net = snapshot()
-            val = float(((net.estimate(y_val) - x_val) ** 2).sum(1).mean()) / energy
-            history.append((t, h, beta, val))
-            if val < best_val:
-                best, best_val = net, val
-    best.history = history
+        return float(loss.detach())
+
+    def validate(epoch):
+        """The hard path's NMSE on the validation set, after step t."""
+        t = epoch * every + per_epoch[epoch]
+        h, beta = h_beta(t)
+        val = float(((snapshot().estimate(y_val) - x_val) ** 2).sum(1).mean()) / energy
+        return val, {"step": t, "h": h, "beta": beta, "val_nmse": val}
+
+    model = torch.nn.ModuleDict({"dec": dec, "shq": shq, **({"enc": enc} if enc is not None else {})})
+    data = hashlib.sha256(np.ascontiguousarray(x_val).tobytes() + np.ascontiguousarray(y_val).tobytes()).hexdigest()
+    key = {"data": data, "seed": torch.initial_seed(), "n": N, "m": M, "k": K, "encoder": enc is not None,
+           "bits": bits, "steps": steps, "batch": batch, "lr": lr, "lr_min": lr_min, "lr_levels": lr_levels,
+           "lr_levels_min": lr_levels_min, "h_init": h_init, "h_max": h_max, "anneal": anneal,
+           "learn_thresholds": learn_thresholds, "checks": checks, "chunk": chunk}
+    task = Task(model, step, validate, tracked={"opt": opt, "drawn": drawn, "data": rng, "torch": TORCH_GLOBAL_RNG},
+                show=lambda entry: {"loss": f"{entry['loss']:.4g}", "validation NMSE": f"{entry['val_nmse']:.4g}"})
+    fitted = fit(task, what="DeepQCS network" if enc is not None else "CE-DecNet network", key=key,
+                 epochs=len(per_epoch), steps=per_epoch, ties="earlier")
+    best = snapshot()  # the kept check's network (fit loaded its state)
+    best.history = [(e["step"], e["h"], e["beta"], e["val_nmse"]) for e in fitted.history]
     return best
 
 

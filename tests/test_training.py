@@ -291,3 +291,30 @@ def test_an_interrupted_learned_detector_training_resumes_to_the_same_network(tm
     again = _interrupted_then_resumed(tmp_path, monkeypatch, lambda: _detector(adc), 2, "learned detector")
     _same_state(again.net.state_dict(), plain.net.state_dict())
     assert again.history == plain.history
+
+
+def _qcs(encoder):
+    from hwsim.channels.sparse import SparseSource
+    from hwsim.receivers.qcs import train_qcs
+
+    rng = np.random.default_rng(7)
+    net = train_qcs(SparseSource(n=20, m=10, s=2), 2, rng, encoder=encoder, steps=130, batch=50, checks=7,
+                    val_samples=300)
+    return net, rng.random(3), torch.get_rng_state()
+
+
+@pytest.mark.parametrize("encoder", [True, False], ids=["deepqcs", "ce_decnet"])
+def test_an_interrupted_qcs_training_resumes_to_the_same_network(tmp_path, monkeypatch, encoder):
+    """Checks every 18 of 130 steps (8 epochs, the last of 4 steps); the batches are drawn 64 at a time, so
+    the state it resumes from (after 2 epochs, step 36) lies inside a drawn chunk, which the checkpoint
+    carries."""
+    net, after, torch_rng = _qcs(encoder)
+    (again, again_after, again_rng) = _interrupted_then_resumed(
+        tmp_path, monkeypatch, lambda: _qcs(encoder), 2, "DeepQCS network" if encoder else "CE-DecNet network")
+    for (w, b), (w2, b2) in zip((net.encoder or []) + net.decoder, (again.encoder or []) + again.decoder):
+        assert np.array_equal(w, w2) and np.array_equal(b, b2)
+    assert (again.encoder is None) == (net.encoder is None) == (not encoder)
+    assert np.array_equal(again.table.thresholds, net.table.thresholds)
+    assert np.array_equal(again.table.levels, net.table.levels)
+    assert again.history == net.history and len(net.history) == 8 and net.history[-1][0] == 130
+    assert np.array_equal(again_after, after) and torch.equal(again_rng, torch_rng)
