@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import Component, register
+from hwsim.components import register
+from hwsim.hooks import ChannelHooks
 
 #: Most receive antennas a link may have (a guard against configs that exhaust memory).
 MAX_ANTENNAS = 4096
@@ -18,7 +19,7 @@ MAX_ANTENNAS = 4096
 MAX_FRAME_LEN = 1_000_000
 
 
-class BlockChannel(Component):
+class BlockChannel(ChannelHooks):
     """Base of the flat block-fading channels: ``antennas`` (N) and ``frame_len`` (L).
 
     ``real``: the link carries real signals (Shlezinger and Eldar's model); ``random``: frames draw their
@@ -31,9 +32,6 @@ class BlockChannel(Component):
     frame_len : int
         L, the channel uses that share one draw of the channel (1 to :data:`MAX_FRAME_LEN`).
     """
-
-    real = False
-    random = True
 
     def __init__(self, *, antennas: int = 64, frame_len: int = 100):
         self.antennas = _checks.integer("channel.antennas", antennas, minimum=1, maximum=MAX_ANTENNAS)

@@ -141,10 +141,11 @@ class PilotChannel:
 
 # ---- pipeline component (hwsim.pipeline): the channel-estimation task of Shlezinger and Eldar Sec. 4.1 ------------
 
-from hwsim.components import Component, register  # noqa: E402  (kept beside the component it registers)
+from hwsim.components import register  # noqa: E402  (kept beside the component it registers)
+from hwsim.hooks import SourceHooks  # noqa: E402
 
 @register("source", "pilots")
-class Pilots(Component):
+class Pilots(SourceHooks):
     r"""The unknown is the channel: :math:`s` = the real decomposition of vec(H), :math:`\mathcal N(0, I/2)`,
     measured through ``tau_p`` DFT pilots at SNR ``P`` (Shlezinger and Eldar eq. (6), :class:`PilotChannel`):
     :math:`x = \sqrt P A_0 s + w`, ``n = 2 tau_p antennas`` measurements, ``k = 2 users antennas`` unknowns.

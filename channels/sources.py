@@ -7,7 +7,8 @@ from typing import Literal
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import Component, register
+from hwsim.components import register
+from hwsim.hooks import SourceHooks
 
 from .qam import get_qam
 
@@ -16,7 +17,7 @@ MAX_USERS = 1024
 
 
 @register("source", "users")
-class Users(Component):
+class Users(SourceHooks):
     """``users`` single-antenna users sending i.i.d. uniform Gray-labelled symbols, :math:`E|s|^2 = 1`.
 
     Parameters
@@ -48,7 +49,7 @@ MAX_GAUSSIAN_DIM = 64
 
 
 @register("source", "gaussian")
-class GaussianVectors(Component):
+class GaussianVectors(SourceHooks):
     r"""Vectors of ``dim`` samples of a unit-variance Gauss-Markov process (``rho = 0``: i.i.d.
     :math:`\mathcal N(0, 1)`): :math:`x_1 \sim \mathcal N(0, 1)`, :math:`x_{i+1} = \rho x_i +
     \sqrt{1 - \rho^2}\, w_i`, i.e. covariance :math:`\rho^{|i-j|}`, each vector drawn independently.
@@ -66,6 +67,7 @@ class GaussianVectors(Component):
     """
 
     task = "estimation"
+    gaussian = True
 
     def __init__(self, *, dim: int = 2, rho: float = 0.0):
         _checks.integer("source.dim", dim, minimum=1, maximum=MAX_GAUSSIAN_DIM)

@@ -24,7 +24,8 @@ from typing import Literal
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import Component, register
+from hwsim.components import register
+from hwsim.hooks import SourceHooks
 
 #: Longest sparse source vector ``source.n``: the measurement matrix is cut from the n x n DCT (8 MiB of
 #: float64 at the limit; 4096 took 0.5 GB to load a config) and every draw holds batch x n values several
@@ -71,7 +72,7 @@ def measurement_matrix(n: int, m: int, normalize: str = "columns") -> np.ndarray
 
 
 @register("source", "sparse")
-class SparseSource(Component):
+class SparseSource(SourceHooks):
     r"""S-sparse vectors :math:`x` of length ``n`` and their measurements :math:`y = \Phi x + n` (module text).
 
     An estimation link: the unknown is :math:`x`, the observation :math:`y`; :attr:`mean_energy`
@@ -92,6 +93,7 @@ class SparseSource(Component):
     """
 
     task = "estimation"
+    sparse = True
 
     def __init__(self, *, n: int = 20, m: int = 10, s: int = 2, noise_var: float = 1e-4,
                  normalize: Literal["columns", "none"] = "columns"):

@@ -24,7 +24,8 @@ from typing import Literal
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import Component, register
+from hwsim.components import register
+from hwsim.hooks import FrontendHooks
 
 
 def _check_link_arrays(y, H) -> tuple[int, int, int, int]:
@@ -37,13 +38,11 @@ def _check_link_arrays(y, H) -> tuple[int, int, int, int]:
     return f, l, n, H.shape[2]
 
 
-class FrontEnd(Component):
+class FrontEnd(FrontendHooks):
     """Base of the analog front ends: ``apply(y, H, noise_var) -> (W y, W H, noise_cov)``.
 
     What a front end says of itself, for the stages that ask (never its name): ``combines`` is False
     only where the converters see the antennas' own signals (:class:`Identity`)."""
-
-    combines = True
 
 
 @register("frontend", "identity")
@@ -117,7 +116,7 @@ class Combiner(FrontEnd):
     def check_link(self, link) -> None:
         """Refuse, before anything runs, a combiner that does not fit the channel."""
         self.outputs(link.channel.antennas)
-        if getattr(link.channel, "real", False) and self.W is not None and np.any(self.W.imag):
+        if link.channel.real and self.W is not None and np.any(self.W.imag):
             raise ValueError("frontend.imag: a real link (channel.real) takes a real combiner")
 
     def apply(self, y: np.ndarray, H: np.ndarray, noise_var: float):
@@ -230,13 +229,13 @@ class Theorem3Combiner(FrontEnd):
         have ``2**bits`` levels; the unquantized bank ``none`` is accepted as a reference with
         ``outputs`` equal to the users).
         """
-        if getattr(link.channel, "real", False):
+        if link.channel.real:
             raise ValueError(f"frontend.type = 'theorem3' works on complex links; channel.type = "
                              f"{link.channel.name!r} is real-valued")
         self.outputs(link.channel.antennas)
         self._check_users(link.source.users)
         adc, bits = link.adc, self.params["bits"]
-        params = getattr(adc, "params", {})
+        params = adc.params
         if "bits" in params and params["bits"] != bits:
             raise ValueError(f"frontend.bits = {bits} but adc.bits = {params['bits']}: the Theorem 3 combiner is "
                              "designed for the bank's resolution; set both to the same value")
@@ -244,7 +243,7 @@ class Theorem3Combiner(FrontEnd):
         if table is not None and table.n_levels != self.levels:
             raise ValueError(f"frontend.bits = {bits} assumes {self.levels}-level converters but the bank's table has "
                              f"{table.n_levels} levels")
-        if adc.name == "none" and self.params["outputs"] > link.source.users:
+        if not adc.quantizes and self.params["outputs"] > link.source.users:
             raise ValueError(f"frontend.outputs = {self.params['outputs']} > source.users = {link.source.users} with "
                              "adc.type = 'none': the combined signal lies in a K-dimensional space, so its covariance "
                              "is singular; an unquantized reference takes frontend.outputs = source.users")

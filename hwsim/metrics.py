@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .components import Component, register
+from .components import register
+from .hooks import MetricHooks
 
 
-class Metric(Component):
+class Metric(MetricHooks):
     """``column``/``samples_column`` name the results.csv columns; ``trials_per_sample(source)``.
 
     ``task``: ``"detection"`` (error rates of symbol decisions) or ``"estimation"`` (MSE).
@@ -21,7 +22,6 @@ class Metric(Component):
 
     column = ""
     samples_column = ""
-    task = "detection"
 
     def trials_per_sample(self, source) -> int:  # pragma: no cover - interface
         raise NotImplementedError
@@ -46,6 +46,7 @@ class BER(Metric):
     """Bit error rate of the Gray labels (every user's every bit)."""
 
     column, samples_column = "ber", "bits"
+    counts_bits = True
 
     def trials_per_sample(self, source) -> int:
         return source.bits_per_sample
@@ -97,6 +98,7 @@ class W2(Metric):
     """
 
     column, samples_column = "w2", "realizations"
+    per_batch_only = True
     task = "estimation"
 
     def per_realization(self, s: np.ndarray, s_hat: np.ndarray) -> np.ndarray:
@@ -109,7 +111,7 @@ class W2(Metric):
 
         if s_hat.shape != s.shape:
             raise ValueError(f"estimates have shape {s_hat.shape}, the unknowns {s.shape}")
-        if getattr(source, "name", "") == "gaussian":
+        if source is not None and source.gaussian:
             std = np.sqrt(np.diag(source.covariance()))
             return float(np.mean([gaussian_w2sq(s_hat[:, j], std[j]) for j in range(s.shape[1])]))
         return float(np.mean([empirical_w2sq(s[:, j], s_hat[:, j]) for j in range(s.shape[1])]))
@@ -133,8 +135,7 @@ class NMSE(Metric):
         self._energy = None
 
     def check_link(self, link) -> None:
-        energy = getattr(link.source, "mean_energy", None)
-        if energy is None:
+        if link.source.mean_energy is None:
             raise ValueError(f"metric.type = \"nmse\" divides by the source's exact E||x||^2 (mean_energy), which "
                              f"source.type = {link.source.name!r} does not give; use metric.type = \"mse\"")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.components import Component
+from hwsim.hooks import ReceiverHooks
 
 
 @dataclass
@@ -41,6 +41,9 @@ class Observation:
         +-inf for the outer cells), for detectors that use the exact quantized likelihood.
     noise_cov : complex [N, N] or [F, N, N] or None
         Noise covariance when it is not :math:`N_0 I` (a combiner in front of the converters).
+    power : float [F, N] or None
+        The expected power :math:`E|y_i|^2` of each converter input per frame that the link states (what
+        the bank's ``agc = "ideal"`` sets its scale from; :mod:`hwsim.converters.banks`).
     fixed_channel : bool
         Every frame has the same ``H`` (a deterministic channel known exactly): a detector may
         build one filter or likelihood table from ``H[0]`` for the whole batch.
@@ -58,6 +61,7 @@ class Observation:
     upper_im: np.ndarray | None = None
     noise_cov: np.ndarray | None = None
     fixed_channel: bool = False
+    power: np.ndarray | None = None
 
     @property
     def quantized(self) -> bool:
@@ -78,23 +82,13 @@ class Decision:
     llr: np.ndarray | None = None
 
 
-class Detector(Component):
+class Detector(ReceiverHooks):
     """Base of every detector: ``detect(obs) -> Decision``.
 
-    A detector that cannot serve every link also defines ``check(*, users, inputs,
-    constellation)``, raising ``ValueError``; sweeps call it before anything runs. Optional
-    hooks every stage of a link may define (:class:`hwsim.pipeline.Pipeline`):
-    ``check_link(link)`` (refuse a link it cannot serve, before anything runs),
-    ``prepare(link, snr_db, rng)`` (set-up such as training, once per point and replica),
-    ``replicas`` (independently prepared copies a point averages) and, for receivers,
-    ``fused_link(link, snr_db)`` (a faster link function for the cases it recognises, else None).
-
-    ``error_directions`` says where the detector's errors lie, for importance sampling
-    (:class:`hwsim.engine.importance.NoiseBias`): ``"ml"`` (toward competing symbol vectors, the
-    default) or ``"linear"`` (toward the boundaries of a linear filter's decisions).
+    Its hooks and what it says of itself (which links it serves, its set-up, ``fused_link``, where
+    its errors lie for importance sampling: ``error_directions``) are declared, with their defaults,
+    by :class:`hwsim.hooks.ReceiverHooks`.
     """
-
-    error_directions = "ml"
 
     def detect(self, obs: Observation) -> Decision:  # pragma: no cover - interface
         raise NotImplementedError

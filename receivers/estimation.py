@@ -28,22 +28,22 @@ from typing import Literal
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import Component, register
+from hwsim.components import register
+from hwsim.hooks import ReceiverHooks
 
 
-class Estimator(Component):
+class Estimator(ReceiverHooks):
     """Base of the channel estimators: ``estimate(x, rng) -> s_hat``, or ``exact_value(link)``.
 
-    Optional: ``group`` (realizations that share one random set-up draw, e.g. an SNR estimate)
-    with ``redraw(link, rng)`` called before each group is sampled; ``prepare(link, snr_db, rng)``
-    and ``replicas`` as for detectors.
+    One with ``group`` > 0 (realizations that share one random set-up draw, e.g. an SNR estimate)
+    defines ``redraw(link, rng)``, called before each group is sampled; the other hooks are those of
+    every receiver (:class:`hwsim.hooks.ReceiverHooks`).
     """
 
     task = "estimation"
-    group = 0
 
     def check_link(self, link) -> None:
-        if getattr(link.frontend, "combines", True) or getattr(link.adc, "quantizes", True):
+        if link.frontend.combines or link.adc.quantizes:
             raise ValueError(f"receiver.type = {self.name!r} holds its own combiner and converters: the link needs "
                              f"frontend.type = \"identity\" and adc.type = \"none\", got {link.frontend.name!r} and "
                              f"{link.adc.name!r}")

@@ -496,7 +496,7 @@ class MAP(Detector):
 
     def check_link(self, link) -> None:
         _check_exhaustive(link)
-        if getattr(link.adc, "quantizes", True):
+        if link.adc.quantizes:
             raise ValueError(f"receiver.type = 'map' detects from unquantized samples (adc.type = \"none\"), got "
                              f"adc.type = {link.adc.name!r}; for quantized samples use receiver.type = \"qmap\"")
 
@@ -531,11 +531,11 @@ class QMAP(Detector):
 
         _check_exhaustive(link)
         require_scalar_cells(link, self.name, "a linear receiver (receiver.type = \"lmmse\")")
-        if getattr(link.adc, "params", {}).get("agc") != "fixed":
+        if link.adc.fixed_scale is None:
             raise ValueError("receiver.type = 'qmap' needs converters with one table and a fixed full scale "
                              f"(adc.agc = \"fixed\"), got adc.type = {link.adc.name!r}"
                              + (f" with agc = {link.adc.params['agc']!r}" if "agc" in link.adc.params else ""))
-        if getattr(link.frontend, "combines", True):
+        if link.frontend.combines:
             raise ValueError(f"receiver.type = 'qmap' needs white noise at the converters (frontend.type = "
                              f"\"identity\"), got {link.frontend.name!r}")
 
@@ -580,12 +580,12 @@ class QMAP(Detector):
         """
         if draws not in ("kernel", "numpy"):
             raise ValueError(f"draws must be 'kernel' or 'numpy', got {draws!r}")
-        if (link.channel.random or not link.channel.real or link.metric.name != "ber"
-                or getattr(link.frontend, "combines", True) or link.adc.params.get("agc") != "fixed"):
+        if (link.channel.random or not link.channel.real or not link.metric.counts_bits
+                or link.frontend.combines or link.adc.fixed_scale is None):
             return None
         const = get_constellation("bpsk")
         k, n = link.source.users, link.channel.antennas
-        adc = self._table(link.adc.table_for(n), float(link.adc.params["scale"]))
+        adc = self._table(link.adc.table_for(n), link.adc.fixed_scale)
         detector = QMAPDetector(link.channel.draw(1, k, None)[0], 10.0 ** (-snr_db / 20), adc, const)
         error_table = const.bit_error_table(k)
         frame_len = link.channel.frame_len

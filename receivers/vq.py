@@ -24,7 +24,7 @@ from .estimation import Estimator
 
 
 def _check_gaussian(link, name: str) -> None:
-    if link.source.name != "gaussian":
+    if not link.source.gaussian:
         raise ValueError(f"receiver.type = {name!r} quantizes a gaussian source (source.type = \"gaussian\"), got "
                          f"{link.source.name!r}")
 

@@ -1,0 +1,165 @@
+"""What a component can do and say about itself: every hook and capability of every kind, declared once.
+
+A link is a chain of stages (:data:`hwsim.components.KINDS`); each stage is a component of one kind,
+and every kind has one base here that declares, with its one signature and its default, each hook the
+pipeline and the other stages call on it. A stage never asks another which name it was given or which
+class it is: it asks what that one can do (``link.adc.scalar_cells``: "do you give per-axis cells?",
+``link.frontend.combines``: "do you mix the antennas?"), and a new component answers by overriding
+the attribute or method here that describes it. The kinds' own bases derive from these
+(:class:`hwsim.converters.banks.ConverterBank` from :class:`ConverterHooks`, the receivers'
+:class:`hwsim.receivers.base.Detector` and :class:`hwsim.receivers.estimation.Estimator` from
+:class:`ReceiverHooks`, ...), and :func:`hwsim.components.register` refuses a class of one kind that
+does not derive from its kind's base here, so every hook the pipeline calls exists on every stage.
+
+Hooks every stage has (:class:`StageHooks`), called by :class:`hwsim.pipeline.Pipeline`:
+
+``check_link(link)``
+    Refuse, before anything runs, a link this stage cannot serve (a clear ``ValueError`` naming the
+    key and what is allowed).
+``prepare(link, snr_db, rng)``
+    Set the stage up for one point (a learned stage trains here); ``snr_db`` is None on an
+    estimation link; ``rng`` is the point's set-up stream.
+``replicas``
+    How many independently prepared links a point averages (a learned receiver's ``trainings``).
+``shared_key(link)``, ``shared_setup(link, folder, progress, say)``
+    What a sweep computes once for all its points (a network every point shares): the key says
+    which (None: nothing), the set-up computes it; the sweep hands every point's
+    :meth:`~hwsim.pipeline.Pipeline.prepare` the results (its ``shared``), and the stage finds
+    its own under its key in ``link.shared``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .components import Component
+
+
+class StageHooks(Component):
+    """Hooks of every stage of a link (see the module's text)."""
+
+    #: Independently prepared copies of the link a point averages.
+    replicas: int = 1
+
+    def check_link(self, link) -> None:
+        """Refuse a link this stage cannot serve (``ValueError``); the default accepts every link."""
+
+    def prepare(self, link, snr_db: float | None, rng) -> None:
+        """Set up for one point (training, a filter designed once); the default has nothing to set up."""
+
+    def shared_key(self, link) -> str | None:
+        """The key of what the sweep computes once for every point of this stage (None: nothing)."""
+        return None
+
+    def shared_setup(self, link, folder, progress: bool = False, say=None) -> Any:
+        """Compute the set-up named by :meth:`shared_key` (in the sweep's own process, before the points;
+        ``folder``: the run's ``models/`` folder)."""
+        raise NotImplementedError(f"{type(self).__name__} names a shared set-up but does not compute it")
+
+
+class SourceHooks(StageHooks):
+    """What a source says of the unknowns it draws."""
+
+    #: ``"detection"`` (symbols sent over a channel) or ``"estimation"`` (the unknown is a vector or a
+    #: channel the source draws itself, observed through its own model).
+    task: str = "detection"
+    #: The unknowns are jointly Gaussian with the known ``covariance()`` (a vector quantizer's bound
+    #: and the Gaussian W2 distance need it).
+    gaussian: bool = False
+    #: The unknowns are sparse in a known dictionary (compressed sensing receivers need it).
+    sparse: bool = False
+    #: The exact :math:`E\\|x\\|^2` of the unknown, where the source knows it (an NMSE's denominator);
+    #: None when it does not.
+    mean_energy: float | None = None
+
+
+class ChannelHooks(StageHooks):
+    """What a channel says of the samples it gives."""
+
+    #: Real-valued samples and channel (Shlezinger and Eldar's model) instead of complex baseband.
+    real: bool = False
+    #: A random channel, redrawn every frame (False: one fixed channel known exactly).
+    random: bool = True
+    #: Time-domain samples of a wideband (OFDM) link instead of one flat channel per frame.
+    time_domain: bool = False
+
+    def check_users(self, users: int) -> None:
+        """Refuse a number of users this channel cannot carry; the default carries any."""
+
+
+class FrontendHooks(StageHooks):
+    """What an analog front end says of its output."""
+
+    #: The output mixes the antennas (a combiner), so its noise is no longer white per converter.
+    combines: bool = True
+
+
+class ConverterHooks(StageHooks):
+    """What a converter bank says of its output."""
+
+    #: The bank quantizes (False: the unquantized reference, ``adc.type = "none"``).
+    quantizes: bool = True
+    #: The bank gives each real axis's cell (lower and upper edge, with its reconstruction), so a
+    #: receiver can use the exact likelihood of the converter cells.
+    scalar_cells: bool = False
+
+    @property
+    def fixed_scale(self) -> float | None:
+        """The full scale every converter uses when the bank's gain is fixed (not set by an AGC from
+        the signal); None when the gain follows the signal."""
+        return None
+
+
+class ReceiverHooks(StageHooks):
+    """What a receiver says of itself."""
+
+    #: ``"detection"`` (decides symbols) or ``"estimation"`` (estimates an unknown vector).
+    task: str = "detection"
+    #: Works on real-valued links (``channel.real``).
+    real_link: bool = False
+    #: Trains for the point's SNR (the SNR is part of what it learns; a trained file names it).
+    trains_at_snr: bool = False
+    #: Where the receiver's errors lie, for importance sampling (:class:`hwsim.engine.importance.NoiseBias`):
+    #: ``"ml"`` (toward competing symbol vectors) or ``"linear"`` (toward a linear filter's own boundaries).
+    error_directions: str = "ml"
+    #: An estimation receiver that redraws a random set-up every ``group`` realizations (0: never).
+    group: int = 0
+
+    def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
+        """Refuse a link shape this receiver cannot detect (``inputs`` converter outputs); the default
+        detects any."""
+
+    def fused_link(self, link, snr_db: float):
+        """A faster ``run(rng, batch)`` of the whole link for the same draws, or None (the generic path)."""
+        return None
+
+    def measured_by(self, link):
+        """The metric component this receiver's curve is scored by instead of the link's, or None."""
+        return None
+
+    def exact_value(self, link) -> float | None:
+        """The point's value in closed form (a bound, a theory curve), or None: it is simulated."""
+        return None
+
+
+class MetricHooks(StageHooks):
+    """What a metric says of what it scores."""
+
+    #: ``"detection"`` (counts decision errors) or ``"estimation"`` (scores estimates).
+    task: str = "detection"
+    #: Scores bits (BER-like), so a receiver that counts bit errors itself may fuse the link.
+    counts_bits: bool = False
+    #: Scores laws per batch (:meth:`per_batch`) instead of realizations.
+    per_batch_only: bool = False
+
+    def per_batch(self, s, s_hat, source=None) -> float:
+        """The score of one batch of unknowns ``s`` and estimates ``s_hat`` (a metric of laws)."""
+        raise NotImplementedError(f"metric.type = {self.name!r} scores realizations, not batches")
+
+
+#: The base each kind's components derive from.
+BASES: dict[str, type] = {"source": SourceHooks, "channel": ChannelHooks, "frontend": FrontendHooks,
+                          "adc": ConverterHooks, "receiver": ReceiverHooks, "metric": MetricHooks}
+
+__all__ = ["BASES", "ChannelHooks", "ConverterHooks", "FrontendHooks", "MetricHooks", "ReceiverHooks",
+           "SourceHooks", "StageHooks"]
