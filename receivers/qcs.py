@@ -94,7 +94,7 @@ _PIECE_VALUES = 2**22
 
 
 def _check_source(link, name: str) -> None:
-    if link.source.name != "sparse":
+    if not link.source.sparse:
         raise ValueError(f"receiver.type = {name!r} decodes compressed measurements of a sparse source "
                          f"(source.type = \"sparse\"), got {link.source.name!r}")
 
