@@ -52,7 +52,8 @@ from typing import Literal
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import Component, register
+from hwsim.components import register
+from hwsim.hooks import ChannelHooks, SourceHooks
 from hwsim.tally import Tally
 
 #: Constellations of an OFDM source and their bits per symbol (Sionna's Gray QAM).
@@ -79,7 +80,7 @@ DECODER_PRECISION = "single"
 
 
 @register("source", "ofdm")
-class OFDMSource(Component):
+class OFDMSource(SourceHooks):
     r"""``users`` single-antenna users sending 5G-LDPC-coded Gray QAM on an OFDM resource grid.
 
     Parameters
@@ -175,7 +176,7 @@ class OFDMSource(Component):
         return self.users * self.blocks * self.n
 
 
-class WidebandChannel(Component):
+class WidebandChannel(ChannelHooks):
     """Base of the OFDM channels: taps per slot and the :meth:`wideband_link` hook of :mod:`hwsim.pipeline`.
 
     Parameters

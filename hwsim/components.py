@@ -81,9 +81,7 @@ class Component:
     parameter and defines no ``__init__`` shares its base's. ``FILES`` names the parameters that hold
     file paths (:class:`FileParam`): a sweep reads those files once, hashes them into its identity
     and gives every worker the same contents (:mod:`hwsim.engine.inputs`).
-
-    (A class may instead set ``PARAMS`` by hand and take ``**params``; :meth:`__init__` here then
-    checks them. New components declare a signature.)
+    A component without parameters needs no ``__init__`` of its own.
     """
 
     PARAMS: dict[str, Any] = {}
@@ -92,10 +90,14 @@ class Component:
     kind = ""
     name = ""
 
-    def __init__(self, **params):
-        if "params" in self.__dict__ and not params:
+    def __init__(self, **given):
+        if "params" in self.__dict__ and not given:
             return  # reached by super().__init__() from a declared __init__, whose values are set
-        self.params = check_params(type(self), params)
+        # a component without parameters: any name given is refused with its key
+        self.params = check_params(type(self), given)
+
+    # what help() and IDEs show of a component without parameters (the names it refuses are not parameters)
+    __init__.__signature__ = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -105,7 +107,8 @@ class Component:
         signature = inspect.signature(init)
         declared = list(signature.parameters.values())[1:]
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in declared):
-            return  # PARAMS written by hand, checked by Component.__init__
+            raise TypeError(f"{cls.__module__}.{cls.__qualname__}.__init__: a component takes no **kwargs; declare "
+                            "each parameter by name with its default")
         cls.PARAMS, cls.TYPES = _declared(cls, init, declared)
         cls.__init__ = _checked_init(cls, init, signature)
 
@@ -170,6 +173,12 @@ def register(kind: str, name: str):
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
     def deco(cls):
+        from .hooks import BASES  # the hooks every stage of this kind has (hwsim.hooks imports this module)
+
+        if not (isinstance(cls, type) and issubclass(cls, BASES[kind])):
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise TypeError(f"{article} {kind} must derive from hwsim.hooks.{BASES[kind].__name__} (or from a base "
+                            f"of its kind that does), got {getattr(cls, '__qualname__', cls)!r}")
         known = _REGISTRY[kind].get(name)
         same = known is not None and (known.__module__, known.__qualname__) == (cls.__module__, cls.__qualname__)
         if known is not None and known is not cls and not same:  # a re-imported module may register again

@@ -533,8 +533,7 @@ class QMAP(Detector):
         require_scalar_cells(link, self.name, "a linear receiver (receiver.type = \"lmmse\")")
         if link.adc.fixed_scale is None:
             raise ValueError("receiver.type = 'qmap' needs converters with one table and a fixed full scale "
-                             f"(adc.agc = \"fixed\"), got adc.type = {link.adc.name!r}"
-                             + (f" with agc = {link.adc.params['agc']!r}" if "agc" in link.adc.params else ""))
+                             f"(adc.agc = \"fixed\"), got adc = {link.adc!r}")
         if link.frontend.combines:
             raise ValueError(f"receiver.type = 'qmap' needs white noise at the converters (frontend.type = "
                              f"\"identity\"), got {link.frontend.name!r}")

@@ -33,14 +33,15 @@ from typing import Literal
 
 import numpy as np
 
-from hwsim.components import Component, register
+from hwsim.components import register
+from hwsim.hooks import ReceiverHooks
 
 #: The channel knowledge of ``ofdm_lmmse`` (the values of ``csi``).
 CSI_MODES = ("perfect", "ls", "blmmse")
 
 
 @register("receiver", "ofdm_lmmse")
-class OFDMLMMSE(Component):
+class OFDMLMMSE(ReceiverHooks):
     """LMMSE equaliser of an OFDM link with ``csi`` = perfect | ls | blmmse (see the module text)."""
 
     task = "detection"

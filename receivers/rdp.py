@@ -223,9 +223,10 @@ class RDPBound(Estimator):
     def check_link(self, link) -> None:
         super().check_link(link)
         _check_gaussian(link, "rdp_bound")
-        if link.source.params["rho"] != 0.0:
+        cov = link.source.covariance()
+        if not np.array_equal(cov, np.eye(len(cov))):
             raise ValueError("receiver.type = 'rdp_bound' is the bound of an i.i.d. N(0, 1) source (source.rho = 0), "
-                             f"got rho = {link.source.params['rho']}")
+                             f"got a source of covariance {np.round(cov, 3).tolist()}")
 
     def distortion_rate(self) -> float:
         """D(R): the Lloyd-Max MSE or :math:`2^{-2R}`."""

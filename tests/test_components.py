@@ -9,10 +9,11 @@ from typing import Literal
 import pytest
 
 from hwsim.components import Component, build, check_params, register
+from hwsim.hooks import ConverterHooks
 
 
 @register("adc", "test_declared_bank")
-class Declared(Component):
+class Declared(ConverterHooks):
     """A bank declared by its signature."""
 
     def __init__(self, bits: int = 3, *, agc: Literal["ideal", "fixed"] = "ideal", scale: float = 1.0,
@@ -83,4 +84,8 @@ def test_a_declaration_the_registry_cannot_read_is_refused_at_class_creation():
     with pytest.raises(TypeError, match=r"takes no \*args"):
         class Star(Component):
             def __init__(self, *args):
+                pass
+    with pytest.raises(TypeError, match=r"takes no \*\*kwargs"):
+        class Kw(Component):
+            def __init__(self, **params):
                 pass

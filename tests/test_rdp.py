@@ -115,7 +115,8 @@ def test_bad_input_gets_a_clear_error():
         from hwsim.metrics import W2
 
         W2().per_realization(np.zeros((2, 1)), np.zeros((2, 1)))
-    link = Pipeline.from_tables({"source": {"type": "gaussian", "dim": 1, "rho": 0.5},
+    # the bound is that of i.i.d. entries: a correlated source (dim 2; with dim 1, rho correlates nothing) is refused
+    link = Pipeline.from_tables({"source": {"type": "gaussian", "dim": 2, "rho": 0.5},
                                  "receiver": {"type": "rdp_bound"}, "metric": {"type": "mse"}})
     with pytest.raises(ValueError, match="source.rho = 0"):
         link.check()
