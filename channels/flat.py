@@ -66,13 +66,13 @@ class AWGN(BlockChannel):
     def __init__(self, *, antennas: int = 1, frame_len: int = 100):
         super().__init__(antennas=antennas, frame_len=frame_len)
 
-    def check(self, *, users: int) -> None:
+    def check_users(self, *, users: int) -> None:
         """Refuse, before a sweep runs, more users than antennas (each user has its own antenna)."""
         if users > self.antennas:
             raise ValueError(f"the awgn channel needs channel.antennas >= source.users, got {self.antennas} < {users}")
 
     def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:
-        self.check(users=users)
+        self.check_users(users=users)
         H = np.eye(self.antennas, users, dtype=np.complex128)
         return np.broadcast_to(H, (n_frames, self.antennas, users)).copy()
 

@@ -213,7 +213,7 @@ class WidebandChannel(ChannelHooks):
         raise NotImplementedError
 
     # -- the link
-    def check(self, *, users: int) -> None:
+    def check_users(self, *, users: int) -> None:
         """Nothing beyond the parameters (the grid is checked with the source in :meth:`check_link`)."""
 
     def check_link(self, link) -> None:

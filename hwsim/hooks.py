@@ -83,7 +83,7 @@ class ChannelHooks(StageHooks):
     #: Time-domain samples of a wideband (OFDM) link instead of one flat channel per frame.
     time_domain: bool = False
 
-    def check_users(self, users: int) -> None:
+    def check_users(self, *, users: int) -> None:
         """Refuse a number of users this channel cannot carry; the default carries any."""
 
 

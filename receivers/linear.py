@@ -306,7 +306,7 @@ class MRC(LinearDetector):
 class ZF(LinearDetector):
     r"""Zero forcing, :math:`W = (H^H H)^{-1} H^H`; needs :math:`N \ge K` and full column rank."""
 
-    def check(self, *, users: int, inputs: int, constellation) -> None:
+    def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
         """Refuse a link this detector cannot serve, before it runs (fewer inputs than users)."""
         if inputs < users:
             raise ValueError(f"ZF needs at least as many receive antennas (converter inputs) as users, "

@@ -50,7 +50,7 @@ class OFDMLMMSE(ReceiverHooks):
         super().__init__()  # the registry has checked the values (csi one of CSI_MODES) and set self.params
         self._blocks = None
 
-    def check(self, *, users: int, inputs: int, constellation) -> None:
+    def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
         """Any number of users and antennas (LMMSE per subcarrier)."""
 
     def check_link(self, link) -> None:

@@ -197,7 +197,7 @@ class SionnaDetector(Detector):
         raise NotImplementedError  # pragma: no cover - interface
 
     # -- shared ---------------------------------------------------------------------------
-    def check(self, *, users: int, inputs: int, constellation) -> None:
+    def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
         """Refuse a link this detector cannot serve, before it runs (override to add rules)."""
 
     def sionna_constellation(self, constellation):
@@ -223,7 +223,7 @@ class SionnaDetector(Detector):
     def detect(self, obs: Observation) -> Decision:
         c = obs.constellation
         f, l, n, k = obs.shape
-        self.check(users=k, inputs=n, constellation=c)
+        self.check_dimensions(users=k, inputs=n, constellation=c)
         y, R = reduced_model(obs)
         p = R.shape[1]
         det = self._detector(k, c)
@@ -273,7 +273,7 @@ class KBest(SionnaDetector):
         if not llr_clip > 0:
             raise ValueError(f"receiver.llr_clip must be > 0, got {llr_clip}")
 
-    def check(self, *, users: int, inputs: int, constellation) -> None:
+    def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
         if inputs < users:
             raise ValueError(f"K-best (Sionna) needs at least as many receive antennas (converter inputs) as "
                              f"users, got {inputs} < {users}")
@@ -318,7 +318,7 @@ class EP(SionnaDetector):
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"receiver.beta must lie in [0, 1], got {beta}")
 
-    def check(self, *, users: int, inputs: int, constellation) -> None:
+    def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
         from hwsim.channels.qam import get_qam  # noqa: PLC0415
 
         c = get_qam(constellation)

@@ -98,9 +98,9 @@ def test_bad_params(cls, bad, msg):
 
 def test_refusals():
     with pytest.raises(ValueError, match="antennas"):
-        KBest().check(users=4, inputs=2, constellation=get_qam("qpsk"))
+        KBest().check_dimensions(users=4, inputs=2, constellation=get_qam("qpsk"))
     with pytest.raises(ValueError, match="square QAM"):
-        EP().check(users=2, inputs=4, constellation=get_qam("bpsk"))
+        EP().check_dimensions(users=2, inputs=4, constellation=get_qam("bpsk"))
     obs, _ = observe(0, 1, 4, 4, 2)
     obs.noise_var = 0.0
     with pytest.raises(ValueError, match="noise_var"):
