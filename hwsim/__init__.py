@@ -13,7 +13,7 @@ source -> channel -> analog front end -> converter bank -> receiver -> metric. W
   channel estimators, Shlezinger and Eldar's learned receivers and the learned per-bit detector;
 - :mod:`hwsim.metrics`: BER and SER;
 - :mod:`hwsim.engine`: Monte Carlo with honest intervals, sweeps, results and plots;
-- :mod:`hwsim.studies`: what a sweep simulates (``link``: any link of the pipeline);
+- :mod:`hwsim.study`: what a sweep simulates (``study = "link"``: any link of the pipeline);
 - :mod:`hwsim.train`: ``hwsim train CONFIG``, a config's learned receiver trained once and saved;
 - :mod:`hwsim.cli`: the ``hwsim`` command;
 - :mod:`hwsim.api`: the Python API, exported here: :class:`hwsim.Link` (a link composed in Python),
@@ -21,7 +21,7 @@ source -> channel -> analog front end -> converter bank -> receiver -> metric. W
   :func:`hwsim.sweep` (a whole sweep, as a table).
 
 Dependencies point one way: components import neither the engine nor each other's internals;
-the engine imports studies by name only. Importing :mod:`hwsim` is light: torch and sionna
+the engine meets the components only through :mod:`hwsim.study`. Importing :mod:`hwsim` is light: torch and sionna
 load only where they are used.
 """
 

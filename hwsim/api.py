@@ -60,7 +60,7 @@ def simulate(link, snr_db: float | None = None, *, stopping=None, seed=0, estima
     from .engine.montecarlo import Estimate, StoppingRule
     from .engine.executors import run_point
     from .pipeline import Pipeline
-    from .studies import link as study
+    from . import study
 
     if not isinstance(link, Pipeline):
         raise TypeError(f"link must be a hwsim.Link (or a Pipeline), got {type(link).__name__}")

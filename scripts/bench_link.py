@@ -51,9 +51,9 @@ VARIANTS = {"kernel": ("kernel", "draws in the kernel"),
 
 def _link(draws: str):
     """The sweep engine's link of the point with the given draws mode, checked to be the fused kernel; the
-    ``kernel`` variant is checked to count what the engine's own link (``hwsim.studies.link.make_link``) counts."""
+    ``kernel`` variant is checked to count what the engine's own link (``hwsim.study.make_link``) counts."""
     from hwsim.engine.montecarlo import Tally
-    from hwsim.studies import link
+    from hwsim import study as link
 
     link.validate(TABLES, POINT)
     p = link.pipeline(TABLES, POINT)

@@ -21,7 +21,7 @@ import numpy as np
 from hwsim.engine.montecarlo import StoppingRule, estimate
 from hwsim.pipeline import Pipeline
 from hwsim.receivers.learned import Hybrid
-from hwsim.studies import link as link_study
+from hwsim import study as link_study
 
 #: Shlezinger and Eldar's link without its receiver (the receiver table is built from the arguments).
 TABLES = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},

@@ -10,7 +10,7 @@ from hwsim.channels import IIDRayleigh, Users
 from hwsim.converters import UniformBank
 from hwsim.engine.sweep import load_config, parse_config, run_sweep, shipped_configs
 from hwsim.receivers import BLMMSE, LMMSE
-from hwsim.studies.link import point_tables
+from hwsim.study import point_tables
 
 from test_sweep import _rows, tiny
 

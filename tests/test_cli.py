@@ -87,7 +87,7 @@ def test_wheel_maps_every_folder_under_the_hwsim_root(tmp_path):
     names = zipfile.ZipFile(next(tmp_path.glob("hwsim-*.whl"))).namelist()
     for mod in ("hwsim/converters/adc.py", "hwsim/engine/sweep.py", "hwsim/cli/main.py", "hwsim/channels/mimo.py",
                 "hwsim/receivers/map.py", "hwsim/designs/__init__.py", "hwsim/receivers/learned.py",
-                "hwsim/studies/link.py", "hwsim/configs/ber_snr.toml", "hwsim/configs/massive_mimo.toml"):
+                "hwsim/study.py", "hwsim/configs/ber_snr.toml", "hwsim/configs/massive_mimo.toml"):
         assert mod in names
     assert not any(n.startswith(("channels/", "receivers/", "designs/", "tests/")) for n in names)
     assert {"hwsim/quantizers/base.py", "hwsim/train.py", "hwsim/checkpoint.py", "hwsim/tally.py"} <= set(names)

@@ -1,5 +1,5 @@
 """The architecture's import rules, read from the source: the engine imports no component and
-components do not import the engine (the pipeline and the studies are where they meet)."""
+components do not import the engine (the pipeline and the study, hwsim/study.py, are where they meet)."""
 
 import ast
 from pathlib import Path

@@ -194,7 +194,7 @@ def test_bad_input_gets_clear_messages():
 
 def test_the_shipped_study_validates_every_point():
     from hwsim.engine.sweep import load_config
-    from hwsim.studies import link as study
+    from hwsim import study
 
     cfg = load_config("ofdm_tdl")                    # validates every point (study.validate)
     assert [c["name"] for c in cfg.curves] == ["unquantized", "1-bit", "2-bit", "3-bit", "4-bit"]

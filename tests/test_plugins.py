@@ -207,7 +207,7 @@ def test_simulate_on_a_link_of_the_plugins_components_gives_the_sweeps_numbers(p
     from hwsim.channels import IIDRayleigh, Users
     from hwsim.engine.sweep import load_config
     from hwsim.receivers import BLMMSE
-    from hwsim.studies.link import point_tables
+    from hwsim.study import point_tables
 
     cfg = load_config(plugin_dir / "cfg.toml", quick=True, plugins=["mymod"])
     assert cfg.plugins == ["mymod"] and cfg.numbers()["plugins"] == ["mymod"]

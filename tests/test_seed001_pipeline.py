@@ -13,7 +13,7 @@ import pytest
 
 from hwsim.engine.sweep import single_threaded
 from hwsim.pipeline import Pipeline
-from hwsim.studies import link
+from hwsim import study as link
 
 BASE = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
         "channel": {"type": "exponential", "antennas": 12, "frame_len": 100},

@@ -289,7 +289,7 @@ def test_a_points_seconds_include_its_set_up(monkeypatch):
     import numpy as np
 
     from hwsim.engine import sweep
-    from hwsim.studies import link
+    from hwsim import study as link
 
     cfg = parse_config(tiny(max_samples=2000))
     point = cfg.points()[0]

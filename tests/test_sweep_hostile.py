@@ -345,7 +345,7 @@ def test_a_damaged_line_inside_the_journal_is_an_error_naming_the_line(tmp_path)
     (lambda c: c["channel"].update(frame_len=10**9), r"channel.frame_len must be <= 1000000, got 1000000000"),
     (lambda c: c["channel"].update(antennas=4096, frame_len=10**6),
      r"channel.frame_len x channel.antennas = 4096000000 samples per frame, more than the limit of 4194304 "
-     r"\(hwsim.studies.link.MAX_FRAME_VALUES"),
+     r"\(hwsim.study.MAX_FRAME_VALUES"),
     (lambda c: c["source"].update(users=100_000), r"source.users must be <= 1024, got 100000"),
     (lambda c: c["source"].update(users=13), r"exhaustive detection over 2\*\*13 = 8192 symbol vectors exceeds the "
                                              r"limit of 4096"),

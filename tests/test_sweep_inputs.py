@@ -150,7 +150,7 @@ def _rate_config(curve_rate=None) -> dict:
 
 
 def test_a_curves_own_rate_wins_over_the_rate_axis(tmp_path):
-    from hwsim.studies import link
+    from hwsim import study as link
 
     cfg = parse_config(_rate_config(curve_rate=2.0))
     (point,) = cfg.points()

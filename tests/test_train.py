@@ -77,7 +77,7 @@ def test_a_sweep_trains_each_network_once_saves_it_and_a_resume_loads_it(tmp_pat
 def test_workers_use_the_network_the_sweep_sends_them():
     """prepare() takes the network in hwsim.components.SHARED under its key instead of training."""
     cfg = shrunk()
-    from hwsim.studies.link import pipeline
+    from hwsim.study import pipeline
 
     link = pipeline(cfg.system, {"adc.bits": 1, "snr_db": 8.0})
     other = ld.train_detector(link, **{**link.receiver.params, "train_seed": 5, "model": ""})

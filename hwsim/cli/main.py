@@ -15,9 +15,8 @@ def _print_summary(cfg, out: Path) -> None:
     """What a finished sweep found: where each curve reaches the config's [summary] target, beside the
     paper's value; without a target (or with panels), each curve's points and its first and last values."""
     from ..engine.results import crossing, read_results
-    from ..studies import load_study, result_columns
-
     from ..engine.plotting import default_x
+    from ..study import config_columns
 
     if not (out / "results.csv").exists():
         return
@@ -26,10 +25,9 @@ def _print_summary(cfg, out: Path) -> None:
     if target is None or any(len(values) > 1 for axis, values in cfg.grid.items() if axis != x):
         _print_overview(cfg, out, x)
         return
-    study = load_study(cfg.study)
     rows = read_results(out / "results.csv")
     refs = cfg.summary.get("reference", {})
-    y = result_columns(study, cfg.raw)[0]
+    y = config_columns(cfg.raw)[0]
     head = f"{x} at {y} {target:g}"
     width = max(26, 2 + max(len(shown(c["name"])) for c in cfg.curves))
     print(f"{'curve':<{width}}{head:>22}   paper")
@@ -43,10 +41,10 @@ def _print_overview(cfg, out: Path, x: str) -> None:
     """Per curve: finished points, and the estimate with its interval at the smallest and largest ``x``
     (or, with panels of other grid axes, the smallest and largest estimate)."""
     from ..engine.results import read_results
-    from ..studies import load_study, result_columns
+    from ..study import config_columns
 
     rows = read_results(out / "results.csv")
-    y = result_columns(load_study(cfg.study), cfg.raw)[0]
+    y = config_columns(cfg.raw)[0]
     expected: dict = {}
     for p in cfg.points():
         expected[p.curve] = expected.get(p.curve, 0) + 1

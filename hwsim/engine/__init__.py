@@ -7,5 +7,5 @@
   :mod:`~hwsim.engine.executors` (local workers, Dask or in-process)
 - :mod:`~hwsim.engine.results`, :mod:`~hwsim.engine.plotting`: results.csv, summaries and plots
 
-The engine knows studies by name (:mod:`hwsim.studies`) and imports no component.
+The engine calls the study (:mod:`hwsim.study`) and imports no component.
 """

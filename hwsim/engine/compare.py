@@ -379,9 +379,10 @@ def _logy(ref: Run) -> bool:
     if "logy" in plot_cfg:
         return bool(plot_cfg["logy"])
     try:
-        from ..studies import load_study, study_metric
+        from .. import study
 
-        return study_metric(load_study(ref.config["study"]), ref.config) == "rate"
+        study.check_name(ref.config["study"])
+        return study.config_metric(ref.config) == "rate"
     except Exception:  # noqa: BLE001 - a study this version does not know: judge by the column
         return ref.y in ("ber", "ser")
 

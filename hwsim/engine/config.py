@@ -1,6 +1,6 @@
 """The sweep file: a TOML declaration of a study, a grid and stopping rules, validated into a :class:`SweepConfig`.
 
-A sweep file names a study (see :mod:`hwsim.studies`), its ``[system]``, the ``[grid]``
+A sweep file names its study (``study = "link"``, :mod:`hwsim.study`), its ``[system]``, the ``[grid]``
 axes, the ``[[curves]]`` (each fixes some point keys and may fix a grid axis), the
 ``[stopping]`` rule and a root ``seed``. Every (curve, grid point) is one Monte Carlo
 point whose random stream derives from the root seed and the point's parameters, so
@@ -17,7 +17,7 @@ ones). ``--set`` values (:func:`parse_override`, :func:`apply_overrides`) are me
 names modules of user components, imported before any component table is read
 (:mod:`hwsim.plugins`); their names are part of the config's identity when there are any.
 
-Size limits (:data:`MAX_AXIS_VALUES`, :data:`MAX_POINTS`, and the studies' ``LIMITS``)
+Size limits (:data:`MAX_AXIS_VALUES`, :data:`MAX_POINTS`, and the study's ``MAX_FRAME_VALUES``)
 refuse configs that would exhaust memory before anything is allocated; they are module
 constants, to be raised in code by whoever really needs a bigger sweep.
 """
@@ -39,7 +39,7 @@ from pathlib import Path
 from .inputs import localize, read_input
 from .montecarlo import StoppingRule
 from .stats import point_seed
-from ..studies import STUDIES, load_study
+from .. import study
 
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
 
@@ -178,8 +178,7 @@ class SweepConfig:
         """The point's SeedSequence: keyed by curve and parameters, or with common random numbers
         by the grid position alone, so every curve sees the same draws there (paired comparisons).
         Keys that change nothing of the point (the study's ``unused_keys``) are left out."""
-        study = load_study(self.study)
-        unused = study.unused_keys(self.system, point.params) if hasattr(study, "unused_keys") else ()
+        unused = study.unused_keys(self.system, point.params)
         params = {k: v for k, v in point.params.items() if k not in unused}
         if self.common_random_numbers:
             return point_seed(self.seed, **{a: params[a] for a in self.grid if a in params})
@@ -198,8 +197,7 @@ class SweepConfig:
     def numbers(self) -> dict:
         """The resolved settings that determine the results (defaults filled, ranges expanded;
         a study's ``resolved(system)`` adds the defaults its components fill in)."""
-        study = load_study(self.study)
-        system = study.resolved(self.system) if hasattr(study, "resolved") else self.system
+        system = study.resolved(self.system)
         out = {"study": self.study, "seed": self.seed, "system": system, "grid": self.grid,
                "curves": self.curves, "stopping": dataclasses.asdict(self.stopping),
                "common_random_numbers": self.common_random_numbers}
@@ -305,12 +303,9 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None, pl
 
     given_plugins = check_names(plugins, plugin_option)
     data = copy.deepcopy(data)
-    study_name = data.get("study")
-    if not isinstance(study_name, str) or study_name not in STUDIES:
-        raise ValueError(f"the sweep file needs study = one of {', '.join(sorted(STUDIES))}, got {study_name!r}")
-    study = load_study(study_name)
-    # a pipeline study reads one table per component ([channel], [adc], [receiver], ...)
-    components = {kind: dict for kind in getattr(study, "COMPONENTS", ())}
+    study_name = study.check_name(data.get("study"))
+    # the study reads one table per component ([channel], [adc], [receiver], ...)
+    components = {kind: dict for kind in study.COMPONENTS}
     top, quick_keys = {**_TOP, **components}, {**_QUICK, **components}
     _check_keys(data, top, "the sweep file")
     for key, kind in top.items():
@@ -350,7 +345,7 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None, pl
     for kind in components:
         if kind in data:
             system[kind] = data[kind]
-    point_keys = study.point_keys(system) if hasattr(study, "point_keys") else study.POINT_KEYS
+    point_keys = study.point_keys(system)
 
     grid = {}
     _check_keys(data["grid"], point_keys, "[grid]")
@@ -374,8 +369,8 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None, pl
         names.add(curve["name"])
         typed = {k: (v if k == "name" else _typed(v, point_keys[k], f"curve {curve['name']!r}: {k}"))
                  for k, v in curve.items()}
-        if hasattr(study, "curve_defaults"):  # e.g. the receiver type, so results.csv names it on every row
-            typed = {**{k: v for k, v in study.curve_defaults(system).items() if k not in grid}, **typed}
+        # the receiver and converter types, so results.csv names them on every row
+        typed = {**{k: v for k, v in study.curve_defaults(system).items() if k not in grid}, **typed}
         curves.append(typed)
 
     stopping_table = data.get("stopping", {})
@@ -413,7 +408,7 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None, pl
         if missing:
             raise ValueError(f"curve {p.curve!r} has no value for {', '.join(missing)} (set it in the curve or the grid)")
         try:
-            for key, written, companions in (study.files(system, p.params) if hasattr(study, "files") else ()):
+            for key, written, companions in study.files(system, p.params):
                 if (key, written) not in cfg.files:
                     folder = Path.cwd() if (key, written) in typed_here else base
                     cfg.files[key, written] = read_input(key, written, companions, folder)

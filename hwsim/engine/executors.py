@@ -1,6 +1,6 @@
 """Where the points of a sweep run: a local pool of worker processes, a Dask cluster, or in-process.
 
-:func:`run_point` simulates one point from plain arguments (the study's name, the system, the
+:func:`run_point` simulates one point from plain arguments (the study's name, ``"link"``, the system, the
 point's keys, the stopping rule, its seed, the shared set-ups and the input files), so any of
 them can run it; :class:`_Executor` hands the points out and yields each result as it finishes.
 Every point carries the sweep's plugin modules (:mod:`hwsim.plugins`), which :func:`run_point` imports
@@ -29,7 +29,7 @@ from .config import Point, SweepConfig
 from .folder import SweepError
 from .inputs import localize
 from .montecarlo import StoppingRule, run_replicas
-from ..studies import load_study, study_metric
+from .. import study
 
 #: Default seconds a Dask sweep waits while its cluster has no worker at all.
 NO_WORKERS_TIMEOUT = 300.0
@@ -55,13 +55,12 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
         from ..components import SHARED
 
         SHARED.update(shared)
-    study = load_study(study_name)
-    exact = getattr(study, "exact_value", None)
-    value = exact(system, params) if exact else None
-    metric = study_metric(study, system)
+    study.check_name(study_name)
+    value = study.exact_value(system, params)
+    metric = study.metric(system)
     if value is not None:
         return Estimate(metric, value, value, value, 0.0, 0, 0, 0.0, "exact").as_dict()
-    replicas = study.replicas(system, params) if hasattr(study, "replicas") else 1
+    replicas = study.replicas(system, params)
     with single_threaded():
         return run_replicas(lambda rng: study.make_link(system, params, rng), seed, rule, metric, replicas).as_dict()
 

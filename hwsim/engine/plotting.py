@@ -27,10 +27,11 @@ _LABELS = {"snr_db": "SNR (dB)", "rate": "rate R (bits per input)", "ber": "BER"
 def _is_rate(config: dict, y: str) -> bool:
     """Whether the sweep estimates an error rate (drawn on a log axis): its study's metric, or judged by the
     column for a study this version does not know."""
-    from ..studies import load_study, study_metric
+    from .. import study
 
     try:
-        return study_metric(load_study(config.get("study")), config) == "rate"
+        study.check_name(config.get("study"))
+        return study.config_metric(config) == "rate"
     except Exception:  # noqa: BLE001 - a study this version does not know, or its config damaged
         return y in ("ber", "ser", "bler")
 

@@ -34,7 +34,7 @@ from .._files import atomic_write_text
 from .._threads import single_threaded  # noqa: F401  (hwsim.engine.sweep.single_threaded, as before)
 from .inputs import localize
 from .results import append_journal, write_results_csv
-from ..studies import load_study, result_columns
+from .. import study
 
 # Re-exported: every name of the sweep file, the run folder and the executors that this module held
 # before it was split (the CLI, scripts, tests and users import them from here).
@@ -102,20 +102,16 @@ def run_sweep(cfg: SweepConfig, out_dir, *, workers: int | None = None, schedule
         os.close(lock)  # releases the flock
 
 
-def _shared_setups(cfg, study, todo: list[Point], out: Path, quiet: bool, tty: bool) -> dict:
-    """The study's ``shared_setups`` hook: what every point shares (a learned network, trained once here
-    and saved in ``out/models``, where a resumed sweep finds it), by key."""
-    hook = getattr(study, "shared_setups", None)
-    if hook is None:
-        return {}
+def _shared_setups(cfg, todo: list[Point], out: Path, quiet: bool, tty: bool) -> dict:
+    """The study's :func:`~hwsim.study.shared_setups`: what every point shares (a learned network, trained
+    once here and saved in ``out/models``, where a resumed sweep finds it), by key."""
     t0 = time.monotonic()
     if (out / MODELS_DIR).is_symlink():
         raise SweepError(f"{out / MODELS_DIR} is a symbolic link; a sweep saves its shared set-ups in a folder of its "
                          "own, never through a link (remove the link or choose another --out folder)")
     system = localize(cfg.system, {}, cfg.files)[0]  # once; each point's own keys below
-    shared = hook(system, [(p.curve, localize({}, p.params, cfg.files)[1]) for p in todo], out / MODELS_DIR,
-                  progress=not quiet and tty,
-                  say=lambda text: _say(quiet, text))
+    shared = study.shared_setups(system, [(p.curve, localize({}, p.params, cfg.files)[1]) for p in todo],
+                                 out / MODELS_DIR, progress=not quiet and tty, say=lambda text: _say(quiet, text))
     if shared:
         _say(quiet, f"sweep: {len(shared)} shared set-up{'s' if len(shared) > 1 else ''} ready in "
                     f"{time.monotonic() - t0:.1f} s ({out / MODELS_DIR})")
@@ -158,8 +154,7 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
                         "results.csv and plots)")
     else:
         manifest, done = _prepare_folder(cfg, out, resume)
-    study = load_study(cfg.study)
-    columns = result_columns(study, cfg.raw)
+    columns = study.config_columns(cfg.raw)
     points = cfg.points()
     todo = [p for p in points if p.key not in done]
     results = {p.index: done[p.key] for p in points if p.key in done}
@@ -181,7 +176,7 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
         _say(quiet, f"sweep: {out} already holds all {len(points)} finished points of this sweep{when}; nothing to "
                     "compute (--force starts it over)")
     tty = sys.stderr.isatty()
-    shared = _shared_setups(cfg, study, todo, out, quiet, tty) if todo else {}
+    shared = _shared_setups(cfg, todo, out, quiet, tty) if todo else {}
     bar = tqdm(total=len(points), initial=len(points) - len(todo), unit="point", desc="sweep",
                disable=quiet or not tty or not todo)
     lines = not quiet and not tty  # no terminal (a log file, a pipe, a batch job): one line per point

@@ -20,15 +20,35 @@ and ``[[curves]]`` entries or ``[grid]`` axes set
 
 An estimation link (source ``pilots``: the unknown is the channel, Shlezinger and Eldar Sec. 4.1) has an
 estimator as its receiver and ``[metric] type = "mse"``; its SNR is the source's ``P``.
+
+This module is what a sweep simulates: the engine (:mod:`hwsim.engine`) calls its functions by these
+names and knows no component. A sweep file's ``study = "..."`` names it; :data:`NAMES` are the names it
+answers to (every shipped config says ``study = "link"``). What the engine calls:
+
+- :func:`metric` / :func:`columns` (or :func:`config_metric` / :func:`config_columns` for a raw sweep
+  config): the engine's metric kind (``"rate"`` or ``"mse"``) and the results.csv names of the estimate
+  and its sample count;
+- :data:`COMPONENTS`: the top-level tables of the sweep file (``[channel]``, ``[adc]``, ...), passed on
+  as ``system[table]``; :data:`SYSTEM` the ``[system]`` keys with their defaults; :data:`REQUIRED` the
+  point keys every point must have once curve and grid are merged;
+- :func:`point_keys`: the keys a ``[[curves]]`` entry or a ``[grid]`` axis may set, with their types;
+  :func:`curve_defaults` the keys every curve names (results.csv columns);
+- :func:`validate` raises ``ValueError`` for a bad point; :func:`exact_value` gives a closed-form value
+  (no Monte Carlo) or None; :func:`make_link` the Monte Carlo link ``link(rng, batch) -> counts``
+  (:mod:`hwsim.engine.montecarlo`) of one point, ``rng`` (a child stream of the point's seed) for set-up
+  such as training; :func:`replicas` how many independently set-up links a point averages;
+- :func:`resolved`: the system with every default filled in, for the config hash; :func:`files`: the
+  files a point reads (:mod:`hwsim.engine.inputs` reads, hashes and ships them); :func:`unused_keys`:
+  point keys that change nothing of that point (kept out of its random stream);
+  :func:`shared_setups`: set-ups all points share, computed once by the sweep.
 """
 
 from __future__ import annotations
 
 from hwsim.components import KINDS, lookup, names
 
-METRIC = "rate"
-ESTIMATE_COLUMN = "ber"
-SAMPLES_COLUMN = "bits"
+#: The names a sweep file's ``study = "..."`` may give: each is this module (the link of the pipeline).
+NAMES = ("link",)
 
 #: Component tables this study reads from the top level of a sweep file.
 COMPONENTS = KINDS
@@ -162,12 +182,12 @@ def validate(system: dict, point: dict) -> None:
         raise ValueError(f"channel.type = {p.channel.name!r} runs its own wideband chain, which supports "
                          f"estimator = \"plain\" only, got {estimator!r}")
     for kind in ("receiver", "metric"):
-        task = getattr(getattr(p, kind), "task", "detection")
+        task = getattr(p, kind).task
         if task != p.task:
             raise ValueError(f"source.type = {p.source.name!r} makes a{'n' if p.task == 'estimation' else ''} "
                              f"{p.task} link, but {kind}.type = {getattr(p, kind).name!r} is for {task}; "
                              f"{kind} types for {p.task}: " + ", ".join(
-                                 n for n in names(kind) if getattr(lookup(kind, n), "task", "detection") == p.task))
+                                 n for n in names(kind) if lookup(kind, n).task == p.task))
     if p.task == "estimation":
         if estimator != "plain":
             raise ValueError("estimator = \"importance\" biases the noise of a detection link; an estimation "
@@ -184,18 +204,15 @@ def validate(system: dict, point: dict) -> None:
     values = p.channel.frame_len * p.channel.antennas
     if values > MAX_FRAME_VALUES:
         raise ValueError(f"channel.frame_len x channel.antennas = {values} samples per frame, more than the limit "
-                         f"of {MAX_FRAME_VALUES} (hwsim.studies.link.MAX_FRAME_VALUES, a guard against configs that "
+                         f"of {MAX_FRAME_VALUES} (hwsim.study.MAX_FRAME_VALUES, a guard against configs that "
                          "exhaust memory; raise it in code if you really mean it)")
-    channel_check = getattr(p.channel, "check", None)
-    if channel_check is not None:
-        channel_check(users=p.source.users)
-    if p.channel.real and not getattr(p.receiver, "real_link", False):
+    p.channel.check_users(users=p.source.users)
+    if p.channel.real and not p.receiver.real_link:
         raise ValueError(f"channel.type = {p.channel.name!r} is a real-valued link (Shlezinger-Eldar); receiver.type "
                          f"= {p.receiver.name!r} works on complex links (for real links: "
-                         f"{', '.join(n for n in names('receiver') if getattr(lookup('receiver', n), 'real_link', False))})")
-    check = getattr(p.receiver, "check", None)
-    if check is not None:
-        check(users=p.source.users, inputs=p.frontend.outputs(p.channel.antennas), constellation=p.source.constellation)
+                         f"{', '.join(n for n in names('receiver') if lookup('receiver', n).real_link)})")
+    p.receiver.check_dimensions(users=p.source.users, inputs=p.frontend.outputs(p.channel.antennas),
+                                constellation=p.source.constellation)
     p.check()
 
 
@@ -207,8 +224,8 @@ def replicas(system: dict, point: dict) -> int:
 def exact_value(system: dict, point: dict) -> float | None:
     """A receiver's closed-form value for the point (the estimation bounds), else None (Monte Carlo)."""
     p = pipeline(system, point)
-    exact = getattr(p.receiver, "exact_value", None)
-    return None if exact is None else float(exact(p))
+    value = p.receiver.exact_value(p)
+    return None if value is None else float(value)
 
 
 def shared_setups(system: dict, points: list, folder, progress: bool = False, say=None) -> dict:
@@ -228,3 +245,24 @@ def make_link(system: dict, point: dict, rng):
     if p.task == "estimation":
         return p.prepare(None, rng).estimation_link()
     return p.prepare(float(point["snr_db"]), rng).link(float(point["snr_db"]), point.get("estimator", "plain"))
+
+
+def check_name(name) -> str:
+    """``name`` when a sweep file's ``study`` may say it (one of :data:`NAMES`), else a ValueError."""
+    if not isinstance(name, str) or name not in NAMES:
+        raise ValueError(f"the sweep file needs study = one of {', '.join(sorted(NAMES))}, got {name!r}")
+    return name
+
+
+def _tables(config: dict) -> dict:
+    return {k: config[k] for k in COMPONENTS if k in config}
+
+
+def config_metric(config: dict) -> str:
+    """The engine's metric kind (``"rate"`` or ``"mse"``) for a (raw or parsed) sweep config."""
+    return metric(_tables(config))
+
+
+def config_columns(config: dict) -> tuple[str, str]:
+    """results.csv names of the estimate and its sample count, for a (raw or parsed) sweep config."""
+    return columns(_tables(config))
