@@ -577,13 +577,11 @@ class OFDMLink:
     def convert(self, y: np.ndarray):
         r"""The converter bank on the time-domain samples: (r [S, N_r, T'], AGC scale [S, N_r], :math:`P_i` [S, N_r]).
 
-        The bank's ideal AGC takes its power from a channel matrix; here the per-antenna power measured
-        over the slot, :math:`P_i = \overline{|y_i|^2}`, is handed over as a one-column "channel"
-        :math:`\sqrt{P_i - N_0}` so that the bank's :math:`\sum_k |H_{ik}|^2 + N_0` equals :math:`P_i`.
+        The link states each antenna's power over the slot, :math:`P_i = \overline{|y_i|^2}`, to the bank
+        (what its ``agc = "ideal"`` sets the scale from).
         """
         power = np.mean(y.real**2 + y.imag**2, axis=-1)                 # [S, N_r]
-        fake = np.sqrt(np.maximum(power - self.n0, 0.0))[..., None]
-        out = self.p.adc.convert(np.ascontiguousarray(np.swapaxes(y, 1, 2)), fake, self.n0)
+        out = self.p.adc.convert(np.ascontiguousarray(np.swapaxes(y, 1, 2)), power)
         r = np.ascontiguousarray(np.swapaxes(out["r"], 1, 2))
         scale = out.get("scale")
         return r, scale, power
@@ -621,7 +619,7 @@ def _converter_statistics(bank, antennas: int):
         return "table", table
     rng = np.random.default_rng(0)  # a fixed calibration set: the bank's gain and distortion at unit input power
     z = (rng.standard_normal((1, 50_000, 1)) + 1j * rng.standard_normal((1, 50_000, 1))) / np.sqrt(2)
-    r = bank.convert(z, np.full((1, 1, 1), np.sqrt(0.5)), 0.5)["r"]
+    r = bank.convert(z, np.ones((1, 1)))["r"]  # the stated power: 1
     g = float(np.real(np.vdot(z, r)) / np.vdot(z, z).real)
     d = float(np.mean(np.abs(r - g * z) ** 2))
     return "calibrated", (g, d)

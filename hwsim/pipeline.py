@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .components import KINDS, Component, build, check_params, lookup, names
+from .converters.banks import expected_power
 from .tally import Tally
 
 #: How a detection link's Monte Carlo draws its noise: plainly, or importance-sampled
@@ -149,9 +150,11 @@ class Pipeline:
         n0 = noise_var(snr_db)
         H_rx = self.channel.receiver_csi(H, rng)
         y, H_eff, noise_cov = self.frontend.apply(y, H_rx, n0)
-        fields = self.adc.convert(y, H_eff, n0, noise_cov)
+        power = expected_power(H_eff, n0, noise_cov)  # what the link states to the bank's agc = "ideal"
+        fields = self.adc.convert(y, power, rng)
         return idx, Observation(H=H_eff, noise_var=n0, constellation=self.source.constellation,
-                                noise_cov=noise_cov, fixed_channel=not self.channel.random, **fields), drawn
+                                noise_cov=noise_cov, fixed_channel=not self.channel.random, power=power,
+                                **fields), drawn
 
     def stages(self):
         """(kind, component) of every stage, in link order."""
@@ -209,7 +212,7 @@ class Pipeline:
         own = getattr(receiver, "measured_by", None)
         metric = (own(self) if own is not None else None) or metric
         group = getattr(receiver, "group", 0)
-        per_batch = getattr(metric, "per_batch", None)
+        per_batch = metric.per_batch if metric.per_batch_only else None
         if per_batch is not None and group:
             raise ValueError(f"metric {metric.name!r} is estimated per batch; receiver {receiver.name!r} redraws its "
                              f"set-up every {group} realizations, which that metric cannot score")

@@ -47,7 +47,7 @@ def test_every_component_is_declared_by_its_signature(kind, name, cls):
 def test_the_allowed_values_are_the_ones_the_code_uses():
     """Each Literal annotation lists exactly the module's table of allowed values (no drift between the two)."""
     from hwsim.channels.ofdm import OFDM_CONSTELLATIONS, TDL_MODELS
-    from hwsim.channels.qam import QAM_NAMES
+    from hwsim.channels.constellations import QAM_NAMES
     from hwsim.channels.sparse import NORMALIZATIONS
     from hwsim.converters.banks import AGC_MODES
     from hwsim.designs.task_based import ROTATIONS
@@ -78,8 +78,8 @@ def test_the_allowed_values_are_the_ones_the_code_uses():
     ("frontend", {"type": "theorem3", "rotation": "householder"},
      "frontend.rotation must be one of dft, givens, got 'householder'"),
     ("frontend", {"type": "combiner", "matrix": "eye"}, "frontend.matrix must be a list, got 'eye'"),
-    ("adc", {"type": "uniform", "agc": "slow"}, "adc.agc must be one of ideal, fixed, got 'slow'"),
-    ("adc", {"type": "uniform_range", "levels": 4, "agc": "auto"}, "adc.agc must be one of ideal, fixed, got 'auto'"),
+    ("adc", {"type": "uniform", "agc": "slow"}, "adc.agc must be one of ideal, measured, fixed, got 'slow'"),
+    ("adc", {"type": "uniform_range", "levels": 4, "agc": "auto"}, "adc.agc must be one of ideal, measured, fixed, got 'auto'"),
     ("adc", {"type": "vector", "train_seed": True}, "adc.train_seed must be an integer, got True"),
     ("adc", {"type": "table", "path": 3}, "adc.path must be a string, got 3"),
     ("metric", {"type": "ber", "bits": 2}, r"metric.bits is not a parameter of metric 'ber' \(its parameters: none\)"),

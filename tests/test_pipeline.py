@@ -29,7 +29,7 @@ def test_unknown_types_and_parameters_name_what_is_allowed():
         build("adc", {"type": "uniform", "nbits": 3})
     with pytest.raises(ValueError, match="adc.bits must be an integer"):
         build("adc", {"type": "uniform", "bits": "3"})
-    with pytest.raises(ValueError, match="adc.agc must be one of ideal, fixed"):
+    with pytest.raises(ValueError, match="adc.agc must be one of ideal, measured, fixed"):
         build("adc", {"type": "uniform", "agc": "slow"})
     with pytest.raises(ValueError, match="adc.bits must be"):
         build("adc", {"type": "lloyd_max", "bits": 40})

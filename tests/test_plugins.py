@@ -36,22 +36,27 @@ class Uniform2(ConverterBank):
 
     scalar_cells = True  # every I and Q sample comes from one real table: the observation carries its cell
 
-    def __init__(self, *, step: float = 0.9956866779702631, agc: Literal["ideal", "fixed"] = "ideal",
+    def __init__(self, *, step: float = 0.9956866779702631, agc: Literal["ideal", "measured", "fixed"] = "ideal",
                  scale: float = 1.0):
         if not step > 0 or not scale > 0:
             raise ValueError("adc.step and adc.scale must be positive")
         self.table = ThresholdADC(step * np.array([-1.0, 0.0, 1.0]), step * np.array([-1.5, -0.5, 0.5, 1.5]))
 
+    @property
+    def fixed_scale(self):  # what a receiver that needs a fixed full scale asks (QMAP)
+        return self.params["scale"] if self.params["agc"] == "fixed" else None
+
     def check_link(self, link):
         if link.channel.real:
             raise ValueError("adc.type = 'plugin_uniform2' quantizes complex links")
 
-    def convert(self, y, H, noise_var, noise_cov=None):
+    def convert(self, y, power=None, rng=None):
         if self.params["agc"] == "fixed":
-            alpha = np.full(H.shape[:2], self.params["scale"])
-        else:  # the standard deviation of each input's real part, given the channel
-            noise = noise_var if noise_cov is None else np.real(np.diagonal(noise_cov, axis1=-2, axis2=-1))
-            alpha = np.sqrt((np.sum(np.abs(H) ** 2, axis=2) + noise) / 2)
+            alpha = np.full((y.shape[0], y.shape[-1]), self.params["scale"])
+        else:  # the standard deviation of each input's real part: the power the link states, or measured
+            if self.params["agc"] == "measured":
+                power = np.mean(np.abs(y) ** 2, axis=1)
+            alpha = np.sqrt(power / 2)
         a = alpha[:, None, :]
         edges, levels = self.table.cell_edges, self.table.levels
         out = {"adc": self.table, "scale": alpha}
@@ -70,8 +75,8 @@ class Uniform2Plain(Uniform2):
 
     scalar_cells = False
 
-    def convert(self, y, H, noise_var, noise_cov=None):
-        return {"r": super().convert(y, H, noise_var, noise_cov)["r"]}
+    def convert(self, y, power=None, rng=None):
+        return {"r": super().convert(y, power, rng)["r"]}
 
 
 @register("receiver", "plugin_matched")

@@ -39,7 +39,7 @@ def test_the_vector_bank_refuses_a_scale_that_ideal_agc_would_ignore():
     with pytest.raises(ValueError, match=r"adc.scale .*agc = 'ideal'.*adc.scale = 0.5 would do nothing"):
         build({"type": "vector", "scale": 0.5})
     fixed = build({"type": "vector", "agc": "fixed", "scale": 0.5})   # with a fixed full scale it acts
-    assert np.all(fixed.adc.agc_scale(np.ones((1, 8, 2)), 0.1) == 0.5)
+    assert np.all(fixed.adc.agc_scale(np.ones((1, 8, 2), complex), np.ones((1, 2))) == 0.5)
 
 
 def test_a_quantizer_file_fixes_the_rate_so_a_different_adc_rate_is_refused(pair_file):

@@ -6,20 +6,32 @@ automatic gain control (AGC) scale :math:`\alpha_i`:
 
 .. math:: r_i = \alpha_i \big(Q(\mathrm{Re}\, y_i / \alpha_i) + j\, Q(\mathrm{Im}\, y_i / \alpha_i)\big).
 
-AGC modes (``agc``):
+A bank takes the signal it converts and nothing else of the link: ``convert(y, power, rng)``, with
+``y`` the converter inputs [F, L, N] (F frames or slots of L samples, N inputs) and ``power`` the
+expected power :math:`P_i = E|y_i|^2` of each input per frame, float [F, N], that the link states
+(None where it states none), never a channel matrix. AGC modes (``agc``), with
+:math:`\alpha_i = \sqrt{P_i / 2}` the standard deviation of :math:`\mathrm{Re}\, y_i` for the power
+:math:`P_i` the mode takes:
 
-- ``ideal``: :math:`\alpha_i` is the standard deviation of :math:`\mathrm{Re}\, y_i` given the
-  channel, :math:`\sqrt{(\sum_k |H_{ik}|^2 + N_0)/2}` (unit-energy symbols), per frame;
+- ``ideal``: the power the link states. A flat link states the expected power given the channel,
+  :math:`P_i = \sum_k |H_{ik}|^2 + N_0` (unit-energy symbols; after a front end, its effective channel
+  and the diagonal of its noise covariance: :func:`expected_power`), per frame; a wideband (OFDM)
+  link the mean power of :math:`y_i` over the slot (:mod:`hwsim.channels.ofdm`). A link that states no
+  power refuses ``ideal`` with a message that names ``measured`` and ``fixed``;
+- ``measured``: the power measured from the samples being converted, per input and per frame (per
+  slot on an OFDM link), :math:`P_i = \frac{1}{L} \sum_t |y_i[t]|^2` (:func:`measured_power`): what an
+  AGC that averages each antenna's power over a frame sets, noise and all;
 - ``fixed``: :math:`\alpha_i` = ``scale`` for every input, whatever the signal level.
 
-A real link (seed 001's model) has one converter per input and :math:`\alpha_i` the input's
-own standard deviation under ``ideal``.
+A real link (seed 001's model) has one converter per input, :math:`P_i = E y_i^2` and
+:math:`\alpha_i = \sqrt{P_i}`, the input's own standard deviation.
 
 Banks: ``none`` (unquantized), ``uniform_range`` (seed 001's QMAP converters: uniform levels over
 :math:`[-\gamma, \gamma]`), ``uniform`` (the mid-rise uniform quantizer with the MSE-optimal
 step for a Gaussian input, :func:`hwsim.designs.uniform_gaussian`), ``lloyd_max``
 (:func:`hwsim.designs.lloyd_max`), ``table`` (a decision-table file, :mod:`hwsim.converters.tables`)
-and ``vector`` (each I/Q pair quantized by a 2-D vector quantizer, :mod:`hwsim.quantizers`).
+and ``vector`` (each I/Q pair quantized by a 2-D vector quantizer, :mod:`hwsim.quantizers`); the
+hardware banks (impaired, DAC-rounded and external converters) are in :mod:`hwsim.converters.hardware`.
 """
 
 from __future__ import annotations
@@ -29,22 +41,64 @@ from typing import Literal
 import numpy as np
 
 from .. import _checks
-from ..components import Component, FileParam, register
+from ..components import FileParam, register
+from ..hooks import ConverterHooks
 
-AGC_MODES = ("ideal", "fixed")
+#: The AGC modes of a converter bank (``adc.agc``; see the module text).
+AGC_MODES = ("ideal", "measured", "fixed")
+#: The annotation of every bank's ``agc`` parameter.
+AGC = Literal["ideal", "measured", "fixed"]
 #: Most bits a designed bank may have; table files allow up to :data:`hwsim.converters.adc.MAX_LEVELS` levels.
 MAX_DESIGN_BITS = 8
 
 
 def check_agc(params: dict, default_scale: float) -> None:
-    """``adc.scale`` positive, and no scale other than the default under ``agc = "ideal"`` (which sets the
-    scale from the signal: the value would do nothing). ``adc.agc``, one of :data:`AGC_MODES`, is checked by
-    the registry before a bank's ``__init__`` runs (its annotation)."""
+    """``adc.scale`` positive, and no scale other than the default under ``agc = "ideal"`` or ``"measured"``
+    (which set the scale from the signal: the value would do nothing). ``adc.agc``, one of :data:`AGC_MODES`,
+    is checked by the registry before a bank's ``__init__`` runs (its annotation)."""
     _checks.real("adc.scale", params["scale"], positive=True)
-    if params["agc"] == "ideal" and params["scale"] != default_scale:
-        raise ValueError(f"adc.scale sets the full scale of agc = 'fixed'; with agc = 'ideal' the scale follows the "
-                         f"signal and adc.scale = {params['scale']!r} would do nothing (set adc.agc = \"fixed\" to use "
-                         "it)")
+    if params["agc"] != "fixed" and params["scale"] != default_scale:
+        raise ValueError(f"adc.scale sets the full scale of agc = 'fixed'; with agc = {params['agc']!r} the scale "
+                         f"follows the signal and adc.scale = {params['scale']!r} would do nothing (set adc.agc = "
+                         "\"fixed\" to use it)")
+
+
+def expected_power(H: np.ndarray, noise_var: float, noise_cov=None) -> np.ndarray:
+    r"""The expected power of each converter input of a flat link given its channel, float [F, N]:
+    :math:`P_i = \sum_k |H_{ik}|^2 + N_0` (unit-energy symbols), with the diagonal of ``noise_cov``
+    ([N, N] or [F, N, N]) in place of :math:`N_0` where a front end colours the noise; ``H`` [F, N, K]
+    (real or complex). What a flat link states to its bank's ``agc = "ideal"``."""
+    noise = np.real(np.diagonal(noise_cov, axis1=-2, axis2=-1)) if noise_cov is not None else noise_var
+    return np.sum(np.abs(H) ** 2, axis=2) + noise
+
+
+def measured_power(y: np.ndarray) -> np.ndarray:
+    r"""The power of each converter input measured over its frame (or slot), float [F, N]:
+    :math:`\frac{1}{L} \sum_t |y_i[t]|^2` of ``y`` [F, L, N] (real or complex)."""
+    if np.iscomplexobj(y):
+        return np.mean(y.real**2 + y.imag**2, axis=1)
+    return np.mean(y**2, axis=1)
+
+
+def agc_scale(params: dict, y: np.ndarray, power=None) -> np.ndarray:
+    r""":math:`\alpha` per frame and input, float [F, N], of a bank with ``params["agc"]`` and
+    ``params["scale"]`` converting ``y`` [F, L, N] (see the module text): :math:`\sqrt{P_i/2}` for a complex
+    input, :math:`\sqrt{P_i}` for a real one, or the fixed scale."""
+    mode = params["agc"]
+    if mode == "fixed":
+        return np.full((y.shape[0], y.shape[-1]), params["scale"])
+    if mode == "measured":
+        power = measured_power(y)
+    elif power is None:
+        raise ValueError("adc.agc = 'ideal' sets each converter's full scale from the power the link states, and "
+                         "this link states none; use adc.agc = \"measured\" (the power of the samples converted, per "
+                         "frame) or \"fixed\" with adc.scale")
+    else:
+        power = np.asarray(power)
+        if power.shape != (y.shape[0], y.shape[-1]):
+            raise ValueError(f"power has shape {power.shape}; the bank converts {y.shape[0]} frames of "
+                             f"{y.shape[-1]} inputs and needs one power per frame and input")
+    return np.sqrt(power if not np.iscomplexobj(y) else power / 2)
 
 
 def require_scalar_cells(link, receiver: str, instead: str) -> None:
@@ -57,19 +111,23 @@ def require_scalar_cells(link, receiver: str, instead: str) -> None:
                          f"observation holds reconstructions only); use {instead}")
 
 
-class ConverterBank(Component):
-    """Base: ``convert(y, H, noise_var, noise_cov)`` -> the converter fields of an Observation.
+class ConverterBank(ConverterHooks):
+    """Base: ``convert(y, power=None, rng=None)`` -> the converter fields of an Observation.
+
+    ``y``: the converter inputs, complex (an I and a Q converter each) or real (one converter each)
+    [F, L, N]; ``power``: the expected power of each input per frame the link states, float [F, N], or
+    None (see the module text; a bank never sees the channel); ``rng``: a ``numpy.random.Generator`` for a
+    bank that draws (thermal noise), None otherwise. The fields: ``r`` [F, L, N] always, and ``adc``,
+    ``scale`` [F, N] and the cells ``lower_re``/``upper_re``/``lower_im``/``upper_im`` where the bank gives
+    them.
 
     What a bank gives, for the stages that ask (never its name): ``quantizes`` (False only for ideal
     converters) and ``scalar_cells`` (True where every I and Q sample comes from one real decision table:
     the observation carries ``adc``, ``scale`` and each sample's cell, which Bussgang and likelihood
-    receivers need; :func:`require_scalar_cells`).
+    receivers need; :func:`require_scalar_cells`); declared in :class:`hwsim.hooks.ConverterHooks`.
     """
 
-    quantizes = True
-    scalar_cells = False
-
-    def convert(self, y: np.ndarray, H: np.ndarray, noise_var: float, noise_cov=None) -> dict:  # pragma: no cover
+    def convert(self, y: np.ndarray, power: np.ndarray | None = None, rng=None) -> dict:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -79,7 +137,7 @@ class Unquantized(ConverterBank):
 
     quantizes = False
 
-    def convert(self, y, H, noise_var, noise_cov=None) -> dict:
+    def convert(self, y, power=None, rng=None) -> dict:
         return {"r": y}
 
 
@@ -88,16 +146,16 @@ class TableBank(ConverterBank):
 
     Parameters
     ----------
-    agc : {"ideal", "fixed"}
+    agc : {"ideal", "measured", "fixed"}
         The AGC mode (:data:`AGC_MODES`, see the module text).
     scale : float
-        The full scale :math:`\\alpha` of ``agc = "fixed"`` (> 0); under ``"ideal"`` only the default is
-        accepted (the scale follows the signal).
+        The full scale :math:`\\alpha` of ``agc = "fixed"`` (> 0); under ``"ideal"`` and ``"measured"`` only
+        the default is accepted (the scale follows the signal).
     """
 
     scalar_cells = True
 
-    def __init__(self, *, agc: Literal["ideal", "fixed"] = "ideal", scale: float = 1.0):
+    def __init__(self, *, agc: AGC = "ideal", scale: float = 1.0):
         check_agc(self.params, self.PARAMS["scale"])
         self.table = self.make_table()
 
@@ -108,21 +166,20 @@ class TableBank(ConverterBank):
         """The real table each of a bank's ``converters`` real converters applies (one for all sizes here)."""
         return self.table
 
-    def agc_scale(self, H: np.ndarray, noise_var: float, noise_cov=None, *, real: bool = False) -> np.ndarray:
-        r""":math:`\alpha` per frame and input, float [F, N] (for a real link the input's own standard deviation)."""
-        if self.params["agc"] == "fixed":
-            return np.full(H.shape[:2], self.params["scale"])
-        if H is None:
-            raise ValueError("adc.agc = 'ideal' needs the channel's statistics (H), which this link does not "
-                             "provide; use agc = 'fixed' with a scale")
-        noise = np.real(np.diagonal(noise_cov, axis1=-2, axis2=-1)) if noise_cov is not None else noise_var
-        power = np.sum(np.abs(H) ** 2, axis=2) + noise
-        return np.sqrt(power if real else power / 2)
+    @property
+    def fixed_scale(self) -> float | None:
+        """``adc.scale`` under ``agc = "fixed"``; None under an AGC that follows the signal."""
+        return float(self.params["scale"]) if self.params["agc"] == "fixed" else None
 
-    def convert(self, y, H, noise_var, noise_cov=None) -> dict:
+    def agc_scale(self, y: np.ndarray, power=None) -> np.ndarray:
+        r""":math:`\alpha` per frame and input of ``y`` [F, L, N], float [F, N] (:func:`agc_scale`; for a real
+        link the input's own standard deviation)."""
+        return agc_scale(self.params, y, power)
+
+    def convert(self, y, power=None, rng=None) -> dict:
         real = not np.iscomplexobj(y)  # a real link (seed 001's model): one converter per input
         table = self.table_for(y.shape[-1] * (1 if real else 2))
-        scale = self.agc_scale(H, noise_var, noise_cov, real=real)
+        scale = self.agc_scale(y, power)
         a = scale[:, None, :]
         edges = table.cell_edges
         levels = table.levels
@@ -148,7 +205,7 @@ class _DesignedBank(TableBank):
         As for every table bank (:class:`TableBank`).
     """
 
-    def __init__(self, *, bits: int = 3, agc: Literal["ideal", "fixed"] = "ideal", scale: float = 1.0):
+    def __init__(self, *, bits: int = 3, agc: AGC = "ideal", scale: float = 1.0):
         _checks.integer("adc.bits", bits, minimum=1, maximum=MAX_DESIGN_BITS)
         super().__init__(agc=agc, scale=scale)
 
@@ -187,7 +244,7 @@ class FileBank(TableBank):
 
     FILES = {"path": FileParam()}
 
-    def __init__(self, *, path: str = "", agc: Literal["ideal", "fixed"] = "ideal", scale: float = 1.0):
+    def __init__(self, *, path: str = "", agc: AGC = "ideal", scale: float = 1.0):
         super().__init__(agc=agc, scale=scale)
 
     def make_table(self):
@@ -219,7 +276,7 @@ class UniformRangeBank(TableBank):
     """
 
     def __init__(self, *, levels: int = 0, rate: float = 0.0, gamma: float = 2.0,
-                 agc: Literal["ideal", "fixed"] = "fixed", scale: float = 1.0):
+                 agc: AGC = "fixed", scale: float = 1.0):
         super().__init__(agc=agc, scale=scale)
         if (levels > 0) == (rate > 0):
             raise ValueError("adc.type = 'uniform_range' needs exactly one of adc.levels (>= 2) or adc.rate (> 0)")
@@ -281,11 +338,11 @@ class VectorBank(ConverterBank):
         Bits per real dimension (4 bits per complex sample at the default 2), at least 0.5 (2 codewords).
         A file fixes the rate: ``rate`` must then ask for the file's number of codewords (it is checked,
         not applied).
-    agc : {"ideal", "fixed"}
+    agc : {"ideal", "measured", "fixed"}
         The AGC mode, as for the table banks (:data:`AGC_MODES`).
     scale : float
-        The full scale of ``agc = "fixed"``; under ``agc = "ideal"`` a scale other than 1 is refused (it
-        would do nothing).
+        The full scale of ``agc = "fixed"``; under ``"ideal"`` and ``"measured"`` a scale other than 1 is
+        refused (it would do nothing).
     train_seed : int
         Seed of the designs' training samples; with a quantizer file, which needs no training, it must
         keep its default.
@@ -293,7 +350,7 @@ class VectorBank(ConverterBank):
 
     FILES = {"quantizer": FileParam(names=tuple(VECTOR_DESIGNS))}
 
-    def __init__(self, *, quantizer: str = "A2", rate: float = 2.0, agc: Literal["ideal", "fixed"] = "ideal",
+    def __init__(self, *, quantizer: str = "A2", rate: float = 2.0, agc: AGC = "ideal",
                  scale: float = 1.0, train_seed: int = 0):
         p = self.params
         check_agc(p, self.PARAMS["scale"])
@@ -368,10 +425,10 @@ class VectorBank(ConverterBank):
 
     agc_scale = TableBank.agc_scale
 
-    def convert(self, y, H, noise_var, noise_cov=None) -> dict:
+    def convert(self, y, power=None, rng=None) -> dict:
         if not np.iscomplexobj(y):
             raise ValueError("adc.type = 'vector' quantizes I/Q pairs of a complex link")
-        scale = self.agc_scale(H, noise_var, noise_cov)
+        scale = self.agc_scale(y, power)
         a = scale[:, None, :]
         z = y / a
         pairs = np.stack([z.real.ravel(), z.imag.ravel()], axis=1)
