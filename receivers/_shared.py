@@ -177,3 +177,15 @@ def _stamp(path) -> tuple | None:
 @functools.lru_cache(maxsize=32)
 def _loaded_once(load, path: str, *stamps) -> None:
     load(path)  # what it loads is dropped: a run loads it again where it runs
+
+
+def torch_device(device: str):
+    """The torch device for ``device`` (``"cpu"`` or ``"cuda"``); a clear error where CUDA is absent."""
+    import torch
+
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda': torch sees no CUDA GPU here (this torch build: "
+                         f"{torch.__version__}); train on the CPU with device 'cpu'")
+    return torch.device(device)

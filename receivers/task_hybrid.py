@@ -196,7 +196,7 @@ class TaskHybrid(Detector):
         if self.params["model"]:
             raise ValueError(f"receiver.model = {self.params['model']!r}: this receiver loads a trained one; nothing "
                              "to train (drop receiver.model to train one)")
-        from .learned_detector import torch_device
+        from ._shared import torch_device
 
         params = dict(self.params)
         if seed is not None:

@@ -181,7 +181,7 @@ def _measure_detector(bits: int, full: bool) -> dict:
     """Train the learned detector through :func:`train_detector`, timing its data draws, its network inputs
     and its validation forward passes by wrapping them (the trainer itself is not changed)."""
     from hwsim.pipeline import Pipeline
-    from hwsim.receivers import learned_detector as ld
+    from hwsim.receivers import detector_training as dt, learned_detector as ld
 
     tables = _tables("learned_massive")
     tables["adc"]["bits"] = bits
@@ -191,9 +191,9 @@ def _measure_detector(bits: int, full: bool) -> dict:
     if not full:
         params.update(SHORT_DETECTOR)
     acc = {"observe": 0.0, "inputs": 0.0}
-    draws, forwards = [], []   # (start, seconds, observe, inputs) per _draw call; (start, seconds) per _forward
+    draws, forwards = [], []   # (start, seconds, observe, inputs) per draw call; (start, seconds) per forward
 
-    observe, batch, draw, forward = link.observe, ld._batch, ld._draw, ld._forward
+    observe, batch, draw, forward = link.observe, dt.inputs, dt.draw, dt.forward
 
     def timed_observe(*a, **k):
         t = time.perf_counter()
@@ -228,14 +228,14 @@ def _measure_detector(bits: int, full: bool) -> dict:
         return out
 
     link.observe = timed_observe
-    ld._batch, ld._draw, ld._forward = timed_batch, timed_draw, timed_forward
+    dt.inputs, dt.draw, dt.forward = timed_batch, timed_draw, timed_forward
     try:
         t0 = time.perf_counter()
         trained = ld.train_detector(link, **params)
         total = time.perf_counter() - t0
         phases.close()
     finally:
-        ld._batch, ld._draw, ld._forward = batch, draw, forward
+        dt.inputs, dt.draw, dt.forward = batch, draw, forward
         del link.observe
     n_val = params["val_snrs"]
     val_draws, train_draws = draws[:n_val], draws[n_val:]

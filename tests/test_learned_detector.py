@@ -13,7 +13,7 @@ import torch
 from hwsim.components import lookup
 from hwsim.engine.stats import wilson_interval
 from hwsim.pipeline import Pipeline
-from hwsim.receivers import learned_detector as ld
+from hwsim.receivers import detector_files, learned_detector as ld
 from hwsim.receivers.learned_detector import (MAX_LAYERS, MAX_SEARCH, LearnedDetector, load_detector, read_sidecar,
                                               save_detector, train_detector)
 
@@ -189,7 +189,7 @@ def test_an_absurd_or_foreign_sidecar_is_refused_before_allocating(trained, tmp_
     side = json.loads((tmp_path / "det.pt.json").read_text())
     edit(side)
     (tmp_path / "det.pt.json").write_text(json.dumps(side))
-    monkeypatch.setattr(ld, "_network", lambda arch: pytest.fail("allocated a network from a bad sidecar"))
+    monkeypatch.setattr(detector_files, "network", lambda arch: pytest.fail("allocated a network from a bad sidecar"))
     with pytest.raises(ValueError, match=message):
         load_detector(path, link)
 
@@ -251,3 +251,22 @@ def test_describe_names_the_epoch_training_kept_the_last_of_equal_ones():
                for e, b in enumerate([0.02, 0.01, 0.03, 0.01])]
     det = ld.TrainedDetector(net=None, arch=None, link={}, training={}, seed=0, history=history)
     assert det.describe().startswith("kept epoch 4 of 4: hard validation BER 0.01")
+
+
+def test_the_parts_of_the_learned_detector_never_import_the_component():
+    """The network, its training loop, its model files and the helpers of the once-per-sweep receivers
+    (receivers/_shared.py) import nothing from receivers/learned_detector.py, not even inside a function:
+    the dependencies point one way, component -> training -> files -> network."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(ld.__file__).parent
+    order = ["detector_network", "detector_files", "detector_training", "learned_detector"]
+    for name in ["_shared", *order[:-1]]:
+        found = set()
+        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found.add(node.module.split(".")[0] if node.module else "")
+        assert "learned_detector" not in found, name
+        if name in order:  # a part imports only the parts below it
+            assert not found & set(order[order.index(name):]), (name, found)
