@@ -11,9 +11,19 @@ with :math:`x_k[t]` the time-domain OFDM signal of user ``k`` (cyclic prefix inc
 and SNR :math:`= E|X|^2 / N_0 = 1/N_0` per resource element. The converter bank (any ``adc`` of the
 pipeline, :mod:`hwsim.converters.banks`) quantizes :math:`y_i[t]`, one I and one Q converter per
 antenna, *before* the FFT: its distortion spreads over every subcarrier and its full scale has to
-accommodate the peak-to-average power ratio (PAPR) of :math:`y_i`. The AGC of ``agc = "ideal"`` sets
-:math:`\alpha_i = \sqrt{P_i/2}`, :math:`P_i` the mean power of :math:`y_i` over the slot (what an
-AGC that averages over a slot measures); ``agc = "fixed"`` keeps ``adc.scale``.
+accommodate the peak-to-average power ratio (PAPR) of :math:`y_i`. The channel states each antenna's
+power over the slot, :math:`P_i` the mean of :math:`|y_i[t]|^2` (:meth:`WidebandChannel.expected_power`):
+the bank's ``agc = "ideal"`` sets :math:`\alpha_i = \sqrt{P_i/2}` from it, ``agc = "measured"`` measures the
+same power from the samples it converts (the same numbers), ``agc = "fixed"`` keeps ``adc.scale``.
+
+The link is the pipeline's one chain (:class:`hwsim.pipeline.Pipeline`), each stage one component: the
+source (:class:`OFDMSource`) draws the bits, encodes, maps and OFDM-modulates them (the time-domain
+signal :math:`x_k[t]`, [S, T, K]); the channel draws the taps and :meth:`WidebandChannel.receive` convolves
+and adds the noise (:math:`y_i[t]`, [S, T', N_r]); the converter bank converts :math:`y` like any other
+samples; the receiver (:mod:`hwsim.receivers.ofdm`) demodulates, estimates, equalises, demaps and decodes.
+The Sionna blocks of the grid (:class:`OFDMChain`) are built once per link when its stages are checked or
+prepared. What the link scores: the information bits after decoding for ``bler`` and ``coded_ber``
+(sent indices [S, blocks per slot, k]), the coded bits for the uncoded ``ber`` ([S, 1, coded bits per slot]).
 
 Oversampling (``channel.oversampling = os``): the ``fft_size`` used subcarriers sit in the middle of
 an ``os * fft_size`` FFT (guard carriers on both sides), the cyclic prefix is ``os * cp_length``
@@ -36,7 +46,8 @@ The code: each user's data resource elements carry ``blocks`` 5G NR LDPC codewor
 (:class:`sionna.phy.fec.ldpc.LDPC5GEncoder`) of ``block_len`` coded bits and
 ``k = round(code_rate * block_len)`` information bits, Gray QAM (Sionna's mapper); the rest of the
 slot's data bits are filler. The link's ``batch`` counts code blocks and is rounded up to whole
-slots; its tally's clusters are the slots (their blocks share a channel draw).
+slots (the channel's ``frame_len`` is the code blocks of a slot); its tally's clusters are the slots
+(their blocks share a channel draw).
 
 Randomness: bits, noise and the Rayleigh taps are drawn from the caller's ``numpy.random.Generator``,
 the TDL coefficients from a ``torch.Generator`` seeded from it (never Sionna's global state). Draw
@@ -54,7 +65,6 @@ import numpy as np
 from hwsim import _checks
 from hwsim.components import register
 from hwsim.hooks import ChannelHooks, SourceHooks
-from hwsim.tally import Tally
 
 #: Constellations of an OFDM source and their bits per symbol (Sionna's Gray QAM).
 OFDM_CONSTELLATIONS = {"qpsk": 2, "qam16": 4, "qam64": 6, "qam256": 8}
@@ -66,9 +76,6 @@ OFDM_METRICS = ("bler", "coded_ber", "ber")
 LDPC_K_MIN, LDPC_K_MAX, LDPC_RATE_MIN, LDPC_RATE_MAX = 12, 8448, 1 / 5, 948 / 1024
 #: Guard against slots that exhaust memory (time samples x antennas per slot).
 MAX_SLOT_VALUES = 2**22
-#: Most time samples x antennas one pass of the link simulates: a larger ``stopping.batch`` runs in passes
-#: of whole slots (the peak memory is a few hundred bytes per value).
-MAX_CALL_VALUES = 2**22
 #: Subcarrier spacings an OFDM source accepts (Hz): every standard's, with room on both sides.
 MIN_SPACING, MAX_SPACING = 1e3, 1e7
 #: Sionna's precision for the OFDM chain (float64, the project's default for simulation).
@@ -165,10 +172,58 @@ class OFDMSource(SourceHooks):
                              f"{blocks or 'at least 1'}: lower source.block_len or source.blocks")
         self.blocks = blocks or fit
 
+    chain = None  # the link's Sionna blocks, once bound (bind)
+
     @property
     def blocks_per_slot(self) -> int:
         """Code blocks of one slot, all users."""
         return self.users * self.blocks
+
+    def bind(self, link) -> "OFDMChain":
+        """The link's :class:`OFDMChain` (the grid at the channel's ADC rate and the Sionna blocks), built once
+        per channel and scoring (refusing what Sionna's resource grid or the 5G code refuse, with the keys)."""
+        channel, decoded = link.channel, link.metric.scores_decoded
+        chain = self.chain
+        if chain is None or chain.channel is not channel or chain.decoded != decoded:
+            self.chain = OFDMChain(self, channel, decoded=decoded)
+        return self.chain
+
+    def check_link(self, link) -> None:
+        """An OFDM source needs a wideband channel (time-domain samples); binds the link's chain."""
+        if not link.channel.time_domain:
+            raise ValueError(f"source.type = {self.name!r} sends time-domain OFDM signals: it needs a wideband "
+                             f"channel (channel.type = \"tdl\" or \"rayleigh_taps\"), got {link.channel.name!r}")
+        self.bind(link)
+
+    def prepare(self, link, snr_db, rng) -> None:
+        """Bind the link's chain (nothing is drawn)."""
+        self.bind(link)
+
+    def draw(self, n_frames: int, frame_len: int, rng: np.random.Generator):
+        """``n_frames`` slots (``frame_len``, the channel's code blocks per slot, is the slot's own): the sent
+        indices the link scores and the time-domain signal complex [S, T, K] (see the module text).
+
+        Draws the information bits [S, K, blocks, k], then the filler bits [S, K, filler]."""
+        import torch
+
+        chain = self._bound()
+        slots = int(n_frames)
+        info = rng.integers(0, 2, size=(slots, self.users, self.blocks, self.k)).astype(np.float64)
+        filler = self.data_bits - self.blocks * self.n
+        pad = rng.integers(0, 2, size=(slots, self.users, filler)).astype(np.float64)
+        coded = chain.encoder(torch.from_numpy(info)).reshape(slots, self.users, self.blocks * self.n)
+        sent = (info.reshape(slots, self.blocks_per_slot, self.k) if chain.decoded
+                else coded.numpy().reshape(slots, 1, -1)).astype(np.int8)
+        coded = torch.cat([coded, torch.from_numpy(pad).to(coded.dtype)], dim=-1)
+        x = chain.mapper(coded[:, None])                                   # [S, 1, K, D/bps]
+        x_time = chain.modulator(chain.rg_mapper(x))[:, 0].numpy()         # [S, K, T]
+        return sent, np.swapaxes(x_time, 1, 2)                             # [S, T, K] (a view)
+
+    def _bound(self) -> "OFDMChain":
+        if self.chain is None:
+            raise RuntimeError("an OFDM link builds its Sionna chain when its stages are checked or prepared: call "
+                               "Pipeline.check() or Pipeline.prepare(...) first")
+        return self.chain
 
     @property
     def bits_per_sample(self) -> int:
@@ -177,7 +232,7 @@ class OFDMSource(SourceHooks):
 
 
 class WidebandChannel(ChannelHooks):
-    """Base of the OFDM channels: taps per slot and the :meth:`wideband_link` hook of :mod:`hwsim.pipeline`.
+    """Base of the OFDM channels: taps per slot, convolved with the time-domain signal (:meth:`receive`).
 
     Parameters
     ----------
@@ -189,11 +244,13 @@ class WidebandChannel(ChannelHooks):
 
     real = False
     random = True
+    time_domain = True
 
     def __init__(self, *, antennas: int = 16, oversampling: int = 1):
         self.antennas = _checks.integer("channel.antennas", antennas, minimum=1, maximum=1024)
         self.oversampling = _checks.integer("channel.oversampling", oversampling, minimum=1, maximum=16)
-        self.frame_len = 1  # time samples per slot once a link binds it (check_link)
+        self.frame_len = 1  # code blocks per slot once a link binds it (check_link, prepare)
+        self.chain = None
 
     # -- what a subclass provides
     def lags(self, sample_rate: float) -> tuple[int, int]:  # pragma: no cover - interface
@@ -235,12 +292,10 @@ class WidebandChannel(ChannelHooks):
             raise ValueError(f"an OFDM link has no analog front end (frontend.type = \"identity\"), got "
                              f"{link.frontend.name!r}")
         samples = self.slot_samples(src)
-        self.frame_len = samples
         if samples * self.antennas > MAX_SLOT_VALUES:
             raise ValueError(f"a slot holds {samples} time samples x {self.antennas} antennas, more than the limit of "
                              f"{MAX_SLOT_VALUES} (channel.ofdm.MAX_SLOT_VALUES): fewer symbols, subcarriers or antennas")
-        make_grid(src, self)  # refuses what Sionna's resource grid refuses, with the keys to change
-        _encoder(src)
+        self.bind(link)  # the grid and the code: refuses what Sionna refuses, with the keys to change
         cp_time = src.cp_length / (src.fft_size * src.params["subcarrier_spacing"])
         if self.last_delay() > cp_time:
             warnings.warn(f"channel: the last path arrives {self.last_delay() * 1e9:.0f} ns after the first, longer than "
@@ -253,11 +308,51 @@ class WidebandChannel(ChannelHooks):
         """Time samples of one slot at the ADC rate (cyclic prefixes included)."""
         return source.ofdm_symbols * self.oversampling * (source.fft_size + source.cp_length)
 
-    def wideband_link(self, pipeline, snr_db: float):
-        """``run(rng, batch) -> Tally`` of the OFDM link (``batch`` code blocks, whole slots); see the module
-        text."""
-        self.check_link(pipeline)
-        return OFDMLink(pipeline, snr_db).run
+    def bind(self, link) -> None:
+        """Take the link's chain (:meth:`OFDMSource.bind`) and its slot: ``frame_len`` = the code blocks of a slot."""
+        self.chain = link.source.bind(link)
+        self.frame_len = link.source.blocks_per_slot
+
+    def prepare(self, link, snr_db, rng) -> None:
+        """Bind the link's chain and slot, and refuse what the link cannot run (:meth:`check_link`)."""
+        self.check_link(link)
+
+    def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:
+        """The taps of ``n_frames`` slots, complex [S, N_r, K, L] of lags L_min..L_max at the ADC rate."""
+        return self.draw_taps(n_frames, users, self._chain().sample_rate, rng)
+
+    def receive(self, s, H, snr_db: float, rng, noise=None):
+        r"""The antenna signals :math:`y_i[t]`, complex [S, T + L - 1, N_r] (index 0 is lag ``l_min``), of the
+        time-domain signal ``s`` [S, T, K] through the taps ``H`` [S, N_r, K, L], plus noise
+        :math:`\mathcal{CN}(0, N_0)` drawn from ``rng`` (as [S, N_r, T + L - 1]); a given ``noise`` is refused
+        (importance sampling of a wideband link is not supported)."""
+        if noise is not None:
+            raise ValueError(f"channel.type = {self.name!r} draws its own noise (estimator = \"plain\" only)")
+        x_time = np.swapaxes(s, 1, 2)                                    # [S, K, T]
+        n0 = 10.0 ** (-float(snr_db) / 10)
+        shape = (x_time.shape[0], self.antennas, x_time.shape[-1] + H.shape[-1] - 1)
+        y = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * math.sqrt(n0 / 2)
+        T = x_time.shape[-1]
+        for j in range(H.shape[-1]):
+            y[..., j:j + T] += H[..., j] @ x_time
+        return np.ascontiguousarray(np.swapaxes(y, 1, 2))
+
+    def receiver_csi(self, H: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """What the receiver knows of the channel: the frequency response of the taps on the used subcarriers,
+        complex [S, N_r, K, M] (:func:`frequency_response`; the ``perfect`` CSI of the receivers)."""
+        chain = self._chain()
+        return frequency_response(H, chain.l_min, chain.fft_size, chain.used)
+
+    def expected_power(self, y, H, noise_var: float, noise_cov=None):
+        r"""The power each antenna's converters see over the slot, :math:`P_i = \overline{|y_i[t]|^2}`, float
+        [S, N_r] (the slot's samples ``y`` [S, T', N_r]; what an AGC that averages over the slot knows)."""
+        return np.mean(y.real**2 + y.imag**2, axis=1)
+
+    def _chain(self) -> "OFDMChain":
+        if self.chain is None:
+            raise RuntimeError("a wideband channel is bound to its OFDM link when the link's stages are checked or "
+                               "prepared: call Pipeline.check() or Pipeline.prepare(...) first")
+        return self.chain
 
     def _normalise(self, cov: np.ndarray) -> np.ndarray:
         return cov / np.real(np.trace(cov))
@@ -462,168 +557,43 @@ def papr_db(x: np.ndarray, axis=-1) -> np.ndarray:
     return 10 * np.log10(p.max(axis=axis) / p.mean(axis=axis))
 
 
-class OFDMLink:
-    """One SNR point of an OFDM pipeline: :meth:`run` simulates whole slots (see the module text).
+class OFDMChain:
+    """The Sionna blocks of one OFDM link, shared by its stages (built by :meth:`OFDMSource.bind`): the grid
+    at the channel's ADC rate, the code, mapper and modulator the source uses, the lags the channel uses,
+    and the demodulator, demapper and decoder the receiver uses.
 
-    Attributes after a call: ``last`` holds the slot's arrays (``x_time``, ``y``, ``r``, ``scale``) for
-    diagnostics and tests.
+    ``decoded``: the link scores the information bits after decoding (``link.metric.scores_decoded``).
     """
 
-    def __init__(self, pipeline, snr_db: float):
+    def __init__(self, source: OFDMSource, channel: "WidebandChannel", decoded: bool = True):
         from sionna.phy.fec.ldpc import LDPC5GDecoder
         from sionna.phy.mapping import Demapper, Mapper
         from sionna.phy.mimo import StreamManagement
         from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, ResourceGridMapper
 
-        self.p = pipeline
-        src, ch = pipeline.source, pipeline.channel
-        self.src, self.ch = src, ch
-        self.n0 = 10.0 ** (-float(snr_db) / 10)
-        self.rg = make_grid(src, ch)
-        self.sm = StreamManagement(np.ones((1, 1), dtype=int), src.users)
-        self.fft_size = ch.oversampling * src.fft_size
-        self.sample_rate = self.fft_size * src.params["subcarrier_spacing"]
-        self.l_min, self.l_max = ch.lags(self.sample_rate)
+        self.source, self.channel, self.decoded = source, channel, bool(decoded)
+        self.rg = make_grid(source, channel)
+        self.encoder = _encoder(source)
+        self.sm = StreamManagement(np.ones((1, 1), dtype=int), source.users)
+        self.fft_size = channel.oversampling * source.fft_size
+        self.sample_rate = self.fft_size * source.params["subcarrier_spacing"]
+        self.l_min, self.l_max = channel.lags(self.sample_rate)
         self.used = (np.arange(self.fft_size) - self.fft_size // 2)[np.asarray(self.rg.effective_subcarrier_ind)]
-        cp = ch.oversampling * src.cp_length
-        self.mapper = Mapper("qam", src.bits_per_symbol, precision=PRECISION)
-        self.demapper = Demapper("app", "qam", src.bits_per_symbol, precision=PRECISION)
+        cp = channel.oversampling * source.cp_length
+        self.mapper = Mapper("qam", source.bits_per_symbol, precision=PRECISION)
+        self.demapper = Demapper("app", "qam", source.bits_per_symbol, precision=PRECISION)
         self.rg_mapper = ResourceGridMapper(self.rg, precision=PRECISION)
         self.modulator = OFDMModulator(cp, precision=PRECISION)
         self.demodulator = OFDMDemodulator(self.fft_size, self.l_min, cp, precision=PRECISION)
-        self.encoder = _encoder(src)
         self.decoder = LDPC5GDecoder(self.encoder, hard_out=True, precision=DECODER_PRECISION)
-        self.metric = pipeline.metric.name
-        self.stats = _converter_statistics(pipeline.adc, ch.antennas)
-        pipeline.receiver.bind(self)
-        self.last = {}
 
     def freq_covariance(self) -> np.ndarray:
         """Covariance of one antenna pair's frequency response over the used subcarriers, [M, M]."""
-        cov = self.ch.tap_covariance(self.sample_rate)
+        cov = self.channel.tap_covariance(self.sample_rate)
         lag = self.l_min + np.arange(cov.shape[0])
         F = np.exp(-2j * np.pi * np.outer(self.used, lag) / self.fft_size)  # [M, L]
         return F @ cov @ F.conj().T
 
-    def transmit(self, slots: int, rng: np.random.Generator):
-        """Draw bits, channel and noise: (info bits [S, K, B, k], coded bits [S, K, D], x_time [S, K, T],
-        taps [S, N_r, K, L], noise [S, N_r, T + L - 1])."""
-        import torch
 
-        src = self.src
-        info = rng.integers(0, 2, size=(slots, src.users, src.blocks, src.k)).astype(np.float64)
-        filler = src.data_bits - src.blocks * src.n
-        pad = rng.integers(0, 2, size=(slots, src.users, filler)).astype(np.float64)
-        coded = self.encoder(torch.from_numpy(info)).reshape(slots, src.users, src.blocks * src.n)
-        coded = torch.cat([coded, torch.from_numpy(pad).to(coded.dtype)], dim=-1)
-        x = self.mapper(coded[:, None])                                  # [S, 1, K, D/bps]
-        x_time = self.modulator(self.rg_mapper(x))[:, 0].numpy()         # [S, K, T]
-        h = self.ch.draw_taps(slots, src.users, self.sample_rate, rng)   # [S, N_r, K, L]
-        shape = (slots, self.ch.antennas, x_time.shape[-1] + h.shape[-1] - 1)
-        noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * math.sqrt(self.n0 / 2)
-        return info, coded, x_time, h, noise
-
-    def receive_time(self, x_time: np.ndarray, h: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        r"""Antenna signals :math:`y_i[t]` [S, N_r, T + L - 1] (index 0 is lag ``l_min``)."""
-        y = noise.copy()
-        T = x_time.shape[-1]
-        for j in range(h.shape[-1]):
-            y[..., j:j + T] += h[..., j] @ x_time
-        return y
-
-    def run(self, rng: np.random.Generator, batch: int):
-        """Simulate ``batch`` code blocks (rounded up to whole slots): a :class:`~hwsim.tally.Tally` of the
-        metric, clusters = slots.
-
-        Runs on one thread (numba, BLAS, torch), as a sweep worker does; the caller's settings come back after."""
-        from hwsim._threads import single_threaded
-
-        per_slot = self.src.blocks_per_slot
-        slots = -(-int(batch) // per_slot)
-        piece = max(1, MAX_CALL_VALUES // (self.ch.frame_len * self.ch.antennas))  # slots one pass holds
-        with single_threaded():
-            if slots <= piece:
-                return self._run(rng, batch)
-            parts = [self._run(rng, min(piece, slots - start) * per_slot) for start in range(0, slots, piece)]
-        return Tally(*(sum(field) for field in zip(*parts)))  # tallies of independent slots add
-
-    def _run(self, rng: np.random.Generator, batch: int):
-        import torch
-
-        src = self.src
-        slots = -(-int(batch) // src.blocks_per_slot)
-        info, coded, x_time, h, noise = self.transmit(slots, rng)
-        y = self.receive_time(x_time, h, noise)
-        r, scale, power = self.convert(y)
-        self.last = {"x_time": x_time, "y": y, "r": r, "scale": scale, "power": power, "h": h}
-        y_rg = self.demodulator(torch.from_numpy(r)[:, None])             # [S, 1, N_r, syms, fft]
-        H = frequency_response(h, self.l_min, self.fft_size, self.used)   # [S, N_r, K, M]
-        gain, no = self.bussgang(scale, power)                            # [S, N_r] each
-        llr = self.p.receiver.ofdm_llrs(self, y_rg, gain, no, H)          # [S, K, D]
-        self.last.update(llr=llr, gain=gain, no=no, H=H, info=info, coded=coded)
-        D = src.blocks * src.n
-        if self.metric == "ber":
-            hard = (llr[..., :D] > 0).numpy().astype(np.float64)
-            errors = (hard != coded[..., :D].numpy()).reshape(slots, -1).sum(axis=1)
-            return Tally.of(errors, src.bits_per_sample)
-        blocks = llr[..., :D].reshape(slots, src.users, src.blocks, src.n)
-        decoded = self.decoder(blocks.float()).numpy()                            # [S, K, B, k]
-        self.last["decoded"] = decoded
-        wrong = decoded != info
-        if self.metric == "coded_ber":
-            return Tally.of(wrong.reshape(slots, -1).sum(axis=1), src.blocks_per_slot * src.k)
-        return Tally.of(wrong.any(axis=-1).reshape(slots, -1).sum(axis=1), src.blocks_per_slot)
-
-    def convert(self, y: np.ndarray):
-        r"""The converter bank on the time-domain samples: (r [S, N_r, T'], AGC scale [S, N_r], :math:`P_i` [S, N_r]).
-
-        The link states each antenna's power over the slot, :math:`P_i = \overline{|y_i|^2}`, to the bank
-        (what its ``agc = "ideal"`` sets the scale from).
-        """
-        power = np.mean(y.real**2 + y.imag**2, axis=-1)                 # [S, N_r]
-        out = self.p.adc.convert(np.ascontiguousarray(np.swapaxes(y, 1, 2)), power)
-        r = np.ascontiguousarray(np.swapaxes(out["r"], 1, 2))
-        scale = out.get("scale")
-        return r, scale, power
-
-    def bussgang(self, scale, power):
-        r"""Per-antenna Bussgang gain :math:`g_i` and the noise-plus-distortion variance :math:`N_0 + \sigma_{d,i}^2 / g_i^2`
-        of :math:`r_i / g_i` per subcarrier (distortion treated as white over time and independent over
-        antennas). For a table bank behind AGC scale :math:`\alpha_i`, with per-rail input standard deviation
-        :math:`\sigma_i = \sqrt{P_i/2}/\alpha_i`: :math:`g_i = E[uQ(u)]/\sigma_i^2`,
-        :math:`\sigma_{d,i}^2 = 2\alpha_i^2 (E[Q(u)^2] - g_i^2 \sigma_i^2)`, :math:`u \sim \mathcal N(0, \sigma_i^2)`."""
-        if self.stats is None:  # unquantized
-            return np.ones_like(power), np.full_like(power, self.n0)
-        kind, table = self.stats
-        if kind == "table":
-            from hwsim.designs.scalar import bussgang_gain, output_power
-
-            sigma = np.sqrt(power / 2) / scale
-            g = np.asarray(bussgang_gain(table, sigma))
-            d = 2 * scale**2 * (np.asarray(output_power(table, sigma)) - g**2 * sigma**2)
-        else:  # calibrated at unit input (ideal AGC): (gain, distortion per unit input power)
-            g0, rho = table
-            g = np.full_like(power, g0)
-            d = rho * power
-        return g, self.n0 + np.maximum(d, 0.0) / g**2
-
-
-def _converter_statistics(bank, antennas: int):
-    """("table", ThresholdADC) for table banks, ("calibrated", (g, d)) for other quantizing banks, None unquantized."""
-    if bank.name == "none":
-        return None
-    table = getattr(bank, "table", None)
-    if table is None and hasattr(bank, "table_for"):
-        table = bank.table_for(2 * antennas)
-    if table is not None:
-        return "table", table
-    rng = np.random.default_rng(0)  # a fixed calibration set: the bank's gain and distortion at unit input power
-    z = (rng.standard_normal((1, 50_000, 1)) + 1j * rng.standard_normal((1, 50_000, 1))) / np.sqrt(2)
-    r = bank.convert(z, np.ones((1, 1)))["r"]  # the stated power: 1
-    g = float(np.real(np.vdot(z, r)) / np.vdot(z, z).real)
-    d = float(np.mean(np.abs(r - g * z) ** 2))
-    return "calibrated", (g, d)
-
-
-__all__ = ["OFDMSource", "TDLChannel", "RayleighTaps", "OFDMLink", "make_grid", "frequency_response", "papr_db",
+__all__ = ["OFDMSource", "TDLChannel", "RayleighTaps", "OFDMChain", "make_grid", "frequency_response", "papr_db",
            "OFDM_CONSTELLATIONS", "TDL_MODELS", "OFDM_METRICS"]

@@ -86,6 +86,40 @@ class ChannelHooks(StageHooks):
     def check_users(self, *, users: int) -> None:
         """Refuse a number of users this channel cannot carry; the default carries any."""
 
+    def receive(self, s, H, snr_db: float, rng, noise=None):
+        r"""The samples at the antennas of the sent signal ``s`` through the drawn channel ``H``, noise added.
+
+        The default is the flat model, :math:`y = H s + n`: ``s`` [F, L, K] (real on a real channel), ``H``
+        [F, N, K], ``y`` [F, L, N], the noise :math:`n` drawn from ``rng``, :math:`\mathcal{CN}(0, N_0)` per
+        sample and antenna (:math:`\mathcal N(0, N_0)` on a real channel), :math:`N_0 = 10^{-\mathrm{SNR}/10}`,
+        or the given ``noise`` [F, L, N] (importance sampling's biased draw). A wideband channel convolves the
+        time-domain signal with its taps instead (:class:`hwsim.channels.ofdm.WidebandChannel`)."""
+        import numpy as np
+
+        y = np.matmul(s, np.swapaxes(H, 1, 2))  # [F, L, K] x [F, K, N]: one BLAS product per frame
+        if noise is None:
+            shape = y.shape
+            if self.real:
+                noise = rng.standard_normal(shape)
+                noise *= 10.0 ** (-float(snr_db) / 20)  # sigma = sqrt(N0), in place
+            else:
+                noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(
+                    10.0 ** (-float(snr_db) / 10) / 2)
+        y += noise
+        return y
+
+    def expected_power(self, y, H, noise_var: float, noise_cov=None):
+        r"""The power of each converter input per frame, float [F, N], that the link states to its converter
+        bank (what ``adc.agc = "ideal"`` sets the full scale from; :mod:`hwsim.converters.banks`), for the
+        samples ``y`` [F, L, N] at the converters, the channel ``H`` the receiver uses and the noise, both after
+        the front end. The default is the flat model's expected power given the channel,
+        :math:`P_i = \sum_k |H_{ik}|^2 + N_0` (unit-energy symbols; ``H`` [F, N, K]), with the diagonal of
+        ``noise_cov`` ([N, N] or [F, N, N]) in place of :math:`N_0` where a front end colours the noise."""
+        import numpy as np
+
+        noise = np.real(np.diagonal(noise_cov, axis1=-2, axis2=-1)) if noise_cov is not None else noise_var
+        return np.sum(np.abs(H) ** 2, axis=2) + noise
+
 
 class FrontendHooks(StageHooks):
     """What an analog front end says of its output."""
@@ -151,6 +185,9 @@ class MetricHooks(StageHooks):
     counts_bits: bool = False
     #: Scores laws per batch (:meth:`per_batch`) instead of realizations.
     per_batch_only: bool = False
+    #: Scores the information bits after channel decoding (a coded link's block or bit errors): the source
+    #: gives the information bits as the sent indices and the receiver decodes.
+    scores_decoded: bool = False
 
     def per_batch(self, s, s_hat, source=None) -> float:
         """The score of one batch of unknowns ``s`` and estimates ``s_hat`` (a metric of laws)."""

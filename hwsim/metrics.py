@@ -154,19 +154,28 @@ class NMSE(Metric):
 
 
 class _OFDMMetric(Metric):
-    """A metric the wideband OFDM link computes itself (:class:`hwsim.channels.ofdm.OFDMLink`): the
-    flat links' per-symbol ``count`` does not apply."""
+    """A metric of a coded OFDM link (:mod:`hwsim.channels.ofdm`): the sent indices are the information bits
+    of every code block, int [F, B, k] (F slots of B blocks of k bits; the source gives them because the metric
+    ``scores_decoded``), and the receiver's decisions the decoded bits of the same shape. The clusters are the
+    slots (their blocks share a channel draw)."""
+
+    scores_decoded = True
 
     def check_link(self, link) -> None:
-        if not hasattr(link.channel, "wideband_link"):
+        if not link.channel.time_domain:
             raise ValueError(f"metric.type = {self.name!r} scores coded OFDM links (channel.type = \"tdl\" or "
                              f"\"rayleigh_taps\", source.type = \"ofdm\"), got channel.type = {link.channel.name!r}")
 
-    def trials_per_sample(self, source) -> int:
-        raise ValueError(f"metric.type = {self.name!r} is counted by the OFDM link, not per channel use")
+    def count(self, source, idx_true: np.ndarray, idx_hat: np.ndarray, *,
+              per_sample: bool = False) -> tuple[np.ndarray, int]:
+        """Errors per slot and the trials of one slot, from the sent and decoded information bits [F, B, k]."""
+        if idx_hat.shape != idx_true.shape or idx_true.ndim != 3:
+            raise ValueError(f"decoded bits have shape {idx_hat.shape}, the sent ones {idx_true.shape} (both "
+                             "[slots, blocks, information bits])")
+        return self.slot_errors(np.asarray(idx_true) != np.asarray(idx_hat))
 
-    def errors(self, constellation, idx_true, idx_hat):
-        raise ValueError(f"metric.type = {self.name!r} is counted by the OFDM link, not per channel use")
+    def slot_errors(self, wrong: np.ndarray) -> tuple[np.ndarray, int]:  # pragma: no cover - interface
+        raise NotImplementedError
 
 
 @register("metric", "bler")
@@ -177,9 +186,15 @@ class BLER(_OFDMMetric):
 
     column, samples_column = "bler", "blocks"
 
+    def slot_errors(self, wrong):
+        return wrong.any(axis=-1).sum(axis=1), wrong.shape[1]
+
 
 @register("metric", "coded_ber")
 class CodedBER(_OFDMMetric):
     """Bit error rate of the information bits after decoding (clusters: slots)."""
 
     column, samples_column = "coded_ber", "bits"
+
+    def slot_errors(self, wrong):
+        return wrong.reshape(wrong.shape[0], -1).sum(axis=1), wrong.shape[1] * wrong.shape[2]

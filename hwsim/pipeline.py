@@ -24,9 +24,13 @@ Optional hooks a stage may define: ``check_link(link)`` (refuse a link it cannot
 ``prepare(link, snr_db, rng)`` (set-up per point, e.g. training), ``replicas`` (independently
 prepared copies a point averages), ``fused_link(link, snr_db)`` (a faster link of its own),
 and ``shared_key(link)`` with ``shared_setup(link, folder, progress, say)`` (set-up shared by every
-point of a sweep, computed once before the points: :meth:`Pipeline.shared_setups`). A channel with
-``wideband_link(link, snr_db)`` (the OFDM channels of :mod:`hwsim.channels.ofdm`) runs its own chain:
-:meth:`Pipeline.link` returns its counts (a :class:`~hwsim.tally.Tally` or a tuple of its fields) as a Tally.
+point of a sweep, computed once before the points: :meth:`Pipeline.shared_setups`).
+
+Every link is this one chain. The channel's :meth:`~hwsim.hooks.ChannelHooks.receive` makes the antenna
+samples (the flat model :math:`H s + n`, or the time-domain convolution of a wideband OFDM channel,
+:mod:`hwsim.channels.ofdm`), its :meth:`~hwsim.hooks.ChannelHooks.expected_power` states the power of each
+converter input (``Observation.power``, what the bank's ``agc = "ideal"`` takes), and the converter bank
+converts the samples (``convert(y, power, rng)``): no stage sees a channel matrix it does not use.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .components import KINDS, Component, build, check_params, lookup, names
-from .converters.banks import expected_power
 from .tally import Tally
 
 #: How a detection link's Monte Carlo draws its noise: plainly, or importance-sampled
@@ -119,19 +122,12 @@ class Pipeline:
         L = self.channel.frame_len
         idx, s = self.source.draw(n_frames, L, rng)
         H = self.channel.draw(n_frames, self.source.users, rng)
-        shape = (n_frames, L, self.channel.antennas)
         if self.channel.real:
             s = s.real
-        y = np.matmul(s, np.swapaxes(H, 1, 2))  # [F, L, K] x [F, K, N]: one BLAS product per frame
-        drawn = None  # (importance weights, plain-component mask) with a bias
+        noise, drawn = None, None  # drawn: (importance weights, plain-component mask) with a bias
         if bias is not None:
             noise, *drawn = bias.draw(idx, s, H, noise_var(snr_db), rng)
-        elif self.channel.real:
-            noise = rng.standard_normal(shape)
-            noise *= 10.0 ** (-float(snr_db) / 20)  # sigma = sqrt(N0), in place
-        else:
-            noise = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(noise_var(snr_db) / 2)
-        y += noise
+        y = self.channel.receive(s, H, snr_db, rng, noise)  # the channel's model: H s + n, or a convolution
         return idx, y, H, drawn
 
     def observe(self, n_frames: int, snr_db: float, rng: np.random.Generator):
@@ -150,7 +146,7 @@ class Pipeline:
         n0 = noise_var(snr_db)
         H_rx = self.channel.receiver_csi(H, rng)
         y, H_eff, noise_cov = self.frontend.apply(y, H_rx, n0)
-        power = expected_power(H_eff, n0, noise_cov)  # what the link states to the bank's agc = "ideal"
+        power = self.channel.expected_power(y, H_eff, n0, noise_cov)  # what the bank's agc = "ideal" takes
         fields = self.adc.convert(y, power, rng)
         return idx, Observation(H=H_eff, noise_var=n0, constellation=self.source.constellation,
                                 noise_cov=noise_cov, fixed_channel=not self.channel.random, power=power,
@@ -246,14 +242,10 @@ class Pipeline:
         """
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
-        wideband = getattr(self.channel, "wideband_link", None)
-        if wideband is not None:  # an OFDM link runs its own chain (hwsim.channels.ofdm)
-            if estimator != "plain":
-                raise ValueError(f"channel.type = {self.channel.name!r} (a wideband link) supports estimator = "
-                                 f"\"plain\" only, got {estimator!r}")
-            counts = wideband(self, float(snr_db))
-            return lambda rng, batch: Tally(*counts(rng, batch))  # any 4-tuple of counts
         if estimator == "importance":
+            if self.channel.time_domain:
+                raise ValueError(f"channel.type = {self.channel.name!r} (a wideband link of time-domain samples) "
+                                 f"supports estimator = \"plain\" only, got {estimator!r}")
             return self._importance_link(snr_db)
         fused = getattr(self.receiver, "fused_link", None)
         fast = fused(self, float(snr_db)) if fused is not None else None

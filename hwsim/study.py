@@ -178,9 +178,9 @@ def validate(system: dict, point: dict) -> None:
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     p = pipeline(system, point)
-    if estimator != "plain" and hasattr(p.channel, "wideband_link"):
-        raise ValueError(f"channel.type = {p.channel.name!r} runs its own wideband chain, which supports "
-                         f"estimator = \"plain\" only, got {estimator!r}")
+    if estimator != "plain" and p.channel.time_domain:
+        raise ValueError(f"channel.type = {p.channel.name!r} gives time-domain samples (a wideband link), which "
+                         f"supports estimator = \"plain\" only, got {estimator!r}")
     for kind in ("receiver", "metric"):
         task = getattr(p, kind).task
         if task != p.task:

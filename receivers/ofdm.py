@@ -1,8 +1,15 @@
 r"""Receivers of the wideband OFDM link (:mod:`hwsim.channels.ofdm`): channel estimation, LMMSE equalisation
 and soft demapping on the resource grid of quantized time-domain samples, with Sionna's OFDM blocks.
 
+The receiver is the last stage of the pipeline's one chain (:class:`hwsim.pipeline.Pipeline`): it takes the
+observation of the converted time-domain samples (``r`` [S, T', N_r], the AGC ``scale`` [S, N_r], the
+converter inputs' ``power`` [S, N_r] the channel states, the frequency response ``H`` [S, N_r, K, M] and
+:math:`N_0`) and returns the decoded information bits [S, blocks per slot, k] (or the hard decisions on the
+coded bits [S, 1, coded bits per slot] when the link's metric scores them before decoding, the uncoded
+``ber``), in ``Decision.indices``, with the LLRs in ``Decision.llr``.
+
 Bussgang model of the converters (per receive antenna :math:`i`, time domain): :math:`r_i[t] = g_i y_i[t] +
-d_i[t]` with :math:`d_i` uncorrelated with :math:`y_i` (:meth:`hwsim.channels.ofdm.OFDMLink.bussgang`). Treating
+d_i[t]` with :math:`d_i` uncorrelated with :math:`y_i` (:meth:`OFDMLMMSE.bussgang`). Treating
 :math:`d_i` as white over time and independent over antennas, the unitary FFT gives on every subcarrier
 
 .. math:: R_i[m] / g_i = \sum_k H_{ik}[m] X_k[m] + W_i[m], \qquad
@@ -36,6 +43,8 @@ import numpy as np
 from hwsim.components import register
 from hwsim.hooks import ReceiverHooks
 
+from .base import Decision
+
 #: The channel knowledge of ``ofdm_lmmse`` (the values of ``csi``).
 CSI_MODES = ("perfect", "ls", "blmmse")
 
@@ -48,54 +57,131 @@ class OFDMLMMSE(ReceiverHooks):
 
     def __init__(self, *, csi: Literal["perfect", "ls", "blmmse"] = "blmmse", bussgang: bool = True):
         super().__init__()  # the registry has checked the values (csi one of CSI_MODES) and set self.params
-        self._blocks = None
+        self.chain = None
 
     def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
         """Any number of users and antennas (LMMSE per subcarrier)."""
 
     def check_link(self, link) -> None:
-        if not hasattr(link.channel, "wideband_link"):
+        if not link.channel.time_domain:
             raise ValueError(f"receiver.type = {self.name!r} serves OFDM links (channel.type = \"tdl\" or "
                              f"\"rayleigh_taps\"), got channel.type = {link.channel.name!r}")
+        self.bind(link)
+
+    def prepare(self, link, snr_db, rng) -> None:
+        """Bind the link (nothing is drawn or trained)."""
+        self.bind(link)
 
     def bind(self, link) -> None:
-        """Build the Sionna blocks for the link's resource grid (once per link)."""
+        """Build the Sionna blocks for the link's chain (:class:`hwsim.channels.ofdm.OFDMChain`, once per link)
+        and the converters' statistics (:func:`converter_statistics`)."""
+        chain = link.source.bind(link)
+        if chain is self.chain and self._bank is link.adc:
+            return
         from sionna.phy.ofdm import LMMSEEqualizer, LSChannelEstimator
 
         from hwsim.channels.ofdm import PRECISION
 
-        rg = link.rg
-        self.equalizer = LMMSEEqualizer(rg, link.sm, precision=PRECISION)
+        rg = chain.rg
+        self.equalizer = LMMSEEqualizer(rg, chain.sm, precision=PRECISION)
         csi = self.params["csi"]
         self.estimator = None
         if csi == "ls":
             self.estimator = LSChannelEstimator(rg, interpolation_type="lin", precision=PRECISION)
         elif csi == "blmmse":
-            self.estimator = BussgangLMMSEEstimator(link)
+            self.estimator = BussgangLMMSEEstimator(chain)
+        self.stats = converter_statistics(link.adc)
+        self.chain, self._bank = chain, link.adc
 
-    def ofdm_llrs(self, link, y_rg, gain: np.ndarray, no: np.ndarray, H: np.ndarray):
+    _bank = None
+
+    def detect(self, obs) -> Decision:
+        """Demodulate, estimate, equalise, demap and (for a metric that scores decoded bits) decode one batch of
+        slots (see the module text)."""
+        import torch
+
+        if self.chain is None:
+            raise RuntimeError("the OFDM receiver is bound to its link when the link's stages are checked or "
+                               "prepared: call Pipeline.check() or Pipeline.prepare(...) first")
+        chain, src = self.chain, self.chain.source
+        slots = obs.r.shape[0]
+        r = np.ascontiguousarray(np.swapaxes(obs.r, 1, 2))                  # [S, N_r, T']
+        y_rg = chain.demodulator(torch.from_numpy(r)[:, None])              # [S, 1, N_r, syms, fft]
+        gain, no = self.bussgang(obs)                                       # [S, N_r] each
+        llr = self.ofdm_llrs(obs.noise_var, y_rg, gain, no, obs.H)          # [S, K, D]
+        D = src.blocks * src.n
+        if not chain.decoded:
+            hard = (llr[..., :D] > 0).numpy().astype(np.int8)
+            return Decision(hard.reshape(slots, 1, -1), llr)
+        blocks = llr[..., :D].reshape(slots, src.users, src.blocks, src.n)
+        decoded = chain.decoder(blocks.float()).numpy()                         # [S, K, B, k]
+        return Decision(decoded.reshape(slots, src.blocks_per_slot, src.k).astype(np.int8), llr)
+
+    def bussgang(self, obs):
+        r"""Per-antenna Bussgang gain :math:`g_i` and the noise-plus-distortion variance :math:`N_0 + \sigma_{d,i}^2 / g_i^2`
+        of :math:`r_i / g_i` per subcarrier (distortion treated as white over time and independent over
+        antennas), each float [S, N_r], from the observation's AGC ``scale`` and input ``power`` :math:`P_i`. For
+        a table bank behind AGC scale :math:`\alpha_i`, with per-rail input standard deviation
+        :math:`\sigma_i = \sqrt{P_i/2}/\alpha_i`: :math:`g_i = E[uQ(u)]/\sigma_i^2`,
+        :math:`\sigma_{d,i}^2 = 2\alpha_i^2 (E[Q(u)^2] - g_i^2 \sigma_i^2)`, :math:`u \sim \mathcal N(0, \sigma_i^2)`;
+        for another quantizing bank its gain and distortion calibrated at unit input power
+        (:func:`converter_statistics`)."""
+        power, n0 = obs.power, obs.noise_var
+        if obs.adc is not None:  # a bank of one real table: its exact statistics at the rail's level
+            from hwsim.designs.scalar import bussgang_gain, output_power
+
+            scale = obs.scale
+            sigma = np.sqrt(power / 2) / scale
+            g = np.asarray(bussgang_gain(obs.adc, sigma))
+            d = 2 * scale**2 * (np.asarray(output_power(obs.adc, sigma)) - g**2 * sigma**2)
+        elif self.stats is None:  # unquantized
+            return np.ones_like(power), np.full_like(power, n0)
+        else:  # calibrated at unit input (ideal AGC): (gain, distortion per unit input power)
+            g0, rho = self.stats
+            g = np.full_like(power, g0)
+            d = rho * power
+        return g, n0 + np.maximum(d, 0.0) / g**2
+
+    def ofdm_llrs(self, n0: float, y_rg, gain: np.ndarray, no: np.ndarray, H: np.ndarray):
         """LLRs of every data bit, torch float [S, K, D], from the resource grid ``y_rg`` [S, 1, N_r, syms, fft].
 
-        ``gain``, ``no``: per-antenna Bussgang gain and noise-plus-distortion variance [S, N_r];
-        ``H``: the true frequency response [S, N_r, K, M] (used by ``csi = "perfect"`` only).
+        ``n0``: :math:`N_0`; ``gain``, ``no``: per-antenna Bussgang gain and noise-plus-distortion variance
+        [S, N_r]; ``H``: the true frequency response [S, N_r, K, M] (used by ``csi = "perfect"`` only).
         """
         import torch
+
+        chain = self.chain
 
         if self.params["bussgang"]:
             y = y_rg / torch.from_numpy(gain)[:, None, :, None, None]
             nu = torch.from_numpy(no)[:, None, :]                             # [S, 1, N_r]
         else:
             y = y_rg
-            nu = torch.full((y_rg.shape[0], 1, y_rg.shape[2]), link.n0, dtype=torch.float64)
+            nu = torch.full((y_rg.shape[0], 1, y_rg.shape[2]), n0, dtype=torch.float64)
         if self.estimator is None:
-            syms = link.rg.num_ofdm_symbols
+            syms = chain.rg.num_ofdm_symbols
             h = torch.from_numpy(H)[:, None, :, None, :, None, :].expand(-1, -1, -1, -1, -1, syms, -1)
             err = torch.zeros((), dtype=torch.float64)
         else:
             h, err = self.estimator(y, nu)
         x_hat, no_eff = self.equalizer(y, h, err, nu)                          # [S, 1, K, n_data]
-        llr = link.demapper(x_hat, no_eff)                                     # [S, 1, K, D]
+        llr = chain.demapper(x_hat, no_eff)                                    # [S, 1, K, D]
         return llr[:, 0]
+
+
+def converter_statistics(bank):
+    """What the Bussgang model needs of a quantizing bank without one real table (a vector bank): its gain and
+    distortion per unit input power, (g, d), calibrated once on a fixed set of unit-power complex Gaussian
+    samples at the stated power 1; None for a bank that does not quantize or that gives its table (the
+    observation's ``adc``, whose statistics are exact)."""
+    if not bank.quantizes or bank.scalar_cells:
+        return None
+    rng = np.random.default_rng(0)  # a fixed calibration set: the bank's gain and distortion at unit input power
+    z = (rng.standard_normal((1, 50_000, 1)) + 1j * rng.standard_normal((1, 50_000, 1))) / np.sqrt(2)
+    r = bank.convert(z, np.ones((1, 1)))["r"]  # the stated power: 1
+    g = float(np.real(np.vdot(z, r)) / np.vdot(z, z).real)
+    d = float(np.mean(np.abs(r - g * z) ** 2))
+    return g, d
 
 
 class BussgangLMMSEEstimator:
@@ -114,13 +200,13 @@ class BussgangLMMSEEstimator:
     (pilots of equal modulus :math:`|p|^2`, so :math:`\sigma_i^2 = \nu_i/(n_p |p|^2)`).
     """
 
-    def __init__(self, link):
-        rg = link.rg
+    def __init__(self, chain):
+        rg = chain.rg
         mask = np.asarray(rg.pilot_pattern.mask)[0]          # [K, syms, M]
         pilots = np.asarray(rg.pilot_pattern.pilots)[0]      # [K, n_pilot_REs] (row-major over the mask)
         self.symbols = np.flatnonzero(mask[0].any(axis=1))    # the pilot OFDM symbols
         self.eff = np.asarray(rg.effective_subcarrier_ind)
-        R = link.freq_covariance()
+        R = chain.freq_covariance()
         M = R.shape[0]
         self.users = []
         for k in range(mask.shape[0]):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hwsim.components import build, lookup, names
-from hwsim.converters.banks import AGC_MODES, expected_power, measured_power
+from hwsim.converters.banks import AGC_MODES, measured_power
 
 
 def test_no_bank_takes_the_channel():
@@ -62,8 +62,8 @@ def test_ideal_takes_the_stated_power_and_fixed_the_scale():
 
 
 def test_a_flat_link_states_the_power_the_ideal_agc_had_from_the_channel():
-    """The link's statement is what agc_scale computed from H before: sum_k |H_ik|^2 + N0 (or the diagonal
-    of the front end's noise covariance), bit for bit."""
+    """The flat channel's statement is what the bank's agc_scale computed from H before: sum_k |H_ik|^2 + N0 (or
+    the diagonal of the front end's noise covariance), bit for bit."""
     from hwsim.pipeline import Pipeline
 
     link = Pipeline.from_tables({"source": {"type": "users", "users": 3}, "channel": {"type": "rayleigh", "antennas": 5,
@@ -74,7 +74,8 @@ def test_a_flat_link_states_the_power_the_ideal_agc_had_from_the_channel():
     np.testing.assert_array_equal(obs.power, want)
     np.testing.assert_array_equal(obs.scale, np.sqrt(want / 2))
     cov = np.diag([1.0, 2.0, 3.0, 4.0, 5.0]).astype(complex)
-    np.testing.assert_array_equal(expected_power(obs.H, n0, cov), np.sum(np.abs(obs.H) ** 2, axis=2) + [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(link.channel.expected_power(obs.r, obs.H, n0, cov),
+                                  np.sum(np.abs(obs.H) ** 2, axis=2) + [1, 2, 3, 4, 5])
 
 
 def test_measured_agc_runs_a_link_near_the_ideal_one():

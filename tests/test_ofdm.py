@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from hwsim.channels.ofdm import OFDMLink
 from hwsim.engine.montecarlo import StoppingRule, Tally, estimate
 from hwsim.pipeline import Pipeline
 
@@ -28,30 +27,54 @@ def link(source=None, channel=None, adc=None, receiver=None, metric="bler"):
     return p
 
 
+def drawn(p, slots, seed):
+    """The source's draw of ``slots`` slots from ``seed`` (sent indices, time-domain signal [S, T, K]), the resource
+    grid it modulated [S, K, syms, fft] (the same bits drawn again), and the generator after the source's draws."""
+    src, chain = p.source, p.source.chain
+    sent, x = src.draw(slots, 1, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    info = rng.integers(0, 2, size=(slots, src.users, src.blocks, src.k)).astype(np.float64)
+    pad = rng.integers(0, 2, size=(slots, src.users, src.data_bits - src.blocks * src.n)).astype(np.float64)
+    coded = chain.encoder(torch.from_numpy(info)).reshape(slots, src.users, -1)
+    coded = torch.cat([coded, torch.from_numpy(pad).to(coded.dtype)], dim=-1)
+    grid = chain.rg_mapper(chain.mapper(coded[:, None])).numpy()[:, 0]
+    return sent, x, grid, rng
+
+
+def chain_pass(p, snr_db, seed, slots):
+    """One pass of the pipeline's chain, stage by stage: (sent, antenna samples y, observation, decision, tally)."""
+    rng = np.random.default_rng(seed)
+    idx, obs = p.observe(slots, snr_db, rng)
+    _, y, _ = p.transmit(slots, snr_db, np.random.default_rng(seed))      # the same draws, before the converters
+    decision = p.receiver.detect(obs)
+    tally = Tally.of(*p.metric.count(p.source, idx, decision.indices))
+    return idx, y, obs, decision, tally
+
+
 @pytest.mark.parametrize("oversampling", [1, 2])
 def test_modulation_then_demodulation_over_an_identity_channel_is_lossless(oversampling):
     p = link(channel={"type": "rayleigh_taps", "taps": 1, "antennas": 2, "oversampling": oversampling})
-    L = OFDMLink(p, 10.0)
-    _, coded, x_time, _, _ = L.transmit(3, np.random.default_rng(0))
-    grid = L.rg_mapper(L.mapper(coded[:, None])).numpy()[:, 0]           # [S, K, syms, fft]
-    back = L.demodulator(torch.from_numpy(x_time)[:, None]).numpy()[:, 0]  # identity channel, l_min = 0
+    _, x, grid, _ = drawn(p, 3, 0)
+    x_time = np.ascontiguousarray(np.swapaxes(x, 1, 2))                  # [S, K, T]
+    back = p.source.chain.demodulator(torch.from_numpy(x_time)[:, None]).numpy()[:, 0]  # identity channel, l_min = 0
     assert x_time.shape[-1] == 6 * oversampling * (32 + 16)
     np.testing.assert_allclose(back, grid, atol=1e-12)
     assert np.count_nonzero(grid[..., :(oversampling - 1) * 16]) == 0      # guard carriers stay empty
 
 
 def test_the_perfect_csi_frequency_response_is_what_the_time_domain_channel_does():
-    from hwsim.channels.ofdm import frequency_response
-
     for channel in ({"type": "tdl", "antennas": 3, "oversampling": 2}, {"type": "rayleigh_taps", "taps": 3, "antennas": 3}):
         # a cyclic prefix that also holds the sinc tails of the TDL taps (lags -6 ... l_max): no interference
-        L = OFDMLink(link(channel=channel), 10.0)
-        assert L.l_max - L.l_min <= L.demodulator.cyclic_prefix_length
-        _, coded, x_time, h, noise = L.transmit(2, np.random.default_rng(1))
-        Y = L.demodulator(torch.from_numpy(L.receive_time(x_time, h, 0 * noise))[:, None]).numpy()[:, 0]
-        X = L.rg_mapper(L.mapper(coded[:, None])).numpy()[:, 0]
-        cols = L.used + L.fft_size // 2
-        H = frequency_response(h, L.l_min, L.fft_size, L.used)
+        p = link(channel=channel)
+        chain = p.source.chain
+        assert chain.l_max - chain.l_min <= chain.demodulator.cyclic_prefix_length
+        _, x, X, rng = drawn(p, 2, 1)
+        h = p.channel.draw(2, 2, rng)                                      # [S, N_r, K, L]
+        y = p.channel.receive(x, h, 400.0, rng)                            # N0 = 1e-40: noiseless
+        assert y.shape == (2, x.shape[1] + h.shape[-1] - 1, 3)
+        Y = chain.demodulator(torch.from_numpy(np.ascontiguousarray(np.swapaxes(y, 1, 2)))[:, None]).numpy()[:, 0]
+        cols = chain.used + chain.fft_size // 2
+        H = p.channel.receiver_csi(h, rng)                                 # what the receiver knows: [S, N_r, K, M]
         pred = np.einsum("snkm,sktm->sntm", H, X[..., cols])
         np.testing.assert_allclose(Y[..., cols], pred, atol=1e-12)
         assert abs(np.mean(np.sum(np.abs(h) ** 2, axis=-1)) - 1) < 0.2   # unit mean power per antenna pair
@@ -61,18 +84,18 @@ def test_a_very_fine_converter_gives_the_unquantized_link_sample_for_sample():
     fine = {"type": "uniform_range", "levels": 2**12, "gamma": 8.0, "agc": "ideal"}   # step 1/256 of the rail's std
     out = {}
     for name, adc in (("none", {"type": "none"}), ("fine", fine)):
-        L = OFDMLink(link(adc=adc, receiver={"csi": "blmmse"}), -2.0)
-        tally = L.run(np.random.default_rng(7), 48)
-        out[name] = (tally, dict(L.last))
-    (t0, a), (t1, b) = out["none"], out["fine"]
+        p = link(adc=adc, receiver={"csi": "blmmse"})
+        out[name] = chain_pass(p, -2.0, 7, 6)
+        assert out[name][4] == p.link(-2.0)(np.random.default_rng(7), 48)  # the pipeline's link: the same counts
+    (idx, y, a, da, t0), (_, y_b, b, db, t1) = out["none"], out["fine"]
     step = 16.0 / 2**12
-    assert np.array_equal(a["y"], b["y"]) and np.array_equal(a["r"], a["y"])
-    assert np.max(np.abs(b["r"] - b["y"]) / b["scale"][..., None]) <= step / 2 * math.sqrt(2) + 1e-12
-    la, lb = a["llr"].numpy(), b["llr"].numpy()
+    assert np.array_equal(y, y_b) and np.array_equal(a.r, y)
+    assert np.max(np.abs(b.r - y) / b.scale[:, None, :]) <= step / 2 * math.sqrt(2) + 1e-12
+    la, lb = da.llr.numpy(), db.llr.numpy()
     assert np.max(np.abs(la - lb) / (1 + np.abs(la))) < 0.02
     flips = (la > 0) != (lb > 0)
     assert np.all(np.abs(la[flips]) < 0.05) and flips.mean() < 1e-3   # only bits the receiver cannot tell
-    wrong_a, wrong_b = (a["decoded"] != a["info"]).any(axis=-1), (b["decoded"] != b["info"]).any(axis=-1)
+    wrong_a, wrong_b = (da.indices != idx).any(axis=-1), (db.indices != idx).any(axis=-1)
     assert np.array_equal(wrong_a, wrong_b)                         # the same blocks fail
     assert t0 == t1 and 0 < t0.total < t0.trials    # a point with some block errors, equal counts
 
@@ -102,17 +125,20 @@ def test_the_ldpc_chain_at_high_snr_has_no_block_errors():
 
 def test_bler_tally_counts_blocks_per_slot_and_coded_ber_counts_information_bits():
     p = link(adc={"type": "uniform", "bits": 1}, receiver={"csi": "perfect"})
-    L = OFDMLink(p, -6.0)
-    counts = L.run(np.random.default_rng(2), 17)       # rounded up to whole slots of 2 users x 4 blocks
-    last = L.last
-    tally = p.link(-6.0)(np.random.default_rng(2), 17)  # the pipeline's link: the same counts as a Tally
+    idx, _, _, decision, counts = chain_pass(p, -6.0, 2, 3)
+    assert idx.shape == decision.indices.shape == (3, 8, 64)           # slots x blocks x information bits
+    tally = p.link(-6.0)(np.random.default_rng(2), 17)  # rounded up to whole slots of 2 users x 4 blocks
     assert isinstance(tally, Tally) and tuple(tally) == tuple(counts)
-    wrong = (last["decoded"] != last["info"]).any(axis=-1).reshape(3, -1).sum(axis=1)
+    wrong = (decision.indices != idx).any(axis=-1).sum(axis=1)
     assert (tally.trials, tally.clusters, tally.total, tally.cluster_sq) == (24, 3, wrong.sum(), float(wrong @ wrong))
     assert tally.total > 0
     bits = link(adc={"type": "uniform", "bits": 1}, receiver={"csi": "perfect"}, metric="coded_ber").link(-6.0)
     t_bits = bits(np.random.default_rng(2), 17)
-    assert t_bits.trials == 24 * 64 and t_bits.total == (last["decoded"] != last["info"]).sum()
+    assert t_bits.trials == 24 * 64 and t_bits.total == (decision.indices != idx).sum()
+    uncoded = link(adc={"type": "uniform", "bits": 1}, receiver={"csi": "perfect"}, metric="ber")
+    sent, _, _, hard, t_ber = chain_pass(uncoded, -6.0, 2, 3)
+    assert sent.shape == hard.indices.shape == (3, 1, 8 * 128)          # the coded bits of every block
+    assert t_ber.trials == 3 * 8 * 128 and t_ber.total == (sent != hard.indices).sum() > t_bits.total
 
 
 def test_resolution_orders_the_bler_and_bussgang_lmmse_estimation_beats_ls():
@@ -123,33 +149,16 @@ def test_resolution_orders_the_bler_and_bussgang_lmmse_estimation_beats_ls():
     assert bler[1] > 0.5 and bler[4] < 0.1, bler
     mse = {}
     for csi in ("ls", "blmmse"):
-        L = OFDMLink(link(adc={"type": "uniform", "bits": 2}, receiver={"csi": csi}), 0.0)
-        L.run(np.random.default_rng(6), 48)
-        last = L.last
-        y_rg = L.demodulator(torch.from_numpy(last["r"])[:, None])
-        y = y_rg / torch.from_numpy(last["gain"])[:, None, :, None, None]
-        h, _ = L.p.receiver.estimator(y, torch.from_numpy(last["no"])[:, None, :])
+        p = link(adc={"type": "uniform", "bits": 2}, receiver={"csi": csi})
+        _, obs = p.observe(6, 0.0, np.random.default_rng(6))
+        rx = p.receiver
+        y_rg = rx.chain.demodulator(torch.from_numpy(np.ascontiguousarray(np.swapaxes(obs.r, 1, 2)))[:, None])
+        gain, no = rx.bussgang(obs)
+        y = y_rg / torch.from_numpy(gain)[:, None, :, None, None]
+        h, _ = rx.estimator(y, torch.from_numpy(no)[:, None, :])
         h = h[:, 0, :, 0, :, 0].numpy()                                    # [S, N_r, K, M]
-        mse[csi] = np.mean(np.abs(h - last["H"]) ** 2)
+        mse[csi] = np.mean(np.abs(h - obs.H) ** 2)
     assert mse["blmmse"] < 0.5 * mse["ls"], mse
-
-
-def test_a_large_batch_runs_in_passes_of_bounded_size(monkeypatch):
-    """stopping.batch may reach hwsim.engine.montecarlo.MAX_BATCH code blocks; the link then simulates whole
-    slots in passes of at most MAX_CALL_VALUES samples x antennas, and the passes' tallies add up."""
-    import hwsim.channels.ofdm as ofdm
-
-    p = link(adc={"type": "uniform", "bits": 1}, receiver={"csi": "perfect"})
-    L = OFDMLink(p, -6.0)
-    per_slot = p.channel.frame_len * p.channel.antennas
-    monkeypatch.setattr(ofdm, "MAX_CALL_VALUES", 2 * per_slot)  # two slots a pass
-    seen = []
-    run = L._run
-    monkeypatch.setattr(L, "_run", lambda rng, batch: seen.append(batch) or run(rng, batch))
-    tally = L.run(np.random.default_rng(2), 5 * 8)      # 5 slots of 8 blocks
-    assert seen == [16, 16, 8]
-    assert (tally.trials, tally.clusters) == (40, 5) and isinstance(tally.clusters, int)
-    assert 0 < tally.total <= 40
 
 
 def test_same_seed_same_counts():
@@ -211,12 +220,12 @@ def test_the_shipped_study_validates_every_point():
 def test_every_converter_bank_runs_on_the_time_domain_samples(adc):
     for channel in ({"type": "tdl", "model": "A", "antennas": 8, "oversampling": 2},
                     {"type": "rayleigh_taps", "taps": 4, "decay_db": 3.0, "antennas": 8}):
-        L = OFDMLink(link(adc=adc, channel=channel, receiver={"csi": "blmmse"}), 12.0)
-        tally = L.run(np.random.default_rng(4), 24)
-        last = L.last
+        p = link(adc=adc, channel=channel, receiver={"csi": "blmmse"})
+        _, y, obs, _, tally = chain_pass(p, 12.0, 4, 3)
         assert tally.total <= 2, (adc, channel, tally)                  # 3 slots of 8 blocks, nearly all decoded
-        assert not np.array_equal(last["r"], last["y"])                 # the converters did act
-        assert np.all(last["gain"] > 0) and np.all(last["no"] > L.n0)
+        assert not np.array_equal(obs.r, y)                             # the converters did act
+        gain, no = p.receiver.bussgang(obs)
+        assert np.all(gain > 0) and np.all(no > obs.noise_var)
 
 
 def test_the_shipped_quick_sweep_runs_and_refuses_importance_sampling(tmp_path):

@@ -15,8 +15,8 @@ expected power :math:`P_i = E|y_i|^2` of each input per frame, float [F, N], tha
 
 - ``ideal``: the power the link states. A flat link states the expected power given the channel,
   :math:`P_i = \sum_k |H_{ik}|^2 + N_0` (unit-energy symbols; after a front end, its effective channel
-  and the diagonal of its noise covariance: :func:`expected_power`), per frame; a wideband (OFDM)
-  link the mean power of :math:`y_i` over the slot (:mod:`hwsim.channels.ofdm`). A link that states no
+  and the diagonal of its noise covariance: :meth:`hwsim.hooks.ChannelHooks.expected_power`), per frame;
+  a wideband (OFDM) link the mean power of :math:`y_i` over the slot (:mod:`hwsim.channels.ofdm`). A link that states no
   power refuses ``ideal`` with a message that names ``measured`` and ``fixed``;
 - ``measured``: the power measured from the samples being converted, per input and per frame (per
   slot on an OFDM link), :math:`P_i = \frac{1}{L} \sum_t |y_i[t]|^2` (:func:`measured_power`): what an
@@ -61,15 +61,6 @@ def check_agc(params: dict, default_scale: float) -> None:
         raise ValueError(f"adc.scale sets the full scale of agc = 'fixed'; with agc = {params['agc']!r} the scale "
                          f"follows the signal and adc.scale = {params['scale']!r} would do nothing (set adc.agc = "
                          "\"fixed\" to use it)")
-
-
-def expected_power(H: np.ndarray, noise_var: float, noise_cov=None) -> np.ndarray:
-    r"""The expected power of each converter input of a flat link given its channel, float [F, N]:
-    :math:`P_i = \sum_k |H_{ik}|^2 + N_0` (unit-energy symbols), with the diagonal of ``noise_cov``
-    ([N, N] or [F, N, N]) in place of :math:`N_0` where a front end colours the noise; ``H`` [F, N, K]
-    (real or complex). What a flat link states to its bank's ``agc = "ideal"``."""
-    noise = np.real(np.diagonal(noise_cov, axis1=-2, axis2=-1)) if noise_cov is not None else noise_var
-    return np.sum(np.abs(H) ** 2, axis=2) + noise
 
 
 def measured_power(y: np.ndarray) -> np.ndarray:
