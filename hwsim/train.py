@@ -73,7 +73,7 @@ def select_point(cfg, curve: str | None = None, at: dict | None = None):
             values = sorted({json.dumps(p.params[axis]) for p in learnable[curve]})
             raise ValueError(f"--at {axis}={value!r}: curve {curve!r} has no point there ({axis} takes {', '.join(values)})")
     receiver = pipeline(*cfg.localized(points[0])).receiver
-    ignore = () if getattr(receiver, "trains_at_snr", False) else ("snr_db",)
+    ignore = () if receiver.trains_at_snr else ("snr_db",)
     models = {json.dumps({k: v for k, v in p.params.items() if k not in ignore}, sort_keys=True): p for p in points}
     if len(models) > 1:
         varying = sorted(k for k in points[0].params if k not in ignore

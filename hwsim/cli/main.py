@@ -166,7 +166,7 @@ def _train_config(args, out: Path) -> int:
         origin["plugins"] = list(cfg.plugins)
     trained, link, curve, point = train_config(cfg, out, curve=args.curve, at=at, seed=args.seed, device=args.device,
                                                progress=not args.quiet, origin=origin)
-    shown = {k: v for k, v in point.params.items() if k != "snr_db" or getattr(link.receiver, "trains_at_snr", False)}
+    shown = {k: v for k, v in point.params.items() if k != "snr_db" or link.receiver.trains_at_snr}
     where = ", ".join(f"{k}={v}" for k, v in shown.items())
     print(f"trained the {link.receiver.name} receiver of curve {curve!r} ({where}) on {args.device}")
     print(trained.describe())
