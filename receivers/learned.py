@@ -181,10 +181,16 @@ class HardwareInTheLoop(Hybrid):
     sweep loads it from there, an interrupted training resumes). ``converters``:
 
     - ``ideal``: its learned table (:class:`hwsim.converters.backends.SimulatedBackend`);
-    - ``dac``: the thresholds rounded to a ``dac_bits``-bit threshold DAC;
-    - ``impaired``: static comparator offsets of ``offset_lsb`` LSB, drawn once from ``chip_seed``;
+    - ``dac``: the thresholds rounded to a ``dac_bits``-bit threshold DAC (the ``dac_rounded`` bank,
+      :class:`hwsim.converters.hardware.DACRoundedBank`);
+    - ``impaired``: static comparator offsets of ``offset_lsb`` LSB, drawn once from ``chip_seed`` (the
+      ``impaired`` bank, :class:`hwsim.converters.hardware.ImpairedBank`);
     - ``external``: the table served by the reference emulator (``python -P -m hwsim.converters.emulator``)
-      in a subprocess, over pipes.
+      in a subprocess, over pipes (the ``external`` bank, :class:`hwsim.converters.hardware.ExternalBank`).
+
+    Each is the converter bank of that name configured with the receiver's learned table
+    (``bank.backend(table, p)``, :mod:`hwsim.converters.hardware`); the same banks convert the antenna
+    samples of any link as its ``adc``.
 
     Parameters
     ----------
@@ -305,26 +311,29 @@ class HardwareInTheLoop(Hybrid):
         self.model = _shared_receiver(self._key(link))
         self.backend = self._backend()
 
+    def converter_bank(self):
+        """The converter bank that stands in for the receiver's converters (None for ``converters = "ideal"``:
+        its own learned table), as the ``adc`` bank of that name would be configured."""
+        from hwsim.converters.hardware import DACRoundedBank, ExternalBank, ImpairedBank
+
+        p = self.params
+        if p["converters"] == "dac":
+            return DACRoundedBank(dac_bits=p["dac_bits"])
+        if p["converters"] == "impaired":
+            return ImpairedBank(offset_lsb=p["offset_lsb"], chip_seed=p["chip_seed"])
+        if p["converters"] == "external":
+            return ExternalBank()
+        return None
+
     def _backend(self):
         from hwsim.converters.backends import SimulatedBackend
 
-        p = self.params
         table = self.model.adc_table()
         n = self.model.arch["p"]
-        if p["converters"] == "ideal":
+        bank = self.converter_bank()
+        if bank is None:
             return SimulatedBackend(table, n, name="ideal table")
-        if p["converters"] == "dac":
-            from hwsim.converters.fixed_point import dac_round
-
-            return SimulatedBackend(dac_round(table, p["dac_bits"]).adc, n, name=f"{p['dac_bits']}-bit DAC table")
-        if p["converters"] == "impaired":
-            from hwsim.converters.impairments import ImpairedADC
-
-            chip = ImpairedADC(table, n, offset_lsb=p["offset_lsb"], rng=np.random.default_rng(p["chip_seed"]))
-            return SimulatedBackend(chip, n, name=f"offsets {p['offset_lsb']} LSB")
-        import json
-
-        return _emulator(json.dumps({"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist(), "p": n}))
+        return bank.backend(table, n)  # the bank's converters, implementing the learned table
 
     def detect(self, obs) -> Decision:
         if self.model is None:
@@ -397,30 +406,3 @@ def _trained_receiver(key: str, progress: bool = False):
     with single_threaded():  # as in a sweep's worker: the same receiver wherever it trains
         return link.receiver.train(link, params["train_snr_db"], np.random.default_rng(params["train_seed"]),
                                    progress=progress)
-
-
-@functools.lru_cache(maxsize=8)
-def _emulator(key: str):
-    """One reference-emulator process per table and worker, shared by its points, closed at exit."""
-    import atexit
-    import json
-    import shutil
-    import tempfile
-
-    from hwsim._process import python_module
-    from hwsim.converters.adc import ThresholdADC
-    from hwsim.converters.backends import ExternalBackend
-    from hwsim.converters.tables import export_table
-
-    spec = json.loads(key)
-    table = ThresholdADC(spec["thresholds"], spec["levels"])
-    folder = tempfile.mkdtemp(prefix="hwsim-hil-")
-    path = f"{folder}/table.json"
-    export_table(table, path, "json")
-    # only the installed hwsim runs there, never a hwsim/ folder in the working folder (hwsim._process)
-    argv, env = python_module("hwsim.converters.emulator")
-    backend = ExternalBackend(argv + ["--table", path], spec["p"], table.n_levels, name="reference emulator",
-                              env=env)
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    atexit.register(backend.close)
-    return backend

@@ -172,13 +172,13 @@ class OFDMLMMSE(ReceiverHooks):
 def converter_statistics(bank):
     """What the Bussgang model needs of a quantizing bank without one real table (a vector bank): its gain and
     distortion per unit input power, (g, d), calibrated once on a fixed set of unit-power complex Gaussian
-    samples at the stated power 1; None for a bank that does not quantize or that gives its table (the
+    samples at the stated power 1 (a bank that draws, thermal noise, draws from a fixed stream of its own); None for a bank that does not quantize or that gives its table (the
     observation's ``adc``, whose statistics are exact)."""
     if not bank.quantizes or bank.scalar_cells:
         return None
     rng = np.random.default_rng(0)  # a fixed calibration set: the bank's gain and distortion at unit input power
     z = (rng.standard_normal((1, 50_000, 1)) + 1j * rng.standard_normal((1, 50_000, 1))) / np.sqrt(2)
-    r = bank.convert(z, np.ones((1, 1)))["r"]  # the stated power: 1
+    r = bank.convert(z, np.ones((1, 1)), np.random.default_rng(1))["r"]  # stated power 1; its own noise stream
     g = float(np.real(np.vdot(z, r)) / np.vdot(z, z).real)
     d = float(np.mean(np.abs(r - g * z) ** 2))
     return g, d

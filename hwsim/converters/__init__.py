@@ -3,6 +3,7 @@
 - :mod:`~hwsim.converters.adc`: the decision table every scalar ADC reduces to (:class:`ThresholdADC`),
   uniform and dithered ADCs
 - :mod:`~hwsim.converters.banks`: I/Q converter banks with AGC, the ``adc`` components of a link
+- :mod:`~hwsim.converters.hardware`: hardware banks (DAC-rounded, impaired, measured, external converters)
 - :mod:`~hwsim.converters.budget`: Shlezinger and Eldar's bit budget (converters and levels from a rate)
 - :mod:`~hwsim.converters.learned_adc`: soft-to-hard and straight-through training surrogates
 - :mod:`~hwsim.converters.impairments`, :mod:`~hwsim.converters.fixed_point`: comparator offsets,
@@ -14,10 +15,13 @@
 """
 
 from . import banks  # noqa: F401  (registers the converter-bank components)
+from . import hardware  # noqa: F401  (registers the hardware banks: dac_rounded, impaired, measured, external)
 from .adc import ThresholdADC
 from .banks import (ConverterBank, FileBank, LloydMaxBank, TableBank, Unquantized, UniformBank,
                     UniformRangeBank, VectorBank)
+from .hardware import DACRoundedBank, ExternalBank, HardwareBank, ImpairedBank, MeasuredBank
 
 #: The converter banks (the ``adc`` components of a link) and the decision table they reduce to.
 __all__ = ["ConverterBank", "TableBank", "Unquantized", "UniformBank", "LloydMaxBank", "FileBank",
-           "UniformRangeBank", "VectorBank", "ThresholdADC"]
+           "UniformRangeBank", "VectorBank", "HardwareBank", "DACRoundedBank", "ImpairedBank", "MeasuredBank",
+           "ExternalBank", "ThresholdADC"]
