@@ -53,12 +53,6 @@ KINDS = tuple(HOMES)
 
 _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 
-#: Set-ups shared by every point of a sweep (a network trained once), by the key of the stage that
-#: made them: a sweep computes them before its points (a stage's ``shared_key`` / ``shared_setup``
-#: hooks, see :mod:`hwsim.pipeline`) and each worker finds them here (filled by
-#: :func:`hwsim.engine.executors.run_point`), so no worker repeats the work.
-SHARED: dict[str, Any] = {}
-
 
 @dataclass(frozen=True)
 class FileParam:

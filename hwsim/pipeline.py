@@ -35,7 +35,10 @@ converts the samples (``convert(y, power, rng)``): no stage sees a channel matri
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 
@@ -159,38 +162,39 @@ class Pipeline:
     def check(self) -> None:
         """Every stage's ``check_link(link)`` hook: refuse, before anything runs, a link a stage cannot serve."""
         for _, stage in self.stages():
-            hook = getattr(stage, "check_link", None)
-            if hook is not None:
-                hook(self)
+            stage.check_link(self)
 
     @property
     def replicas(self) -> int:
         """Independently prepared copies a point averages (a learned receiver's trainings), 1 otherwise."""
-        return max(int(getattr(stage, "replicas", 1)) for _, stage in self.stages())
+        return max(int(stage.replicas) for _, stage in self.stages())
 
     @property
     def task(self) -> str:
         """``"detection"`` (a symbol source) or ``"estimation"`` (a source whose unknown is the channel)."""
-        return getattr(self.source, "task", "detection")
+        return self.source.task
 
-    def prepare(self, snr_db: float | None, rng: np.random.Generator) -> "Pipeline":
+    #: The set-ups the sweep computed once for all its points, by key (:meth:`shared_setups`), as
+    #: :meth:`prepare` was given them: a stage's ``prepare`` looks its own up under its ``shared_key``.
+    shared: ClassVar[Mapping] = MappingProxyType({})
+
+    def prepare(self, snr_db: float | None, rng: np.random.Generator, shared: Mapping | None = None) -> "Pipeline":
         """Every stage's ``prepare(link, snr_db, rng)`` hook (training, for learned stages), in link order
-        (``snr_db`` None for an estimation link, whose source sets its own SNR)."""
+        (``snr_db`` None for an estimation link, whose source sets its own SNR). ``shared``: the sweep's
+        set-ups by key (:meth:`shared_setups`), which the stages find in :attr:`shared`."""
+        self.shared = MappingProxyType(dict(shared or {}))
         for _, stage in self.stages():
-            hook = getattr(stage, "prepare", None)
-            if hook is not None:
-                hook(self, None if snr_db is None else float(snr_db), rng)
+            stage.prepare(self, None if snr_db is None else float(snr_db), rng)
         return self
 
     def shared_setups(self, folder, progress: bool = False, have=(), say=None) -> dict:
-        """What a sweep computes once for all its points, by key: every stage with the hooks
-        ``shared_key(link) -> str | None`` and ``shared_setup(link, folder, progress, say)`` (a learned
-        detector trains its network there and saves it in ``folder``; ``say`` takes a progress line),
-        except keys in ``have``; a
-        worker finds the results in :data:`hwsim.components.SHARED`, which its ``prepare`` reads."""
+        """What a sweep computes once for all its points, by key: every stage's ``shared_key(link)``
+        (None: nothing) and ``shared_setup(link, folder, progress, say)`` (a learned detector trains its
+        network there and saves it in ``folder``; ``say`` takes a progress line), except keys in
+        ``have``. The sweep hands the result to every point's :meth:`prepare`."""
         out = {}
         for _, stage in self.stages():
-            key = getattr(stage, "shared_key", lambda link: None)(self)
+            key = stage.shared_key(self)
             if key is not None and key not in have:
                 out[key] = stage.shared_setup(self, folder, progress, say)
         return out
@@ -205,9 +209,8 @@ class Pipeline:
         name the metric component its curve is scored by instead of the link's (a perception curve
         of the ``rdp`` receiver in an MSE sweep), or None."""
         source, receiver, metric = self.source, self.receiver, self.metric
-        own = getattr(receiver, "measured_by", None)
-        metric = (own(self) if own is not None else None) or metric
-        group = getattr(receiver, "group", 0)
+        metric = receiver.measured_by(self) or metric
+        group = receiver.group
         per_batch = metric.per_batch if metric.per_batch_only else None
         if per_batch is not None and group:
             raise ValueError(f"metric {metric.name!r} is estimated per batch; receiver {receiver.name!r} redraws its "
@@ -247,8 +250,7 @@ class Pipeline:
                 raise ValueError(f"channel.type = {self.channel.name!r} (a wideband link of time-domain samples) "
                                  f"supports estimator = \"plain\" only, got {estimator!r}")
             return self._importance_link(snr_db)
-        fused = getattr(self.receiver, "fused_link", None)
-        fast = fused(self, float(snr_db)) if fused is not None else None
+        fast = self.receiver.fused_link(self, float(snr_db))
         if fast is not None:
             return lambda rng, batch: Tally(*fast(rng, batch))
         per_sample = not self.channel.random
@@ -268,7 +270,7 @@ class Pipeline:
             raise ValueError("estimator = \"importance\" biases the noise of a detection link; an estimation link "
                              "has no error events to bias toward")
         # what the receiver says of itself: a linear filter's errors lie toward its own decision boundaries
-        directions = getattr(self.receiver, "error_directions", "ml")
+        directions = self.receiver.error_directions
         bias = NoiseBias(self.source.constellation.points, self.source.users, self.channel.real, directions=directions)
         per_sample = not self.channel.random
 
@@ -291,7 +293,7 @@ class Pipeline:
     def to_config(self) -> dict:
         """The link as config tables, ``{kind: {"type": name, **params}}``: what a sweep file's component
         tables hold; :meth:`from_config` builds the same link from them."""
-        return {kind: {"type": stage.name, **getattr(stage, "params", {})} for kind, stage in self.stages()}
+        return {kind: {"type": stage.name, **stage.params} for kind, stage in self.stages()}
 
     @classmethod
     def from_config(cls, tables: dict) -> "Pipeline":

@@ -239,12 +239,14 @@ def shared_setups(system: dict, points: list, folder, progress: bool = False, sa
     return out
 
 
-def make_link(system: dict, point: dict, rng):
-    """Monte Carlo link of one point; ``rng`` (a child of the point's stream) prepares it (training)."""
+def make_link(system: dict, point: dict, rng, shared=None):
+    """Monte Carlo link of one point; ``rng`` (a child of the point's stream) prepares it (training);
+    ``shared``: the sweep's set-ups by key (:func:`shared_setups`), handed to the stages' ``prepare``."""
     p = pipeline(system, point)
     if p.task == "estimation":
-        return p.prepare(None, rng).estimation_link()
-    return p.prepare(float(point["snr_db"]), rng).link(float(point["snr_db"]), point.get("estimator", "plain"))
+        return p.prepare(None, rng, shared).estimation_link()
+    snr_db = float(point["snr_db"])
+    return p.prepare(snr_db, rng, shared).link(snr_db, point.get("estimator", "plain"))
 
 
 def check_name(name) -> str:

@@ -17,7 +17,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from hwsim import _checks
-from hwsim.components import SHARED, FileParam, register
+from hwsim.components import FileParam, register
 
 from .base import Decision, Detector
 
@@ -308,7 +308,8 @@ class HardwareInTheLoop(Hybrid):
     def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
         """Load the sweep's receiver (trained by :meth:`shared_setup`, or trained here when the link runs
         outside a sweep; cached per process) and build its converter backend."""
-        self.model = _shared_receiver(self._key(link))
+        key = self._key(link)
+        self.model = _shared_receiver(key, link.shared.get(key))
         self.backend = self._backend()
 
     def converter_bank(self):
@@ -373,17 +374,24 @@ def _check_model(path: str, link, budget) -> None:
     check_model(path, TrainedReceiver.load, fits)
 
 
+def _shared_receiver(key: str, files=None):
+    """The sweep-wide receiver of hil points: the one the sweep trained (``files``: its weights and sidecar,
+    from :meth:`HardwareInTheLoop.shared_setup`), else :func:`_own_receiver`."""
+    from .hybrid import TrainedReceiver
+
+    if files is not None:
+        return TrainedReceiver.from_files(*files, "the sweep's hil receiver").model
+    return _own_receiver(key)
+
+
 @functools.lru_cache(maxsize=8)
-def _shared_receiver(key: str):
-    """The sweep-wide receiver of hil points: the one the sweep trained (:data:`hwsim.components.SHARED`), the
-    saved ``model``, or trained here (cached: each process loads or trains it once)."""
+def _own_receiver(key: str):
+    """The hil receiver no sweep handed over: the saved ``model``, or trained here (cached: each process
+    loads or trains it once)."""
     import json
 
     from .hybrid import TrainedReceiver
 
-    shared = SHARED.get(key)  # trained by the sweep before its points (HardwareInTheLoop.shared_setup)
-    if shared is not None:
-        return TrainedReceiver.from_files(*shared, "the sweep's hil receiver").model
     params = json.loads(key)["receiver"]
     if params["model"]:
         return TrainedReceiver.load(params["model"]).model  # its budget was checked by check_link

@@ -53,7 +53,7 @@ import numpy as np
 
 from hwsim import _checks
 from hwsim._threads import single_threaded
-from hwsim.components import SHARED, FileParam, register
+from hwsim.components import FileParam, register
 
 from ._shared import torch_device
 from .base import Decision, Detector
@@ -141,8 +141,10 @@ class LearnedDetector(Detector):
             check_model(path, load_detector, lambda: read_sidecar(path, link))
 
     def prepare(self, link, snr_db: float, rng: np.random.Generator) -> None:
-        """Load or train the sweep's network (cached per process; ``rng`` is not used, see the module text)."""
-        self.net = _shared_detector(_cache_key(self.params, link), bool(self.params["progress"]))
+        """The sweep's network (handed over in ``link.shared`` under :meth:`shared_key`), else loaded or
+        trained here (cached per process; ``rng`` is not used, see the module text)."""
+        key = _cache_key(self.params, link)
+        self.net = _shared_detector(key, link.shared.get(key), bool(self.params["progress"]))
 
     def train_model(self, link, snr_db=None, *, device: str = "cpu", progress: bool = False,
                     seed: int | None = None) -> "TrainedDetector":
@@ -163,7 +165,7 @@ class LearnedDetector(Detector):
     def shared_setup(self, link, folder, progress: bool = False, say=None) -> tuple[bytes, str]:
         """Train the sweep's network once, before its points run, and save it in ``folder`` (a resumed
         sweep finds it there and does not train again); returns the (weights, sidecar) that a worker's
-        :meth:`prepare` loads (through :data:`hwsim.components.SHARED`) instead of training."""
+        :meth:`prepare` loads (the sweep hands it over in ``link.shared``) instead of training."""
         from ._shared import check_origin, saved_once
 
         key = _cache_key(self.params, link)
@@ -175,7 +177,7 @@ class LearnedDetector(Detector):
 
         what = f"learned detector ({self.params['epochs']} epochs of {self.params['steps']} steps)"
         return saved_once(folder, key, check=check, what=what, say=say,
-                          make=lambda: detector_files(_shared_detector(key, progress), origin={"sweep_key": key}))
+                          make=lambda: detector_files(_own_detector(key, progress), origin={"sweep_key": key}))
 
     def detect(self, obs) -> Decision:
         if self.net is None:
@@ -219,19 +221,27 @@ def _cache_key(params: dict, link) -> str:
     return json.dumps(key, sort_keys=True)
 
 
+def _shared_detector(key: str, files=None, progress: bool = False) -> "TrainedDetector":
+    """The sweep-wide network of a learned receiver: the one the sweep sent (``files``: its weights and
+    sidecar, trained before the points by :meth:`LearnedDetector.shared_setup`), else :func:`_own_detector`."""
+    if files is None:
+        return _own_detector(key, progress)
+    from hwsim.pipeline import Pipeline
+
+    link = Pipeline.from_tables({**json.loads(key)["tables"], "receiver": {"type": "blmmse"}})
+    weights, sidecar = files
+    return from_files(weights, check_sidecar(sidecar, "the sweep's learned detector", link),
+                      "the sweep's learned detector")
+
+
 @functools.lru_cache(maxsize=8)
-def _shared_detector(key: str, progress: bool = False) -> "TrainedDetector":
-    """The sweep-wide network of a learned receiver: the one the sweep sent (:data:`hwsim.components.SHARED`),
-    a saved file, or trained here (cached per process)."""
+def _own_detector(key: str, progress: bool = False) -> "TrainedDetector":
+    """The network of a learned receiver that no sweep handed over: its saved file, or trained here
+    (cached per process)."""
     from hwsim.pipeline import Pipeline
 
     spec = json.loads(key)
     link = Pipeline.from_tables({**spec["tables"], "receiver": {"type": "blmmse"}})
-    shared = SHARED.get(key)  # trained by the sweep before its points (LearnedDetector.shared_setup)
-    if shared is not None:
-        weights, sidecar = shared
-        return from_files(weights, check_sidecar(sidecar, "the sweep's learned detector", link),
-                          "the sweep's learned detector")
     if spec["receiver"].get("model"):
         return load_detector(spec["receiver"]["model"], link)
     return train_detector(link, progress=progress, **spec["receiver"])

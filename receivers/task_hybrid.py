@@ -62,7 +62,7 @@ import numpy as np
 
 from hwsim import _checks
 from hwsim._threads import single_threaded
-from hwsim.components import SHARED, FileParam, register
+from hwsim.components import FileParam, register
 
 from .base import Decision, Detector
 from .learned import Training
@@ -160,9 +160,11 @@ class TaskHybrid(Detector):
         return 2 * self.params["outputs"] * self.params["bits"]
 
     def prepare(self, link, snr_db, rng) -> None:
-        """Load or train the sweep's receiver (cached per process; ``rng`` is not used: one receiver serves
-        every point, trained from ``train_seed``)."""
-        self.net = _shared(_key(self.params, link))
+        """The sweep's receiver (handed over in ``link.shared`` under :meth:`shared_key`), else loaded or
+        trained here (cached per process; ``rng`` is not used: one receiver serves every point, trained
+        from ``train_seed``)."""
+        key = _key(self.params, link)
+        self.net = _sweeps_receiver(key, link.shared.get(key))
 
     def detect(self, obs) -> Decision:
         if self.net is None:
@@ -188,7 +190,7 @@ class TaskHybrid(Detector):
         p = self.params
         what = f"task_hybrid receiver (p={p['outputs']}, {p['bits']}-bit, {p['epochs']} epochs)"
         return saved_once(folder, key, check=check, what=what, say=say,
-                          make=lambda: _files(_shared(key, progress), origin={"sweep_key": key}))
+                          make=lambda: _files(_own(key, progress), origin={"sweep_key": key}))
 
     def train_model(self, link, snr_db=None, *, device: str = "cpu", progress: bool = False,
                     seed: int | None = None):
@@ -224,16 +226,26 @@ def link_spec(link) -> dict:
                                                       if k != "frame_len"}}}
 
 
+def _sweeps_receiver(key: str, files=None, progress: bool = False) -> "TrainedTaskHybrid":
+    """The sweep's receiver: the one the sweep sent (``files``: its weights and sidecar, trained before the
+    points by :meth:`TaskHybrid.shared_setup`), else :func:`_own`."""
+    if files is None:
+        return _own(key, progress)
+    from hwsim.pipeline import Pipeline
+
+    link = Pipeline.from_tables({**json.loads(key)["tables"], "receiver": {"type": "zf"}})
+    weights, sidecar = files
+    return _from_files(weights, _check_sidecar(sidecar, "the sweep's task_hybrid receiver", link),
+                       "the sweep's task_hybrid receiver")
+
+
 @functools.lru_cache(maxsize=8)
-def _shared(key: str, progress: bool = False) -> "TrainedTaskHybrid":
+def _own(key: str, progress: bool = False) -> "TrainedTaskHybrid":
+    """The receiver no sweep handed over: its saved ``model``, or trained here (cached per process)."""
     from hwsim.pipeline import Pipeline
 
     spec = json.loads(key)
     link = Pipeline.from_tables({**spec["tables"], "receiver": {"type": "zf"}})
-    if key in SHARED:
-        weights, sidecar = SHARED[key]
-        return _from_files(weights, _check_sidecar(sidecar, "the sweep's task_hybrid receiver", link),
-                           "the sweep's task_hybrid receiver")
     if "model" in spec:
         return load(spec["model"], link)
     return train(link, spec["receiver"], progress=progress)

@@ -231,7 +231,6 @@ def test_hil_trains_one_receiver_per_sweep_and_its_workers_load_it(tmp_path, mon
     """A sweep trains the hil receiver once (``shared_setup``), saves it in its folder, loads it when resumed,
     and every worker's ``prepare`` loads that receiver instead of training one: the receiver a point
     would train by itself, weight for weight."""
-    from hwsim.components import SHARED
     from hwsim.pipeline import Pipeline
     from hwsim.receivers import learned
 
@@ -249,12 +248,11 @@ def test_hil_trains_one_receiver_per_sweep_and_its_workers_load_it(tmp_path, mon
     def no_training(*args, **kw):
         raise AssertionError("a worker trained instead of loading the sweep's receiver")
 
-    learned._shared_receiver.cache_clear()
+    learned._own_receiver.cache_clear()
     with monkeypatch.context() as m:
-        m.setitem(SHARED, key, files)
         m.setattr(learned, "_trained_receiver", no_training)
-        link.receiver.prepare(link, 10.0, np.random.default_rng(0))
-    learned._shared_receiver.cache_clear()
+        link.prepare(10.0, np.random.default_rng(0), shared={key: files})  # what a sweep hands every point
+    learned._own_receiver.cache_clear()
     alone = learned._trained_receiver(key).model.state_dict()
     loaded = link.receiver.model.state_dict()
     assert alone.keys() == loaded.keys() and all(torch.equal(alone[k], loaded[k]) for k in alone)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hwsim.components import Component, build, check_params, lookup, names, register
+from hwsim.components import build, check_params, lookup, names, register
 from hwsim.pipeline import Pipeline, resolve_tables
 from hwsim.engine.sweep import load_config, parse_config, parse_override, run_sweep
 
@@ -38,9 +38,12 @@ def test_unknown_types_and_parameters_name_what_is_allowed():
 
 
 def test_a_new_component_is_one_class_and_its_registration():
+    from hwsim.metrics import Metric
+
     @register("metric", "test_user_errors")
-    class UserErrors(Component):
-        PARAMS = {"user": 0}
+    class UserErrors(Metric):
+        def __init__(self, *, user: int = 0):
+            pass
 
     assert lookup("metric", "test_user_errors") is UserErrors
     assert repr(build("metric", {"type": "test_user_errors", "user": 2})) == "UserErrors(user=2)"

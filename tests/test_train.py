@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from hwsim.cli.main import main
-from hwsim.components import SHARED
 from hwsim.engine.sweep import load_config, run_sweep
 from hwsim.pipeline import Pipeline
 from hwsim.receivers import learned_detector as ld
@@ -43,11 +42,9 @@ def rows(folder):
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
-    ld._shared_detector.cache_clear()
-    SHARED.clear()
+    ld._own_detector.cache_clear()
     yield
-    ld._shared_detector.cache_clear()
-    SHARED.clear()
+    ld._own_detector.cache_clear()
 
 
 def test_a_sweep_trains_each_network_once_saves_it_and_a_resume_loads_it(tmp_path, monkeypatch):
@@ -63,8 +60,7 @@ def test_a_sweep_trains_each_network_once_saves_it_and_a_resume_loads_it(tmp_pat
     # drop the last finished point and resume: the networks come from models/, nothing trains
     journal = out / "points.jsonl"
     journal.write_text("".join(journal.read_text().splitlines(keepends=True)[:-1]))
-    ld._shared_detector.cache_clear()
-    SHARED.clear()
+    ld._own_detector.cache_clear()
     monkeypatch.setattr(ld, "_train", lambda *a, **k: pytest.fail("a resumed sweep trained again"))
     run_sweep(only_learned(shrunk("grid.snr_db=[4.0, 8.0]")), out, workers=1, quiet=True, plot=False, resume=True)
     assert rows(out) == first
@@ -75,14 +71,13 @@ def test_a_sweep_trains_each_network_once_saves_it_and_a_resume_loads_it(tmp_pat
 
 
 def test_workers_use_the_network_the_sweep_sends_them():
-    """prepare() takes the network in hwsim.components.SHARED under its key instead of training."""
+    """prepare() takes the network the sweep hands it (link.shared, under its key) instead of training."""
     cfg = shrunk()
     from hwsim.study import pipeline
 
     link = pipeline(cfg.system, {"adc.bits": 1, "snr_db": 8.0})
     other = ld.train_detector(link, **{**link.receiver.params, "train_seed": 5, "model": ""})
-    SHARED[link.receiver.shared_key(link)] = ld.detector_files(other)
-    link.receiver.prepare(link, 8.0, np.random.default_rng(0))
+    link.prepare(8.0, np.random.default_rng(0), shared={link.receiver.shared_key(link): ld.detector_files(other)})
     for k, v in other.net.state_dict().items():
         assert torch.equal(link.receiver.net.net.state_dict()[k], v)
 

@@ -38,8 +38,8 @@ NO_WORKERS_TIMEOUT = 300.0
 def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed, shared=None,
               files=None, plugins=()) -> dict:
     """Simulate one point (runs in a worker process, on a Dask worker, or in-process); ``shared``: the
-    set-ups the sweep computed once for all points (a trained network), by key, for the stages'
-    ``prepare`` to find in :data:`hwsim.components.SHARED`; ``files``: the sweep's input files
+    set-ups the sweep computed once for all points (a trained network), by key, handed to the stages'
+    ``prepare`` (:attr:`hwsim.pipeline.Pipeline.shared`); ``files``: the sweep's input files
     (:attr:`hwsim.engine.config.SweepConfig.files`), whose contents replace the paths in ``system`` and ``params``;
     ``plugins``: the sweep's plugin modules (:attr:`hwsim.engine.config.SweepConfig.plugins`), imported here
     before the point's link is built (a worker process, local or on a Dask cluster, has not imported them:
@@ -51,10 +51,6 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
 
         load_plugins(plugins, where="the sweep's plugin")
     system, params = localize(system, params, files)
-    if shared:
-        from ..components import SHARED
-
-        SHARED.update(shared)
     study.check_name(study_name)
     value = study.exact_value(system, params)
     metric = study.metric(system)
@@ -62,7 +58,7 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
         return Estimate(metric, value, value, value, 0.0, 0, 0, 0.0, "exact").as_dict()
     replicas = study.replicas(system, params)
     with single_threaded():
-        return run_replicas(lambda rng: study.make_link(system, params, rng), seed, rule, metric, replicas).as_dict()
+        return run_replicas(lambda rng: study.make_link(system, params, rng, shared), seed, rule, metric, replicas).as_dict()
 
 
 def _die_with_parent(parent_pid: int) -> None:
