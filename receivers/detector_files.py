@@ -32,7 +32,7 @@ def link_spec(link) -> dict:
                         **{k: v for k, v in link.channel.params.items() if k != "frame_len"}},
             "frontend": {"type": link.frontend.name, **link.frontend.params},
             "adc": {"type": link.adc.name, **link.adc.params}}
-    if getattr(link.adc, "quantizes", True):
+    if link.adc.quantizes:
         table = link.adc.table_for(2 * link.channel.antennas)
         spec["adc"]["table"] = {"thresholds": [float(t) for t in table.thresholds],
                                 "levels": [float(v) for v in table.levels]}

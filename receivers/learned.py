@@ -114,7 +114,7 @@ class Hybrid(Detector):
         from .map import _check_real_link
 
         _check_real_link(link, "hybrid")
-        if getattr(link.frontend, "combines", True) or getattr(link.adc, "quantizes", True):
+        if link.frontend.combines or link.adc.quantizes:
             raise ValueError("receiver.type = 'hybrid' holds its own learned combiner and converters: the link needs "
                              f"frontend.type = \"identity\" and adc.type = \"none\", got {link.frontend.name!r} and "
                              f"{link.adc.name!r}")

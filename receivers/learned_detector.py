@@ -193,13 +193,13 @@ def check_link(link) -> None:
     if link.channel.real:
         raise ValueError(f"receiver.type = 'learned' detects on complex links, got channel.type = "
                          f"{link.channel.name!r} (a real-valued link)")
-    if getattr(link, "task", "detection") != "detection" or not hasattr(link.source, "constellation"):
+    if link.task != "detection" or not hasattr(link.source, "constellation"):
         raise ValueError(f"receiver.type = 'learned' detects symbols of a users source, got source.type = "
                          f"{link.source.name!r}")
-    if getattr(link.adc, "quantizes", True) and not getattr(link.adc, "scalar_cells", False):
+    if link.adc.quantizes and not link.adc.scalar_cells:
         raise ValueError(f"receiver.type = 'learned' serves converter banks that quantize each I and Q sample with "
                          f"a real decision table (scalar_cells) or do not quantize, got adc.type = {link.adc.name!r}")
-    if getattr(link.frontend, "combines", True):
+    if link.frontend.combines:
         raise ValueError(f"receiver.type = 'learned' needs white noise at the converters (frontend.type = "
                          f"\"identity\"), got {link.frontend.name!r}")
     if link.channel.antennas > MAX_ANTENNAS or link.source.users > MAX_USERS:

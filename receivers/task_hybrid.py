@@ -136,9 +136,9 @@ class TaskHybrid(Detector):
     def check_link(self, link) -> None:
         """A complex link with a QAM source whose antennas reach this receiver unquantized: it holds the
         combiner and the converters itself (the link's frontend ``identity`` and adc ``none``)."""
-        if link.channel.real or getattr(link, "task", "detection") != "detection":
+        if link.channel.real or link.task != "detection":
             raise ValueError("receiver.type = 'task_hybrid' detects users' symbols on a complex link")
-        if getattr(link.frontend, "combines", True) or getattr(link.adc, "quantizes", True):
+        if link.frontend.combines or link.adc.quantizes:
             raise ValueError("receiver.type = 'task_hybrid' holds its own combiner and converters: the link needs "
                              f"frontend.type = \"identity\" and adc.type = \"none\", got {link.frontend.name!r} and "
                              f"{link.adc.name!r}")

@@ -96,7 +96,7 @@ def require_scalar_cells(link, receiver: str, instead: str) -> None:
     """Refuse a link whose converter bank quantizes without per-axis cells (``scalar_cells``, see
     :class:`ConverterBank`), for ``receiver`` (its ``receiver.type``), suggesting ``instead``."""
     bank = link.adc
-    if getattr(bank, "quantizes", True) and not getattr(bank, "scalar_cells", False):
+    if bank.quantizes and not bank.scalar_cells:
         raise ValueError(f"receiver.type = {receiver!r} needs converters that quantize each I and Q sample with a "
                          f"real decision table (its cells), and adc.type = {bank.name!r} does not give them (its "
                          f"observation holds reconstructions only); use {instead}")
