@@ -13,7 +13,10 @@ from hwsim.converters.banks import AGC_MODES, measured_power
 
 def test_no_bank_takes_the_channel():
     for name in names("adc"):
-        params = list(inspect.signature(lookup("adc", name).convert).parameters)
+        cls = lookup("adc", name)
+        if not cls.__module__.startswith("hwsim."):
+            continue  # registered by another test module
+        params = list(inspect.signature(cls.convert).parameters)
         assert params[:3] == ["self", "y", "power"], (name, params)
         assert not {"H", "noise_var", "noise_cov"} & set(params), (name, params)
     assert AGC_MODES == ("ideal", "measured", "fixed")
