@@ -70,8 +70,6 @@ from hwsim.hooks import ChannelHooks, SourceHooks
 OFDM_CONSTELLATIONS = {"qpsk": 2, "qam16": 4, "qam64": 6, "qam256": 8}
 #: TDL models a ``tdl`` channel offers (3GPP TR 38.901 Tables 7.7.2-1 to 7.7.2-5).
 TDL_MODELS = ("A", "B", "C", "D", "E")
-#: Metrics an OFDM link scores (blocks, information bits after decoding, coded bits before it).
-OFDM_METRICS = ("bler", "coded_ber", "ber")
 #: 5G NR LDPC limits (3GPP TS 38.212, as Sionna's encoder implements them).
 LDPC_K_MIN, LDPC_K_MAX, LDPC_RATE_MIN, LDPC_RATE_MAX = 12, 8448, 1 / 5, 948 / 1024
 #: Guard against slots that exhaust memory (time samples x antennas per slot).
@@ -275,20 +273,22 @@ class WidebandChannel(ChannelHooks):
 
     def check_link(self, link) -> None:
         """Refuse what an OFDM link cannot run; warn when the channel outlasts the cyclic prefix."""
-        src = link.source
-        if not isinstance(src, OFDMSource):
-            raise ValueError(f"channel.type = {self.name!r} is a wideband OFDM channel: it needs source.type = \"ofdm\", "
-                             f"got {src.name!r}")
-        if link.metric.name not in OFDM_METRICS:
-            raise ValueError(f"an OFDM link is scored by metric.type = one of {', '.join(OFDM_METRICS)}, "
-                             f"got {link.metric.name!r}")
-        if not hasattr(link.receiver, "ofdm_llrs"):
-            from hwsim.components import lookup, names
+        from hwsim.components import lookup, names
 
-            ok = [n for n in names("receiver") if hasattr(lookup("receiver", n), "ofdm_llrs")]
+        src = link.source
+        if not src.time_domain:
+            ok = [n for n in names("source") if lookup("source", n).time_domain]
+            raise ValueError(f"channel.type = {self.name!r} is a wideband OFDM channel: it needs a source of "
+                             f"time-domain OFDM signals (source.type = one of {', '.join(ok)}), got {src.name!r}")
+        if not (link.metric.scores_decoded or link.metric.counts_bits):
+            ok = [n for n in names("metric") if lookup("metric", n).scores_decoded or lookup("metric", n).counts_bits]
+            raise ValueError(f"an OFDM link is scored by metric.type = one of {', '.join(ok)}, "
+                             f"got {link.metric.name!r}")
+        if not link.receiver.time_domain:
+            ok = [n for n in names("receiver") if lookup("receiver", n).time_domain]
             raise ValueError(f"receiver.type = {link.receiver.name!r} does not serve an OFDM link; use one of "
                              f"{', '.join(ok)}")
-        if getattr(link.frontend, "combines", True):
+        if link.frontend.combines:
             raise ValueError(f"an OFDM link has no analog front end (frontend.type = \"identity\"), got "
                              f"{link.frontend.name!r}")
         samples = self.slot_samples(src)
@@ -484,7 +484,7 @@ class RayleighTaps(WidebandChannel):
 
     def check_link(self, link) -> None:
         src = link.source
-        if isinstance(src, OFDMSource):
+        if src.time_domain:
             self._symbol_rate = src.fft_size * src.params["subcarrier_spacing"]
         super().check_link(link)
 
@@ -596,4 +596,4 @@ class OFDMChain:
 
 
 __all__ = ["OFDMSource", "TDLChannel", "RayleighTaps", "OFDMChain", "make_grid", "frequency_response", "papr_db",
-           "OFDM_CONSTELLATIONS", "TDL_MODELS", "OFDM_METRICS"]
+           "OFDM_CONSTELLATIONS", "TDL_MODELS"]

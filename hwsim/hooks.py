@@ -68,6 +68,9 @@ class SourceHooks(StageHooks):
     gaussian: bool = False
     #: The unknowns are sparse in a known dictionary (compressed sensing receivers need it).
     sparse: bool = False
+    #: Sends a time-domain OFDM signal (a resource grid with its cyclic prefix) that a wideband channel
+    #: carries, instead of one symbol vector per channel use.
+    time_domain: bool = False
     #: The exact :math:`E\\|x\\|^2` of the unknown, where the source knows it (an NMSE's denominator);
     #: None when it does not.
     mean_energy: float | None = None
@@ -158,6 +161,9 @@ class ReceiverHooks(StageHooks):
     error_directions: str = "ml"
     #: An estimation receiver that redraws a random set-up every ``group`` realizations (0: never).
     group: int = 0
+    #: Detects a wideband link from its time-domain samples (OFDM demodulation, estimation, equalisation
+    #: and decoding) instead of one flat channel per frame.
+    time_domain: bool = False
 
     def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
         """Refuse a link shape this receiver cannot detect (``inputs`` converter outputs); the default

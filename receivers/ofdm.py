@@ -54,6 +54,7 @@ class OFDMLMMSE(ReceiverHooks):
     """LMMSE equaliser of an OFDM link with ``csi`` = perfect | ls | blmmse (see the module text)."""
 
     task = "detection"
+    time_domain = True
 
     def __init__(self, *, csi: Literal["perfect", "ls", "blmmse"] = "blmmse", bussgang: bool = True):
         super().__init__()  # the registry has checked the values (csi one of CSI_MODES) and set self.params

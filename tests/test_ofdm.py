@@ -189,7 +189,7 @@ def test_bad_input_gets_clear_messages():
         link(receiver={"csi": "genie"})
     with pytest.raises(ValueError, match=r"metric.type = 'bler' scores coded OFDM links"):
         Pipeline.from_tables({"metric": {"type": "bler"}}).check()
-    with pytest.raises(ValueError, match=r"needs source.type = \"ofdm\""):
+    with pytest.raises(ValueError, match=r"a source of time-domain OFDM signals \(source.type = one of ofdm\)"):
         Pipeline.from_tables({"channel": {"type": "tdl"}, "metric": {"type": "bler"}}).check()
     with pytest.raises(ValueError, match=r"does not serve an OFDM link; use one of ofdm_lmmse"):
         Pipeline.from_tables({"source": SMALL, "channel": {"type": "tdl"}, "metric": {"type": "bler"},
