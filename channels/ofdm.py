@@ -114,6 +114,7 @@ class OFDMSource(SourceHooks):
     """
 
     task = "detection"
+    time_domain = True
 
     def __init__(self, *, users: int = 2, constellation: Literal["qpsk", "qam16", "qam64", "qam256"] = "qam16",
                  fft_size: int = 128, subcarrier_spacing: float = 30e3, cp_length: int = 9, ofdm_symbols: int = 14,
