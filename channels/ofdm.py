@@ -74,6 +74,9 @@ TDL_MODELS = ("A", "B", "C", "D", "E")
 LDPC_K_MIN, LDPC_K_MAX, LDPC_RATE_MIN, LDPC_RATE_MAX = 12, 8448, 1 / 5, 948 / 1024
 #: Guard against slots that exhaust memory (time samples x antennas per slot).
 MAX_SLOT_VALUES = 2**22
+#: Most time samples x antennas one pass of the link draws: a larger batch (up to
+#: :data:`hwsim.engine.montecarlo.MAX_BATCH` code blocks) runs in passes of whole slots.
+MAX_CALL_VALUES = 2**22
 #: Subcarrier spacings an OFDM source accepts (Hz): every standard's, with room on both sides.
 MIN_SPACING, MAX_SPACING = 1e3, 1e7
 #: Sionna's precision for the OFDM chain (float64, the project's default for simulation).
@@ -308,6 +311,10 @@ class WidebandChannel(ChannelHooks):
     def slot_samples(self, source: OFDMSource) -> int:
         """Time samples of one slot at the ADC rate (cyclic prefixes included)."""
         return source.ofdm_symbols * self.oversampling * (source.fft_size + source.cp_length)
+
+    def frames_per_pass(self, source) -> int:
+        """Slots one pass of the link holds: at most :data:`MAX_CALL_VALUES` samples x antennas."""
+        return max(1, MAX_CALL_VALUES // (self.slot_samples(source) * self.antennas))
 
     def bind(self, link) -> None:
         """Take the link's chain (:meth:`OFDMSource.bind`) and its slot: ``frame_len`` = the code blocks of a slot."""

@@ -89,6 +89,11 @@ class ChannelHooks(StageHooks):
     def check_users(self, *, users: int) -> None:
         """Refuse a number of users this channel cannot carry; the default carries any."""
 
+    def frames_per_pass(self, source) -> int | None:
+        """The most frames one pass of the link draws at once (a batch of more runs in passes, whose tallies
+        add), or None: any batch in one pass (flat frames, which ``stopping.batch`` keeps small)."""
+        return None
+
     def receive(self, s, H, snr_db: float, rng, noise=None):
         r"""The samples at the antennas of the sent signal ``s`` through the drawn channel ``H``, noise added.
 

@@ -255,11 +255,19 @@ class Pipeline:
             return lambda rng, batch: Tally(*fast(rng, batch))
         per_sample = not self.channel.random
 
-        def run(rng: np.random.Generator, batch: int):
-            n_frames = -(-int(batch) // self.channel.frame_len)
+        def frames(rng: np.random.Generator, n_frames: int):
             idx, obs = self.observe(n_frames, snr_db, rng)
             decision = self.receiver.detect(obs)
             return Tally.of(*self.metric.count(self.source, idx, decision.indices, per_sample=per_sample))
+
+        def run(rng: np.random.Generator, batch: int):
+            n_frames = -(-int(batch) // self.channel.frame_len)
+            piece = self.channel.frames_per_pass(self.source)
+            if piece is None or n_frames <= piece:
+                return frames(rng, n_frames)
+            # a batch of long frames (OFDM slots) in passes of bounded memory; tallies of independent frames add
+            parts = [frames(rng, min(piece, n_frames - start)) for start in range(0, n_frames, piece)]
+            return Tally(*(sum(field) for field in zip(*parts)))
 
         return run
 

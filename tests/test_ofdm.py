@@ -161,6 +161,24 @@ def test_resolution_orders_the_bler_and_bussgang_lmmse_estimation_beats_ls():
     assert mse["blmmse"] < 0.5 * mse["ls"], mse
 
 
+def test_a_large_batch_runs_in_passes_of_whole_slots_whose_tallies_add(monkeypatch):
+    """stopping.batch may reach hwsim.engine.montecarlo.MAX_BATCH code blocks; the link then draws whole slots in
+    passes of at most MAX_CALL_VALUES samples x antennas, and the passes' tallies add up to the batch's."""
+    import hwsim.channels.ofdm as ofdm
+
+    p = link(adc={"type": "uniform", "bits": 1}, receiver={"csi": "perfect"})
+    per_slot = p.channel.slot_samples(p.source) * p.channel.antennas
+    monkeypatch.setattr(ofdm, "MAX_CALL_VALUES", 2 * per_slot)  # two slots a pass
+    seen = []
+    observe = p.observe
+    monkeypatch.setattr(p, "observe", lambda n, snr, rng: seen.append(n) or observe(n, snr, rng))
+    blocks = p.channel.frame_len  # code blocks per slot
+    tally = p.link(-6.0)(np.random.default_rng(2), 5 * blocks)  # 5 slots
+    assert seen == [2, 2, 1]
+    assert (tally.trials, tally.clusters) == (5 * blocks, 5) and isinstance(tally.clusters, int)
+    assert 0 < tally.total <= 5 * blocks
+
+
 def test_same_seed_same_counts():
     p = link(adc={"type": "uniform", "bits": 2})
     a = p.link(-2.0)(np.random.default_rng(9), 24)
