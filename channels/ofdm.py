@@ -124,7 +124,7 @@ class OFDMSource(SourceHooks):
                  pilot_symbols: list = [2, 11], code_rate: float = 0.5, block_len: int = 1536, blocks: int = 0):
         p = self.params
         self.users = _checks.integer("source.users", p["users"], minimum=1, maximum=64)
-        from .qam import get_qam
+        from .constellations import get_qam
 
         self.constellation = get_qam(p["constellation"])
         self.bits_per_symbol = OFDM_CONSTELLATIONS[p["constellation"]]

@@ -10,7 +10,7 @@ from hwsim import _checks
 from hwsim.components import register
 from hwsim.hooks import SourceHooks
 
-from .qam import get_qam
+from .constellations import get_qam
 
 #: Most users a link may have (a guard against configs that exhaust memory).
 MAX_USERS = 1024
@@ -25,7 +25,7 @@ class Users(SourceHooks):
     users : int
         K, the number of users (1 to :data:`MAX_USERS`).
     constellation : {"bpsk", "qpsk", "qam16", "qam64", "qam256"}
-        Gray-labelled BPSK or square QAM (:data:`hwsim.channels.qam.QAM_NAMES`).
+        Gray-labelled BPSK or square QAM (:data:`hwsim.channels.constellations.QAM_NAMES`).
     """
 
     def __init__(self, *, users: int = 8,

@@ -10,7 +10,7 @@ standard deviation, divided by :math:`\sqrt 2`):
 - square QAM, exact SER: :math:`p = (1 - 1/m)\,\mathrm{erfc}(a)` per axis and
   :math:`P_s = 1 - (1 - p)^2`;
 - square QAM with binary-reflected Gray labels on each axis (the labelling of
-  :mod:`hwsim.channels.qam`), exact BER (K. Cho and D. Yoon, "On the general BER expression of
+  :mod:`hwsim.channels.constellations`), exact BER (K. Cho and D. Yoon, "On the general BER expression of
   one- and two-dimensional amplitude modulations", IEEE Trans. Commun. 50(7), 2002, eq. (14)):
 
   .. math::
@@ -89,7 +89,7 @@ def ser_awgn(constellation, snr_db):
     ----------
     constellation : str, int or QAM
         ``"bpsk"``, ``"qpsk"``, ``"qam16"``, ``"qam64"``, ``"qam256"``; an order (2 or a power of
-        4); or a :class:`hwsim.channels.qam.QAM`.
+        4); or a :class:`hwsim.channels.Constellation` (:func:`~hwsim.channels.get_qam`).
     snr_db : float or array_like
         :math:`E_s/N_0` in dB.
 

@@ -30,7 +30,7 @@ class Observation:
     noise_var : float
         :math:`N_0`, the noise variance per complex sample at the converters' input
         (white; a combiner's colouring is folded into ``noise_cov``).
-    constellation : hwsim.channels.qam.QAM
+    constellation : hwsim.channels.Constellation
     adc : hwsim.converters.adc.ThresholdADC or None
         The real table applied to I and Q of every antenna, designed for a unit-variance input
         (None: unquantized).

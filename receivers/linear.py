@@ -7,7 +7,7 @@ noise-plus-interference variance
 
 .. math:: \sigma_k^2 = \frac{E_s \sum_{j \ne k} |(W H_e)_{kj}|^2 + (W C_e W^H)_{kk}}{|b_k|^2},
 
-treated as circular Gaussian (:meth:`hwsim.channels.qam.QAM.llr`). The model behind
+treated as circular Gaussian (:meth:`hwsim.channels.Constellation.llr`). The model behind
 :math:`H_e, C_e`:
 
 - unquantized (``obs.adc`` None): :math:`r = H s + n`, so :math:`H_e = H`,

@@ -319,7 +319,7 @@ class EP(SionnaDetector):
             raise ValueError(f"receiver.beta must lie in [0, 1], got {beta}")
 
     def check_dimensions(self, *, users: int, inputs: int, constellation) -> None:
-        from hwsim.channels.qam import get_qam  # noqa: PLC0415
+        from hwsim.channels.constellations import get_qam  # noqa: PLC0415
 
         c = get_qam(constellation)
         if c.bits_per_symbol < 2 or c.bits_per_symbol % 2:

@@ -143,7 +143,7 @@ class SionnaBench:
         from sionna.phy.mapping import Constellation
         from sionna.phy.mimo import LinearDetector
 
-        from hwsim.channels.qam import get_qam
+        from hwsim.channels.constellations import get_qam
 
         torch.set_num_threads(threads)
         self.torch = torch

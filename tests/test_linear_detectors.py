@@ -12,7 +12,7 @@ from scipy.special import erfc
 from scipy.stats import binomtest
 
 from hwsim.converters.adc import ThresholdADC, UniformADC
-from hwsim.channels.qam import get_qam
+from hwsim.channels.constellations import get_qam
 from hwsim.components import lookup
 from hwsim.receivers.base import Observation
 from hwsim.receivers.linear import BLMMSE, LMMSE, MRC, ZF, LinearDetector

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwsim.channels.qam import QAM_NAMES, get_qam
+from hwsim.channels.constellations import QAM_NAMES, get_qam
 
 
 @pytest.mark.parametrize("name", QAM_NAMES)
@@ -39,3 +39,19 @@ def test_bad_inputs_are_refused():
         get_qam("qam32")
     with pytest.raises(ValueError, match="noise_var must be positive"):
         get_qam("qpsk").llr(np.zeros(3), 0.0)
+
+
+def test_one_class_serves_the_complex_and_the_real_form():
+    """One constellation class: a users source's complex QAM and seed 001's real alphabet (the axis of that
+    QAM) are both Constellation; the real form slices, labels and gives LLRs like the complex one's axis."""
+    from hwsim.channels.constellations import Constellation, get_constellation
+
+    q, r = get_qam("qam16"), get_constellation("qam16")
+    assert type(q) is type(r) is Constellation and repr(q) == "Constellation.qam(4)"
+    np.testing.assert_allclose(q.axis_points, r.points, rtol=0, atol=1e-15)
+    idx = np.arange(16)  # the I bits of a complex symbol are the bits of its real part in the axis alphabet
+    assert np.array_equal(r.bits(r.hard_decision(q.symbols(idx).real)), q.bits(idx)[:, :2])
+    p = get_constellation("pam4")  # a real alphabet without a complex form
+    assert np.array_equal(p.hard_decision(p.points + 0.1), np.arange(4))
+    assert np.array_equal(p.bits(np.arange(4)), [[0, 0], [0, 1], [1, 1], [1, 0]])
+    assert np.array_equal(p.llr(p.points, 0.1) > 0, p.bits(np.arange(4)) == 1)

@@ -8,7 +8,7 @@ import pytest
 from scipy import integrate, stats
 
 from hwsim.converters.adc import ThresholdADC, UniformADC
-from hwsim.channels.qam import get_qam
+from hwsim.channels.constellations import get_qam
 from hwsim.channels.theory import (ber_awgn, ebn0_to_esn0_db, esn0_to_ebn0_db, ser_awgn,
                                    snr_db_to_n0)
 from hwsim.designs import (WALDEN_FOM, ConverterPower, bussgang_gain, bussgang_linearization,

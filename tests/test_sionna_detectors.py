@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from hwsim.channels.qam import get_qam
+from hwsim.channels.constellations import get_qam
 from hwsim.components import lookup
 from hwsim.converters.adc import ThresholdADC
 from hwsim.designs import uniform_gaussian
