@@ -71,7 +71,7 @@ class SourceHooks(StageHooks):
     #: Sends a time-domain OFDM signal (a resource grid with its cyclic prefix) that a wideband channel
     #: carries, instead of one symbol vector per channel use.
     time_domain: bool = False
-    #: The exact :math:`E\\|x\\|^2` of the unknown, where the source knows it (an NMSE's denominator);
+    #: The exact :math:`E\|x\|^2` of the unknown, where the source knows it (an NMSE's denominator);
     #: None when it does not.
     mean_energy: float | None = None
 
