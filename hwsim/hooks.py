@@ -174,6 +174,13 @@ class ReceiverHooks(StageHooks):
         """Refuse a link shape this receiver cannot detect (``inputs`` converter outputs); the default
         detects any."""
 
+    #: Trains a model a file can hold (``hwsim train``, :meth:`train_model`).
+    trainable: bool = False
+
+    def train_model(self, link, snr_db=None, *, device: str = "cpu", progress: bool = False, seed: int | None = None):
+        """The trained model a sweep of ``link`` would use (``hwsim train`` saves it), for a trainable receiver."""
+        raise NotImplementedError(f"receiver.type = {self.name!r} trains nothing")
+
     def fused_link(self, link, snr_db: float):
         """A faster ``run(rng, batch)`` of the whole link for the same draws, or None (the generic path)."""
         return None

@@ -1,6 +1,6 @@
 """``hwsim train CONFIG``: train the learned receiver of one curve of a sweep config, once, and save it.
 
-Any pipeline config whose receiver can be trained (a component with a ``train_model`` method:
+Any pipeline config whose receiver can be trained (one that says it is ``trainable``, :class:`hwsim.hooks.ReceiverHooks`:
 the learned per-bit detector ``learned``, Shlezinger and Eldar's ``hybrid`` and its ``hil`` variant) is
 trained exactly as a sweep would set it up, on the link the config describes (``--set`` and
 ``--quick`` applied as for ``hwsim sweep``), and saved with a JSON sidecar that records the
@@ -33,7 +33,7 @@ def learnable_curves(cfg) -> dict:
     for point in cfg.points():
         if point.curve not in out:
             link = pipeline(*cfg.localized(point))
-            if not hasattr(link.receiver, "train_model"):
+            if not link.receiver.trainable:
                 out[point.curve] = None
                 continue
             out[point.curve] = []
@@ -51,7 +51,7 @@ def select_point(cfg, curve: str | None = None, at: dict | None = None):
         from .components import lookup, names
 
         kinds = sorted({c.get("receiver", cfg.system.get("receiver", {}).get("type", "?")) for c in cfg.curves})
-        able = [n for n in names("receiver") if hasattr(lookup("receiver", n), "train_model")]
+        able = [n for n in names("receiver") if lookup("receiver", n).trainable]
         raise ValueError(f"nothing learnable in this config: its curves' receivers are {', '.join(map(str, kinds))}; "
                          f"hwsim train trains receiver types {', '.join(able)}")
     if curve is None:

@@ -56,6 +56,7 @@ class Hybrid(Detector):
     """
 
     real_link = True
+    trainable = True
     #: Upper bounds checked before anything is allocated (a guard against configs that exhaust memory).
     LIMITS = {"train_samples": 10_000_000, "epochs": 100_000, "batch_size": 1_000_000, "hidden": 8192,
               "trainings": 100}

@@ -96,6 +96,7 @@ class LearnedDetector(Detector):
     """
 
     FILES = {"model": FileParam(companions=(".json",))}
+    trainable = True
 
     def __init__(
         self,

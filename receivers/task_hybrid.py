@@ -101,6 +101,7 @@ class TaskHybrid(Detector):
     """
 
     FILES = {"model": FileParam(companions=(".json",))}
+    trainable = True
     replicas = 1
     trains_at_snr = False
 

@@ -122,3 +122,12 @@ def test_register_refuses_a_class_that_does_not_derive_from_its_kinds_hooks():
     with pytest.raises(TypeError, match=r"an adc must derive from hwsim.hooks.ConverterHooks"):
         components.register("adc", "loose_test_bank")(Loose)
     assert "loose_test_bank" not in components.names("adc")
+
+
+def test_a_receiver_says_it_is_trainable_exactly_when_it_trains_a_model():
+    for name in components.names("receiver"):
+        cls = components.lookup("receiver", name)
+        trains = cls.train_model is not hooks.ReceiverHooks.train_model
+        assert cls.trainable == trains, f"receiver {name!r}: trainable = {cls.trainable}, train_model defined: {trains}"
+    assert {"hybrid", "hil", "learned", "task_hybrid"} <= {n for n in components.names("receiver")
+                                                          if components.lookup("receiver", n).trainable}
