@@ -12,9 +12,11 @@ Who trains does not choose the file; who runs the training does, with :func:`che
         trained.save("model.pt")
     # left without an exception: the training is finished and saved, model.pt.partial is removed
 
-``hwsim train --out FILE.pt`` keeps its state in ``FILE.pt.partial`` and a sweep that trains a network
+``hwsim train --out FILE.pt`` keeps its state in ``FILE.pt.partial``, a sweep that trains a network
 once for all its points keeps it beside the network it saves (:func:`hwsim.receivers._shared.saved_once`),
-so running the same command again resumes. A training loop asks for its :class:`Checkpoint` with
+and a training inside a sweep point (a learned receiver or estimator trained per point) keeps it in the
+run folder's ``checkpoints/`` (:func:`hwsim.engine.executors.run_point`), so running the same command
+again resumes. A training loop asks for its :class:`Checkpoint` with
 :func:`checkpoint`; outside :func:`checkpointing` that checkpoint saves nothing.
 
 A checkpoint belongs to one training: the loop names it by a key (its settings, seed, link, device
@@ -46,13 +48,15 @@ _current: contextvars.ContextVar = contextvars.ContextVar("hwsim_checkpoint", de
 
 
 @contextlib.contextmanager
-def checkpointing(path, say=None):
+def checkpointing(path, say=None, *, keep: bool = False):
     """Trainings inside the block save their state to ``path`` after every epoch and resume from it.
 
     One training per block: a second one would overwrite the first one's state. ``say`` receives
     one line when a training resumes or cannot use the file (default: nothing is said). Leaving the
-    block without an exception removes ``path``: the caller saves the trained network inside the
-    block. After an exception (a Ctrl-C included) the file stays for the next run.
+    block without an exception removes ``path`` (unless ``keep``: the caller removes it once what the
+    training served is saved, e.g. a sweep point whose replicas train one after another): the caller
+    saves the trained network inside the block. After an exception (a Ctrl-C included) the file stays
+    for the next run.
     """
     path = Path(path)
     token = _current.set((path, say))
@@ -60,7 +64,8 @@ def checkpointing(path, say=None):
         yield path
     finally:
         _current.reset(token)
-    path.unlink(missing_ok=True)
+    if not keep:
+        path.unlink(missing_ok=True)
 
 
 def checkpoint(what: str, key: dict) -> "Checkpoint":

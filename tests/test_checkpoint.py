@@ -251,3 +251,100 @@ def test_a_train_lock_is_removed_on_release_and_a_killed_holders_lock_does_not_b
     assert lock.read_text().strip() == str(os.getpid())
     release_lock(lock, fd)
     assert not lock.exists()
+
+
+# A sweep whose points train (Shlezinger and Eldar's learned estimator of fig5, small): 12 short epochs per
+# training, so a Ctrl-C after the first saved epoch lands inside the training.
+POINT_TRAINING = """\
+study = "link"
+seed = 3
+[source]
+type = "pilots"
+antennas = 10
+users = 4
+tau_p = 12
+P = 4.0
+[receiver]
+type = "learned_estimator"
+train_samples = 4096
+epochs = 12
+trainings = {trainings}
+[metric]
+type = "mse"
+[grid]
+rate = {rates}
+[[curves]]
+name = "soft-to-hard"
+[stopping]
+min_samples = 256
+max_samples = 256
+"""
+
+
+def _numbers(out: Path) -> list:
+    """results.csv without its seconds column (the wall time of a run)."""
+    rows = [line.split(",") for line in (out / "results.csv").read_text().splitlines()]
+    drop = rows[0].index("seconds")
+    return [row[:drop] + row[drop + 1:] for row in rows]
+
+
+@pytest.mark.parametrize("workers,trainings,rates,wait_for", [
+    (1, 2, [1.0], "point-*.1.partial"),    # in-process, inside the second replica's training
+    (2, 1, [0.5, 1.0], "point-*.partial"),  # two local workers, one point each
+], ids=["in-process", "local-workers"])
+def test_ctrl_c_inside_a_points_training_resumes_it_from_its_last_epoch(tmp_path, workers, trainings, rates,
+                                                                         wait_for):
+    """A real SIGINT to ``hwsim sweep`` once a point's training has saved an epoch; the same command
+    resumes that training from its last epoch (a replica that had finished, at its end) and gives the
+    numbers of an uninterrupted sweep; no training state is left behind."""
+    config = tmp_path / "train.toml"
+    config.write_text(POINT_TRAINING.format(trainings=trainings, rates=rates))
+    cmd = [sys.executable, "-m", "hwsim.cli", "sweep", str(config), "--workers", str(workers)]
+    out, ref = tmp_path / "run", tmp_path / "ref"
+    proc = subprocess.Popen(cmd + ["--out", str(out)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, preexec_fn=with_ctrl_c)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob(f"checkpoints/{wait_for}")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert list(out.glob(f"checkpoints/{wait_for}")), (proc.communicate()[1] if proc.poll() is not None
+                                                           else "no epoch finished")
+        interrupt(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, err = proc.communicate()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    kept = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert kept and all(name.startswith("point-") and name.endswith(".partial") for name in kept), kept
+    again = subprocess.run(cmd + ["--out", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    resumed = [line for line in again.stderr.splitlines() if line.startswith("sweep: resuming the learned estimator")]
+    assert resumed and all(" after epoch " in line and "/checkpoints/point-" in line for line in resumed), again.stderr
+    epochs = [int(line.split(" after epoch ")[1].split()[0]) for line in resumed]
+    assert any(1 <= n < 12 for n in epochs), resumed        # the interrupted training went on from its epoch
+    if trainings > 1:
+        assert 12 in epochs, resumed                       # the finished replica was not trained again
+    assert not (out / "checkpoints").exists()               # every point has its result: no state is left
+    plain = subprocess.run(cmd + ["--out", str(ref), "--quiet"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=600)
+    assert plain.returncode == 0, plain.stderr
+    assert _numbers(out) == _numbers(ref)
+
+
+def test_a_points_checkpoint_has_a_stable_safe_name_and_force_removes_it(tmp_path):
+    import re
+
+    from hwsim.engine.config import Point
+    from hwsim.engine.folder import CHECKPOINTS_DIR, _clear_sweep, point_checkpoint
+
+    key = Point(0, "a/b\n../c", {"rate": 1.0}).key
+    stem = point_checkpoint(tmp_path, key)
+    assert stem.parent == tmp_path / CHECKPOINTS_DIR and re.fullmatch(r"point-[0-9a-f]{16}", stem.name)
+    assert point_checkpoint(tmp_path, key) == stem != point_checkpoint(tmp_path, Point(0, "a", {"rate": 1.0}).key)
+    (tmp_path / "manifest.json").write_text("{}")
+    stem.parent.mkdir()
+    for name in (f"{stem.name}.partial", f"{stem.name}.1.partial", f".{stem.name}.partial.ab12.tmp"):
+        (stem.parent / name).write_bytes(b"state")
+    _clear_sweep(tmp_path)  # --force: the old sweep's training states go with its points
+    assert not stem.parent.exists()

@@ -20,13 +20,15 @@ import contextlib
 import os
 import socket
 import struct
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
+from pathlib import Path
 
 from .. import _process
 from .._threads import single_threaded
 from .config import Point, SweepConfig
-from .folder import SweepError
+from .folder import SweepError, point_checkpoint
 from .inputs import localize
 from .montecarlo import StoppingRule, run_replicas
 from .. import study
@@ -36,14 +38,21 @@ NO_WORKERS_TIMEOUT = 300.0
 
 
 def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, seed, shared=None,
-              files=None, plugins=()) -> dict:
+              files=None, plugins=(), checkpoint=None, say: bool = False) -> dict:
     """Simulate one point (runs in a worker process, on a Dask worker, or in-process); ``shared``: the
     set-ups the sweep computed once for all points (a trained network), by key, handed to the stages'
     ``prepare`` (:attr:`hwsim.pipeline.Pipeline.shared`); ``files``: the sweep's input files
     (:attr:`hwsim.engine.config.SweepConfig.files`), whose contents replace the paths in ``system`` and ``params``;
     ``plugins``: the sweep's plugin modules (:attr:`hwsim.engine.config.SweepConfig.plugins`), imported here
     before the point's link is built (a worker process, local or on a Dask cluster, has not imported them:
-    each must be importable there)."""
+    each must be importable there).
+
+    ``checkpoint``: the path stem where the point's trainings keep their state
+    (:func:`hwsim.engine.folder.point_checkpoint`; None: nowhere). Each replica's set-up runs inside
+    :func:`hwsim.checkpoint.checkpointing` of its own file, ``STEM.partial`` for the first and
+    ``STEM.R.partial`` for replica R, so a training interrupted inside the point (Ctrl-C, a killed worker)
+    resumes from its last epoch when the point runs again, and replicas already trained resume at their end;
+    the files are removed when the point has its result. ``say``: print the resume lines to stderr."""
     from .montecarlo import Estimate
 
     if plugins:
@@ -57,8 +66,23 @@ def run_point(study_name: str, system: dict, params: dict, rule: StoppingRule, s
     if value is not None:
         return Estimate(metric, value, value, value, 0.0, 0, 0, 0.0, "exact").as_dict()
     replicas = study.replicas(system, params)
+    states: list = []  # each replica's checkpoint, in the order run_replicas sets them up
+
+    def setup(rng):
+        if checkpoint is None:
+            return study.make_link(system, params, rng, shared)
+        from ..checkpoint import checkpointing
+
+        states.append(Path(f"{checkpoint}.partial" if not states else f"{checkpoint}.{len(states)}.partial"))
+        tell = (lambda line: print(f"sweep: {line}", file=sys.stderr, flush=True)) if say else None
+        with checkpointing(states[-1], say=tell, keep=True):
+            return study.make_link(system, params, rng, shared)
+
     with single_threaded():
-        return run_replicas(lambda rng: study.make_link(system, params, rng, shared), seed, rule, metric, replicas).as_dict()
+        result = run_replicas(setup, seed, rule, metric, replicas).as_dict()
+    for path in states:
+        path.unlink(missing_ok=True)
+    return result
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -293,11 +317,18 @@ class _Executor:
                              "start workers and rerun with --resume")
         return since
 
-    def run(self, cfg: SweepConfig, points: list[Point], shared: dict | None = None):
+    def run(self, cfg: SweepConfig, points: list[Point], shared: dict | None = None, out=None, say: bool = False):
         """Yield ``(point, result)`` as points finish; ``result`` is the exception of a point that failed.
-        ``shared``: set-ups computed once for all points (:func:`run_point`), sent with every point."""
-        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p), shared, cfg.files, cfg.plugins)
-                for p in points]
+        ``shared``: set-ups computed once for all points (:func:`run_point`), sent with every point. ``out``:
+        the run folder, where in-process and local-worker points keep their trainings' checkpoints
+        (:func:`hwsim.engine.folder.point_checkpoint`; ``say``: they tell when they resume). Points on a Dask
+        cluster keep none: a worker may run on another machine, which cannot reach the run folder, so a
+        training there that is interrupted starts again from its first epoch."""
+        def stem(p):
+            return None if out is None or self.client is not None else str(point_checkpoint(out, p.key))
+
+        args = [(cfg.study, cfg.system, p.params, cfg.stopping, cfg.point_seed(p), shared, cfg.files, cfg.plugins,
+                 stem(p), say) for p in points]
         if self.executor is None:
             for p, a in zip(points, args):
                 try:

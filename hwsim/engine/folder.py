@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import json
 import os
 import stat
@@ -36,6 +37,8 @@ MANIFEST_FORMAT = 1
 LOCK_NAME = "sweep.lock"
 #: Subfolder of set-ups every point shares (a learned detector's network, trained once per sweep).
 MODELS_DIR = "models"
+#: Subfolder where a running point keeps the state of its trainings (:func:`point_checkpoint`).
+CHECKPOINTS_DIR = "checkpoints"
 
 
 class SweepError(RuntimeError):
@@ -154,6 +157,26 @@ _DERIVED = ("results.csv",)
 _PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
+def point_checkpoint(out: Path, key: str) -> Path:
+    """Where the point with ``key`` (:attr:`hwsim.engine.config.Point.key`) of the sweep in ``out`` keeps the
+    state of its trainings: ``checkpoints/point-HASH`` (16 hex digits of the key's SHA-256: the same file for
+    the same point in every run, a safe name whatever the curve is called), with the suffix
+    :func:`hwsim.engine.executors.run_point` gives each training."""
+    return Path(out) / CHECKPOINTS_DIR / f"point-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _clear_checkpoints(folder: Path) -> None:
+    """Remove the training states points left (``point-*`` and their temporary files), and the folder when
+    nothing else is in it."""
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    for path in folder.iterdir():
+        if path.name.lstrip(".").startswith("point-") and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def _clear_models(folder: Path) -> None:
     """Remove the shared set-ups a sweep saved (``learned-*.pt`` with their sidecars and temporary files),
     and the folder when nothing else is in it."""
@@ -213,6 +236,7 @@ def _clear_sweep(out: Path) -> int:
     for path in _sweep_files(out):
         path.unlink(missing_ok=True)
     _clear_models(out / MODELS_DIR)
+    _clear_checkpoints(out / CHECKPOINTS_DIR)
     if journal.is_file() and not journal.is_symlink():
         journal.unlink()
     elif journal.exists() or journal.is_symlink():

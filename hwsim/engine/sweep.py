@@ -14,8 +14,10 @@ against the sweep, computes what every point shares (a learned detector's networ
 once, in the sweep's own process, saved in ``models/`` and sent to every worker), runs the
 points not yet finished, appends each to the journal and rewrites results.csv as it finishes,
 then draws the plots. Ctrl-C stops local workers at once; the journal and results.csv then hold
-the same finished points. Progress goes to stderr: a bar on a terminal, one line per finished
-point elsewhere.
+the same finished points, and a training inside a running point (a learned receiver or estimator
+trained per point) keeps its state in ``checkpoints/`` after every epoch, so the rerun resumes it from
+its last epoch (in-process and on local workers; on a Dask cluster points keep no checkpoint). Progress
+goes to stderr: a bar on a terminal, one line per finished point elsewhere.
 
 Every name this module held before it was split is still importable from it
 (``from hwsim.engine.sweep import load_config, run_sweep, SweepError``).
@@ -23,6 +25,7 @@ Every name this module held before it was split is still importable from it
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -44,7 +47,7 @@ from .config import (  # noqa: F401
     _SUMMARY, _TOP, _axis_values, _check_axis_size, _check_figures, _check_keys, _cli_values, _depth, _set_keys,
     _typed, _warn_masked, apply_overrides, load_config, parse_config, parse_override, shipped_configs)
 from .folder import (  # noqa: F401
-    LOCK_NAME, MANIFEST_FORMAT, MODELS_DIR, SweepError, _DERIVED, _PLOT_SUFFIXES, _clear_models, _clear_sweep,
+    CHECKPOINTS_DIR, LOCK_NAME, MANIFEST_FORMAT, MODELS_DIR, SweepError, _DERIVED, _PLOT_SUFFIXES, _clear_models, _clear_sweep,
     _fsync_dir, _git_commit, _holds_other_files, _lock_folder, _new_manifest, _now, _open_folder, _prepare_folder,
     _read_manifest, _sweep_files, _versions)
 from .executors import (  # noqa: F401
@@ -118,6 +121,16 @@ def _shared_setups(cfg, todo: list[Point], out: Path, quiet: bool, tty: bool) ->
     return shared
 
 
+def _checkpoints_folder(out: Path) -> None:
+    """Create ``out/checkpoints``, where running points keep their trainings' state (a training interrupted
+    inside a point resumes from its last epoch: :func:`hwsim.engine.executors.run_point`)."""
+    folder = out / CHECKPOINTS_DIR
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise SweepError(f"{folder} is not a folder of the sweep's own; the points keep their trainings' state "
+                         "there, never through a link (remove it or choose another --out folder)")
+    folder.mkdir(exist_ok=True)
+
+
 def _say(quiet: bool, text: str) -> None:
     if not quiet:
         print(text, file=sys.stderr, flush=True)
@@ -181,9 +194,11 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
                disable=quiet or not tty or not todo)
     lines = not quiet and not tty  # no terminal (a log file, a pipe, a batch job): one line per point
     executor = _Executor(workers, scheduler, connect_timeout, no_workers_timeout) if todo else None
+    if todo and scheduler is None:  # the points' training states (on a Dask cluster the points keep none)
+        _checkpoints_folder(out)
     failed = []
     try:
-        for k, (p, res) in enumerate(executor.run(cfg, todo, shared) if todo else (),
+        for k, (p, res) in enumerate(executor.run(cfg, todo, shared, out, say=not quiet) if todo else (),
                                      start=len(points) - len(todo) + 1):
             if lines:
                 _say(quiet, _point_line(k, len(points), p, res, cfg.grid, columns[0]))
@@ -204,6 +219,8 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
         bar.close()
     if executor is not None:
         executor.close()
+    with contextlib.suppress(OSError):  # empty once every point has its result (a failed point's state stays)
+        (out / CHECKPOINTS_DIR).rmdir()
     write_results_csv(out / "results.csv", points, results, columns)
     if todo or not manifest.get("finished") or manifest.get("failed"):
         manifest["finished"] = None if failed else _now()
