@@ -51,7 +51,12 @@ def check_format(doc, src, fmt: str, version: int, what: str) -> None:
     hwsim says so. ``src`` names the file and ``what`` the kind of file in the message."""
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise ValueError(f"{src} is not {what} (format {fmt!r})")
-    found = doc.get("version")
+    check_version(doc.get("version"), version, src)
+
+
+def check_version(found, version: int, src) -> None:
+    """A file's format version ``found`` must be ``version``; one from a newer hwsim says so (``src`` names
+    the file)."""
     if found != version:
         newer = isinstance(found, int) and not isinstance(found, bool) and found > version
         raise ValueError(f"{src} has format version {found!r}; this hwsim reads version {version}"

@@ -1,4 +1,6 @@
-"""A network a sweep trains once for all its points, saved where a resumed sweep finds it.
+"""Helpers the learned receivers share: a network a sweep trains once for all its points, saved where a
+resumed sweep finds it; the check of ``receiver.model`` when a config loads; training parameters; the
+torch device. The model files themselves (format, writer, bounded reader) are :mod:`hwsim.model_files`.
 
 The ``shared_setup`` hook of the learned receivers (:mod:`hwsim.pipeline`) calls :func:`saved_once`:
 the file ``FOLDER/learned-<hash of the key>.pt`` (with its JSON sidecar, whose ``origin.sweep_key``
@@ -22,8 +24,8 @@ def saved_once(folder, key: str, *, check, make, what: str, say=None) -> tuple[b
     for this key; ``make()`` trains one and returns its two files; ``what`` names it in the
     progress lines given to ``say``. A damaged or foreign file is trained again and replaced.
     """
-    from hwsim._files import atomic_write_bytes, atomic_write_text
     from hwsim.checkpoint import checkpointing
+    from hwsim.model_files import write
 
     path = Path(folder) / f"learned-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
     side = Path(f"{path}.json")
@@ -42,8 +44,7 @@ def saved_once(folder, key: str, *, check, make, what: str, say=None) -> tuple[b
     path.parent.mkdir(parents=True, exist_ok=True)
     with checkpointing(Path(f"{path}.partial"), say=say):  # an interrupted sweep resumes the training
         weights, sidecar = make()
-        atomic_write_bytes(path, weights)
-        atomic_write_text(side, sidecar)
+        write(path, (weights, sidecar))  # hwsim.model_files: each file atomically
     return weights, sidecar
 
 
@@ -52,22 +53,6 @@ def check_origin(sidecar: dict, key: str, path) -> None:
     origin = sidecar.get("origin")
     if not isinstance(origin, dict) or origin.get("sweep_key") != key:
         raise ValueError(f"{path} was saved for another sweep")
-
-
-def sidecar_bytes(path, what: str, max_bytes: int) -> bytes:
-    """The bytes of ``path``'s JSON sidecar ``path.json``, after checking that both files exist and the
-    sidecar holds at most ``max_bytes`` (``what`` names the kind of model in messages)."""
-    side = Path(f"{path}.json")
-    if not Path(path).is_file():
-        raise ValueError(f"{path} is not a file (a {what} saved by hwsim)")
-    try:
-        size = side.stat().st_size
-    except FileNotFoundError:
-        raise ValueError(f"{side} is missing: a {what} needs its JSON sidecar") from None
-    if size > max_bytes:
-        raise ValueError(f"{side} holds {size} bytes; a {what} sidecar may hold at most {max_bytes}")
-    with open(side, "rb") as fh:
-        return fh.read(max_bytes + 1)
 
 
 def check_schedule(p: dict, limits: dict) -> None:
@@ -85,70 +70,6 @@ def check_schedule(p: dict, limits: dict) -> None:
     if p["train_snr_min"] > p["train_snr_max"]:
         raise ValueError(f"receiver.train_snr_min ({p['train_snr_min']}) must not exceed receiver.train_snr_max "
                          f"({p['train_snr_max']})")
-
-
-def model_files(fmt: str, version: int, state_dict, sidecar: dict, origin: dict | None = None) -> tuple[bytes, str]:
-    """The two files of a saved network, in memory: the torch weights (``state_dict`` tagged with ``fmt``
-    and ``version``) and the JSON sidecar (``sidecar`` with the format fields, the software versions and,
-    when given, ``origin``)."""
-    import io
-    import json
-
-    import torch
-
-    from hwsim._versions import MODEL_DISTS, software_versions
-
-    doc = {"format": fmt, "version": version, **sidecar, "versions": software_versions(MODEL_DISTS)}
-    if origin:
-        doc["origin"] = origin
-    buf = io.BytesIO()
-    torch.save({"format": fmt, "version": version, "state_dict": state_dict}, buf)
-    return buf.getvalue(), json.dumps(doc, indent=1)
-
-
-def read_weights(path, bound: int) -> bytes:
-    """The bytes of the weight file ``path``, refused before reading when it holds more than ``bound`` bytes
-    (what the network its sidecar describes can need)."""
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        data = fh.read(bound + 1)
-    if max(size, len(data)) > bound:
-        raise ValueError(f"{path} holds {max(size, len(data))} bytes, but the network its sidecar describes needs "
-                         f"at most {bound}")
-    return data
-
-
-def check_version(found, version: int, src) -> None:
-    """A weight file's ``version`` must be ``version``; one from a newer hwsim says so."""
-    if found != version:
-        newer = isinstance(found, int) and not isinstance(found, bool) and found > version
-        raise ValueError(f"{src} has format version {found!r}; this hwsim reads version {version}"
-                         + (" (the file comes from a newer hwsim: upgrade hwsim to read it)" if newer else ""))
-
-
-def load_weights(net, weights: bytes, bound: int, fmt: str, version: int, src: str):
-    """Load the weight file ``weights`` (written by :func:`model_files`) into ``net`` and return it in eval
-    mode; a clear ValueError for a file larger than ``bound`` bytes, one that is not tensors only
-    (:func:`hwsim._weights.load_tensors`: nothing in it runs), another format or version, or weights
-    that do not fit ``net`` (``src`` names the file)."""
-    from hwsim._weights import load_tensors
-
-    if len(weights) > bound:
-        raise ValueError(f"{src} holds {len(weights)} bytes, more than the network its sidecar describes needs")
-    blob = load_tensors(weights, src)
-    if not isinstance(blob, dict) or blob.get("format") != fmt:
-        raise ValueError(f"{src} is not an {fmt} weight file")
-    check_version(blob.get("version"), version, src)
-    try:
-        net.load_state_dict(blob["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{src} does not match its sidecar ({type(exc).__name__}: {_one_line(exc)})") from None
-    return net.eval()
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def check_model(path, load, fits=None) -> None:

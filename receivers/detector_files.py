@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsim._threads import single_threaded
+from hwsim.model_files import ModelFormat
 
 from .base import Decision
 from .detector_network import Arch, forward, inputs, load_torch, network, parameter_count, to_indices
@@ -22,6 +23,8 @@ from .detector_network import Arch, forward, inputs, load_torch, network, parame
 FORMAT = "hwsim-learned-detector"
 FORMAT_VERSION = 1
 MAX_SIDECAR_BYTES = 4 * 2**20
+#: The learned detector's files, in hwsim's one model-file format (:mod:`hwsim.model_files`).
+MODEL_FILE = ModelFormat(FORMAT, FORMAT_VERSION, "learned detector", MAX_SIDECAR_BYTES)
 
 
 def link_spec(link) -> dict:
@@ -80,45 +83,28 @@ class TrainedDetector:
 def save_detector(det: TrainedDetector, path, origin: dict | None = None) -> None:
     """Write ``path`` (the torch state) and ``path.json`` (architecture, link, training settings, seed,
     versions, history, and ``origin``: where it came from, e.g. the sweep config), atomically."""
-    from pathlib import Path
+    from hwsim.model_files import write
 
-    from hwsim._files import atomic_write_bytes, atomic_write_text
-
-    weights, sidecar = detector_files(det, origin)
-    atomic_write_bytes(Path(path), weights)
-    atomic_write_text(Path(f"{path}.json"), sidecar)
+    write(path, detector_files(det, origin))
 
 
 def detector_files(det: TrainedDetector, origin: dict | None = None) -> tuple[bytes, str]:
     """The two files of a saved network, in memory: (weights, sidecar JSON text)."""
-    from ._shared import model_files
-
-    return model_files(FORMAT, FORMAT_VERSION, det.net.state_dict(),
-                       {"arch": det.arch.__dict__, "link": det.link, "training": det.training, "seed": det.seed,
-                        "history": det.history}, origin)
+    return MODEL_FILE.files(det.net.state_dict(), det.arch.__dict__,
+                            {"link": det.link, "training": det.training, "seed": det.seed, "history": det.history},
+                            origin)
 
 
 def read_sidecar(path, link=None) -> dict:
     """The checked sidecar of a saved network (format, version, bounded architecture, and, given ``link``,
     the link it was trained for); a clear ValueError otherwise. Allocates nothing from its sizes."""
-    from ._shared import sidecar_bytes
-
-    return check_sidecar(sidecar_bytes(path, "learned detector", MAX_SIDECAR_BYTES), f"{path}.json", link,
-                         model=path)
+    return check_sidecar(MODEL_FILE.sidecar_bytes(path), f"{path}.json", link, model=path)
 
 
 def check_sidecar(text: bytes | str, side, link=None, model=None) -> dict:
     """Parse and check a sidecar's text (see :func:`read_sidecar`); ``side`` and ``model`` name the files
     in messages."""
-    from hwsim._files import check_format
-    from hwsim.converters.tables import parse_json_bytes
-
-    raw = text.encode() if isinstance(text, str) else text
-    if len(raw) > MAX_SIDECAR_BYTES:
-        raise ValueError(f"{side} holds {len(raw)} bytes; a learned-detector sidecar may hold at most "
-                         f"{MAX_SIDECAR_BYTES}")
-    sidecar = parse_json_bytes(side, raw, "a learned-detector sidecar")
-    check_format(sidecar, side, FORMAT, FORMAT_VERSION, "an hwsim learned detector")
+    sidecar = MODEL_FILE.parse_sidecar(text, side)
     arch = sidecar.get("arch")
     if not isinstance(arch, dict) or set(arch) != set(Arch.__dataclass_fields__):
         raise ValueError(f"{side}: arch must hold exactly {', '.join(sorted(Arch.__dataclass_fields__))}")
@@ -151,10 +137,8 @@ def _differences(have, want) -> str:
 
 def load_detector(path, link=None) -> TrainedDetector:
     """Load a network written by :func:`save_detector` (checked by :func:`read_sidecar`, and against ``link``)."""
-    from ._shared import read_weights
-
     sidecar = read_sidecar(path, link)
-    return from_files(read_weights(path, weights_bound(sidecar)), sidecar, str(path))
+    return from_files(MODEL_FILE.read_weights(path, weights_bound(sidecar)), sidecar, str(path))
 
 
 def weights_bound(sidecar: dict) -> int:
@@ -163,14 +147,12 @@ def weights_bound(sidecar: dict) -> int:
 
 def from_files(weights: bytes, sidecar: dict, src: str) -> TrainedDetector:
     """A network from its weight bytes and its checked sidecar (``src`` names them in messages)."""
-    from ._shared import load_weights
-
     arch = Arch(**sidecar["arch"])
-    net = load_weights(network(arch), weights, weights_bound(sidecar), FORMAT, FORMAT_VERSION, src)
+    net = MODEL_FILE.load_into(network(arch), weights, weights_bound(sidecar), src)
     seed = sidecar.get("seed")
     return TrainedDetector(net=net, arch=arch, link=sidecar.get("link"), training=sidecar.get("training", {}),
                            seed=seed if isinstance(seed, int) else 0, history=sidecar.get("history", []))
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_SIDECAR_BYTES", "TrainedDetector", "check_sidecar", "detector_files",
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_SIDECAR_BYTES", "MODEL_FILE", "TrainedDetector", "check_sidecar", "detector_files",
            "from_files", "link_spec", "load_detector", "read_sidecar", "save_detector", "weights_bound"]

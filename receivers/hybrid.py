@@ -24,8 +24,6 @@ validated on fresh samples of the same training distribution and the best epoch 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +35,7 @@ from torch import nn
 from hwsim import _checks
 from hwsim.converters.adc import MAX_LEVELS, ThresholdADC
 from hwsim.converters.learned_adc import DEFAULT_SHARPNESS, MODES, LearnedADC
-from hwsim._files import atomic_write_bytes, atomic_write_text
+from hwsim.model_files import ModelFormat
 
 FORMAT_VERSION = 1
 
@@ -49,6 +47,13 @@ MAX_PARAMETERS = 2**24
 
 #: Largest sidecar (``.pt.json``) :meth:`TrainedReceiver.load` reads.
 MAX_SIDECAR_BYTES = 16 * 2**20
+
+FORMAT = "hwsim-hybrid-receiver"
+#: The receiver's files, in hwsim's one model-file format (:mod:`hwsim.model_files`); a weight payload
+#: without its ``format`` tag is read as this one, as it always was.
+MODEL_FILE = ModelFormat(FORMAT, FORMAT_VERSION, "hybrid receiver", MAX_SIDECAR_BYTES,
+                         limit_name="hwsim.receivers.hybrid.MAX_SIDECAR_BYTES", weights_what="receiver weight file",
+                         untagged=True)
 
 _ARCH_SIZES = ("n", "p", "n_classes", "hidden")
 _ARCH_KEYS = frozenset(("n", "p", "n_levels", "n_classes", "mode", "hidden", "gamma", "sharpness"))
@@ -196,26 +201,18 @@ class TrainedReceiver:
 
     def save(self, path, origin: dict | None = None) -> None:
         """Write ``path`` (weights, torch) and ``path + '.json'`` (configuration, seed, hard ADC table,
-        software versions, and ``origin``: where it came from), atomically."""
-        weights, sidecar = self.files(origin)
-        atomic_write_bytes(Path(path), weights)
-        atomic_write_text(Path(str(path) + ".json"), sidecar)
+        software versions, and ``origin``: where it came from), atomically (:mod:`hwsim.model_files`)."""
+        from hwsim.model_files import write
+
+        write(path, self.files(origin))
 
     def files(self, origin: dict | None = None) -> tuple[bytes, str]:
         """The two files :meth:`save` writes, in memory: (weights, sidecar JSON text)."""
-        from hwsim._versions import MODEL_DISTS, software_versions
-
         table = self.model.adc_table()
-        sidecar = {"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION, "arch": self.model.arch,
-                   "config": self.config, "seed": self.seed, "history": self.history,
-                   "adc_table": {"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist()},
-                   "versions": software_versions(MODEL_DISTS)}
-        if origin:
-            sidecar["origin"] = origin
-        buf = io.BytesIO()
-        torch.save({"format": "hwsim-hybrid-receiver", "version": FORMAT_VERSION,
-                    "state_dict": self.model.state_dict()}, buf)
-        return buf.getvalue(), json.dumps(sidecar, indent=2)
+        return MODEL_FILE.files(self.model.state_dict(), self.model.arch,
+                                {"config": self.config, "seed": self.seed, "history": self.history,
+                                 "adc_table": {"thresholds": table.thresholds.tolist(),
+                                               "levels": table.levels.tolist()}}, origin)
 
     def describe(self) -> str:
         """One line: the converters and the kept epoch's hard validation symbol-error rate."""
@@ -239,37 +236,16 @@ class TrainedReceiver:
         such a receiver needs.
         """
         path = Path(path)
-        side_path = Path(str(path) + ".json")
-        try:
-            size = side_path.stat().st_size
-        except FileNotFoundError:
-            raise ValueError(f"{side_path} is missing: a receiver needs its JSON sidecar") from None
-        if size > MAX_SIDECAR_BYTES:
-            raise ValueError(f"{side_path} holds {size} bytes; a receiver sidecar may hold at most "
-                             f"{MAX_SIDECAR_BYTES} (hwsim.receivers.hybrid.MAX_SIDECAR_BYTES)")
-        with open(side_path, "rb") as f:
-            sidecar = f.read(MAX_SIDECAR_BYTES + 1)
-        if not path.is_file():
-            raise ValueError(f"{path}: no such file")
-        bound = _weight_bound(cls.sidecar(sidecar, side_path, max_parameters)[1])
-        from ._shared import read_weights
-
-        return cls.from_files(read_weights(path, bound), sidecar, path, max_parameters=max_parameters)
+        sidecar = MODEL_FILE.sidecar_bytes(path)
+        bound = _weight_bound(cls.sidecar(sidecar, Path(f"{path}.json"), max_parameters)[1])
+        return cls.from_files(MODEL_FILE.read_weights(path, bound), sidecar, path, max_parameters=max_parameters)
 
     @staticmethod
     def sidecar(text: bytes | str, side_path, max_parameters: int | None = None) -> tuple[dict, dict]:
         """(the parsed sidecar, its checked ``arch``) of a receiver sidecar's text; ValueError otherwise."""
-        from hwsim._files import check_format
-        from hwsim.converters.tables import parse_json_bytes
-
         max_parameters = _checks.integer("max_parameters", MAX_PARAMETERS if max_parameters is None
                                          else max_parameters, minimum=1)
-        raw = text.encode() if isinstance(text, str) else text
-        if len(raw) > MAX_SIDECAR_BYTES:
-            raise ValueError(f"{side_path} holds {len(raw)} bytes; a receiver sidecar may hold at most "
-                             f"{MAX_SIDECAR_BYTES} (hwsim.receivers.hybrid.MAX_SIDECAR_BYTES)")
-        sidecar = parse_json_bytes(side_path, raw, "a receiver sidecar")
-        check_format(sidecar, side_path, "hwsim-hybrid-receiver", FORMAT_VERSION, "an hwsim hybrid receiver")
+        sidecar = MODEL_FILE.parse_sidecar(text, side_path)
         arch = _check_arch(side_path, sidecar.get("arch"), max_parameters)
         seed = sidecar.get("seed")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
@@ -281,30 +257,20 @@ class TrainedReceiver:
                    max_parameters: int | None = None) -> "TrainedReceiver":
         """A receiver from the two files of :meth:`save` held in memory (``path`` names the weights in
         messages; its sidecar is ``path.json``), checked as :meth:`load` checks them."""
-        from hwsim._weights import load_tensors
-
-        from ._shared import _one_line, check_version
+        from hwsim.model_files import one_line
 
         path = Path(path)
         side_path = Path(str(path) + ".json")
         sidecar, arch = cls.sidecar(sidecar, side_path, max_parameters)
-        if len(weights) > _weight_bound(arch):
-            raise ValueError(f"{path} holds {len(weights)} bytes, but the receiver its sidecar describes needs at "
-                             f"most {_weight_bound(arch)} bytes")
-        blob = load_tensors(weights, path, "receiver weight file")  # tensors only: nothing in it runs
-        if not isinstance(blob, dict) or blob.get("format", "hwsim-hybrid-receiver") != "hwsim-hybrid-receiver":
-            raise ValueError(f"{path} is not an hwsim hybrid receiver's weight file")
-        check_version(blob.get("version"), FORMAT_VERSION, path)
+        model = MODEL_FILE.load_into(HybridReceiver(**arch), weights, _weight_bound(arch), path, side_path)
         try:
-            model = HybridReceiver(**arch)
-            model.load_state_dict(blob["state_dict"])
             table = model.adc_table()
             saved = sidecar["adc_table"]
             same = (np.allclose(table.thresholds, saved["thresholds"]) and np.allclose(table.levels, saved["levels"]))
             config, seed, history = sidecar["config"], sidecar["seed"], sidecar["history"]
         except (RuntimeError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{path} does not match its sidecar {side_path.name} ({type(exc).__name__}: "
-                             f"{_one_line(exc)})") from None
+                             f"{one_line(exc)})") from None
         if not same:
             raise ValueError(f"{path}: weights and the sidecar's ADC table disagree (files from different runs?)")
         return cls(model=model, config=config, seed=seed, history=history)

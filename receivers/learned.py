@@ -351,12 +351,11 @@ def _check_model(path: str, link, budget) -> None:
     bounded files, tensors only, weights agreeing with the sidecar, its format version) and be one for
     this link: its channel (frame length aside), its number of users and antennas, and the converters
     the link's budget gives. Errors name ``receiver.model`` (:func:`hwsim.receivers._shared.check_model`)."""
-    from ._shared import check_model, sidecar_bytes
-    from .hybrid import MAX_SIDECAR_BYTES, TrainedReceiver
+    from ._shared import check_model
+    from .hybrid import MODEL_FILE, TrainedReceiver
 
     def fits():
-        sidecar, arch = TrainedReceiver.sidecar(sidecar_bytes(path, "hybrid receiver", MAX_SIDECAR_BYTES),
-                                                f"{path}.json")
+        sidecar, arch = TrainedReceiver.sidecar(MODEL_FILE.sidecar_bytes(path), f"{path}.json")
         config = sidecar.get("config")
         if not isinstance(config, dict):
             raise ValueError(f"{path}.json has no config table: not a receiver sidecar")

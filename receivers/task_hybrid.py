@@ -63,6 +63,7 @@ import numpy as np
 from hwsim import _checks
 from hwsim._threads import single_threaded
 from hwsim.components import FileParam, register
+from hwsim.model_files import ModelFormat
 
 from .base import Decision, Detector
 from .learned import Training
@@ -73,6 +74,8 @@ FORMAT_VERSION = 1
 MAX_OUTPUTS = 1024
 MAX_BITS = 12
 MAX_SIDECAR_BYTES = 4 * 2**20
+#: The receiver's files, in hwsim's one model-file format (:mod:`hwsim.model_files`).
+MODEL_FILE = ModelFormat(FORMAT, FORMAT_VERSION, "task_hybrid receiver", MAX_SIDECAR_BYTES)
 _LIMITS = {"outputs": (1, MAX_OUTPUTS), "bits": (1, MAX_BITS), "epochs": (1, 100_000), "steps": (1, 1_000_000),
            "batch_frames": (1, 100_000), "val_frames": (1, 100_000), "val_snrs": (1, 1000)}
 #: Most complex samples (frames x frame_len x antennas) one training batch may hold.
@@ -349,13 +352,10 @@ class TrainedTaskHybrid:
                 + ", ".join(f"{t:.4f}" for t in table.thresholds) + kept)
 
     def save(self, path, origin: dict | None = None) -> None:
-        from pathlib import Path
+        """Write ``path`` (the torch state) and ``path.json`` (its sidecar), atomically (:mod:`hwsim.model_files`)."""
+        from hwsim.model_files import write
 
-        from hwsim._files import atomic_write_bytes, atomic_write_text
-
-        weights, sidecar = _files(self, origin)
-        atomic_write_bytes(Path(path), weights)
-        atomic_write_text(Path(f"{path}.json"), sidecar)
+        write(path, _files(self, origin))
 
 
 def _zero_forcing(obs) -> tuple[np.ndarray, np.ndarray]:
@@ -475,30 +475,18 @@ def _train(link, p: dict, progress: bool, device) -> TrainedTaskHybrid:
 
 
 def _files(det: TrainedTaskHybrid, origin: dict | None = None) -> tuple[bytes, str]:
-    from ._shared import model_files
-
-    return model_files(FORMAT, FORMAT_VERSION, det.net.state_dict(),
-                       {"arch": det.arch, "link": det.link, "training": det.training, "seed": det.seed,
-                        "residual": det.residual, "history": det.history}, origin)
+    return MODEL_FILE.files(det.net.state_dict(), det.arch,
+                            {"link": det.link, "training": det.training, "seed": det.seed, "residual": det.residual,
+                             "history": det.history}, origin)
 
 
 def read_sidecar(path, link=None) -> dict:
     """The checked sidecar of a saved receiver (format, version, bounded architecture, the link)."""
-    from ._shared import sidecar_bytes
-
-    return _check_sidecar(sidecar_bytes(path, "task_hybrid receiver", MAX_SIDECAR_BYTES), f"{path}.json", link,
-                          model=path)
+    return _check_sidecar(MODEL_FILE.sidecar_bytes(path), f"{path}.json", link, model=path)
 
 
 def _check_sidecar(text, side, link=None, model=None) -> dict:
-    from hwsim._files import check_format
-    from hwsim.converters.tables import parse_json_bytes
-
-    raw = text.encode() if isinstance(text, str) else text
-    if len(raw) > MAX_SIDECAR_BYTES:
-        raise ValueError(f"{side} holds {len(raw)} bytes; a task_hybrid sidecar may hold at most {MAX_SIDECAR_BYTES}")
-    sidecar = parse_json_bytes(side, raw, "a task_hybrid sidecar")
-    check_format(sidecar, side, FORMAT, FORMAT_VERSION, "an hwsim task_hybrid receiver")
+    sidecar = MODEL_FILE.parse_sidecar(text, side)
     arch = sidecar.get("arch")
     keys = {"users", "outputs", "bits", "levels", "mode", "gamma", "sharpness"}
     if not isinstance(arch, dict) or set(arch) != keys:
@@ -516,12 +504,10 @@ def _check_sidecar(text, side, link=None, model=None) -> dict:
 
 
 def _from_files(weights: bytes, sidecar: dict, src: str) -> TrainedTaskHybrid:
-    from ._shared import load_weights
-
     a = sidecar["arch"]
     _, Network = _torch()
-    net = load_weights(Network(a["users"], a["outputs"], a["levels"], a["mode"], a["gamma"], a["sharpness"]),
-                       weights, _weights_bound(a), FORMAT, FORMAT_VERSION, src)
+    net = MODEL_FILE.load_into(Network(a["users"], a["outputs"], a["levels"], a["mode"], a["gamma"], a["sharpness"]),
+                               weights, _weights_bound(a), src)
     residual = sidecar.get("residual")
     return TrainedTaskHybrid(net=net, arch=a, link=sidecar.get("link"), training=sidecar.get("training", {}),
                              seed=int(sidecar.get("seed") or 0),
@@ -537,10 +523,8 @@ def _weights_bound(arch: dict) -> int:
 def load(path, link=None) -> TrainedTaskHybrid:
     """Load a receiver saved by ``hwsim train`` (checked against ``link``; the weight file is refused
     before it is read when it is larger than its sidecar's receiver needs)."""
-    from ._shared import read_weights
-
     sidecar = read_sidecar(path, link)
-    return _from_files(read_weights(path, _weights_bound(sidecar["arch"])), sidecar, str(path))
+    return _from_files(MODEL_FILE.read_weights(path, _weights_bound(sidecar["arch"])), sidecar, str(path))
 
 
 __all__ = ["TaskHybrid", "TrainedTaskHybrid", "load", "read_sidecar", "train"]

@@ -5,6 +5,10 @@ receiver that loads one (``hil``, ``learned``, ``task_hybrid``), is refused by
 :func:`hwsim.engine.sweep.parse_config` with hwsim's own message naming ``receiver.model`` and the file,
 and by ``hwsim sweep`` in one line before the sweep's folder gets a manifest. Nothing in the file runs.
 The models here are untrained networks of a few weights, saved by hwsim's own writers (no training).
+
+One model-file format (issue 26, item 5): every learned model that saves (``SAVING``) writes
+:mod:`hwsim.model_files`'s payload and sidecar, files written before still load, and a truncated, oversized or
+foreign file is refused by each kind's loader in one line naming the file.
 """
 
 import json
@@ -188,3 +192,137 @@ def test_hwsim_sweep_refuses_a_bad_model_in_one_line_before_making_the_folder(tm
     assert said.startswith("hwsim sweep: error: ") and f"receiver.model = {str(model)!r}" in said, said
     assert not (out / "manifest.json").exists()
     assert not marker.exists()
+
+
+# ---- one model-file format (issue 26, item 5) ------------------------------------------------------------------
+
+#: Every learned model that saves to a file, by the receiver that loads it: (module, loader). The hybrid
+#: receiver (``hwsim train --snr``) and ``hil`` share TrainedReceiver. The other learned models (the channel
+#: estimator, DeepQCS, learned VQ and lattices, the learned ADC inside the hybrids) save no model file: they
+#: train inside a point (checkpointed by hwsim.checkpoint) or export a hard table (hwsim.quantizers.files).
+SAVING = {"hil": ("hwsim.receivers.hybrid", lambda p: __import__("hwsim.receivers.hybrid", fromlist=["_"])
+                  .TrainedReceiver.load(p)),
+          "learned": ("hwsim.receivers.detector_files", lambda p: __import__(
+              "hwsim.receivers.detector_files", fromlist=["_"]).load_detector(p)),
+          "task_hybrid": ("hwsim.receivers.task_hybrid", lambda p: __import__(
+              "hwsim.receivers.task_hybrid", fromlist=["_"]).load(p))}
+
+
+def _format_of(kind: str):
+    import importlib
+
+    return importlib.import_module(SAVING[kind][0]).MODEL_FILE
+
+
+def test_the_list_of_saving_models_is_complete():
+    """Every ModelFormat in the tree is one listed in SAVING, and only hwsim.model_files writes a model file
+    (torch.save elsewhere only in hwsim.checkpoint, a training's state) and only hwsim._weights loads one."""
+    from hwsim.model_files import ModelFormat
+
+    sources = [p for folder in ("hwsim", "receivers", "channels", "designs") for p in (ROOT / folder).rglob("*.py")]
+    declaring = sorted(str(p.relative_to(ROOT)) for p in sources if "= ModelFormat(" in p.read_text())
+    assert declaring == ["receivers/detector_files.py", "receivers/hybrid.py", "receivers/task_hybrid.py"]
+    assert len({_format_of(k).name for k in SAVING}) == len(SAVING)
+    assert all(isinstance(_format_of(k), ModelFormat) for k in SAVING)
+    assert _calling(sources, "save") == ["hwsim/checkpoint.py", "hwsim/model_files.py"]
+    assert _calling(sources, "load") == ["hwsim/_weights.py"]
+
+
+def _calling(sources, name: str) -> list[str]:
+    """The files among ``sources`` that call ``torch.NAME(...)``."""
+    import ast
+
+    def calls(path):
+        return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == name
+                   and isinstance(n.func.value, ast.Name) and n.func.value.id == "torch"
+                   for n in ast.walk(ast.parse(path.read_text())))
+
+    return sorted(str(p.relative_to(ROOT)) for p in sources if calls(p))
+
+
+@pytest.mark.parametrize("kind", list(SAVING))
+def test_every_learned_model_that_saves_writes_the_one_format(tmp_path, kind):
+    from hwsim.model_files import PAYLOAD_KEYS
+
+    fmt, path = _format_of(kind), tmp_path / f"{kind}.pt"
+    _save(kind, path)
+    blob = torch.load(path, weights_only=True)
+    assert tuple(blob) == PAYLOAD_KEYS and (blob["format"], blob["version"]) == (fmt.name, fmt.version)
+    side = json.loads(Path(f"{path}.json").read_text())
+    assert list(side)[:3] == ["format", "version", "arch"] and list(side)[-1] == "versions"
+    assert (side["format"], side["version"]) == (fmt.name, fmt.version) and "torch" in side["versions"]
+    assert not list(tmp_path.glob(".*"))  # written through temporary names, none left behind
+    SAVING[kind][1](path)
+
+
+def _legacy_hybrid(path: Path) -> None:
+    """The hybrid receiver's files as its own writer wrote them before the one format: the sidecar indented
+    by two, and (a reader's leniency it always had) a payload without its format tag."""
+    side = Path(f"{path}.json")
+    side.write_text(json.dumps(json.loads(side.read_text()), indent=2))
+    blob = torch.load(path, weights_only=True)
+    torch.save({"version": blob["version"], "state_dict": blob["state_dict"]}, path)
+
+
+def test_files_written_before_the_one_format_still_load(tmp_path):
+    path = tmp_path / "hil.pt"
+    _save("hil", path)
+    _legacy_hybrid(path)
+    assert SAVING["hil"][1](path).seed == 0
+    parse_config(_config("hil", path))
+
+
+def _truncated(kind, path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _oversized(kind, path):
+    with open(path, "r+b") as f:  # sparse: no disk used; far more than the network needs, within a sweep's inputs
+        f.truncate(64 * 2**20)
+
+
+def _oversized_sidecar(kind, path):
+    with open(f"{path}.json", "r+b") as f:
+        f.truncate(_format_of(kind).max_sidecar_bytes + 1)
+
+
+def _truncated_sidecar(kind, path):
+    side = Path(f"{path}.json")
+    side.write_text(side.read_text()[:40])
+
+
+def _wrong_format(kind, path):
+    other = next(_format_of(k).name for k in SAVING if k != kind)
+    blob = torch.load(path, weights_only=True)
+    blob["format"] = other
+    torch.save(blob, path)
+
+
+def _wrong_format_sidecar(kind, path):
+    side = Path(f"{path}.json")
+    doc = json.loads(side.read_text())
+    doc["format"] = next(_format_of(k).name for k in SAVING if k != kind)
+    side.write_text(json.dumps(doc))
+
+
+DAMAGE = {"truncated": (_truncated, "", r"is not a readable (receiver )?weight file \("),
+          "oversized": (_oversized, "", r"holds 67108864 bytes, but the network its sidecar describes needs at most"),
+          "oversized sidecar": (_oversized_sidecar, ".json", r"holds \d+ bytes; a .* sidecar may hold at most \d+"),
+          "truncated sidecar": (_truncated_sidecar, ".json", r"not valid JSON"),
+          "wrong format": (_wrong_format, "", r"is not an hwsim .*'s weight file \(format 'hwsim-"),
+          "wrong-format sidecar": (_wrong_format_sidecar, ".json", r"is not an hwsim .* \(format 'hwsim-")}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+@pytest.mark.parametrize("kind", list(SAVING))
+def test_a_damaged_model_file_is_refused_in_one_line_naming_it(tmp_path, kind, damage):
+    spoil, suffix, message = DAMAGE[damage]
+    path = tmp_path / f"{kind}.pt"
+    _save(kind, path)
+    spoil(kind, path)
+    for load in (SAVING[kind][1], lambda p: parse_config(_config(kind, p))):
+        with pytest.raises(ValueError) as info:
+            load(path)
+        msg = str(info.value)
+        assert re.search(message, msg) and f"{path}{suffix}" in msg and "\n" not in msg, msg
