@@ -51,7 +51,7 @@ class RDBound(Estimator):
 
 
 #: Quantizers the ``vq`` receiver trains or designs (``method``): the values its ``method`` parameter allows.
-Method = Literal["lloyd_max", "lattice", "lbg", "nsvq", "rvq", "pvq", "avq", "learned_lattice"]
+Method = Literal["lloyd_max", "lattice", "lbg", "nsvq", "rvq", "pvq", "avq", "learned_lattice", "learned_lattice_source"]
 METHODS = typing.get_args(Method)
 #: The best known lattice quantizer of small dimensions (Conway & Sloane table 2.3), ``lattice = "auto"``.
 BEST_LATTICE = {1: "Z1", 2: "A2", 3: "D3", 4: "D4", 8: "E8"}
@@ -71,7 +71,11 @@ class VQ(Estimator):
     - ``rvq``, ``pvq``, ``avq``: ``stages`` codebooks sharing the :math:`nR` bits (residual and additive,
       with beam search ``beam``: at most one stage per bit; product: over ``min(stages, n)``
       contiguous sub-vectors);
-    - ``learned_lattice``: Lang et al.'s learned lattice (:mod:`hwsim.quantizers.learned_lattice`).
+    - ``learned_lattice``: Lang et al.'s learned lattice (:mod:`hwsim.quantizers.learned_lattice`), its shape
+      trained with no data (the NSM-optimal shape: the uniform-source limit), then scaled for the source;
+    - ``learned_lattice_source``: Lang et al.'s learned lattice trained on the source's samples with the seed's
+      objective at the fixed rate (:func:`hwsim.quantizers.learned_lattice.train_source_lattice`: the MSE of the
+      subtractively dithered bounded quantizer, overload included, ``steps`` steps).
 
     Trained per point on ``train_samples`` vectors of the source from the point's set-up stream.
     """
@@ -100,12 +104,12 @@ class VQ(Estimator):
         _check_gaussian(link, "vq")
         p, n = self.params, link.source.n
         method = p["method"]
-        if method in ("lbg", "nsvq", "lattice", "learned_lattice"):
+        if method in ("lbg", "nsvq", "lattice", "learned_lattice", "learned_lattice_source"):
             from hwsim.quantizers import codewords_for
 
             codewords_for(p["rate"], n)  # bounded before anything is allocated
             count = self._codewords(n)
-            if method in ("lbg", "nsvq") and count > MAX_TRAINED_CODEWORDS:
+            if method in ("lbg", "nsvq", "learned_lattice_source") and count > MAX_TRAINED_CODEWORDS:
                 raise ValueError(f"receiver.method = {method!r} at {p['rate']} bits per dimension in {n} dimensions "
                                  f"needs {count} codewords, more than the {MAX_TRAINED_CODEWORDS} a trained codebook may "
                                  "have here (use rvq, pvq or avq)")
@@ -162,6 +166,11 @@ def design(p: dict, source, rng: np.random.Generator):
     if method == "avq":
         stages = _stages(p, n)
         return q.train_avq(samples, stages, int(round(2 ** (rate * n / stages))), rng, beam=p["beam"])[0]
+    if method == "learned_lattice_source":
+        from hwsim.quantizers.learned_lattice import train_source_lattice
+
+        return train_source_lattice(samples, int(round(2 ** (rate * n))), steps=p["steps"],
+                                    seed=int(rng.integers(2**31))).quantizer
     return _learned_lattice(samples, int(round(2 ** (rate * n))), rng, p["steps"])
 
 

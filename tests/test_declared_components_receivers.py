@@ -90,7 +90,7 @@ def test_subclasses_repeat_their_bases_parameters():
     ({"type": "thm3", "snr": "guessed"}, "receiver.snr must be one of known, noisy, got 'guessed'"),
     ({"type": "learned_estimator", "trainset": "csi"}, "receiver.trainset must be one of optimal, snr, got 'csi'"),
     ({"type": "vq", "method": "magic"}, "receiver.method must be one of lloyd_max, lattice, lbg, nsvq, rvq, pvq, "
-                                        "avq, learned_lattice, got 'magic'"),
+                                        "avq, learned_lattice, learned_lattice_source, got 'magic'"),
     ({"type": "rdp", "measure": "both"}, "receiver.measure must be one of distortion, perception, got 'both'"),
     ({"type": "rdp_bound", "limit": "exact"}, "receiver.limit must be one of lloyd_max, shannon, got 'exact'"),
     ({"type": "ofdm_lmmse", "csi": "genie"}, "receiver.csi must be one of perfect, ls, blmmse, got 'genie'"),

@@ -214,3 +214,68 @@ def test_bad_input_errors():
         surrogate_quantize(torch.zeros(2, 2), torch.eye(2, dtype=torch.float64), rounding="codebook")
     with pytest.raises(ValueError, match="shape"):
         surrogate_quantize(torch.zeros(2, 3), torch.eye(2))
+
+
+def _gauss_markov(rho, n, size, rng):
+    cov = rho ** np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    return rng.standard_normal((size, n)) @ np.linalg.cholesky(cov).T
+
+
+def test_fixed_rate_coordinates_are_symmetric_distinct_and_smallest():
+    from hwsim.quantizers.learned_lattice import fixed_rate_coordinates
+
+    for n, m in [(1, 4), (2, 4), (2, 16), (4, 16), (4, 256), (3, 64)]:
+        c = fixed_rate_coordinates(n, m)
+        assert c.shape == (m, n) and len(np.unique(c, axis=0)) == m
+        np.testing.assert_allclose(c.sum(axis=0), 0.0, atol=1e-12)      # whole sign orbits: symmetric
+        np.testing.assert_allclose(np.abs(c) % 1, 0.5)                  # the coset (Z + 1/2)^n
+    np.testing.assert_array_equal(np.sort(fixed_rate_coordinates(1, 4)[:, 0]), [-1.5, -0.5, 0.5, 1.5])
+
+
+def test_source_trained_lattice_beats_the_data_free_one_on_a_correlated_source():
+    """Issue 31 item 1: trained on the source's samples (dithered MSE at the fixed rate, Lang et al. eqs. (4),
+    (8)) the learned lattice follows the source. Gauss-Markov rho = 0.9, n = 2, R = 2 (16 codewords), 4000
+    training vectors, 300 steps, seeded: it must beat the data-free (NSM-optimal, scaled) lattice by more
+    than 2 dB (measured 3.6 dB: 13.15 against 9.51 dB, SNR = test power / MSE), and on the i.i.d. source lose
+    at most 0.4 dB to it (measured 0.18 dB: 9.15 against 9.34; its fixed-rate codebook is a sheared 4 x 4
+    grid, the data-free one a ball of the hexagonal lattice) -- the margin covers the short training and the
+    test set's noise (about 0.05 dB)."""
+    from hwsim.quantizers.lattices import gaussian_codebook
+    from hwsim.quantizers.learned_lattice import SourceLattice, train_source_lattice
+
+    snr = {}
+    for rho in (0.9, 0.0):
+        rng = np.random.default_rng(31)
+        train, test = _gauss_markov(rho, 2, 4000, rng), _gauss_markov(rho, 2, 20000, rng)
+        free = train_lattice(None, dim=2, rounding="nearest", steps=300, seed=0)
+        nsm = gaussian_codebook(free.generator.T, 16, train)
+        res = train_source_lattice(train, 16, steps=300, seed=0)
+        q = res.quantizer
+        assert isinstance(q, SourceLattice) and q.size == 16 and q.rate == pytest.approx(2.0)
+        assert len(res.history) == 300 and all(np.isfinite(res.history))
+        snr[rho] = (q.snr_db(test), nsm.snr_db(test))
+    gain_corr = snr[0.9][0] - snr[0.9][1]
+    gain_iid = snr[0.0][0] - snr[0.0][1]
+    assert gain_corr > 2.0, snr
+    assert gain_iid > -0.4, snr
+
+
+def test_source_lattice_quantizer_dither_and_export():
+    from hwsim.quantizers.learned_lattice import SourceLattice, fixed_rate_coordinates
+
+    coords = fixed_rate_coordinates(2, 4)
+    q = SourceLattice(A2, coords)
+    np.testing.assert_allclose(q.codewords, coords @ A2.T)
+    x = np.random.default_rng(0).standard_normal((500, 2))
+    idx, xh = q.quantize(x)
+    np.testing.assert_allclose(xh, q.codewords[idx])
+    dq = SourceLattice(A2, coords, dither="subtractive", rng=1)
+    _, xd = dq.quantize(x)
+    assert xd.shape == x.shape and not np.allclose(xd, xh)
+    doc = q.export()
+    np.testing.assert_allclose(np.array(doc["generator"]).T, A2)
+    assert doc["kind"] == "codebook" and len(doc["codewords"]) == 4
+    with pytest.raises(ValueError, match="dither"):
+        SourceLattice(A2, coords, dither="random")
+    with pytest.raises(ValueError, match="coordinates"):
+        SourceLattice(A2, np.zeros((4, 3)))

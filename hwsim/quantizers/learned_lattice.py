@@ -69,7 +69,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import MAX_CODEWORDS, VectorQuantizer, check_batch, nearest_codeword
+from .base import MAX_CODEWORDS, FiniteQuantizer, VectorQuantizer, check_batch, nearest_codeword
 
 #: Largest dimension the learned lattice accepts (the closest-point search is exponential in n).
 MAX_LATTICE_DIM = 16
@@ -669,3 +669,151 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
     radius = codebook_gamma if codebook_gamma is not None else (None if math.isinf(gamma) else gamma)
     quantizer = None if radius is None else LearnedLattice(g_final, radius, rng=rng, history=history)
     return LatticeTraining(g_final, history, quantizer)
+
+
+# ------------------------------------------------------------------ fixed-rate training on the source
+
+def fixed_rate_coordinates(dim: int, codewords: int) -> np.ndarray:
+    """The ``codewords`` smallest-norm points of the coset :math:`(\\mathbb Z + \\tfrac12)^n` [M, n] (ties in
+    norm broken first by a slightly unequal weight per axis, which leaves whole sign orbits tied, then by
+    lexicographic order): the integer set of a fixed-rate lattice
+    codebook :math:`\\{G l : l \\in I_M\\}` (:func:`train_source_lattice`). The coset, not
+    :math:`\\mathbb Z^n`: an even number of points can be symmetric about the origin there."""
+    dim = _check_count(dim, "dim", 1, MAX_LATTICE_DIM)
+    codewords = _check_count(codewords, "codewords", 1, MAX_CODEWORDS)
+    radius = (codewords * math.gamma(dim / 2 + 1) / math.pi ** (dim / 2)) ** (1 / dim)
+    half = int(math.ceil(radius + 1.5))
+    if (2 * half) ** dim > 2**20:
+        raise ValueError(f"{codewords} codewords in {dim} dimensions: the enumeration box would hold "
+                         f"{(2 * half) ** dim} points, more than 2**20")
+    while True:
+        axis = np.arange(-half, half) + 0.5
+        pts = np.stack(np.meshgrid(*([axis] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
+        # the norm, ties between coordinate permutations broken by a slightly unequal weight per axis (every
+        # difference of two norms of the coset is an even integer): what ties remains is whole sign orbits,
+        # so the codebook is symmetric about the origin unless M cuts one; then lexicographic order
+        norms = pts**2 @ (1 + 1e-6 * np.arange(1, dim + 1))
+        order = np.lexsort(tuple(pts.T[::-1]) + (norms,))
+        chosen = pts[order[:codewords]]
+        if np.max(np.abs(chosen)) < half - 0.5 or len(pts) == codewords:   # the box held every candidate
+            return chosen
+        half += 1
+
+
+class SourceLattice(FiniteQuantizer):
+    """A fixed-rate lattice codebook :math:`\\{G l : l \\in I_M\\}` (``coordinates`` = :math:`I_M` [M, n],
+    ``generator`` = ``G``, columns the basis): the nearest codeword, with or without subtractive dither
+    (uniform over the Voronoi cell of ``G``, drawn from ``rng``). What :func:`train_source_lattice` returns."""
+
+    def __init__(self, generator, coordinates, dither: str = "none", rng=None, history=None):
+        self.generator = _check_generator(generator)
+        self.dim = self.generator.shape[0]
+        c = np.asarray(coordinates, dtype=np.float64)
+        if c.ndim != 2 or c.shape[1] != self.dim or not 1 <= len(c) <= MAX_CODEWORDS:
+            raise ValueError(f"coordinates must be [M, {self.dim}] with 1 <= M <= {MAX_CODEWORDS}, got {c.shape}")
+        if dither not in ("subtractive", "none"):
+            raise ValueError(f"dither must be 'subtractive' or 'none', got {dither!r}")
+        self.coordinates, self.dither = c, dither
+        self.codewords = c @ self.generator.T
+        self._rng = _rng(rng)
+        self.history = list(history) if history is not None else []
+
+    def quantize(self, x) -> tuple[np.ndarray, np.ndarray]:
+        x = check_batch(x, self.dim)
+        if self.dither == "subtractive":
+            d = voronoi_dither(self.generator, len(x), self._rng)
+            idx = nearest_codeword(x + d, self.codewords)
+            return idx, self.codewords[idx] - d
+        idx = nearest_codeword(x, self.codewords)
+        return idx, self.codewords[idx].copy()
+
+    def export(self) -> dict:
+        return {"kind": "codebook", "dim": self.dim, "codewords": self.codewords.tolist(),
+                "generator": self.generator.T.tolist(),
+                "generator_convention": "rows are basis vectors (points u @ generator); the seed's G is its transpose",
+                "coordinates": self.coordinates.tolist(), "dither": self.dither}
+
+    def __repr__(self) -> str:
+        return f"SourceLattice(dim={self.dim}, {self.size} codewords, rate={self.rate:.3g} bits/dim)"
+
+
+def train_source_lattice(data, codewords: int, *, prior: str = "mlp", optimizer: str = "adam", lr: float = 1e-2,
+                         steps: int = 600, batch: int = 256, dither: bool = True, seed: int = 0,
+                         lr_decay: float = 0.1, init_scale: float = 0.3) -> LatticeTraining:
+    r"""Learn a lattice generator from the source's samples ``data`` [N, n] at a fixed rate: Lang et al.'s
+    objective, eqs. (4) and (8), the mean squared error of the subtractively dithered bounded quantizer,
+    minimised over ``G`` by Algorithm 1 (mini-batches of ``data``, Adam or SGD, the deep prior).
+
+    The codebook is :math:`\{G l : l \in I_M\}` with :math:`I_M` the ``codewords`` smallest points of
+    :math:`(\mathbb Z + \frac12)^n` (:func:`fixed_rate_coordinates`): its size, hence the rate, is
+    fixed whatever ``G`` becomes, so the cell volume (the scale) is learnt with the shape and the
+    codebook's support follows ``G`` -- on a correlated source it stretches along the source's
+    principal axes, which a ball :math:`\mathcal L_\gamma` of eq. (2) at a fixed volume cannot do.
+    Overload is the bounded quantizer's own: an input beyond the support goes to its nearest
+    codeword (the exact map that the projection :math:`\Pi_\gamma` of eq. (6) stands in for), and the
+    loss counts it. The dither ``d`` is drawn exactly over the current Voronoi cell each batch
+    (``dither=False``: none); the codeword index is held constant in the backward pass (the gradient of
+    ``||x - (G l - d)||^2`` in ``G``), as with ``rounding="nearest"`` of :func:`train_lattice`.
+    The start is ``G = s (I + init_scale N)`` with ``s`` spreading the codebook over about 2.5 times the
+    data's RMS. The loop is :func:`hwsim.training.fit` (checkpointed like :func:`train_lattice`).
+
+    Returns a :class:`LatticeTraining` whose ``quantizer`` is a :class:`SourceLattice` without dither
+    (the fixed codebook, tested like every other quantizer of a study).
+    """
+    import hashlib
+
+    from ..checkpoint import TORCH_GLOBAL_RNG
+    from ..training import Carried, Task, chunked, fit
+
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    lr = _check_positive(lr, "lr")
+    lr_decay = _check_positive(lr_decay, "lr_decay")
+    steps = _check_count(steps, "steps", 1, MAX_STEPS)
+    batch = _check_count(batch, "batch", 1, 2**16)
+    x_all = check_batch(data, None, "data")
+    dim = x_all.shape[1]
+    if dim > MAX_LATTICE_DIM:
+        raise ValueError(f"data has dimension {dim}, the learned lattice takes at most {MAX_LATTICE_DIM}")
+    if len(x_all) < 1:
+        raise ValueError("data must hold at least one vector")
+    coords = fixed_rate_coordinates(dim, codewords)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    model = GeneratorPrior(dim, prior, init_scale=init_scale, seed=seed)
+    spread = float(np.sqrt(np.mean(x_all**2)))
+    scale = 2.5 * max(spread, 1e-300) / float(np.sqrt(np.mean(np.sum(coords**2, axis=1)) / dim))
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_decay ** (k / max(steps - 1, 1)))
+    carried = Carried(order=None, pos=0)
+    lt = torch.as_tensor(coords)
+
+    def step(epoch, i):
+        g = model() * scale
+        if carried.order is None or carried.pos + batch > len(x_all):
+            carried.order, carried.pos = rng.permutation(len(x_all)), 0
+        xb = torch.as_tensor(x_all[carried.order[carried.pos:carried.pos + min(batch, len(x_all))]])
+        carried.pos += batch
+        gd = g.detach().numpy()
+        d = torch.as_tensor(voronoi_dither(gd, len(xb), rng)) if dither else torch.zeros_like(xb)
+        points = lt @ g.T
+        idx = nearest_codeword((xb + d).numpy(), points.detach().numpy())
+        err = xb - (points[idx] - d)
+        loss = torch.mean(torch.sum(err**2, dim=1)) / dim      # eq. (8), per dimension
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return float(loss.detach())
+
+    key = {"data": hashlib.sha256(np.ascontiguousarray(x_all).tobytes()).hexdigest(), "codewords": int(codewords),
+           "prior": prior, "optimizer": optimizer, "lr": lr, "steps": steps, "batch": batch, "dither": dither,
+           "seed": seed, "lr_decay": lr_decay, "init_scale": init_scale, "objective": "fixed-rate source"}
+    tracked = {"opt": opt, "sched": sched, "data": rng, "batches": carried, "torch": TORCH_GLOBAL_RNG}
+    epochs = chunked(steps)
+    history = fit(Task(model, step, tracked=tracked), what="learned lattice (source, fixed rate)", key=key,
+                  epochs=len(epochs), steps=epochs).losses
+    with torch.no_grad():
+        g_final = (model() * scale).numpy().copy()
+    return LatticeTraining(g_final, history, SourceLattice(g_final, coords, history=history))
