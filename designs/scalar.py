@@ -41,8 +41,6 @@ import functools
 import math
 
 import numpy as np
-from scipy.linalg import solve_banded
-from scipy.optimize import minimize_scalar
 from scipy.special import ndtr, ndtri
 
 from hwsim import _checks
@@ -195,6 +193,9 @@ def _centroids(t: np.ndarray):
 
 @functools.lru_cache(maxsize=None)
 def _lloyd_max_table(bits: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.linalg import solve_banded  # here, not at import: scipy.linalg and scipy.optimize cost a
+    # third of a second, and every start of hwsim imports this module (the receivers' package does)
+
     m = 2**bits
     # start: the companding (Panter-Dite) approximation, point density ~ phi^(1/3) = N(0, 3)
     levels = math.sqrt(3.0) * ndtri((np.arange(m) + 0.5) / m)
@@ -270,6 +271,8 @@ def _uniform_mse(n_levels: int, step: float) -> float:
 
 @functools.lru_cache(maxsize=None)
 def _uniform_step(bits: int) -> float:
+    from scipy.optimize import minimize_scalar  # here, not at import (see _lloyd_max_table)
+
     m = 2**bits
     # MSE(step) is unimodal; search log(step) over a bracket that holds every optimum for 1..8 bits
     res = minimize_scalar(lambda ls: _uniform_mse(m, math.exp(ls)), bounds=(math.log(1e-3), math.log(4.0)),

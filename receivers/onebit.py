@@ -33,6 +33,7 @@ antennas). No LLRs are computed (``Decision.llr`` is None).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -90,9 +91,15 @@ def _score(a, b):  # pragma: no cover - compiled
     return -h if flip else h
 
 
-@vectorize(["float64(float64, float64)"], cache=True)
-def _score_ufunc(a, b):  # pragma: no cover - compiled
+def _score_pair(a, b):  # pragma: no cover - compiled by _score_ufunc
     return _score(a, b)
+
+
+@functools.cache
+def _score_ufunc():
+    """:func:`cell_score`'s ufunc, compiled (or read from numba's cache) on first use: at import it cost
+    a quarter of a second of every start of hwsim, which imports this module to register its receiver."""
+    return vectorize(["float64(float64, float64)"], cache=True)(_score_pair)
 
 
 @njit(parallel=True, cache=True)
@@ -121,7 +128,7 @@ def cell_score(a, b) -> np.ndarray:
     which neither overflows nor underflows in the tails. Very narrow cells use the limit, the
     midpoint :math:`(a + b)/2` (relative error :math:`O(w^2)`).
     """
-    return _score_ufunc(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return _score_ufunc()(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
 
 
 def _cells(obs: Observation) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

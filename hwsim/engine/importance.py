@@ -63,7 +63,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import special, stats
 
 #: Share of the mixture drawn from the true noise law (the defensive component, :math:`\alpha`).
 DEFENSIVE = 0.1
@@ -197,6 +196,8 @@ class NoiseBias:
         valid = norm2 > 0
         E = norm2.shape[-1]
         # mixture weights beta_d ~ Q(||mu_d|| / sigma), in logs; invalid events (d = 0) get none
+        from scipy import special  # here, not at import: the engine loads this module on every start
+
         log_q = np.where(valid, special.log_ndtr(-np.sqrt(np.where(valid, norm2, 1.0)) / sigma), -np.inf)
         log_beta = log_q - _logsumexp(log_q, axis=-1)[..., None] + math.log1p(-self.defensive)
         # choose each sample's component: 0 = plain, 1 + e = event e
@@ -263,6 +264,8 @@ def mean_weight_check(weight_sum: float, weight_sq: float, samples: int, confide
         return ""
     mean = weight_sum / samples
     var = max(weight_sq / samples - mean * mean, 0.0) / (samples - 1)
+    from scipy import stats  # here, not at import: scipy.stats costs most of a second to load
+
     half = float(stats.norm.ppf(0.5 + confidence / 2)) * math.sqrt(var) + 1e-12
     if abs(mean - 1.0) > half:
         return f"the mean importance weight is {mean:.6f}, not 1 within {half:.2g}: the biased law is wrong"

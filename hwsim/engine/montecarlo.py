@@ -53,7 +53,6 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
 
 from .. import _checks
 from ..tally import Tally  # the counts of a link call (components return them too)
@@ -279,6 +278,8 @@ class _Accumulator:
             return effective_interval(p * n_eff, n_eff, rule.confidence, rule.interval)
         if self.clusters < 2:
             return -math.inf, math.inf
+        from scipy import stats  # here, not at import: scipy.stats costs most of a second to load
+
         half = float(stats.t.ppf(0.5 + rule.confidence / 2, self.clusters - 1)) * math.sqrt(self.variance())
         return p - half, p + half
 
@@ -393,6 +394,8 @@ def combine(estimates, confidence: float = 0.95) -> Estimate:
     values = np.array([e.estimate for e in estimates])
     r = len(values)
     mean = float(values.mean())
+    from scipy import stats  # here, not at import (see _Accumulator.interval)
+
     half = float(stats.t.ppf(0.5 + confidence / 2, r - 1)) * float(values.std(ddof=1)) / math.sqrt(r)
     # the Monte Carlo noise of the mean alone (replicas' intervals combined as independent errors)
     mc_low = math.sqrt(sum((e.estimate - e.ci_low) ** 2 for e in estimates)) / r

@@ -6,7 +6,6 @@ import hashlib
 import json
 
 import numpy as np
-from scipy import stats
 
 from .. import _checks
 
@@ -21,6 +20,8 @@ def _z(confidence: float) -> float:
     confidence = _checks.real("confidence", confidence)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    from scipy import stats  # here, not at import: scipy.stats costs most of a second to load
+
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
@@ -80,6 +81,8 @@ def _wilson(errors: float, trials: float, z: float) -> tuple[float, float]:
 def _clopper_pearson(errors: float, trials: float, confidence: float) -> tuple[float, float]:
     if trials == 0:
         return 0.0, 1.0
+    from scipy import stats  # here, not at import (see _z)
+
     alpha = 1 - confidence
     p = errors / trials
     low = 0.0 if errors == 0 else min(p, float(stats.beta.ppf(alpha / 2, errors, trials - errors + 1)))
