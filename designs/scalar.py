@@ -41,7 +41,6 @@ import functools
 import math
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from hwsim import _checks
 from hwsim.converters.adc import ThresholdADC, UniformADC
@@ -84,6 +83,8 @@ def _partial_moments(edges: np.ndarray, std: np.ndarray):
 
     Returns ``(P, m1, m2)`` with ``P_k = P(u in cell k)``, ``m1_k = E[u 1_k]``, ``m2_k = E[u^2 1_k]``.
     """
+    from scipy.special import ndtr  # here, not at import: every start of hwsim imports this module
+
     z = edges / std[..., None]                                   # [..., M+1], +-inf at the ends
     pdf = _pdf(z)
     zpdf = np.where(np.isfinite(z), z, 0.0) * pdf                # z phi(z) -> 0 at +-inf
@@ -193,8 +194,10 @@ def _centroids(t: np.ndarray):
 
 @functools.lru_cache(maxsize=None)
 def _lloyd_max_table(bits: int) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.linalg import solve_banded  # here, not at import: scipy.linalg and scipy.optimize cost a
-    # third of a second, and every start of hwsim imports this module (the receivers' package does)
+    # scipy here, not at import: scipy.linalg and scipy.optimize cost a third of a second, and every
+    # start of hwsim imports this module (the receivers' package does)
+    from scipy.linalg import solve_banded
+    from scipy.special import ndtri
 
     m = 2**bits
     # start: the companding (Panter-Dite) approximation, point density ~ phi^(1/3) = N(0, 3)

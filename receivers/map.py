@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-from scipy.special import log_ndtr
 
 from hwsim import _checks
 from hwsim.converters.adc import ThresholdADC, code_of
@@ -112,6 +111,8 @@ def log_prob_interval(lo, hi):
     evaluated with ``log_ndtr`` and an accurate ``log1mexp``, so nothing underflows even
     50 standard deviations out.
     """
+    from scipy.special import log_ndtr  # here, not at import: every start of hwsim imports this module
+
     lo, hi = np.broadcast_arrays(np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64))
     flip = lo > 0
     a = np.where(flip, -hi, lo)
