@@ -18,11 +18,13 @@ from .scalar import (bussgang_gain, bussgang_linearization, distortion_factor, g
                      output_power, uniform_gaussian)
 from .task_based import lemma2, theorem3
 from .quadratic import theorem4  # noqa: E402
-from .rdp import distortion_perception, gaussian_distortion_perception, interpolated_distortion  # noqa: E402
+from .rdp import (distortion_perception, gaussian_distortion_perception,  # noqa: E402
+                  gaussian_distortion_perception_common_randomness, interpolated_distortion)
 from .frontends import Combiner, Identity, Theorem3Combiner  # noqa: E402  (the front-end components)
 
 __all__ = ["WALDEN_FOM", "ConverterPower", "energy_per_bit", "walden_power",
            "bussgang_gain", "bussgang_linearization", "distortion_factor", "gaussian_mse", "lloyd_max",
            "output_power", "uniform_gaussian", "lemma2", "theorem3", "theorem4", "distortion_perception",
-           "gaussian_distortion_perception", "interpolated_distortion",
+           "gaussian_distortion_perception", "gaussian_distortion_perception_common_randomness",
+           "interpolated_distortion",
            "Identity", "Combiner", "Theorem3Combiner"]

@@ -27,7 +27,23 @@ the posterior and the distortion doubles; at :math:`P \ge D` it is the MMSE deco
 
 For i.i.d. blocks of growing length, eq. (16) replaces :math:`D(R)` by the distortion-rate
 function :math:`\Delta(R)`, :math:`\sigma^2 2^{-2R}` for a Gaussian source (Blau and Michaeli,
-"Rethinking lossy compression: the rate-distortion-perception tradeoff").
+"Rethinking lossy compression: the rate-distortion-perception tradeoff"). Eq. (16) is the limit
+with **no common randomness** (:math:`R_c = 0`: encoder and decoder share no random seed). With
+**unlimited common randomness** (:math:`R_c = \infty`) the limit is the distortion-rate-perception
+function :math:`\Delta(R, P)` of eqs. (17)-(19) (Theis and Wagner, the survey's [40, Thm. 3]),
+which for :math:`\mathcal N(0, \sigma^2)` with squared error and :math:`W_2^2` is attained by a
+jointly Gaussian :math:`\hat x` (Zhang, Qian, Chen and Khisti, "Universal rate-distortion-perception
+representations for lossy compression", the survey's [36], Thm. 2): with
+:math:`\rho = \sqrt{1 - 2^{-2R}}` the largest correlation that :math:`I(x; \hat x) \le R` allows,
+:math:`\hat x` of standard deviation :math:`s`, :math:`E(x - \hat x)^2 = \sigma^2 + s^2 - 2\rho\sigma s`
+and :math:`W_2^2 = (\sigma - s)^2 \le P`, so :math:`s = \max(\rho\sigma, \sigma - \sqrt P)` and
+
+.. math:: \Delta(R, P) = \begin{cases} \sigma^2 2^{-2R}, & \sqrt P \ge \sigma(1 - \rho), \\
+          \sigma^2 + (\sigma - \sqrt P)^2 - 2\rho\,\sigma(\sigma - \sqrt P), & \text{otherwise.} \end{cases}
+
+At perfect realism :math:`\Delta(R, 0) = 2\sigma^2(1 - \sqrt{1 - 2^{-2R}})`: 0.2679 at R = 1 for a unit
+Gaussian against eq. (16)'s :math:`2 \cdot 2^{-2} = 0.5`. The two agree at R = 0 (:math:`2\sigma^2`) and
+for :math:`P \ge \Delta(R)` (:math:`\sigma^2 2^{-2R}`); in between common randomness lowers the distortion.
 
 - :func:`interpolated_distortion`: eq. (13) for any encoder (its MMSE distortion and the
   :math:`W_2^2` of its MMSE reconstruction);
@@ -36,7 +52,10 @@ function :math:`\Delta(R)`, :math:`\sigma^2 2^{-2R}` for a Gaussian source (Blau
 - :func:`achieved_perception`: :math:`\alpha^2 D = \min(P, D)`, the perception the decoder reaches;
 - :func:`lloyd_max_distortion_perception`: eq. (15) for the Lloyd-Max quantizer of
   :math:`\mathcal N(0, 1)` at ``bits`` bits (1 bit: 0.3634 at :math:`P \ge D`, 0.7268 at :math:`P = 0`);
-- :func:`gaussian_distortion_perception`: eq. (16) for :math:`\mathcal N(0, \sigma^2)`.
+- :func:`gaussian_distortion_perception`: eq. (16) for :math:`\mathcal N(0, \sigma^2)`, the limit with no
+  common randomness;
+- :func:`gaussian_distortion_perception_common_randomness`: :math:`\Delta(R, P)` of eqs. (17)-(19) for
+  :math:`\mathcal N(0, \sigma^2)`, the limit with unlimited common randomness.
 """
 
 from __future__ import annotations
@@ -121,6 +140,24 @@ def gaussian_distortion_perception(R, P, variance: float = 1.0):
     return distortion_perception(variance * 2.0 ** (-2.0 * R), P)
 
 
+def gaussian_distortion_perception_common_randomness(R, P, variance: float = 1.0):
+    r""":math:`\Delta(R, P)`, eqs. (17)-(19), for :math:`\mathcal N(0, \sigma^2)`: the limit of the distortion per
+    sample at rate ``R`` (bits per sample, >= 0) and perception ``P`` (:math:`W_2^2` per sample, >= 0) with
+    **unlimited** common randomness (eq. (16), :func:`gaussian_distortion_perception`, is the limit with none).
+
+    With :math:`\rho = \sqrt{1 - 2^{-2R}}` and :math:`s = \max(\rho\sigma, \sigma - \sqrt P)`:
+    :math:`\sigma^2 + s^2 - 2\rho\sigma s`, i.e. :math:`\sigma^2 2^{-2R}` once :math:`\sqrt P \ge \sigma(1-\rho)`
+    and :math:`2\sigma^2(1 - \rho)` at :math:`P = 0` (0.2679 at R = 1, unit variance; eq. (16) gives 0.5).
+    See the module doc for the derivation. Broadcasts ``R`` against ``P``.
+    """
+    R, P = _nonneg("R", R), _nonneg("P", P)
+    variance = _checks.real("variance", variance, positive=True)
+    sigma = math.sqrt(variance)
+    rho = np.sqrt(-np.expm1(-2.0 * R * math.log(2.0)))        # sqrt(1 - 2^-2R), accurate at small R
+    s = np.maximum(rho * sigma, sigma - np.sqrt(P))
+    return _out(np.maximum(variance + s * s - 2.0 * rho * sigma * s, 0.0))
+
+
 def gaussian_w2sq(samples, std=1.0) -> float:
     r"""Exact :math:`W_2^2` between the empirical law of ``samples`` and :math:`\mathcal N(0, \mathrm{std}^2)`.
 
@@ -164,4 +201,5 @@ def empirical_w2sq(a, b) -> float:
 
 
 __all__ = ["achieved_perception", "distortion_perception", "empirical_w2sq", "gaussian_distortion_perception",
+           "gaussian_distortion_perception_common_randomness",
            "gaussian_w2sq", "interpolated_distortion", "interpolation_weight", "lloyd_max_distortion_perception"]

@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from hwsim.designs.rdp import (achieved_perception, distortion_perception, empirical_w2sq,
-                               gaussian_distortion_perception, gaussian_w2sq, interpolated_distortion,
+                               gaussian_distortion_perception, gaussian_distortion_perception_common_randomness,
+                               gaussian_w2sq, interpolated_distortion,
                                interpolation_weight, lloyd_max_distortion_perception)
 from hwsim.designs.scalar import gaussian_mse, lloyd_max
 from hwsim.engine.montecarlo import StoppingRule, estimate
@@ -131,3 +132,58 @@ def test_shipped_study_loads_and_its_bound_curves_are_eq15(tmp_path):
                                   "receiver": {"type": "rdp_bound", "rate": 1.0, "perception": 0.0},
                                   "metric": {"type": "mse"}})
     assert bound.receiver.exact_value(bound) == pytest.approx(0.72676, abs=1e-5)
+
+
+def _drp_by_search(R, P, variance=1.0):
+    """Delta(R, P) of a Gaussian by brute force over jointly Gaussian test channels: x_hat of standard deviation s
+    and correlation c with x, I(x; x_hat) = -log2(1 - c^2) / 2 <= R, W2^2 = (sigma - s)^2 <= P (no closed form used)."""
+    sigma = np.sqrt(variance)
+    c = np.linspace(0.0, 1.0, 2001)[:, None]
+    s = np.linspace(0.0, 2.0 * sigma, 4001)[None, :]
+    ok = (-0.5 * np.log2(np.maximum(1 - c ** 2, 1e-300)) <= R + 1e-12) & ((sigma - s) ** 2 <= P + 1e-12)
+    d = np.where(ok, variance + s ** 2 - 2 * c * sigma * s, np.inf)
+    return float(d.min())
+
+
+def test_unlimited_common_randomness_value_and_its_limits():
+    # the value the audit (issue 31) states: 0.268 against eq. (16)'s 0.5 at R = 1, P = 0, unit Gaussian
+    assert gaussian_distortion_perception_common_randomness(1.0, 0.0) == pytest.approx(2 * (1 - np.sqrt(0.75)), rel=1e-12)
+    assert gaussian_distortion_perception_common_randomness(1.0, 0.0) == pytest.approx(0.2679, abs=1e-4)
+    assert gaussian_distortion_perception(1.0, 0.0) == pytest.approx(0.5)
+    R = np.array([0.25, 0.5, 1.0, 2.0, 3.0])
+    # P large: the MMSE decoder, D(R) = 2^-2R, with or without common randomness
+    assert np.allclose(gaussian_distortion_perception_common_randomness(R, 10.0), 2.0 ** (-2 * R), rtol=1e-12)
+    assert np.allclose(gaussian_distortion_perception(R, 10.0), 2.0 ** (-2 * R), rtol=1e-12)
+    # R = 0: nothing to share about x, both 2 sigma^2 at P = 0
+    assert gaussian_distortion_perception_common_randomness(0.0, 0.0) == pytest.approx(2.0)
+    # common randomness never hurts, and helps strictly for 0 < P < D(R), R > 0
+    P = np.linspace(0.0, 0.3, 31)[:, None]
+    with_cr = gaussian_distortion_perception_common_randomness(R[None, :], P)
+    without = gaussian_distortion_perception(R[None, :], P)
+    assert np.all(with_cr <= without + 1e-12)
+    assert np.all(with_cr[P[:, 0] < 0.01] < without[P[:, 0] < 0.01])
+    assert np.all(np.diff(with_cr, axis=0) <= 1e-15)            # more perception slack, less distortion
+    # variance scaling: Delta(R, P; sigma^2) = sigma^2 Delta(R, P / sigma^2; 1)
+    assert gaussian_distortion_perception_common_randomness(1.0, 0.2, variance=4.0) == pytest.approx(
+        4.0 * gaussian_distortion_perception_common_randomness(1.0, 0.05))
+
+
+@pytest.mark.parametrize("R, P, variance", [(1.0, 0.0, 1.0), (1.0, 0.005, 1.0), (0.5, 0.02, 1.0), (2.0, 0.001, 1.0),
+                                            (1.0, 0.5, 1.0), (1.5, 0.03, 2.5)])
+def test_unlimited_common_randomness_closed_form_against_a_search_over_gaussian_channels(R, P, variance):
+    assert gaussian_distortion_perception_common_randomness(R, P, variance) == pytest.approx(
+        _drp_by_search(R, P, variance), abs=2e-3 * variance)
+
+
+def test_unlimited_common_randomness_is_reached_by_its_test_channel_by_monte_carlo():
+    # x_hat = s (rho x / sigma + sqrt(1 - rho^2) z), z ~ N(0, 1) independent: I(x; x_hat) = R, x_hat ~ N(0, s^2)
+    rng = np.random.default_rng(7)
+    R, P = 1.0, 0.0
+    rho = np.sqrt(1 - 2.0 ** (-2 * R))
+    s = max(rho, 1 - np.sqrt(P))
+    x = rng.standard_normal(400_000)
+    x_hat = s * (rho * x + np.sqrt(1 - rho ** 2) * rng.standard_normal(x.size))
+    err = (x - x_hat) ** 2
+    half = 4 * err.std(ddof=1) / np.sqrt(err.size)
+    assert abs(err.mean() - gaussian_distortion_perception_common_randomness(R, P)) <= half
+    assert gaussian_w2sq(x_hat) < 1e-3                          # perfect realism, up to the estimate's bias
