@@ -10,7 +10,8 @@
   Gumbel-softmax and rotation-trick codebook learning, FSQ, space-filling VQ
 - :mod:`~hwsim.quantizers.learned_lattice` (torch, imported on use): Lang et al.'s learned lattice (the
   phi surrogate as printed, which converges to a rotated Z^n, and exact closest-point training, which
-  finds A2, D4 and E8 to within 0.2% of their NSM)
+  finds A2, D4 and E8 to within 0.2% of their NSM), and ``train_source_lattice``: the seed's objective on
+  a source's samples at a fixed rate (codebook ``{G l : l in I_M}``, scale and support learnt with the shape)
 - :mod:`~hwsim.quantizers.files`: codebooks and lattice generators as JSON (with its schema) and C headers
 """
 
