@@ -278,9 +278,10 @@ class _Accumulator:
             return effective_interval(p * n_eff, n_eff, rule.confidence, rule.interval)
         if self.clusters < 2:
             return -math.inf, math.inf
-        from scipy import stats  # here, not at import: scipy.stats costs most of a second to load
+        from scipy.special import stdtrit  # scipy.stats.t.ppf(q, df) is stdtrit(df, q); scipy.stats costs
+        # most of a second to load, in the sweep and in each worker
 
-        half = float(stats.t.ppf(0.5 + rule.confidence / 2, self.clusters - 1)) * math.sqrt(self.variance())
+        half = float(stdtrit(self.clusters - 1, 0.5 + rule.confidence / 2)) * math.sqrt(self.variance())
         return p - half, p + half
 
 
@@ -394,9 +395,9 @@ def combine(estimates, confidence: float = 0.95) -> Estimate:
     values = np.array([e.estimate for e in estimates])
     r = len(values)
     mean = float(values.mean())
-    from scipy import stats  # here, not at import (see _Accumulator.interval)
+    from scipy.special import stdtrit  # = scipy.stats.t.ppf (see _Accumulator.interval)
 
-    half = float(stats.t.ppf(0.5 + confidence / 2, r - 1)) * float(values.std(ddof=1)) / math.sqrt(r)
+    half = float(stdtrit(r - 1, 0.5 + confidence / 2)) * float(values.std(ddof=1)) / math.sqrt(r)
     # the Monte Carlo noise of the mean alone (replicas' intervals combined as independent errors)
     mc_low = math.sqrt(sum((e.estimate - e.ci_low) ** 2 for e in estimates)) / r
     mc_high = math.sqrt(sum((e.ci_high - e.estimate) ** 2 for e in estimates)) / r

@@ -20,9 +20,9 @@ def _z(confidence: float) -> float:
     confidence = _checks.real("confidence", confidence)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    from scipy import stats  # here, not at import: scipy.stats costs most of a second to load
+    from scipy.special import ndtri  # scipy.stats.norm.ppf is ndtri; scipy.stats costs most of a second to load
 
-    return float(stats.norm.ppf(0.5 + confidence / 2))
+    return float(ndtri(0.5 + confidence / 2))
 
 
 def wilson_interval(errors: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -81,7 +81,7 @@ def _wilson(errors: float, trials: float, z: float) -> tuple[float, float]:
 def _clopper_pearson(errors: float, trials: float, confidence: float) -> tuple[float, float]:
     if trials == 0:
         return 0.0, 1.0
-    from scipy import stats  # here, not at import (see _z)
+    from scipy import stats  # here, not at import: scipy.stats costs most of a second to load
 
     alpha = 1 - confidence
     p = errors / trials
