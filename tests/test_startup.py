@@ -142,3 +142,16 @@ def test_single_threaded_sets_torch_to_one_thread_when_torch_is_imported_inside_
     fresh = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
                            capture_output=True, text=True, timeout=300)
     assert r.stdout.strip() == fresh.stdout.strip()  # torch's own count back after the outermost block
+
+
+def test_the_packages_a_start_imports_load_no_heavy_library():
+    """What every command imports (the engine, the component packages, the table tools) loads neither torch,
+    Sionna nor tensorflow, nor the scipy subpackages and plotting that only some computations need."""
+    code = ("import sys\n"
+            "import hwsim.engine.sweep, hwsim.receivers, hwsim.designs, hwsim.converters, hwsim.channels\n"
+            "import hwsim.metrics, hwsim.cli.adc, hwsim.converters.tables\n"
+            "heavy = ('torch', 'sionna', 'tensorflow', 'matplotlib', 'scipy.stats', 'scipy.optimize', 'scipy.linalg')\n"
+            "print(sorted(m for m in sys.modules if m in heavy or m.startswith(tuple(h + '.' for h in heavy))))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", f"imported at start: {r.stdout.strip()}"
