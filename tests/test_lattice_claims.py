@@ -13,9 +13,9 @@ claim in 2, 4 and 8 dimensions:
   The learned lattice is a slightly sheared copy (the NSM is flat to first order at its optimum), so
   the test asks that the k shortest (k = 6, 24, 240) have squared lengths within 12% of the lattice's
   and their mean within 1%, and that the (k+1)-th is at least 1.8 times the shortest (a clear gap: a
-  lattice with another kissing number fails). Measured (seeds 0 and 1): D4 -2.9..+6.5% and
-  -3.0..+6.1%, mean +0.1%; E8 -7.2..+8.6% and -10.7..+9.3%, mean +0.2% and +0.3%; next/shortest
-  2.00, 1.95 (D4) and 1.96, 1.94 (E8); NSM D4 -0.12%, +0.07%, E8 +0.01%, +0.04%.
+  lattice with another kissing number fails). Measured (seeds 0 and 1): A2 -0.5..+0.4% and -3.0..+2.4%; D4 -4.8..+4.4% and -3.0..+6.1%, mean +0.13% and +0.10%;
+  E8 -7.2..+8.6% and -10.7..+9.3%, mean +0.22% and +0.33%; next/shortest 3.00, 3.02 (A2), 2.00, 1.95
+  (D4), 1.96, 1.94 (E8); NSM A2 +0.03%, +0.02%, D4 -0.12%, +0.08%, E8 +0.02%, +0.04%.
 
 About 35 s on one core (the 8-D training is 21 s of it).
 """
