@@ -37,13 +37,6 @@ class BlockChannel(ChannelHooks):
         self.antennas = _checks.integer("channel.antennas", antennas, minimum=1, maximum=MAX_ANTENNAS)
         self.frame_len = _checks.integer("channel.frame_len", frame_len, minimum=1, maximum=MAX_FRAME_LEN)
 
-    def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
-
-    def receiver_csi(self, H: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The channel as the receiver knows it: ``H`` itself (perfect CSI) unless a subclass says otherwise."""
-        return H
-
 
 @register("channel", "rayleigh")
 class IIDRayleigh(BlockChannel):

@@ -89,6 +89,15 @@ class ChannelHooks(StageHooks):
     def check_users(self, *, users: int) -> None:
         """Refuse a number of users this channel cannot carry; the default carries any."""
 
+    def draw(self, n_frames: int, users: int, rng):
+        """The channel of ``n_frames`` frames for ``users`` users, drawn from ``rng`` (flat: H [F, N, K])."""
+        raise NotImplementedError(f"channel.type = {self.name!r} draws no channel")
+
+    def receiver_csi(self, H, rng):
+        """The channel as the receiver knows it: ``H`` itself (perfect CSI) by default; a channel with a CSI
+        error (or a wideband channel's frequency response) says otherwise."""
+        return H
+
     def frames_per_pass(self, source) -> int | None:
         """The most frames one pass of the link draws at once (a batch of more runs in passes, whose tallies
         add), or None: any batch in one pass (flat frames, which ``stopping.batch`` keeps small)."""
