@@ -14,7 +14,7 @@ source -> channel -> analog front end -> converter bank -> receiver -> metric. W
 - :mod:`hwsim.metrics`: BER and SER;
 - :mod:`hwsim.engine`: Monte Carlo with honest intervals, sweeps, results and plots;
 - :mod:`hwsim.study`: what a sweep simulates (``study = "link"``: any link of the pipeline);
-- :mod:`hwsim.train`: ``hwsim train CONFIG``, a config's learned receiver trained once and saved;
+- :mod:`hwsim.cli.train`: ``hwsim train CONFIG``, a config's learned receiver trained once and saved;
 - :mod:`hwsim.cli`: the ``hwsim`` command;
 - :mod:`hwsim.api`: the Python API, exported here: :class:`hwsim.Link` (a link composed in Python),
   :func:`hwsim.simulate` (one point to its stopping rule, :class:`hwsim.Stopping`) and

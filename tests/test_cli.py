@@ -90,7 +90,7 @@ def test_wheel_maps_every_folder_under_the_hwsim_root(tmp_path):
                 "hwsim/study.py", "hwsim/configs/ber_snr.toml", "hwsim/configs/massive_mimo.toml"):
         assert mod in names
     assert not any(n.startswith(("channels/", "receivers/", "designs/", "tests/")) for n in names)
-    assert {"hwsim/quantizers/base.py", "hwsim/train.py", "hwsim/checkpoint.py", "hwsim/tally.py"} <= set(names)
+    assert {"hwsim/quantizers/base.py", "hwsim/cli/train.py", "hwsim/checkpoint.py", "hwsim/tally.py"} <= set(names)
     # a fresh virtual environment from the wheel alone: the command is installed and starts (its --version
     # needs nothing beyond the standard library; the dependencies are the set-up script's business)
     env_dir = tmp_path / "fresh"

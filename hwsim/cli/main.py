@@ -147,7 +147,7 @@ def _train_config(args, out: Path) -> int:
     import tomllib
 
     from ..engine.sweep import load_config
-    from ..train import train_config
+    from .train import train_config
 
     cfg = load_config(args.config, quick=args.quick, overrides=args.set or (), plugins=args.plugin or ())
     at = {}

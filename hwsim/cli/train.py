@@ -25,7 +25,7 @@ from pathlib import Path
 def learnable_curves(cfg) -> dict:
     """Curve name -> its points (a list of :class:`hwsim.engine.config.Point`), for the curves of ``cfg``
     whose receiver can be trained; a ValueError for a config that is not a pipeline sweep."""
-    from .study import pipeline
+    from ..study import pipeline
 
     if cfg.study != "link":
         raise ValueError(f"hwsim train trains pipeline configs (study = \"link\"), got study = {cfg.study!r}")
@@ -44,11 +44,11 @@ def learnable_curves(cfg) -> dict:
 
 def select_point(cfg, curve: str | None = None, at: dict | None = None):
     """The (curve name, point) whose model ``hwsim train`` trains, or a ValueError that says how to choose."""
-    from .study import pipeline
+    from ..study import pipeline
 
     learnable = learnable_curves(cfg)
     if not learnable:
-        from .components import lookup, names
+        from ..components import lookup, names
 
         kinds = sorted({c.get("receiver", cfg.system.get("receiver", {}).get("type", "?")) for c in cfg.curves})
         able = [n for n in names("receiver") if lookup("receiver", n).trainable]
@@ -94,7 +94,7 @@ def train_config(cfg, out, *, curve: str | None = None, at: dict | None = None, 
     """Train the learned receiver of ``curve`` (see :func:`select_point`) and save it to ``out`` (.pt, with
     ``out.json``); returns ``(trained, link, curve, point)``. ``seed`` replaces the receiver's own
     training seed; ``device`` ``"cpu"`` or ``"cuda"``; ``origin`` is recorded in the sidecar."""
-    from .study import pipeline
+    from ..study import pipeline
 
     curve, point = select_point(cfg, curve, at)
     link = pipeline(*cfg.localized(point))
