@@ -52,6 +52,9 @@ def _gray_pam(m: int) -> tuple[np.ndarray, np.ndarray]:
 class Constellation:
     r"""A Gray-labelled alphabet: real PAM (one axis) or complex BPSK / square QAM (:meth:`qam`).
 
+    The parameters below build the real form; :meth:`qam` builds the complex one (``points`` complex, indexed
+    by their bit labels).
+
     Parameters
     ----------
     name : str
@@ -61,8 +64,6 @@ class Constellation:
         by position).
     complex_symbols : bool
         True when two real dimensions form one complex symbol (the axis alphabet of QPSK or QAM).
-
-    :meth:`qam` builds the complex form instead: ``points`` complex, indexed by their bit labels.
     """
 
     def __init__(self, name: str, points, *, complex_symbols: bool):

@@ -552,6 +552,10 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
                   codebook_gamma: float | None = None) -> "LatticeTraining":
     r"""Learn a lattice generator by Algorithm 1 of Lang et al. (eqs. (5), (8)).
 
+    The loop is :func:`hwsim.training.fit`, the steps in at most 20 epochs (:func:`hwsim.training.chunked`):
+    inside :func:`hwsim.checkpoint.checkpointing` the state is saved after each and an interrupted training
+    resumes to the same generator.
+
     Parameters
     ----------
     data : array [N, n] or None
@@ -581,10 +585,6 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
         Seeds the initial generator, the batches and the dither.
     codebook_gamma : float or None
         Ball radius of the returned quantizer's codebook (default: ``gamma`` when finite).
-
-    The loop is :func:`hwsim.training.fit`, the steps in at most 20 epochs (:func:`hwsim.training.chunked`):
-    inside :func:`hwsim.checkpoint.checkpointing` the state is saved after each and an interrupted training
-    resumes to the same generator.
 
     Returns
     -------
