@@ -42,6 +42,10 @@ class BlockChannel(ChannelHooks):
 class IIDRayleigh(BlockChannel):
     r"""I.i.d. :math:`\mathcal{CN}(0, 1)` entries, redrawn every frame."""
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return f"N_r={params['antennas']}, i.i.d. Rayleigh"
+
     def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:
         shape = (n_frames, self.antennas, users)
         return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) * np.sqrt(0.5)
@@ -55,6 +59,10 @@ class AWGN(BlockChannel):
     """
 
     random = False
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return f"N_r={params['antennas']}, AWGN"
 
     def __init__(self, *, antennas: int = 1, frame_len: int = 100):
         super().__init__(antennas=antennas, frame_len=frame_len)
@@ -90,6 +98,11 @@ class Exponential(BlockChannel):
     """
 
     real = True
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        csi = f", CSI error {params['csi_error']:g}" if params["csi_error"] else ""
+        return f"n_t={params['antennas']}, H_ij=exp(-|i-j|){csi}"
 
     def __init__(self, *, antennas: int = 12, frame_len: int = 100, csi_error: float = 0.0):
         super().__init__(antennas=antennas, frame_len=frame_len)

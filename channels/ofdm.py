@@ -119,6 +119,20 @@ class OFDMSource(SourceHooks):
     task = "detection"
     time_domain = True
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        from .sources import constellation_label
+
+        return (f"K={params['users']}, {constellation_label(params['constellation'])}, LDPC r={params['code_rate']:g}, "
+                f"OFDM {params['fft_size']} subcarriers")
+
+    @classmethod
+    def information_bits(cls, params: dict) -> float | None:
+        from .sources import CONSTELLATION_LABELS
+
+        bits = CONSTELLATION_LABELS.get(params["constellation"], (None, None))[1]
+        return None if bits is None else bits * float(params["code_rate"])
+
     def __init__(self, *, users: int = 2, constellation: Literal["qpsk", "qam16", "qam64", "qam256"] = "qam16",
                  fft_size: int = 128, subcarrier_spacing: float = 30e3, cp_length: int = 9, ofdm_symbols: int = 14,
                  pilot_symbols: list = [2, 11], code_rate: float = 0.5, block_len: int = 1536, blocks: int = 0):
@@ -247,6 +261,10 @@ class WidebandChannel(ChannelHooks):
     real = False
     random = True
     time_domain = True
+
+    @classmethod
+    def snr_definition(cls, params: dict) -> str:
+        return "SNR = 1/N0 per resource element and receive antenna"
 
     def __init__(self, *, antennas: int = 16, oversampling: int = 1):
         self.antennas = _checks.integer("channel.antennas", antennas, minimum=1, maximum=1024)
@@ -388,6 +406,10 @@ class TDLChannel(WidebandChannel):
         In Hz; only its default is accepted (see above).
     """
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return f"N_r={params['antennas']}, TDL-{params['model']} {params['delay_spread'] * 1e9:g} ns"
+
     def __init__(self, *, model: Literal["A", "B", "C", "D", "E"] = "C", delay_spread: float = 100e-9,
                  antennas: int = 16, oversampling: int = 1, carrier_frequency: float = 3.5e9):
         super().__init__(antennas=antennas, oversampling=oversampling)
@@ -477,6 +499,11 @@ class RayleighTaps(WidebandChannel):
     antennas, oversampling : int
         As for every wideband channel (:class:`WidebandChannel`).
     """
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return (f"N_r={params['antennas']}, {params['taps']}-tap Rayleigh"
+                + (f" ({params['decay_db']:g} dB per tap)" if params["decay_db"] else ""))
 
     def __init__(self, *, taps: int = 4, decay_db: float = 0.0, antennas: int = 16, oversampling: int = 1):
         super().__init__(antennas=antennas, oversampling=oversampling)

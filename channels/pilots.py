@@ -169,6 +169,10 @@ class Pilots(SourceHooks):
     #: Size bounds checked before anything is allocated (the designs hold n x n matrices).
     LIMITS = {"antennas": 1024, "users": 1024, "tau_p": 1024, "n": 4096, "k": 4096}
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return f"n_t={params['antennas']}, n_u={params['users']}, tau_p={params['tau_p']}, P={params['P']:g}"
+
     def __init__(self, *, antennas: int = 10, users: int = 4, tau_p: int = 12, P: float = 4.0):
         p = self.params
         for key in ("antennas", "users", "tau_p"):

@@ -14,6 +14,14 @@ from .constellations import get_qam
 
 #: Most users a link may have (a guard against configs that exhaust memory).
 MAX_USERS = 1024
+#: How a figure's title names each constellation, with its bits per symbol.
+CONSTELLATION_LABELS = {"bpsk": ("BPSK", 1), "qpsk": ("QPSK", 2), "qam16": ("16-QAM", 4), "qam64": ("64-QAM", 6),
+                        "qam256": ("256-QAM", 8)}
+
+
+def constellation_label(name) -> str:
+    """``"qam16"`` -> ``"16-QAM"`` (a name this table does not know is shown as it is)."""
+    return CONSTELLATION_LABELS.get(name, (str(name), None))[0]
 
 
 @register("source", "users")
@@ -32,6 +40,14 @@ class Users(SourceHooks):
                  constellation: Literal["bpsk", "qpsk", "qam16", "qam64", "qam256"] = "qpsk"):
         self.users = _checks.integer("source.users", users, minimum=1, maximum=MAX_USERS)
         self.constellation = get_qam(constellation)
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return f"K={params['users']}, {constellation_label(params['constellation'])}"
+
+    @classmethod
+    def information_bits(cls, params: dict) -> float | None:
+        return CONSTELLATION_LABELS.get(params["constellation"], (None, None))[1]
 
     @property
     def bits_per_sample(self) -> int:
@@ -68,6 +84,10 @@ class GaussianVectors(SourceHooks):
 
     task = "estimation"
     gaussian = True
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return f"{params['dim']}-D Gaussian source" + (f", rho={params['rho']:g}" if params["rho"] else ", i.i.d.")
 
     def __init__(self, *, dim: int = 2, rho: float = 0.0):
         _checks.integer("source.dim", dim, minimum=1, maximum=MAX_GAUSSIAN_DIM)

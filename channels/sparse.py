@@ -95,6 +95,10 @@ class SparseSource(SourceHooks):
     task = "estimation"
     sparse = True
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return f"N={params['n']}, M={params['m']}, S={params['s']}"
+
     def __init__(self, *, n: int = 20, m: int = 10, s: int = 2, noise_var: float = 1e-4,
                  normalize: Literal["columns", "none"] = "columns"):
         self.N = _length("source.n", n)

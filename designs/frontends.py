@@ -78,6 +78,11 @@ class Combiner(FrontEnd):
         Real and imaginary part of :math:`W`.
     """
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        p = params["outputs"] if params.get("outputs") else len(params.get("matrix") or [])
+        return f"analog combiner to {p} outputs"
+
     def __init__(self, *, outputs: int = 0, matrix: list = [], imag: list = []):
         p = outputs
         if p < 0:
@@ -192,6 +197,10 @@ class Theorem3Combiner(FrontEnd):
         Theorem 3's equalizing rotation (:func:`hwsim.designs.task_based.theorem3_complex`);
         ``"dft"`` (default) keeps outputs from being copies of one another when ``p > K``.
     """
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return f"Theorem 3 combiner to {params['outputs']} outputs"
 
     def __init__(self, *, outputs: int = 16, bits: int = 3, eta: float = 0.0,
                  rotation: Literal["dft", "givens"] = "dft"):

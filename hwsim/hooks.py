@@ -30,6 +30,7 @@ Hooks every stage has (:class:`StageHooks`), called by :class:`hwsim.pipeline.Pi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .components import Component
@@ -56,6 +57,13 @@ class StageHooks(Component):
         ``folder``: the run's ``models/`` folder)."""
         raise NotImplementedError(f"{type(self).__name__} names a shared set-up but does not compute it")
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        """A few words for a figure's title: what this stage is with ``params`` (its resolved table, defaults
+        filled, without ``type``), e.g. ``"N_r=8, i.i.d. Rayleigh"``; "" says nothing (an identity stage, or a
+        component that does not describe itself). Called on the class: nothing is built."""
+        return ""
+
 
 class SourceHooks(StageHooks):
     """What a source says of the unknowns it draws."""
@@ -75,6 +83,13 @@ class SourceHooks(StageHooks):
     #: None when it does not.
     mean_energy: float | None = None
 
+    @classmethod
+    def information_bits(cls, params: dict) -> float | None:
+        """Information bits per sent symbol of one user (bits per symbol times the code rate): what turns an
+        SNR per symbol into :math:`E_b/N_0` (``[plot] x_axis = "ebno_db"``); None where the source sends no
+        symbols (an estimation source)."""
+        return None
+
 
 class ChannelHooks(StageHooks):
     """What a channel says of the samples it gives."""
@@ -85,6 +100,20 @@ class ChannelHooks(StageHooks):
     random: bool = True
     #: Time-domain samples of a wideband (OFDM) link instead of one flat channel per frame.
     time_domain: bool = False
+
+    @classmethod
+    def snr_definition(cls, params: dict) -> str:
+        r"""What ``snr_db`` means on this channel, for a figure's axis: unit-energy symbols and
+        :math:`\mathcal{CN}(0, N_0)` noise per receive antenna by default; :math:`\mathcal N(0, \sigma^2)` per
+        real dimension on a real channel."""
+        return "SNR = 1/sigma^2 per real dimension" if cls.real else "SNR = 1/N0 per receive antenna"
+
+    @classmethod
+    def esn0_db(cls, snr_db: float, params: dict) -> float:
+        r""":math:`E_s/N_0` in dB at ``snr_db`` (:meth:`snr_definition`): the SNR itself on a complex channel; on
+        a real channel :math:`N_0 = 2\sigma^2` (the noise of a real dimension is :math:`N_0/2`), so
+        :math:`E_s/N_0 = \mathrm{SNR} - 10\log_{10} 2`."""
+        return float(snr_db) - (10 * math.log10(2.0) if cls.real else 0.0)
 
     def check_users(self, *, users: int) -> None:
         """Refuse a number of users this channel cannot carry; the default carries any."""
@@ -144,6 +173,11 @@ class FrontendHooks(StageHooks):
     #: The output mixes the antennas (a combiner), so its noise is no longer white per converter.
     combines: bool = True
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        """The front end's type by default ("" for one that does not combine: the converters see the antennas)."""
+        return f"{cls.name} front end" if cls.combines else ""
+
 
 class ConverterHooks(StageHooks):
     """What a converter bank says of its output."""
@@ -153,6 +187,15 @@ class ConverterHooks(StageHooks):
     #: The bank gives each real axis's cell (lower and upper edge, with its reconstruction), so a
     #: receiver can use the exact likelihood of the converter cells.
     scalar_cells: bool = False
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        """``"3-bit uniform ADCs"``-like words: the bits where the bank has them, the type, and a fixed gain."""
+        if not cls.quantizes:
+            return ""  # no converters of the link's own (a receiver may hold its own: its curve says so)
+        bits = f"{params['bits']}-bit " if isinstance(params.get("bits"), int) and params["bits"] > 0 else ""
+        fixed = f", fixed scale {params['scale']:g}" if params.get("agc") == "fixed" and "scale" in params else ""
+        return f"{bits}{cls.name} ADCs{fixed}"
 
     @property
     def fixed_scale(self) -> float | None:

@@ -268,3 +268,67 @@ def config_metric(config: dict) -> str:
 def config_columns(config: dict) -> tuple[str, str]:
     """results.csv names of the estimate and its sample count, for a (raw or parsed) sweep config."""
     return columns(_tables(config))
+
+
+#: The stages a figure's title describes, in the order it names them: the receiver-independent parts of the
+#: link (the receivers and the metric are the curves' and the axis's business).
+DESCRIBED = ("channel", "source", "frontend", "adc")
+
+
+def _stage_classes(system: dict, point: dict) -> dict:
+    """Each described stage's class and its parameters (defaults filled) at the point."""
+    tables = point_tables(system, point)
+    out = {}
+    for kind in DESCRIBED:
+        table = dict(tables[kind])
+        cls = lookup(kind, table.pop("type"))
+        out[kind] = (cls, {**cls.PARAMS, **table})
+    if out["source"][0].task == "estimation":  # the source draws the channel itself: no channel stage
+        del out["channel"]
+    return out
+
+
+def describe(system: dict, points: list) -> dict:
+    """What a figure of ``points`` (point keys, e.g. every curve's points in one panel) states about its system,
+    from the components' own words (:meth:`hwsim.hooks.StageHooks.describe`,
+    :meth:`hwsim.hooks.ChannelHooks.snr_definition`):
+
+    - ``"system"``: the described stages' words joined (``"N_r=8, i.i.d. Rayleigh, K=2, QPSK, 3-bit uniform
+      ADCs"``), leaving out a stage whose words differ between the points (each curve's own converters: the
+      legend names those);
+    - ``"snr"``: the channel's SNR definition when every point shares it ("" on an estimation link);
+    - ``"values"``: ``{"KIND.PARAM": value}`` of every described stage's parameter that all the points share
+      (what a config's ``title`` placeholders such as ``{channel.antennas}`` read).
+    """
+    import json
+
+    seen: dict = {kind: set() for kind in (*DESCRIBED, "snr")}
+    values: dict = {}
+    for point in points:
+        stages = _stage_classes(system, point)
+        for kind in DESCRIBED:
+            seen[kind].add(stages[kind][0].describe(stages[kind][1]) if kind in stages else "")
+            for param, value in (stages[kind][1].items() if kind in stages else ()):
+                values.setdefault(f"{kind}.{param}", set()).add(json.dumps(value, sort_keys=True, default=str))
+        channel = stages.get("channel")
+        seen["snr"].add(channel[0].snr_definition(channel[1]) if channel else "")
+    parts = [next(iter(seen[kind])) for kind in DESCRIBED if len(seen[kind]) == 1]
+    shared = {key: json.loads(next(iter(v))) for key, v in values.items() if len(v) == 1 and len(points)}
+    return {"system": ", ".join(p for p in parts if p), "snr": next(iter(seen["snr"])) if len(seen["snr"]) == 1 else "",
+            "values": shared}
+
+
+def ebno_offset_db(system: dict, point: dict) -> tuple[float, float] | None:
+    r"""``(SNR - Eb/N0 in dB, information bits per symbol per user)`` of a detection point:
+    :math:`E_b/N_0 = E_s/N_0 - 10\log_{10} b`, ``b`` the source's information bits per symbol of one user
+    (bits per symbol times the code rate, :meth:`hwsim.hooks.SourceHooks.information_bits`) and
+    :math:`E_s/N_0` the channel's (:meth:`hwsim.hooks.ChannelHooks.esn0_db`: the SNR on a complex channel,
+    SNR - 3.01 dB on a real one); None where the source states no bits (an estimation link)."""
+    stages = _stage_classes(system, point)
+    source, channel = stages["source"], stages.get("channel")
+    bits = source[0].information_bits(source[1])
+    if channel is None or not bits:
+        return None
+    import math
+
+    return -(channel[0].esn0_db(0.0, channel[1]) - 10 * math.log10(bits)), float(bits)

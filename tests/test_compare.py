@@ -182,3 +182,35 @@ def test_the_overlay_draws_in_db_when_the_reference_run_does(tmp_path):
     assert ax.get_yscale() == "linear"
     ys = sorted({round(float(v), 3) for line in ax.lines for v in line.get_ydata()})
     assert ys == [-12.041, -6.021]  # 10 log10(2^-2R) at R = 2 and 1
+
+
+def test_runs_of_different_systems_are_said_to_be_so_not_same_draws(runs, tmp_path):
+    """Issue 30 item 2: the same seed and curve on another system (``--set channel.antennas=4``) draws other
+    numbers; compare names what differs instead of labelling the pair "same draws"."""
+    from hwsim.engine.compare import format_differences
+    from hwsim.engine.config import load_config
+
+    config = tmp_path / "small.toml"
+    lines = []  # small() as a TOML file, read through load_config with --set as the CLI reads it
+    for key, value in small().items():
+        if not isinstance(value, (dict, list)):
+            lines.append(f"{key} = {json.dumps(value)}")
+    for key in ("source", "channel", "adc", "receiver", "grid", "stopping"):
+        lines.append(f"[{key}]")
+        lines += [f"{json.dumps(k) if '.' in k else k} = {json.dumps(v)}" for k, v in small()[key].items()]
+    for curve in small()["curves"]:
+        lines.append("[[curves]]")
+        lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in curve.items()]
+    config.write_text("\n".join(lines) + "\n")
+    run_sweep(load_config(config, overrides=["channel.antennas=4"]), tmp_path / "n4", workers=1, quiet=True,
+              plot=False)
+    a, other = load_run(runs / "a"), load_run(tmp_path / "n4")
+    diffs = match_points([a, other])
+    assert diffs and all(not d.same_draws and d.system_changes == ["channel.antennas 6 -> 4"] for d in diffs)
+    assert all("different systems: channel.antennas 6 -> 4" in d.verdict and "same draws" not in d.verdict
+               for d in diffs if not d.identical)
+    text = format_differences([a, other], diffs)
+    assert "different systems (not the same draws, whatever the seed): channel.antennas 6 -> 4" in text
+    # the same system stays "same draws" (a run of the same config)
+    same = match_points([a, load_run(runs / "same")])
+    assert all(d.same_draws and not d.system_changes for d in same)

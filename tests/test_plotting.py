@@ -54,3 +54,113 @@ def test_the_caption_states_the_interval_level(tmp_path):
     written = plot_sweep(tmp_path, formats=("svg",))
     text = written[0].read_text()
     assert "90% confidence intervals" in text and "no error seen" in text
+
+
+# --- figures that state what they show (issue 30 item 2) ---------------------------------------------------------
+
+def _flat_link(**extra) -> dict:
+    """A complex flat link small enough to run in a second: LMMSE, unquantized, two curves."""
+    return {"study": "link", "seed": 5, "title": "{system}: a test",
+            "source": {"type": "users", "users": 2, "constellation": "qpsk"},
+            "channel": {"type": "rayleigh", "antennas": 16, "frame_len": 50}, "receiver": {"type": "lmmse"},
+            "grid": {"snr_db": [0.0, 40.0]},
+            "curves": [{"name": "LMMSE"}, {"name": "ZF", "receiver": "zf"}],
+            "stopping": {"max_samples": 4_000, "min_samples": 0, "batch": 2_000, "target_errors": 50},
+            "quick": {"stopping": {"max_samples": 2_000}}, **extra}
+
+
+def _figures(tmp_path, data, *, quick=False, overrides=()):
+    from hwsim.engine.config import parse_config, parse_override
+    from hwsim.engine.plotting import sweep_figures
+    from hwsim.engine.sweep import run_sweep
+
+    cfg = parse_config(data, quick=quick, overrides=[parse_override(o) for o in overrides])
+    run_sweep(cfg, tmp_path, workers=1, quiet=True, plot=False)
+    return list(sweep_figures(tmp_path))
+
+
+def test_the_title_states_the_system_actually_run_and_marks_quick_runs_and_overrides(tmp_path):
+    from PIL import Image
+
+    from hwsim.engine.plotting import MARK_COLOR, plot_sweep
+
+    ((stem, fig, title, described),) = _figures(tmp_path, _flat_link(), quick=True,
+                                                overrides=["channel.antennas=8"])
+    ax = fig.axes[0]
+    assert ax.get_title() == title == "N_r=8, i.i.d. Rayleigh, K=2, QPSK: a test"  # not the file's 16
+    marks = [t for t in fig.texts if t.get_gid() == "hwsim-run-marks"]
+    assert len(marks) == 1 and marks[0].get_color() == MARK_COLOR
+    assert marks[0].get_text() == "quick run (the config's [quick] settings)\noverrides: channel.antennas=8"
+    assert ax.get_xlabel() == "SNR (dB), SNR = 1/N0 per receive antenna"
+    (png,) = plot_sweep(tmp_path, formats=("png",))
+    meta = Image.open(png).text
+    assert meta["Title"] == title
+    assert "quick run" in meta["Description"] and "overrides: channel.antennas=8" in meta["Description"]
+    assert "x: SNR (dB), SNR = 1/N0 per receive antenna" in meta["Description"]
+
+
+def test_a_plain_run_has_no_mark_and_a_title_without_placeholder_gets_the_system_below(tmp_path):
+    data = _flat_link(title="Massive MIMO, antennas = {channel.antennas}")
+    ((_, fig, title, described),) = _figures(tmp_path, data)
+    assert title == "Massive MIMO, antennas = 16\nN_r=16, i.i.d. Rayleigh, K=2, QPSK"
+    assert not [t for t in fig.texts if t.get_gid() == "hwsim-run-marks"]
+    assert "quick" not in described and "overrides" not in described
+
+
+def test_a_title_placeholder_that_names_no_key_is_refused():
+    import pytest
+
+    from hwsim.engine.config import parse_config
+
+    with pytest.raises(ValueError, match=r"placeholder \{antennas\}"):
+        parse_config(_flat_link(title="{antennas} antennas"))
+
+
+def test_the_real_link_states_its_snr_per_real_dimension(tmp_path):
+    data = {"study": "link", "seed": 2, "source": {"type": "users", "users": 2, "constellation": "bpsk"},
+            "channel": {"type": "exponential", "antennas": 4, "frame_len": 50}, "receiver": {"type": "map"},
+            "grid": {"snr_db": [0.0, 4.0]}, "curves": [{"name": "MAP"}],
+            "stopping": {"max_samples": 2_000, "min_samples": 0, "batch": 1_000}}
+    ((_, fig, title, _),) = _figures(tmp_path, data)
+    assert fig.axes[0].get_xlabel() == "SNR (dB), SNR = 1/sigma^2 per real dimension"
+    assert title == "n_t=4, H_ij=exp(-|i-j|), K=2, BPSK"  # no title in the file: the system alone
+
+
+def test_ebno_axis_moves_each_curve_by_its_own_bits_and_states_the_conversion(tmp_path):
+    import math
+
+    data = _flat_link(plot={"x_axis": "ebno_db"}, grid={"snr_db": [-16.0, -10.0]},
+                      curves=[{"name": "QPSK"}, {"name": "16-QAM", "source.constellation": "qam16"}])
+    ((_, fig, _, _),) = _figures(tmp_path, data)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == ("Eb/N0 (dB) = SNR - 10 log10(b), b = each curve's information bits per symbol per "
+                               "user (x code rate); SNR = 1/N0 per receive antenna")
+    lines = {bars.get_label(): bars[0] for bars in ax.containers}  # each curve's error-bar line
+    assert np.allclose(lines["QPSK"].get_xdata(), [-16.0 - 10 * math.log10(2), -10.0 - 10 * math.log10(2)])
+    assert np.allclose(lines["16-QAM"].get_xdata(), [-16.0 - 10 * math.log10(4), -10.0 - 10 * math.log10(4)])
+
+
+def test_ebno_axis_needs_an_snr_x_axis():
+    import pytest
+
+    from hwsim.engine.config import parse_config
+
+    with pytest.raises(ValueError, match="ebno_db"):
+        parse_config(_flat_link(plot={"x_axis": "ebno_db", "x": "channel.antennas"},
+                                grid={"snr_db": [0.0], "channel.antennas": [8, 16]}))
+
+
+def test_zero_error_markers_of_two_curves_never_sit_on_each_other(tmp_path):
+    """At 40 dB neither receiver makes an error in 4000 bits: both curves' upper bounds lie at the same height;
+    drawn apart on x, each stays visible (read back from the rendered figure's lines)."""
+    ((_, fig, _, _),) = _figures(tmp_path, _flat_link())
+    fig.canvas.draw()
+    bounds = {line.get_gid(): line for line in fig.axes[0].lines if (line.get_gid() or "").startswith("bound:")}
+    assert set(bounds) == {"bound:LMMSE", "bound:ZF"}
+    (x1,), (x2,) = bounds["bound:LMMSE"].get_xdata(), bounds["bound:ZF"].get_xdata()
+    (y1,), (y2,) = bounds["bound:LMMSE"].get_ydata(), bounds["bound:ZF"].get_ydata()
+    assert y1 == y2  # same bound: the markers would coincide
+    ax = fig.axes[0]
+    pixels = ax.transData.transform([(x1, y1), (x2, y2)])
+    assert abs(pixels[0, 0] - pixels[1, 0]) >= 6  # at least a marker's width apart (6 points at 120 dpi: 10 px)
+    assert abs(x1 - 40.0) < 1.0 and abs(x2 - 40.0) < 1.0  # still at their SNR

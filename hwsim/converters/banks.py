@@ -215,6 +215,10 @@ class UniformBank(_DesignedBank):
 class LloydMaxBank(_DesignedBank):
     """Lloyd-Max (MSE-optimal for a Gaussian input) I/Q converters."""
 
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        return super().describe(params).replace("lloyd_max", "Lloyd-Max")
+
     def make_table(self):
         from hwsim.designs import lloyd_max
 
@@ -234,6 +238,12 @@ class FileBank(TableBank):
     """
 
     FILES = {"path": FileParam()}
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        import os.path
+
+        return f"ADCs from {os.path.basename(str(params.get('path', ''))) or 'a table file'}"
 
     def __init__(self, *, path: str = "", agc: AGC = "ideal", scale: float = 1.0):
         super().__init__(agc=agc, scale=scale)
@@ -265,6 +275,11 @@ class UniformRangeBank(TableBank):
     agc, scale
         As for every table bank (:class:`TableBank`), here ``"fixed"`` by default.
     """
+
+    @classmethod
+    def describe(cls, params: dict) -> str:
+        size = f"{params['levels']}-level" if params.get("levels") else f"rate-{params['rate']:g}"
+        return f"{size} uniform ADCs on [-{params['gamma']:g}, {params['gamma']:g}]"
 
     def __init__(self, *, levels: int = 0, rate: float = 0.0, gamma: float = 2.0,
                  agc: AGC = "fixed", scale: float = 1.0):

@@ -47,6 +47,13 @@ Independence
     is then conservative (too wide). Common random numbers *within* one run do not make two runs
     dependent.
 
+Different systems
+    Two points with the same seed and parameters are *not* the same draws when the runs' systems
+    differ at that point: the receiver-independent stages (source, channel, front end, converters;
+    :data:`hwsim.study.DESCRIBED`) with every default filled, as the manifests' resolved settings hold
+    them, and the point's own keys of those stages. Such a pair is marked ``different systems`` with what
+    differs (``channel.antennas 16 -> 8``), and the printed block for the run starts with a line saying so.
+
 Damaged folders
     A manifest that is not a JSON object with a config, or a results.csv that is cut, ragged or
     holds a non-number where a number belongs, is refused with :class:`CompareError` naming the
@@ -176,6 +183,8 @@ class Difference:
     same_draws: bool
     identical: bool
     exact: bool
+    #: What differs between the two points' systems (:func:`system_changes`); empty: the same system.
+    system_changes: list = field(default_factory=list)
 
     @property
     def undefined(self) -> bool:
@@ -195,7 +204,9 @@ class Difference:
         if self.exact:
             return ("different" if self.difference else "equal") + " (exact values)"
         word = "significant" if self.significant else "not significant"
-        if self.same_draws:
+        if self.system_changes:
+            word += f" (different systems: {'; '.join(self.system_changes)})"
+        elif self.same_draws:
             word += " (same draws" + (", other config" if self.equal_numbers else "") + ": conservative)"
         return word
 
@@ -206,8 +217,42 @@ class Difference:
                                                                      self.other_row)
 
 
+def _system_of(run: Run, row: dict) -> dict:
+    """The receiver-independent stages of ``run`` at the point ``row`` as flat ``{"KIND.PARAM": value}`` (and
+    ``"KIND"``: its type): the manifest's resolved tables with the row's own keys of those stages."""
+    from ..study import DESCRIBED
+
+    system = (run.manifest.get("settings") or {}).get("system")
+    system = system if isinstance(system, dict) else {}
+    flat = {}
+    for kind in DESCRIBED:
+        table = system.get(kind) if isinstance(system.get(kind), dict) else {}
+        for param, value in table.items():
+            flat[kind if param == "type" else f"{kind}.{param}"] = json.dumps(value, sort_keys=True)
+    for key in run.params:
+        if key.partition(".")[0] in DESCRIBED and row.get(key, "") != "":
+            flat[key] = json.dumps(_value(row[key]))
+    return flat
+
+
+def system_changes(ref: Run, other: Run, a: dict, b: dict) -> list[str]:
+    """What differs between the two points' systems (``"channel.antennas 16 -> 8"``), [] when nothing does or a
+    manifest records no resolved system (an old run: nothing to say)."""
+    if not ((ref.manifest.get("settings") or {}).get("system") and (other.manifest.get("settings") or {}).get("system")):
+        return []
+    sa, sb = _system_of(ref, a), _system_of(other, b)
+    out = []
+    for key in sorted(set(sa) | set(sb)):
+        if sa.get(key) != sb.get(key):
+            out.append(f"{key} {json.loads(sa[key]) if key in sa else '(none)'} -> "
+                       f"{json.loads(sb[key]) if key in sb else '(none)'}")
+    return out
+
+
 def _same_draws(ref: Run, other: Run, a: dict, b: dict) -> bool:
     """Whether two points drew the same random numbers (see the module doc)."""
+    if system_changes(ref, other, a, b):
+        return False  # the same seed and keys draw other numbers in another system
     if ref.seed is None or ref.seed != other.seed or ref.common_random_numbers != other.common_random_numbers:
         return False
     if ref.common_random_numbers:  # the stream is keyed by the grid position alone
@@ -308,11 +353,13 @@ def match_points(runs: list[Run], *, curves=None, pairs=None, confidence: float 
                 d, low, high = mover_interval(float(a[ref.y]), float(a["ci_low"]), float(a["ci_high"]),
                                               float(b[other.y]), float(b["ci_low"]), float(b["ci_high"]),
                                               scale_a=z / _z(ref.confidence), scale_b=z / _z(other.confidence))
-                same = _same_draws(ref, other, a, b)
+                changes = system_changes(ref, other, a, b)
+                same = not changes and _same_draws(ref, other, a, b)
                 identical = same and same_config(ref, other) and _identical(ref, other, a, b)
                 exact = a.get("stop") == "exact" and b.get("stop") == "exact"
                 where = {ax: a.get(ax, "") for ax in axes if a.get(ax, "") != ""}
-                out.append(Difference(ref, other, a, b, where, d, low, high, level, same, identical, exact))
+                out.append(Difference(ref, other, a, b, where, d, low, high, level, same, identical, exact,
+                                      changes))
     return out
 
 
@@ -337,6 +384,9 @@ def format_differences(runs: list[Run], diffs: list[Difference], pairs=None) -> 
         mine = [d for d in diffs if d.other is other]
         lines.append("")
         lines.append(f"{other.label} - {ref.label} ({ref.y})")
+        changed = list(dict.fromkeys(c for d in mine for c in d.system_changes))
+        if changed:
+            lines.append(f"  different systems (not the same draws, whatever the seed): {'; '.join(changed)}")
         if not mine:
             hint = "" if pairs else "; name the curves to compare with --pair REFERENCE_CURVE OTHER_CURVE"
             lines.append(f"  no matching points (no curve{' pair' if pairs else ''} at common grid values{hint})")

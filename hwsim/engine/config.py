@@ -56,7 +56,7 @@ MAX_CONFIG_BYTES = 4 * 2**20
 _TOP = {"study": str, "seed": int, "title": str, "common_random_numbers": bool, "system": dict, "grid": dict,
         "curves": list, "stopping": dict, "plot": dict, "summary": dict, "quick": dict, "plugins": list}
 _STOPPING = {f.name: f.type for f in dataclasses.fields(StoppingRule)}
-_PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str, "figures": dict, "db": bool}
+_PLOT = {"x": str, "logy": bool, "xlabel": str, "ylabel": str, "figures": dict, "db": bool, "x_axis": str}
 #: ``[plot] figures`` names: they become file names (plot_figure=NAME.png).
 _FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 MAX_FIGURES = 50
@@ -329,6 +329,8 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None, pl
             if key in data:
                 data[key] = _typed(data[key], kind, key)
         data["overrides"] = [text for text, _ in overrides]
+    if quick:
+        data["quick_run"] = True  # recorded, as the overrides are: the figures mark a quick run
     if data["seed"] < 0:
         raise ValueError(f"seed must be >= 0, got {data['seed']}")
     # the user's components are registered before any table names them: --plugin's modules, then the file's
@@ -386,6 +388,18 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None, pl
     if "x" in plot and plot["x"] not in numeric_axes:
         raise ValueError(f"plot.x must be a numeric grid axis ({', '.join(numeric_axes) or 'none'}), "
                          f"got {plot['x']!r}")
+    if "x_axis" in plot:
+        if plot["x_axis"] not in ("snr_db", "ebno_db"):
+            raise ValueError(f"plot.x_axis must be \"snr_db\" or \"ebno_db\" (Eb/N0 from the SNR), got {plot['x_axis']!r}")
+        shown_x = plot.get("x") or next((a for a in grid if a in numeric_axes and len(grid[a]) > 1),
+                                        numeric_axes[0] if numeric_axes else None)
+        if plot["x_axis"] == "ebno_db" and shown_x != "snr_db":
+            raise ValueError(f"plot.x_axis = \"ebno_db\" converts the snr_db axis, but the figure's x axis is "
+                             f"{shown_x!r}")
+    for name in re.findall(r"\{([^{}]*)\}", data.get("title", "")):
+        if name != "system" and name not in point_keys:
+            raise ValueError(f"title: placeholder {{{name}}} is neither {{system}} nor a KIND.PARAM key (e.g. "
+                             "{channel.antennas})")
     summary = data.get("summary", {})
     _check_keys(summary, _SUMMARY, "[summary]")
     summary = {k: _typed(v, _SUMMARY[k], f"summary.{k}") for k, v in summary.items()}

@@ -7,6 +7,26 @@ figure of its own (``plot_figure=NAME.png``; a curve may be in several, and curv
 to ``plot.png``). Error bars are the points' confidence intervals, bands the spread over independently
 trained receivers (min to max), and a point with no error seen is drawn as an upper bound;
 curves differ in marker and line style as well as colour; rates use a log axis.
+
+What a figure states about itself (read back from the Figure, or from the saved file's metadata):
+
+- the title: the config's ``title`` with the system the figure's points actually ran, in the components'
+  own words (:func:`hwsim.study.describe`: antennas, users, constellation, front end, converters; a part
+  that differs between the figure's curves is left to the legend). A title holding ``{system}`` gets it
+  there; any other title gets it on a second line. ``{KIND.PARAM}`` placeholders (``{channel.antennas}``)
+  take the value every point of the figure shares. ``--set channel.antennas=8`` therefore draws
+  ``N_r=8``, whatever the title says;
+- a mark in the top right corner for a ``--quick`` run and for ``--set`` overrides (``quick run``,
+  ``overrides: channel.antennas=8``), in red;
+- the x axis names the SNR's definition from the channel (:meth:`hwsim.hooks.ChannelHooks.snr_definition`):
+  ``SNR (dB), SNR = 1/N0 per receive antenna`` on the complex links, ``1/sigma^2 per real dimension`` on the
+  real one; ``[plot] x_axis = "ebno_db"`` draws :math:`E_b/N_0` instead, each curve's points moved by its own
+  ``SNR - Eb/N0`` (:func:`hwsim.study.ebno_offset_db`), the conversion written in the label;
+- points with no error seen (upper bounds, ``v``) of different curves at one x are drawn side by side
+  (each curve's offset by a small fraction of the axis), so one never hides another's.
+
+The PNG and SVG carry the title in their ``Title`` metadata and the marks and axis labels in
+``Description`` (PDF: ``Title`` and ``Subject``).
 """
 
 from __future__ import annotations
@@ -22,6 +42,94 @@ from .._files import atomic_write_bytes
 from .results import load_results, read_manifest, result_layout
 
 _LABELS = {"snr_db": "SNR (dB)", "rate": "rate R (bits per input)", "ber": "BER", "mse": "average MSE"}
+#: ``[plot] x_axis``: the grid's own SNR axis or :math:`E_b/N_0` derived from it.
+X_AXES = ("snr_db", "ebno_db")
+#: Colour of the quick-run and overrides mark.
+MARK_COLOR = "#b00000"
+
+
+def run_marks(config: dict) -> list[str]:
+    """What the figure of a run with ``config`` (a manifest's) marks in its corner: a quick run, the overrides."""
+    marks = []
+    if config.get("quick_run"):
+        marks.append("quick run (the config's [quick] settings)")
+    overrides = config.get("overrides")
+    if isinstance(overrides, list) and overrides:
+        marks.append("overrides: " + ", ".join(str(o) for o in overrides))
+    return marks
+
+
+def _figure_points(settings: dict, grid: dict, curve_names, panel: dict) -> list[dict]:
+    """Point keys of the curves ``curve_names`` at the panel values ``panel`` (strings, as results.csv
+    writes them), every value of the other grid axes: what :func:`hwsim.study.describe` reads."""
+    curves = {c.get("name"): c for c in settings.get("curves") or [] if isinstance(c, dict)}
+    points = []
+    for name in curve_names:
+        fixed = {k: v for k, v in (curves.get(name) or {}).items() if k != "name"}
+        axes = [a for a in grid if a not in fixed]
+        values = [[v for v in grid[a] if a not in panel or _same_value(v, panel[a])] for a in axes]
+        for combo in itertools.product(*values):
+            points.append({**fixed, **dict(zip(axes, combo))})
+    return points
+
+
+def _same_value(value, text: str) -> bool:
+    if _is_number(str(text)) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) == float(text)
+    return str(value) == str(text)
+
+
+def _facts(settings: dict, grid: dict, curve_names, panel: dict) -> dict:
+    """:func:`hwsim.study.describe` of the figure's points; empty where the run's components cannot be read
+    (a component of a plugin this process has not imported, a damaged manifest): the figure is still drawn."""
+    from .. import study
+
+    system = settings.get("system")
+    if not isinstance(system, dict):
+        return {}
+    try:
+        return study.describe(system, _figure_points(settings, grid, curve_names, panel))
+    except Exception:  # noqa: BLE001 - a figure of an old or foreign run is drawn without its description
+        return {}
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)?)\}")
+
+
+def figure_title(title: str, facts: dict) -> str:
+    """The config's ``title`` with ``{system}`` and ``{KIND.PARAM}`` filled from ``facts``
+    (:func:`hwsim.study.describe`); the system on a line of its own when the title does not place it.
+    A placeholder with no shared value stays as written."""
+    system = facts.get("system", "")
+    values = facts.get("values", {})
+
+    def fill(m):
+        key = m.group(1)
+        if key == "system":
+            return system
+        if key in values:
+            v = values[key]
+            return f"{v:g}" if isinstance(v, float) else str(v)
+        return m.group(0)
+
+    placed = "{system}" in title
+    text = _PLACEHOLDER.sub(fill, title)
+    return text if placed or not system else "\n".join(t for t in (text, system) if t)
+
+
+def _snr_label(facts: dict) -> str:
+    return "SNR (dB)" + (f", {facts['snr']}" if facts.get("snr") else "")
+
+
+def _ebno(settings: dict, grid: dict, curve: str, panel: dict) -> tuple[float, float] | None:
+    """``(SNR - Eb/N0 in dB, bits)`` of ``curve`` in the panel (:func:`hwsim.study.ebno_offset_db`); None when
+    the curve's points differ in it or have none."""
+    from .. import study
+
+    found = set()
+    for point in _figure_points(settings, grid, [curve], panel):
+        found.add(study.ebno_offset_db(settings["system"], point))
+    return next(iter(found)) if len(found) == 1 else None
 
 
 def _is_rate(config: dict, y: str) -> bool:
@@ -65,6 +173,27 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
     ``curves``: only these curves (names; an unknown one is an error); ``ylim``: (low, high) of the
     y axis; ``style``: a key of :data:`STYLES`; ``formats``: any of :data:`FORMATS`.
     """
+    formats = list(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise ValueError(f"formats must be some of {', '.join(FORMATS)}, got {', '.join(map(str, formats)) or 'none'}")
+    out = Path(out_dir)
+    written = []
+    for stem, fig, full, described in sweep_figures(out, curves=curves, ylim=ylim, style=style):
+        for ext in formats:
+            path = out / f"{stem}.{ext}"
+            buf = io.BytesIO()
+            meta = ({"Title": full, "Subject": described} if ext == "pdf" else
+                    {"Title": full, "Description": described})
+            fig.savefig(buf, format=ext, dpi=STYLES[style]["dpi"], metadata=meta)
+            atomic_write_bytes(path, buf.getvalue())
+            written.append(path)
+    return written
+
+
+def sweep_figures(out_dir, *, curves=None, ylim=None, style: str = "screen"):
+    """The figures :func:`plot_sweep` saves, one at a time: ``(file stem, Figure, title, description)``, the
+    description being the run's marks and the axis labels (what the saved files' metadata carry)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -93,10 +222,6 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
         raise ValueError(f"{out} has no finished points to plot yet")
     if style not in STYLES:
         raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
-    formats = list(formats)
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise ValueError(f"formats must be some of {', '.join(FORMATS)}, got {', '.join(map(str, formats)) or 'none'}")
     if ylim is not None:
         lo, hi = (float(v) for v in ylim)
         if not lo < hi:
@@ -116,10 +241,14 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
     panel_axes = [a for a in grid if a != x and a in rows[0] and len({r[a] for r in rows if r[a] != ""}) > 1]
     panel_values = [sorted({r[a] for r in rows if r[a] != ""}, key=lambda v: (not _is_number(v), _sort_key(v)))
                     for a in panel_axes]
+    x_axis = plot_cfg.get("x_axis", "snr_db")
+    if x_axis not in X_AXES or (x_axis == "ebno_db" and x != "snr_db"):
+        raise ValueError(f"{manifest_path}: plot.x_axis = {x_axis!r} needs one of {', '.join(X_AXES)}, and "
+                         "\"ebno_db\" an x axis of snr_db")
+    marks = run_marks(config)
     logy = bool(plot_cfg["logy"]) if "logy" in plot_cfg else _is_rate(config, y)
     if plot_cfg.get("db", False):  # [plot] db = true: the estimate, its interval and spread as 10 log10
         rows, logy = [_in_db(r, y) for r in rows], False
-    written = []
     # [plot] figures: each named group of curves in a figure of its own; curves in no group in plot.png
     listed = {c for members in figures.values() for c in members}
     groups = [(f"_figure={name}", name, set(members)) for name, members in figures.items()]
@@ -136,37 +265,58 @@ def plot_sweep(out_dir, *, curves=None, ylim=None, style: str = "screen", format
         ax = fig.subplots()
         notes = {f"bars: {confidence:.0%} confidence intervals"}
         handles = []
-        for i, curve in enumerate(dict.fromkeys(r["curve"] for r in sel)):
+        names = list(dict.fromkeys(r["curve"] for r in sel))
+        panel = dict(zip(panel_axes, combo))
+        facts = _facts(settings, grid, names, panel)
+        xlabel = _snr_label(facts) if x == "snr_db" else _LABELS.get(x, x)
+        shifts, bits_seen = {}, set()
+        if x_axis == "ebno_db":
+            for curve in names:
+                found = _ebno(settings, grid, curve, panel)
+                if found is None:
+                    raise ValueError(f"{manifest_path}: plot.x_axis = \"ebno_db\": curve {curve!r} has no Eb/N0 (its "
+                                     "source states no information bits per symbol, an estimation link)")
+                shifts[curve] = found[0]
+                bits_seen.add(found[1])
+            xlabel = _ebno_label(facts, bits_seen, shifts)
+        span = _x_span(sel, x, shifts)
+        for i, curve in enumerate(names):
             pts = sorted((r for r in sel if r["curve"] == curve and _is_number(r[x])), key=lambda r: float(r[x]))
+            if shifts:
+                pts = [{**r, x: str(float(r[x]) - shifts[curve])} for r in pts]
             if pts:
                 color = None if look["colors"] is None else {"color": look["colors"][i % len(look["colors"])]}
-                handle, curve_notes = _draw_curve(ax, curve, pts, x, y, logy, i, style=color)
+                # no-error bounds of different curves side by side: centred, a small step of the axis apart
+                offset = (i - (len(names) - 1) / 2) * _BOUND_STEP * span if len(names) > 1 else 0.0
+                handle, curve_notes = _draw_curve(ax, curve, pts, x, y, logy, i, style=color, bound_offset=offset)
                 handles.append(handle)
                 notes |= curve_notes
         if logy:
             ax.set_yscale("log")
         if ylim is not None:
             ax.set_ylim(lo, hi)
-        ax.set_xlabel(plot_cfg.get("xlabel", _LABELS.get(x, x)), fontsize=look["font"])
+        ax.set_xlabel(plot_cfg.get("xlabel", xlabel), fontsize=look["font"])
         ax.set_ylabel(plot_cfg.get("ylabel", _LABELS.get(y, y)), fontsize=look["font"])
         ax.tick_params(labelsize=look["font"] - 1)
         ax.grid(True, which="both", alpha=0.3)
         # outside the axes, so that it never hides a curve
         ax.legend(handles=handles, fontsize=look["legend"], loc="upper left", bbox_to_anchor=(1.02, 1.0),
                   borderaxespad=0.0)
-        title = str(config.get("title") or "")
+        title = figure_title(str(config.get("title") or ""), facts)
         suffix = ", ".join(f"{a} = {v}" for a, v in zip(panel_axes, combo))
-        ax.set_title(" | ".join(t for t in (title, group_name, suffix) if t), fontsize=look["font"])
+        head, _, system_line = title.partition("\n")
+        full = " | ".join(t for t in (head, group_name, suffix) if t) + (f"\n{system_line}" if system_line else "")
+        ax.set_title(full, fontsize=look["font"])
         fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=look["font"] - 3, color="0.35")
-        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        top = 1.0
+        if marks:  # a quick run, overrides: in red in the top right corner, above the title
+            fig.text(0.99, 0.995, "\n".join(marks), fontsize=look["font"] - 2, color=MARK_COLOR, ha="right",
+                     va="top", gid="hwsim-run-marks", fontweight="bold")
+            top = 1.0 - 0.045 * len(marks)
+        fig.tight_layout(rect=(0, 0.03, 1, top))
+        described = "; ".join([*marks, f"x: {ax.get_xlabel()}", f"y: {ax.get_ylabel()}"])
         stem = "plot" + group_stem + "".join(f"_{_name_part(a)}={_name_part(v)}" for a, v in zip(panel_axes, combo))
-        for ext in formats:
-            path = out / f"{stem}.{ext}"
-            buf = io.BytesIO()
-            fig.savefig(buf, format=ext, dpi=look["dpi"])
-            atomic_write_bytes(path, buf.getvalue())
-            written.append(path)
-    return written
+        yield stem, fig, full, described
 
 
 def _name_part(value) -> str:
@@ -183,16 +333,36 @@ def _name_part(value) -> str:
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]{1,60}")
+#: How far apart (a fraction of the x span) the no-error bounds of neighbouring curves are drawn.
+_BOUND_STEP = 0.012
+
+
+def _x_span(rows: list[dict], x: str, shifts: dict) -> float:
+    xs = [float(r[x]) - shifts.get(r["curve"], 0.0) for r in rows if _is_number(r[x])]
+    xs = [v for v in xs if np.isfinite(v)]
+    return (max(xs) - min(xs)) if len(xs) > 1 and max(xs) > min(xs) else 1.0
+
+
+def _ebno_label(facts: dict, bits: set, shifts: dict) -> str:
+    """The Eb/N0 axis label, stating the conversion used."""
+    real = " - 3.01 dB (real link: N0 = 2 sigma^2)" if "real" in facts.get("snr", "") else ""
+    if len(bits) == 1:
+        b = next(iter(bits))
+        how = f"SNR - 10 log10({b:g} information bits per symbol per user){real}"
+    else:
+        how = f"SNR - 10 log10(b){real}, b = each curve's information bits per symbol per user (x code rate)"
+    return f"Eb/N0 (dB) = {how}" + (f"; {facts['snr']}" if facts.get("snr") else "")
 _MARKERS = "os^Dv<>PXh*"
 _LINES = ("-", "--", "-.", ":")
 
 
 def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: int, *, label: str | None = None,
-                style: dict | None = None):
+                style: dict | None = None, bound_offset: float = 0.0):
     """One curve: its estimates with interval bars, a band for the spread over replicas, upper
     bounds for points without any error; returns its legend handle and notes for the caption.
     ``label`` replaces the curve name in the legend; ``style`` overrides the line's style (marker,
-    ls, color, mfc, ...) that the curve's index ``i`` picks."""
+    ls, color, mfc, ...) that the curve's index ``i`` picks; ``bound_offset`` moves the no-error bounds along
+    x (so that the bounds of several curves at one x stay apart)."""
     notes = set()
     xs = np.array([float(r[x]) for r in pts])
     est = np.array([float(r[y]) for r in pts])
@@ -219,7 +389,7 @@ def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: 
             notes.add("x: estimate outside its own interval (not trustworthy; rerun the point)")
     bound = np.isfinite(xs) & (est == 0) & np.isfinite(hi) & (hi > 0) if logy else np.zeros_like(shown)
     if bound.any():  # no error seen: the interval's upper end, drawn as an upper bound
-        ax.plot(xs[bound], hi[bound], "v", color=line.get_color(), ms=6)
+        ax.plot(xs[bound] + bound_offset, hi[bound], "v", color=line.get_color(), ms=6, gid=f"bound:{curve}")
         notes.add("v: no error seen, upper end of the interval")
     spread = [r.get("spread_min", "") for r in pts], [r.get("spread_max", "") for r in pts]
     has = np.array([a != "" and b != "" for a, b in zip(*spread)])
