@@ -458,6 +458,18 @@ def _ball_points(generator: np.ndarray, gamma: float) -> tuple[np.ndarray, np.nd
 
 # ---------------------------------------------------------------------------------- the fixed quantizer
 
+def _nearest_point(q, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest of ``q.codewords`` to each row of ``x`` and its reconstruction, with subtractive dither
+    (``Q(x + d) - d``, ``d`` uniform over the Voronoi cell of ``q.generator``, drawn from ``q._rng``) when
+    ``q.dither`` says so: the quantizer of both lattice codebooks here."""
+    if q.dither == "subtractive":
+        d = voronoi_dither(q.generator, len(x), q._rng)
+        idx = nearest_codeword(x + d, q.codewords)
+        return idx, q.codewords[idx] - d
+    idx = nearest_codeword(x, q.codewords)
+    return idx, q.codewords[idx].copy()
+
+
 class LearnedLattice(VectorQuantizer):
     """A (learned) lattice quantizer, fixed: nearest point of :math:`\\mathcal L_\\gamma` (eq. (2)).
 
@@ -505,13 +517,7 @@ class LearnedLattice(VectorQuantizer):
         return math.log2(self.size) / self.dim
 
     def quantize(self, x) -> tuple[np.ndarray, np.ndarray]:
-        x = check_batch(x, self.dim)
-        if self.dither == "subtractive":
-            d = voronoi_dither(self.generator, len(x), self._rng)
-            idx = nearest_codeword(x + d, self.codewords)
-            return idx, self.codewords[idx] - d
-        idx = nearest_codeword(x, self.codewords)
-        return idx, self.codewords[idx].copy()
+        return _nearest_point(self, check_batch(x, self.dim))
 
     def overload_rate(self, x) -> float:
         """Fraction of ``x`` (no dither) whose nearest point of the unbounded lattice lies outside the ball."""
@@ -719,13 +725,7 @@ class SourceLattice(FiniteQuantizer):
         self.history = list(history) if history is not None else []
 
     def quantize(self, x) -> tuple[np.ndarray, np.ndarray]:
-        x = check_batch(x, self.dim)
-        if self.dither == "subtractive":
-            d = voronoi_dither(self.generator, len(x), self._rng)
-            idx = nearest_codeword(x + d, self.codewords)
-            return idx, self.codewords[idx] - d
-        idx = nearest_codeword(x, self.codewords)
-        return idx, self.codewords[idx].copy()
+        return _nearest_point(self, check_batch(x, self.dim))
 
     def export(self) -> dict:
         return {"kind": "codebook", "dim": self.dim, "codewords": self.codewords.tolist(),
