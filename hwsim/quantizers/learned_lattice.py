@@ -551,6 +551,26 @@ class LatticeTraining(NamedTuple):
     quantizer: "LearnedLattice | None"
 
 
+def _training_data(data, dim: int | None) -> np.ndarray:
+    """The training vectors [N, n] of a learned lattice, checked (``dim``: the dimension they must have)."""
+    x_all = check_batch(data, dim, "data")
+    if x_all.shape[1] > MAX_LATTICE_DIM:
+        raise ValueError(f"data has dimension {x_all.shape[1]}, the learned lattice takes at most {MAX_LATTICE_DIM}")
+    if len(x_all) < 1:
+        raise ValueError("data must hold at least one vector")
+    return x_all
+
+
+def _optimizer(model, optimizer: str, lr: float, lr_decay: float, steps: int):
+    """Adam or SGD on the generator's parameters, its rate decaying geometrically to ``lr * lr_decay``
+    over ``steps`` steps: (optimizer, scheduler)."""
+    import torch
+
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_decay ** (k / max(steps - 1, 1)))
+
+
 def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gamma: float = math.inf,
                   rounding: str = "phi", prior: str = "mlp", optimizer: str = "adam", lr: float = 3e-3,
                   steps: int = 2000, batch: int = 256, dither: bool = True, seed: int = 0,
@@ -625,18 +645,12 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
                              "rounding 'phi' or 'nearest'")
         x_all = None
     else:
-        x_all = check_batch(data, dim, "data")
+        x_all = _training_data(data, dim)
         dim = x_all.shape[1]
-        if dim > MAX_LATTICE_DIM:
-            raise ValueError(f"data has dimension {dim}, the learned lattice takes at most {MAX_LATTICE_DIM}")
-        if len(x_all) < 1:
-            raise ValueError("data must hold at least one vector")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     model = GeneratorPrior(dim, prior, init_scale=init_scale, seed=seed)
-    params = list(model.parameters())
-    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_decay ** (k / max(steps - 1, 1)))
+    opt, sched = _optimizer(model, optimizer, lr, lr_decay, steps)
     carried = Carried(order=None, pos=0)   # the shuffled training set and the next batch's place in it
 
     def step(epoch, i):
@@ -771,21 +785,15 @@ def train_source_lattice(data, codewords: int, *, prior: str = "mlp", optimizer:
     lr_decay = _check_positive(lr_decay, "lr_decay")
     steps = _check_count(steps, "steps", 1, MAX_STEPS)
     batch = _check_count(batch, "batch", 1, 2**16)
-    x_all = check_batch(data, None, "data")
+    x_all = _training_data(data, None)
     dim = x_all.shape[1]
-    if dim > MAX_LATTICE_DIM:
-        raise ValueError(f"data has dimension {dim}, the learned lattice takes at most {MAX_LATTICE_DIM}")
-    if len(x_all) < 1:
-        raise ValueError("data must hold at least one vector")
     coords = fixed_rate_coordinates(dim, codewords)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     model = GeneratorPrior(dim, prior, init_scale=init_scale, seed=seed)
     spread = float(np.sqrt(np.mean(x_all**2)))
     scale = 2.5 * max(spread, 1e-300) / float(np.sqrt(np.mean(np.sum(coords**2, axis=1)) / dim))
-    params = list(model.parameters())
-    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: lr_decay ** (k / max(steps - 1, 1)))
+    opt, sched = _optimizer(model, optimizer, lr, lr_decay, steps)
     carried = Carried(order=None, pos=0)
     lt = torch.as_tensor(coords)
 
