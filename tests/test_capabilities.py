@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from _declared import declared_init
 from hwsim import components, hooks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,9 +107,9 @@ def test_every_registered_component_derives_from_its_kinds_hooks_and_is_declared
         cls = components.lookup(kind, name)
         assert issubclass(cls, hooks.BASES[kind]), f"{kind} {name!r} ({cls.__qualname__}) does not derive from " \
                                                    f"{hooks.BASES[kind].__qualname__}"
-        init = next(k.__dict__["__init__"] for k in cls.__mro__ if "__init__" in k.__dict__)
-        declared = getattr(init, "__hwsim_declared__", False)
-        assert declared or (init is components.Component.__init__ and not cls.PARAMS), \
+        declared = declared_init(cls) is not None
+        assert declared or (next(k for k in cls.__mro__ if "__init__" in k.__dict__) is components.Component
+                            and not cls.PARAMS), \
             f"{kind} {name!r}: parameters not declared by the signature of __init__"
         shown = inspect.signature(cls)
         assert list(shown.parameters) == list(cls.PARAMS), f"{kind} {name!r}: help() shows {shown}"

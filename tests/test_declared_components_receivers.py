@@ -9,6 +9,7 @@ import typing
 
 import pytest
 
+from _declared import declared_init, receivers_of
 from hwsim import components
 
 #: The modules whose registered receivers are declared by signature.
@@ -16,18 +17,7 @@ MODULES = ("linear", "blmmse", "map", "sionna_detectors", "estimation", "vq", "r
 
 
 def _receivers():
-    homes = {f"hwsim.receivers.{m}" for m in MODULES}
-    found = [components.lookup("receiver", n) for n in components.names("receiver")]
-    return [cls for cls in found if cls.__module__ in homes]
-
-
-def _declared_init(cls):
-    """The ``__init__`` the registry wrapped that ``cls`` uses (its own or an inherited one), or None."""
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is not None:
-            return init if getattr(init, "__hwsim_declared__", False) else None
-    return None
+    return receivers_of(MODULES)
 
 
 def test_the_receivers_of_these_modules_are_many():
@@ -38,7 +28,7 @@ def test_the_receivers_of_these_modules_are_many():
 
 @pytest.mark.parametrize("cls", _receivers(), ids=lambda c: c.name)
 def test_every_receiver_is_declared_by_its_signature(cls):
-    assert _declared_init(cls) is not None, f"{cls.__qualname__} takes **params"
+    assert declared_init(cls) is not None, f"{cls.__qualname__} takes **params"
     assert list(inspect.signature(cls).parameters) == list(cls.PARAMS)
     assert set(cls.TYPES) == set(cls.PARAMS)
     for p in inspect.signature(cls).parameters.values():

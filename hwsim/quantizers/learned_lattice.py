@@ -561,6 +561,19 @@ def _training_data(data, dim: int | None) -> np.ndarray:
     return x_all
 
 
+def _descend(err, dim: int, opt, sched) -> float:
+    """One step of both trainings: the loss of eq. (8) (mean squared error per dimension of the errors
+    ``err`` [B, n]) minimised by ``opt``, the schedule stepped; returns the loss."""
+    import torch
+
+    loss = torch.mean(torch.sum(err**2, dim=1)) / dim
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    return float(loss.detach())
+
+
 def _optimizer(model, optimizer: str, lr: float, lr_decay: float, steps: int):
     """Adam or SGD on the generator's parameters, its rate decaying geometrically to ``lr * lr_decay``
     over ``steps`` steps: (optimizer, scheduler)."""
@@ -669,12 +682,7 @@ def train_lattice(data=None, *, dim: int | None = None, volume: float = 1.0, gam
             carried.pos += batch
             d = torch.as_tensor(voronoi_dither(g.detach().numpy(), len(xb), rng)) if dither else None
             err = xb - surrogate_quantize(xb, g, d, gamma, rounding)
-        loss = torch.mean(torch.sum(err**2, dim=1)) / dim   # eq. (8), per dimension
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        return float(loss.detach())
+        return _descend(err, dim, opt, sched)
 
     key = {"data": None if x_all is None else hashlib.sha256(np.ascontiguousarray(x_all).tobytes()).hexdigest(),
            "dim": dim, "volume": volume, "gamma": gamma, "rounding": rounding, "prior": prior, "optimizer": optimizer,
@@ -808,12 +816,7 @@ def train_source_lattice(data, codewords: int, *, prior: str = "mlp", optimizer:
         points = lt @ g.T
         idx = nearest_codeword((xb + d).numpy(), points.detach().numpy())
         err = xb - (points[idx] - d)
-        loss = torch.mean(torch.sum(err**2, dim=1)) / dim      # eq. (8), per dimension
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        return float(loss.detach())
+        return _descend(err, dim, opt, sched)
 
     key = {"data": hashlib.sha256(np.ascontiguousarray(x_all).tobytes()).hexdigest(), "codewords": int(codewords),
            "prior": prior, "optimizer": optimizer, "lr": lr, "steps": steps, "batch": batch, "dither": dither,
