@@ -133,10 +133,23 @@ class Hybrid(Detector):
         if self.params["trainset"] == "csi":
             channel.csi_error = self.params["csi_error"]
         b = self.budget(link)
-        config = {"channel": link.channel.params, "receiver": self.params, "snr_db": snr_db}
+        config = {"channel": link.channel.params, "receiver": self.training_record(), "snr_db": snr_db}
         return train_hybrid(channel, snr_db, b.p, b.levels, self.params["training"], rng, settings=self.settings(),
                             frame_len=link.channel.frame_len, config=config, progress=progress, device=device,
                             gamma=self.params["gamma"])
+
+    #: Receiver settings a training record leaves out: how many receivers a sweep trains (one training is one
+    #: receiver), and the hyper-parameters, recorded once as the training's own settings (``training``).
+    _NOT_OF_ONE_TRAINING = ("trainings", "train_samples", "epochs", "batch_size", "lr", "hidden", "sharpness",
+                            "anneal_to")
+
+    def training_record(self) -> dict:
+        """The receiver settings that shaped one training, each stated once (the sidecar's and an exported table's
+        ``training_config["receiver"]``): not the sweep's count of trainings, not the hyper-parameters (under
+        ``training``), and ``csi_error`` only where the training set uses it (the value used is the record's
+        own ``csi_error``)."""
+        return {k: v for k, v in self.params.items()
+                if k not in self._NOT_OF_ONE_TRAINING and (k != "csi_error" or self.params["trainset"] == "csi")}
 
     #: ``hwsim train`` trains at the point's SNR.
     trains_at_snr = True

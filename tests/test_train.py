@@ -122,6 +122,19 @@ def test_train_a_hybrid_config_and_load_it_as_hil(tmp_path, capsys):
     assert "kept epoch" in capsys.readouterr().out
     trained = TrainedReceiver.load(model)
     assert trained.config["snr_db"] == 10.0
+    # the record states the settings used, once each (issue 28 item 6): no sweep-level count of trainings,
+    # hyper-parameters only under "training", csi_error only as the value the training set used
+    rx = trained.config["receiver"]
+    assert "trainings" not in rx and "epochs" not in rx and "csi_error" not in rx, rx
+    assert trained.config["training"]["epochs"] == 2 and trained.config["training"]["train_samples"] == 400
+    assert trained.config["csi_error"] == 0.0 and rx["trainset"] != "csi"
+    from hwsim.converters.tables import export_from_model, import_table
+
+    export_from_model(model, tmp_path / "hy.json", "json")
+    prov = import_table(tmp_path / "hy.json")[1]["provenance"]["training_config"]
+    flat = json.dumps(prov)
+    assert '"trainings"' not in flat and flat.count('"epochs"') == 1 and "csi_error" not in prov["receiver"]
+    assert prov["csi_error"] == 0.0  # the training set's (the channel's own csi_error is the link's, under channel)
     tables = {"source": {"type": "users", "users": 4, "constellation": "bpsk"},
               "channel": {"type": "exponential", "antennas": 12, "frame_len": 50}, "adc": {"type": "none"},
               "receiver": {"type": "hil", "model": str(model)}}
