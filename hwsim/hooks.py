@@ -144,6 +144,11 @@ class ChannelHooks(StageHooks):
 
         y = np.matmul(s, np.swapaxes(H, 1, 2))  # [F, L, K] x [F, K, N]: one BLAS product per frame
         if noise is None:
+            if not self.real and y.dtype == np.complex128:
+                from hwsim.channels.noise import add_complex_noise
+
+                # the real parts, then the imaginary parts, scaled by sqrt(N0 / 2): added in one pass
+                return add_complex_noise(y, rng, np.sqrt(10.0 ** (-float(snr_db) / 10) / 2))
             shape = y.shape
             if self.real:
                 noise = rng.standard_normal(shape)

@@ -67,6 +67,57 @@ def _encode_kernel(x, thresholds, out):  # pragma: no cover - compiled
     return nan_count
 
 
+@njit(parallel=True, cache=True)
+def _convert_kernel(y, scale, thresholds, levels, edges, r, lower, upper):  # pragma: no cover - compiled
+    """One pass of a bank of converters behind their gains: for each real sample ``y[f, l, n]`` the code of
+    ``y / scale[f, n]``, its level and cell edges times ``scale[f, n]`` into ``r``, ``lower``, ``upper``
+    (same shape). Returns the number of NaNs seen (their outputs are left unset)."""
+    frames, uses, inputs = y.shape
+    nan_count = 0
+    for fl in prange(frames * uses):
+        f = fl // uses
+        u = fl - f * uses
+        for n in range(inputs):
+            a = scale[f, n]
+            v = y[f, u, n] / a
+            if v != v:
+                nan_count += 1
+                continue
+            c = code_of(v, thresholds)
+            r[f, u, n] = levels[c] * a
+            lower[f, u, n] = edges[c] * a
+            upper[f, u, n] = edges[c + 1] * a
+    return nan_count
+
+
+@njit(parallel=True, cache=True)
+def _convert_iq_kernel(y, scale, thresholds, levels, edges, r, lower_re, upper_re, lower_im,
+                       upper_im):  # pragma: no cover - compiled
+    """:func:`_convert_kernel` for complex ``y``: an I and a Q converter per sample behind the same gain, in one
+    pass (``r`` complex, the edges of each rail apart)."""
+    frames, uses, inputs = y.shape
+    nan_count = 0
+    for fl in prange(frames * uses):
+        f = fl // uses
+        u = fl - f * uses
+        for n in range(inputs):
+            a = scale[f, n]
+            v = y[f, u, n]
+            re = v.real / a
+            im = v.imag / a
+            if re != re or im != im:
+                nan_count += 1
+                continue
+            ci = code_of(re, thresholds)
+            cq = code_of(im, thresholds)
+            r[f, u, n] = complex(levels[ci] * a, levels[cq] * a)
+            lower_re[f, u, n] = edges[ci] * a
+            upper_re[f, u, n] = edges[ci + 1] * a
+            lower_im[f, u, n] = edges[cq] * a
+            upper_im[f, u, n] = edges[cq + 1] * a
+    return nan_count
+
+
 def _check_real(x) -> None:
     """A real converter refuses complex input instead of silently dropping its imaginary part."""
     if (_is_torch(x) and x.is_complex()) or (not _is_torch(x) and np.iscomplexobj(x)):
@@ -152,6 +203,24 @@ class ThresholdADC:
         arr = np.ascontiguousarray(x, dtype=np.float64)
         out = np.empty(arr.shape, dtype=np.int32)
         if _encode_kernel(arr.reshape(-1), self._thresholds, out.reshape(-1)):
+            raise ValueError("x must not contain NaN (an ADC has no code for it)")
+        return out
+
+    def convert_scaled(self, x: np.ndarray, scale: np.ndarray) -> dict:
+        """Converters behind gains, in one pass: for ``x`` [F, L, N] and gains ``scale`` [F, N] (> 0), the
+        reconstructions ``r = levels[encode(x / scale)] * scale`` and the cells' edges times ``scale``
+        (``lower_re``, ``upper_re``, float64 [F, L, N], the outer edges infinite). A complex ``x`` has an I and a
+        Q converter per sample behind the same gain: ``r`` is complex and ``lower_im``, ``upper_im`` come too.
+        The same numbers as those steps one by one. NaN input is rejected."""
+        scale = np.ascontiguousarray(scale, dtype=np.float64)
+        iq = np.iscomplexobj(x)
+        x = np.asarray(x, dtype=np.complex128 if iq else np.float64)
+        if x.ndim != 3 or scale.shape != (x.shape[0], x.shape[2]):
+            raise ValueError(f"x must be [F, L, N] and scale [F, N], got {x.shape} and {scale.shape}")
+        names = ("lower_re", "upper_re", "lower_im", "upper_im") if iq else ("lower_re", "upper_re")
+        out = {"r": np.empty(x.shape, dtype=x.dtype), **{name: np.empty(x.shape) for name in names}}
+        kernel = _convert_iq_kernel if iq else _convert_kernel
+        if kernel(x, scale, self._thresholds, self._levels, self.cell_edges, *out.values()):
             raise ValueError("x must not contain NaN (an ADC has no code for it)")
         return out
 

@@ -171,18 +171,8 @@ class TableBank(ConverterBank):
         real = not np.iscomplexobj(y)  # a real link (seed 001's model): one converter per input
         table = self.table_for(y.shape[-1] * (1 if real else 2))
         scale = self.agc_scale(y, power)
-        a = scale[:, None, :]
-        edges = table.cell_edges
-        levels = table.levels
-        out = {"adc": table, "scale": scale}
-        parts = []
-        for name, part in (("re", y),) if real else (("re", y.real), ("im", y.imag)):
-            codes = table.encode(np.ascontiguousarray(part / a))
-            parts.append(levels[codes] * a)
-            out[f"lower_{name}"] = edges[codes] * a
-            out[f"upper_{name}"] = edges[codes + 1] * a
-        out["r"] = parts[0] if real else parts[0] + 1j * parts[1]
-        return out
+        # r, and each rail's cell edges (for receivers of the exact quantized likelihood), in one pass
+        return {"adc": table, "scale": scale, **table.convert_scaled(y, scale)}
 
 
 class _DesignedBank(TableBank):
