@@ -45,7 +45,8 @@ import numpy as np
 from hwsim import _checks
 from hwsim.converters.adc import ThresholdADC, UniformADC
 
-__all__ = ["MAX_BITS", "lloyd_max", "uniform_gaussian", "gaussian_mse", "bussgang_gain", "output_power",
+__all__ = ["MAX_BITS", "lloyd_max", "uniform_gaussian", "gaussian_mse", "bussgang_gain", "bussgang_gain_and_power",
+           "output_power",
            "distortion_factor", "bussgang_linearization"]
 
 #: Largest resolution the designs accept.
@@ -135,6 +136,15 @@ def bussgang_gain(adc: ThresholdADC, std=1.0):
     s = _check_std(std)
     _, m1, _ = _partial_moments(adc.cell_edges, s)
     return _finish((m1 @ adc.levels) / s)
+
+
+def bussgang_gain_and_power(adc: ThresholdADC, std=1.0):
+    r""":func:`bussgang_gain` and :func:`output_power` together, from one evaluation of the cell moments (the
+    same numbers as the two calls): ``(g, E[Q(x)^2])``, each of the shape of ``std``."""
+    adc = _check_adc(adc)
+    s = _check_std(std)
+    P, m1, _ = _partial_moments(adc.cell_edges, s)
+    return _finish((m1 @ adc.levels) / s), _finish(P @ (adc.levels**2))
 
 
 def output_power(adc: ThresholdADC, std=1.0):

@@ -175,15 +175,16 @@ def diagonal_model(obs: Observation) -> LinearModel | None:
     adc = obs.adc
     if (adc.n_levels == 2 and adc.thresholds[0] == 0.0) or not _symmetric(adc):
         return None
-    from hwsim.designs.scalar import bussgang_gain, output_power  # noqa: PLC0415 - only quantized links need it
+    from hwsim.designs.scalar import bussgang_gain_and_power  # noqa: PLC0415 - only quantized links need it
 
     alpha = np.asarray(obs.scale, dtype=np.float64)
     if alpha.shape != (f, n) or not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
         return None  # linear_model's checks report it
     row_power = es * np.sum(np.abs(H) ** 2, axis=2)                 # E_s ||h_i||^2, [F, N]
     sigma = np.sqrt((row_power + n0) / 2.0) / alpha                  # std at the table input
-    G = np.asarray(bussgang_gain(adc, sigma), dtype=np.float64).reshape(f, n)
-    out_power = np.asarray(output_power(adc, sigma), dtype=np.float64).reshape(f, n)
+    gain, power = bussgang_gain_and_power(adc, sigma)
+    G = np.asarray(gain, dtype=np.float64).reshape(f, n)
+    out_power = np.asarray(power, dtype=np.float64).reshape(f, n)
     d_e = 2.0 * alpha**2 * out_power - G**2 * row_power
     if not np.all(d_e > 0):
         return None

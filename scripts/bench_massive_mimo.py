@@ -205,6 +205,31 @@ def blmmse_flops(n: int, k: int, frame_len: int) -> dict:
     return {"filter": filt, "apply": apply, "total": filt + apply, "filter_min": minimal}
 
 
+def rng_limit(frame_len: int, repeats: int = 5) -> dict:
+    """The random-number limit of one worker: what the link must draw per channel use (2 N normals of noise,
+    2 N K / L of the frame's channel, K symbol indices) at the rates NumPy's Generator draws them here (one
+    thread, best of ``repeats``), as symbols per second."""
+    from hwsim.channels.constellations import get_qam
+
+    rng = np.random.default_rng(0)
+    c = get_qam("qam16")
+    uses = 20 * frame_len
+    out = np.empty(uses * 2 * N_R)
+    best_n = best_i = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        rng.standard_normal(out=out)
+        best_n = min(best_n, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        c.draw((20, frame_len, USERS), rng)
+        best_i = min(best_i, time.perf_counter() - t0)
+    normals_s, indices_s = out.size / best_n, uses * USERS / best_i
+    normals_per_use = 2 * N_R + 2 * N_R * USERS / frame_len
+    seconds_per_use = normals_per_use / normals_s + USERS / indices_s
+    return {"normals_s": normals_s, "indices_s": indices_s, "normals_per_use": normals_per_use,
+            "symbols_s": USERS / seconds_per_use}
+
+
 def zgemm_rate(threads: int, n: int = 768, repeats: int = 3) -> float:
     """Measured complex128 matrix-multiply rate (GFLOP/s) with ``threads`` BLAS threads."""
     from threadpoolctl import threadpool_limits
@@ -256,6 +281,7 @@ def main(argv=None):
     fl = blmmse_flops(N_R, USERS, L)
     peak1 = zgemm_rate(1)
     det_rate = detector_rate(args.frames, L, 5)
+    rng_lim = rng_limit(L)
 
     frames_s = rate / (L * USERS)
     achieved = frames_s * fl["total"] / 1e9
@@ -286,6 +312,14 @@ def main(argv=None):
     print(f"detector alone (BLMMSE.detect on pre-drawn observations, 1 thread): {det_rate:,.0f} symbols/s -> "
           f"{det_gflops:.2f} GFLOP/s = {100 * det_gflops / peak1:.1f} % of the 1-thread limit; the detector takes "
           f"~{100 * (rate / args.workers) / det_rate:.0f} % of a worker's link time")
+    per_worker = rate / args.workers
+    print(f"link per worker: {per_worker:,.0f} symbols/s = detector alone / {det_rate / per_worker:.2f} "
+          f"(target: within 2x)")
+    print(f"random-number limit per worker: {rng_lim['normals_per_use']:.1f} normals per channel use at "
+          f"{rng_lim['normals_s'] / 1e6:.0f} M/s and {USERS} symbol indices at {rng_lim['indices_s'] / 1e6:.0f} M/s "
+          f"(NumPy's Generator, 1 thread) -> {rng_lim['symbols_s']:,.0f} symbols/s; the link runs at "
+          f"{100 * per_worker / rng_lim['symbols_s']:.0f} % of it; drawing and detecting alone, one after the "
+          f"other, would give {1 / (1 / rng_lim['symbols_s'] + 1 / det_rate):,.0f} symbols/s")
 
 
 if __name__ == "__main__":
