@@ -163,7 +163,8 @@ def default_x(grid: dict) -> str:
 #: differ in marker and line style in both, so either reads in grayscale.
 STYLES = {"screen": {"figsize": (8.4, 4.6), "dpi": 120, "font": 10, "legend": 8, "colors": None},
           "paper": {"figsize": (6.2, 3.4), "dpi": 300, "font": 8, "legend": 6.5,
-                    "colors": ("0.0", "0.45", "0.25", "0.6", "0.1", "0.35", "0.5", "0.15", "0.7", "0.3")}}
+                    # curves i and i + 4 share a line style (four of them): their gray levels lie far apart
+                    "colors": ("0.0", "0.0", "0.0", "0.0", "0.45", "0.45", "0.45", "0.45", "0.7", "0.7")}}
 FORMATS = ("png", "pdf", "svg")
 
 
@@ -352,7 +353,7 @@ def _ebno_label(facts: dict, bits: set, shifts: dict) -> str:
     else:
         how = f"SNR - 10 log10(b){real}, b = each curve's information bits per symbol per user (x code rate)"
     return f"Eb/N0 (dB) = {how}" + (f"; {facts['snr']}" if facts.get("snr") else "")
-_MARKERS = "os^Dv<>PXh*"
+_MARKERS = "os^D<>PXh*"  # not "v": it marks the no-error bounds
 _LINES = ("-", "--", "-.", ":")
 
 
