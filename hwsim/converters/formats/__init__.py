@@ -3,10 +3,21 @@ dispatches through (its :func:`~hwsim.converters.tables.export_table` and
 :func:`~hwsim.converters.tables.import_table` are the interface; use those).
 
 - :mod:`~hwsim.converters.formats.json_table`: ``json`` (``.json``), the canonical document; export and import
-- :mod:`~hwsim.converters.formats.csv_table`: ``csv`` (``.csv``), one row per code; export and import
-- :mod:`~hwsim.converters.formats.c_header`: ``c`` (``.h``), a C header of DAC codes and fixed-point levels; export
-- :mod:`~hwsim.converters.formats.memh`: ``memh`` (``.mem``, ``.memh``, ``.hex``), a ``$readmemh`` file; export
+- :mod:`~hwsim.converters.formats.csv_table`: ``csv`` (``.csv``), one row per code (or a plain CSV of
+  thresholds and levels); export and import
+- :mod:`~hwsim.converters.formats.c_header`: ``c`` (``.h``), a C header of DAC codes and fixed-point levels;
+  export and import
+- :mod:`~hwsim.converters.formats.memh`: ``memh`` (``.mem``, ``.memh``, ``.hex``), a ``$readmemh`` file;
+  export and import
 - :mod:`~hwsim.converters.formats.mat`: ``mat`` (``.mat``), MATLAB v5; export and import
+- :mod:`~hwsim.converters.formats.mif`: ``mif`` (``.mif``), an Intel (Quartus) Memory Initialization File of
+  the table's ROM image (:mod:`~hwsim.converters.formats.rom`); export and import
+- :mod:`~hwsim.converters.formats.coe`: ``coe`` (``.coe``), a Xilinx (Vivado) coefficient file of the same
+  ROM image; export and import
+
+Every format hwsim writes imports back. The integer formats (``c``, ``memh``, ``mif``, ``coe``) give
+the DAC-rounded thresholds (``min + code * LSB``) and the levels of their fixed-point words, read
+with the comment block they begin with (:mod:`~hwsim.converters.formats.hw_text`).
 
 Shared by them: :mod:`~hwsim.converters.formats.common` (the document's name and version, the
 units and count checks, :class:`~hwsim.converters.formats.common.TableFormat`),
@@ -23,11 +34,11 @@ validator) and builds the table, so a format module never validates a table itse
 
 from __future__ import annotations
 
-from . import c_header, csv_table, json_table, mat, memh
+from . import c_header, coe, csv_table, json_table, mat, memh, mif
 from .common import TableFormat
 
 #: Format name -> its entry, in the order the formats are listed in messages.
 FORMATS: dict[str, TableFormat] = {f.name: f for f in (json_table.FORMAT, csv_table.FORMAT, c_header.FORMAT,
-                                                       memh.FORMAT, mat.FORMAT)}
+                                                       memh.FORMAT, mat.FORMAT, mif.FORMAT, coe.FORMAT)}
 
 __all__ = ["FORMATS", "TableFormat"]

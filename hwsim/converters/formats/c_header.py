@@ -1,4 +1,4 @@
-r"""``c`` (``.h``, export only): a C header for firmware.
+r"""``c`` (``.h``, exported and imported): a C header for firmware.
 
 An include guard, ``#define``\s for the level count and the scaling, ``static const`` arrays of
 the threshold DAC codes (``uint32_t``) and the levels in signed fixed point (``int32_t``, ``Q``
@@ -10,23 +10,32 @@ rounds the thresholds to a :data:`~hwsim.converters.fixed_point.DEFAULT_DAC_BITS
 the table's full scale. Provenance reaches it only through
 :func:`~hwsim.converters.formats.comments.comment_text`, and the rendered text is checked
 against its expected structure (``_verify_c``) before anything is written.
+
+Import (:func:`read`) needs the comment block hwsim writes first
+(:func:`~hwsim.converters.formats.hw_text.parse_header`) and the ``#define``\s and the two arrays
+laid out as export writes them (a header edited by hand or written by another tool is refused with
+the line that differs): the thresholds are ``HWSIM_ADC_FS_MIN + code * HWSIM_ADC_LSB`` (the
+DAC-rounded ones, not the ``t_k = ...`` values of the comments), the levels
+``q / 2**HWSIM_ADC_LEVEL_FRAC_BITS``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 
 from ..fixed_point import RoundedTable
 from .comments import header_lines, num
 from .common import TableFormat
+from .hw_text import NUM, check_codes, line_error, parse_header, sniff_title, text_lines
 
 _C_PREFIX = "HWSIM_ADC"
 
 
-def _level_frac_bits(levels: np.ndarray) -> int:
+def level_frac_bits(levels: np.ndarray) -> int:
     """Fraction bits of a signed 32-bit fixed-point format that holds every level (at most 16)."""
     peak = float(np.max(np.abs(levels)))
     int_bits = max(0, math.floor(math.log2(peak)) + 1) if peak > 0 else 0
@@ -39,7 +48,7 @@ def _level_frac_bits(levels: np.ndarray) -> int:
 def write(doc: dict, rounded: RoundedTable) -> str:
     """The document and its DAC rounding as a C header."""
     levels = np.asarray(doc["levels"])
-    frac = _level_frac_bits(levels)
+    frac = level_frac_bits(levels)
     q = np.rint(levels * 2.0**frac).astype(np.int64)
     m = doc["n_levels"]
     p = _C_PREFIX
@@ -96,4 +105,91 @@ def _verify_c(text: str, m: int) -> None:
                                "nothing was written")
 
 
-FORMAT = TableFormat("c", (".h",), write, needs_dac=True)
+def sniff(path: Path, head: bytes) -> None:
+    """Refuse a file that does not begin with the comment block hwsim writes."""
+    if not head.startswith(b"/*\n") and not head.startswith(b"/*\r\n"):
+        raise ValueError(f"{path} is not a C header table written by hwsim: its first line must be '/*' (the "
+                         "comment block that gives the full scale, the DAC and the level format), but the file "
+                         f"starts with {head[:48]!r}")
+    sniff_title(path, head[head.index(b"\n") + 1:], " *", "a C header table")
+
+
+_DEFINE = re.compile(rf"#define {_C_PREFIX}_([A-Z_]+) \(?({NUM})\)?(?:  /\*.*\*/)?")
+_OPEN = re.compile(rf"static const (uint32_t|int32_t) {_C_PREFIX.lower()}_(threshold_codes|levels_q)"
+                   rf"\[{_C_PREFIX}_(N_THRESHOLDS|N_LEVELS)\] = \{{")
+_ENTRY = {"threshold_codes": re.compile(r"([0-9]{1,10})u,?  /\* t_[0-9]+ = .* \*/"),
+          "levels_q": re.compile(r"(-?[0-9]{1,10}),?  /\* code [0-9]+: .* \*/")}
+
+
+def read(path: Path, data: bytes, max_bytes: int) -> dict:
+    """The canonical document of a C header hwsim wrote (checked afterwards by :mod:`hwsim.converters.tables`)."""
+    lines = text_lines(path, data, "C header")
+    header = parse_header(path, lines, " *", start=1)
+    i = header.end
+    while i < len(lines) and lines[i].strip() != "*/":
+        i += 1
+    if i == len(lines):
+        raise line_error(path, i, "the header comment block is never closed with ' */'")
+    defines, arrays, current = {}, {"threshold_codes": [], "levels_q": []}, None
+    where = {"threshold_codes": []}
+    for n in range(i + 1, len(lines)):
+        line = lines[n].strip()
+        if current is not None:
+            if line == "};":
+                current = None
+                continue
+            m = _ENTRY[current].fullmatch(line)
+            if m is None:
+                raise line_error(path, n + 1, f"expected one entry of {_C_PREFIX.lower()}_{current} as hwsim writes "
+                                              f"it, or '}};', got {lines[n][:80]!r}")
+            arrays[current].append(int(m.group(1)))
+            if current == "threshold_codes":
+                where[current].append(n + 1)
+            continue
+        if not line or line.startswith(("#ifndef ", "#include ", "#endif ")) or line == f"#define {_C_PREFIX}_TABLE_H":
+            continue
+        m = _DEFINE.fullmatch(line)
+        if m:
+            if m.group(1) in defines:
+                raise line_error(path, n + 1, f"{_C_PREFIX}_{m.group(1)} is defined twice")
+            defines[m.group(1)] = (m.group(2), n + 1)
+            continue
+        m = _OPEN.fullmatch(line)
+        if m:
+            current = m.group(2)
+            if arrays[current]:
+                raise line_error(path, n + 1, f"{_C_PREFIX.lower()}_{current} is defined twice")
+            continue
+        raise line_error(path, n + 1, f"unexpected line {lines[n][:80]!r} (a C header table holds the #defines and "
+                                      "the two arrays hwsim writes, nothing else)")
+    if current is not None:
+        raise ValueError(f"{path}: the array {_C_PREFIX.lower()}_{current} is never closed with '}};'")
+
+    def define(name: str, want=None):
+        if name not in defines:
+            raise ValueError(f"{path}: #define {_C_PREFIX}_{name} is missing")
+        text, line = defines[name]
+        value = float(text)
+        if want is not None and value != want:
+            raise line_error(path, line, f"{_C_PREFIX}_{name} = {text} contradicts the header comment block "
+                                         f"({want!r}): the file was edited; refusing to guess which is right")
+        return value
+
+    define("N_LEVELS", header.n_levels)
+    define("N_THRESHOLDS", header.n_levels - 1)
+    define("DAC_BITS", header.dac_bits)
+    define("FS_MIN", header.dac_full_scale[0])
+    define("FS_MAX", header.dac_full_scale[1])
+    define("LSB", header.lsb)
+    frac = define("LEVEL_FRAC_BITS")
+    if not frac.is_integer() or not 0 <= frac <= 30:
+        raise line_error(path, defines["LEVEL_FRAC_BITS"][1], f"{_C_PREFIX}_LEVEL_FRAC_BITS must be a whole number "
+                                                              f"in [0, 30], got {defines['LEVEL_FRAC_BITS'][0]}")
+    codes, q = arrays["threshold_codes"], arrays["levels_q"]
+    check_codes(path, header, codes, where["threshold_codes"])
+    if len(q) != header.n_levels:
+        raise ValueError(f"{path}: {_C_PREFIX.lower()}_levels_q must hold M = {header.n_levels} levels, got {len(q)}")
+    return header.document(codes, [v / 2.0 ** int(frac) for v in q])
+
+
+FORMAT = TableFormat("c", (".h",), write, needs_dac=True, sniff=sniff, read=read)
