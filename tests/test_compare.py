@@ -211,6 +211,14 @@ def test_runs_of_different_systems_are_said_to_be_so_not_same_draws(runs, tmp_pa
                for d in diffs if not d.identical)
     text = format_differences([a, other], diffs)
     assert "different systems (not the same draws, whatever the seed): channel.antennas 6 -> 4" in text
-    # the same system stays "same draws" (a run of the same config)
+    # the overlay figure says so in its title, and marks the run with overrides as plot.png does
+    fig = list(compare_figures([a, other]))[0][1]
+    assert "different systems: channel.antennas 6 -> 4" in fig.axes[0].get_title()
+    marks = [t.get_text() for t in fig.texts if t.get_gid() == "hwsim-run-marks"]
+    assert len(marks) == 1 and "overrides: channel.antennas=4" in marks[0] and str(tmp_path / "n4") in marks[0]
+    # the same system stays "same draws" (a run of the same config), and its overlay has neither line
     same = match_points([a, load_run(runs / "same")])
     assert all(d.same_draws and not d.system_changes for d in same)
+    fig = list(compare_figures([a, load_run(runs / "same")]))[0][1]
+    assert "different systems" not in fig.axes[0].get_title()
+    assert not [t for t in fig.texts if t.get_gid() == "hwsim-run-marks"]

@@ -466,7 +466,7 @@ def compare_figures(runs: list[Run], *, curves=None, pairs=None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from .plotting import _LABELS, _LINES, _MARKERS, _draw_curve, _in_db, _is_number, _sort_key
+    from .plotting import MARK_COLOR, _LABELS, _LINES, _MARKERS, _draw_curve, _in_db, _is_number, _sort_key, run_marks
 
     if not runs:
         raise CompareError("compare needs run folders")
@@ -486,6 +486,14 @@ def compare_figures(runs: list[Run], *, curves=None, pairs=None):
     plot_cfg = ref.config.get("plot") or {}
     if plot_cfg.get("db", False):  # the reference run draws in dB (``[plot] db``): so does the overlay
         kept, logy = [[_in_db(r, y) for r in rows] for rows in kept], False
+    marks = [f"{run.label}: {mark}" for run in runs for mark in run_marks(run.config)]
+    changed = []  # what differs between the reference's system and another run's, for curves they share
+    for run in runs[1:]:
+        for curve in names:
+            a = next((r for r in ref.rows if r["curve"] == curve), None)
+            b = next((r for r in run.rows if r["curve"] == curve), None)
+            if a is not None and b is not None:
+                changed += [c for c in system_changes(ref, run, a, b) if c not in changed]
     for combo in itertools.product(*panel_values) if panel_axes else [()]:
         fig = Figure(figsize=(9.6, 5.0))
         FigureCanvasAgg(fig)
@@ -517,10 +525,17 @@ def compare_figures(runs: list[Run], *, curves=None, pairs=None):
         if handles:
             ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
         suffix = ", ".join(f"{a} = {v}" for a, v in zip(panel_axes, combo))
-        ax.set_title(" | ".join(t for t in ("compare: " + ", ".join(run.label for run in runs), suffix) if t),
-                     fontsize=9)
+        title = " | ".join(t for t in ("compare: " + ", ".join(run.label for run in runs), suffix) if t)
+        if changed:
+            title += "\ndifferent systems: " + "; ".join(changed)
+        ax.set_title(title, fontsize=9)
         fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=7, color="0.35")
-        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        top = 1.0
+        if marks:  # each run's quick-run and overrides marks, in red in the top right corner, as plot.png has
+            fig.text(0.99, 0.995, "\n".join(marks), fontsize=7, color=MARK_COLOR, ha="right", va="top",
+                     gid="hwsim-run-marks", fontweight="bold")
+            top = 1.0 - 0.04 * len(marks)
+        fig.tight_layout(rect=(0, 0.03, 1, top))
         yield "".join(f"_{a}={v}" for a, v in zip(panel_axes, combo)), fig
 
 
