@@ -195,16 +195,16 @@ class RTLDesign:
     level_format: QFormat
     level_ints: np.ndarray
     dac_codes: np.ndarray | None
-    dac: object
+    dac: object = field(repr=False)
     rounding: str
     overflow: str
     full_scale: tuple
     units: str
     provenance: dict = field(default_factory=dict)
-    verilog: str = ""
-    vhdl: str = ""
-    dac_rom_verilog: str | None = None
-    dac_rom_vhdl: str | None = None
+    verilog: str = field(default="", repr=False)
+    vhdl: str = field(default="", repr=False)
+    dac_rom_verilog: str | None = field(default=None, repr=False)
+    dac_rom_vhdl: str | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ the hard path
     def sample_ints(self, x) -> np.ndarray:
@@ -312,14 +312,14 @@ def _threshold_ints(t: np.ndarray, fmt: QFormat) -> np.ndarray:
     above = np.flatnonzero(scaled > fmt.hi_int)
     if above.size:
         k = int(above[0])
-        raise ValueError(f"input_format {fmt.describe()}: threshold t_{k + 1} = {t[k]!r} lies above the largest "
+        raise ValueError(f"input_format {fmt.describe()}: threshold t_{k + 1} = {float(t[k])!r} lies above the largest "
                          f"sample {fmt.max!r}, so code {k + 1} could never be reached; use an input format with a "
                          "wider range (fewer fraction bits or a longer word) or a full_scale that holds every "
                          "threshold")
     ints = np.maximum(scaled, fmt.lo_int).astype(np.int64)
     same = np.flatnonzero(np.diff(ints) <= 0)
     if same.size:
-        pairs = ", ".join(f"t_{k + 1} = {t[k]!r} and t_{k + 2} = {t[k + 1]!r} (both {int(ints[k])})"
+        pairs = ", ".join(f"t_{k + 1} = {float(t[k])!r} and t_{k + 2} = {float(t[k + 1])!r} (both {int(ints[k])})"
                           for k in same[:4]) + (f" and {same.size - 4} more pairs" if same.size > 4 else "")
         wider = _separating_word(t, fmt)
         hint = (f"; an input word of {wider.word} bits ({wider.name}, {wider.word - fmt.word} more fraction bits) "
@@ -334,7 +334,7 @@ def _level_ints(g: np.ndarray, fmt: QFormat) -> np.ndarray:
     bad = np.flatnonzero((ints < fmt.lo_int) | (ints > fmt.hi_int))
     if bad.size:
         k = int(bad[0])
-        raise ValueError(f"level_format {fmt.describe()} cannot hold level g_{k} = {g[k]!r} (it would saturate); "
+        raise ValueError(f"level_format {fmt.describe()} cannot hold level g_{k} = {float(g[k])!r} (it would saturate); "
                          "use a level format with a wider range")
     return ints.astype(np.int64)
 

@@ -54,7 +54,6 @@ import fcntl
 import functools
 import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -67,6 +66,7 @@ from pathlib import Path
 import numpy as np
 
 from ..._files import atomic_write_text
+from ..backends import ExternalBackend
 from . import codes as _codes
 
 #: HDL simulators the loop can run (only Verilator for now).
@@ -201,6 +201,7 @@ def harness_source(d) -> str:
                      "        for (uint32_t k = 0; k < NT; ++k) t[k >> 5] |= (uint32_t)(x >= TH[k]) << (k & 31);\n"
                      f"        for (int w = 0; w < {words}; ++w) top->therm[w] = t[w];\n")
         setup = ("static uint32_t NT = 0;\nstatic std::vector<double> TH;\n")
+        check_level = ""
         args = ("    if (argc != (int)M + 1 || std::strcmp(argv[1], \"--thresholds\") != 0) {\n"
                 "        say(\"usage: sim --thresholds T1 .. T(M-1) (the comparator thresholds)\"); return 1;\n"
                 "    }\n"
@@ -229,20 +230,34 @@ def harness_source(d) -> str:
         if overflow == "saturate":
             fit = ("        if (r < (double)LO) r = (double)LO;\n"
                    "        if (r > (double)HI) r = (double)HI;\n"
-                   "        int64_t i = (int64_t)r;\n")
+                   "        int64_t v = (int64_t)r;\n")
         else:
             fit = ("        if (!(std::fabs(r) < 4611686018427387904.0)) {\n"
                    "            say(\"a sample beyond 2^62 LSB cannot wrap into the sample word\"); std::exit(1);\n"
                    "        }\n"
-                   "        int64_t i = (int64_t)r;\n")
+                   "        int64_t v = (int64_t)r;\n")
         mask = (1 << word) - 1
         drive = (f"        double s = std::ldexp(x, {frac});\n"
                  f"        double r = {rnd};\n"
                  f"{fit}"
-                 f"        top->sample = ({_ctype(word)})((uint64_t)i & {mask}ull);\n")
+                 f"        top->sample = ({_ctype(word)})((uint64_t)v & {mask}ull);\n")
+        lw = int(d.level_format.word)
+        if lw > 62:
+            raise ValueError(f"the RTL in the loop reads level words of up to 62 bits, got {lw}")
+        level_ints = ", ".join(f"{int(v)}LL" for v in np.asarray(d.level_ints, dtype=np.int64))
         setup = (f"static const int64_t LO = {lo}LL;\nstatic const int64_t HI = {hi}LL;\n"
                  f"// sample word: {word} bits, {frac} fraction bits, {'signed' if signed else 'unsigned'}; "
-                 f"rounding {rounding}, overflow {overflow}\n")
+                 f"rounding {rounding}, overflow {overflow}\n"
+                 f"static const int64_t LEVEL[{m}] = {{{level_ints}}};\n"
+                 f"static int64_t level_of(uint64_t w) {{\n"
+                 f"    w &= {(1 << lw) - 1}ull;\n"
+                 f"    return (w >> {lw - 1}) ? (int64_t)w - (int64_t)(1ull << {lw}) : (int64_t)w;\n"
+                 f"}}\n")
+        check_level = ("            if (level_of((uint64_t)top->level) != LEVEL[c]) {\n"
+                       "                say(\"the module's level port reads \" + std::to_string(level_of((uint64_t)top->level))"
+                       " + \" for code \" + std::to_string(c) + \", not the level ROM's \" + std::to_string(LEVEL[c]));\n"
+                       "                return 1;\n"
+                       "            }\n")
         args = ("    if (argc != 1) { say(\"usage: sim (no arguments)\"); return 1; }\n")
     if d.output_code == "offset_binary":
         decode = "    return w;\n"
@@ -358,7 +373,7 @@ int main(int argc, char** argv) {{
                     + "-level converter in {d.output_code}");
                 return 1;
             }}
-            put32(codes + 4 * i, c);
+{check_level}            put32(codes + 4 * i, c);
         }}
         std::memcpy(codes + 4 * count, "HWND", 4); put32(codes + 4 * count + 4, seq);
         write_all(out.data(), out.size());
@@ -459,10 +474,28 @@ def command(d, program: Build) -> list[str]:
     return [str(program.executable)]
 
 
+class RTLBackend(ExternalBackend):
+    """An :class:`~hwsim.converters.backends.ExternalBackend` running a compiled design (:func:`backend`).
+
+    Attributes
+    ----------
+    design : hwsim.converters.rtl.RTLDesign
+        The design it simulates.
+    build : Build
+        The program it runs.
+    """
+
+    def __init__(self, d, program: Build, n_converters: int, *, timeout: float = 60.0, name: str | None = None):
+        self.design = d
+        self.build = program
+        super().__init__(command(d, program), n_converters, d.n_levels, timeout=timeout,
+                         name=name or f"RTL {d.form} {d.name} in Verilator")
+
+
 def backend(d, n_converters: int, *, cache_dir=None, simulator: str = "verilator", timeout: float = 60.0,
-            name: str | None = None):
-    """``n_converters`` converters of design ``d`` simulated in Verilator: an
-    :class:`~hwsim.converters.backends.ExternalBackend` (``convert(z [B, p]) -> code indices [B, p]``).
+            name: str | None = None) -> RTLBackend:
+    """``n_converters`` converters of design ``d`` simulated in Verilator, behind the external backend
+    protocol (``convert(z [B, p]) -> code indices [B, p]``).
 
     Parameters
     ----------
@@ -481,18 +514,12 @@ def backend(d, n_converters: int, *, cache_dir=None, simulator: str = "verilator
 
     Returns
     -------
-    hwsim.converters.backends.ExternalBackend
+    RTLBackend
         The running simulation; ``close()`` ends it.
     """
-    from ..backends import ExternalBackend
-
-    program = build(d, cache_dir=cache_dir, simulator=simulator)
-    if name is None:
-        name = f"RTL {d.form} {d.name} in Verilator"
-    b = ExternalBackend(command(d, program), n_converters, d.n_levels, timeout=timeout, name=name)
-    b.build = program
-    return b
+    return RTLBackend(d, build(d, cache_dir=cache_dir, simulator=simulator), n_converters, timeout=timeout,
+                      name=name)
 
 
-__all__ = ["BUILD_FLAGS", "Build", "HDLSimulatorMissing", "INSTALL", "SIMULATORS", "backend", "build", "cache_key",
+__all__ = ["BUILD_FLAGS", "Build", "HDLSimulatorMissing", "INSTALL", "RTLBackend", "SIMULATORS", "backend", "build", "cache_key",
            "cache_root", "command", "find_verilator", "harness_source", "verilator_version"]
