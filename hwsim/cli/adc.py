@@ -2,12 +2,18 @@
 
 .. code-block:: text
 
-    hwsim adc export MODEL --format json|csv|c|memh|mat --out FILE [--full-scale LO HI] [--units U] [--dac-bits N]
+    hwsim adc export MODEL --format json|csv|c|memh|mat|mif|coe --out FILE [--full-scale LO HI] [--units U]
+                     [--dac-bits N]
+    hwsim adc export MODEL --format verilog|vhdl|sv-package --out FILE [--form flash|requantizer]
+                     [--output-code offset_binary|twos_complement|gray] [--pipeline] [--input-format Q3.8]
+                     [--level-format Q1.14] [--name NAME] [--dac-bits N] [--full-scale LO HI] [--units U]
     hwsim adc import FILE
     hwsim adc inspect FILE [--png PATH]
 
 ``MODEL`` is a trained receiver (``.pt`` with its ``.pt.json`` sidecar) or a table file
-(json, csv, mat). ``import`` validates a table and prints a summary; ``inspect`` also
+(json, csv, mat). The RTL formats (``verilog``, ``vhdl``, ``sv-package``) write a converter module with
+its self-checking testbench and golden vectors, or a SystemVerilog package
+(:func:`hwsim.converters.rtl.export_rtl`). ``import`` validates a table and prints a summary; ``inspect`` also
 prints DNL/INL and draws the transfer curve to a PNG (default: beside FILE, ``.png``).
 Each subcommand returns an exit code and raises ValueError on bad input. Heavy modules
 load only when a subcommand runs, so importing this module is light.
@@ -20,7 +26,10 @@ from pathlib import Path
 
 from .._progress import shown as _shown  # text from a file, made one printable line
 
-FORMATS = ("json", "csv", "c", "memh", "mat")
+#: Formats of the RTL export (:func:`hwsim.converters.rtl.export_rtl`), with the suffixes that select them.
+RTL_FORMATS = {"verilog": (".v",), "vhdl": (".vhd", ".vhdl"), "sv-package": (".sv",)}
+
+FORMATS = ("json", "csv", "c", "memh", "mat", "mif", "coe", *RTL_FORMATS)
 
 
 def add_adc_parser(subparsers) -> argparse.ArgumentParser:
@@ -43,7 +52,20 @@ def add_adc_parser(subparsers) -> argparse.ArgumentParser:
                    help="input range (default: the table's, or one threshold spacing beyond the outer thresholds)")
     e.add_argument("--units", help="units of the input (default: the table's, or V)")
     e.add_argument("--dac-bits", type=int, metavar="N",
-                   help="round thresholds to an N-bit DAC (1..24); default 12 for c and memh, none otherwise")
+                   help="round thresholds to an N-bit DAC (1..24); default 12 for c and memh, none otherwise "
+                        "(RTL: flash form only; the DAC codes go to a ROM module NAME_dac_rom)")
+    r = e.add_argument_group("RTL formats (verilog, vhdl, sv-package)")
+    r.add_argument("--form", choices=("flash", "requantizer"),
+                   help="flash: thermometer-code encoder (ones counter); requantizer: fixed-point sample in, "
+                        "code and level out (default flash)")
+    r.add_argument("--output-code", choices=("offset_binary", "twos_complement", "gray"),
+                   help="code on the module's output port (default offset_binary)")
+    r.add_argument("--pipeline", action="store_true", help="register the outputs on clk (one cycle of latency)")
+    r.add_argument("--input-format", metavar="QM.N",
+                   help="requantizer sample word, e.g. Q3.8 (default: 12 bits covering the full scale)")
+    r.add_argument("--level-format", metavar="QM.N",
+                   help="level ROM word, e.g. Q1.14 (default: 16 bits covering the levels)")
+    r.add_argument("--name", help="module name (default: FILE's stem if it is a valid name, else hwsim_adc)")
     e.set_defaults(func=export_command)
 
     i = sub.add_parser("import", help="validate a table file and print a summary",
@@ -71,11 +93,19 @@ def export_command(args) -> int:
         raise ValueError(f"MODEL {args.model!r} is not a file")
     fmt = args.format
     if fmt is None:
-        fmt = next((f for f, exts in EXTENSIONS.items() if out.suffix.lower() in exts), None)
+        fmt = next((f for f, exts in {**EXTENSIONS, **RTL_FORMATS}.items() if out.suffix.lower() in exts), None)
         if fmt is None:
             raise ValueError(f"cannot tell the format from --out {args.out!r}; give --format "
                              f"({', '.join(FORMATS)})")
     full_scale = tuple(args.full_scale) if args.full_scale else None
+    if fmt in RTL_FORMATS:
+        return _export_rtl_command(args, src, out, fmt, full_scale)
+    given = [opt for opt, v in (("--form", args.form), ("--output-code", args.output_code),
+                                ("--pipeline", args.pipeline or None), ("--input-format", args.input_format),
+                                ("--level-format", args.level_format), ("--name", args.name)) if v is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)}: options of the RTL formats ({', '.join(RTL_FORMATS)}) only, not of "
+                         f"--format {fmt}")
     if src.suffix.lower() == ".pt":
         doc = export_from_model(src, out, fmt, full_scale=full_scale, units=args.units or "V", dac=args.dac_bits)
     else:
@@ -90,6 +120,35 @@ def export_command(args) -> int:
             f"{fs['max']:.6g}] {fs['units']}")
     if "dac" in doc:
         line += f", {doc['dac']['bits']}-bit threshold DAC (worst rounding {doc['dac']['max_error_lsb']:.3f} LSB)"
+    print(line)
+    return 0
+
+
+def _export_rtl_command(args, src: Path, out: Path, fmt: str, full_scale) -> int:
+    """``hwsim adc export --format verilog|vhdl|sv-package``."""
+    from ..converters.rtl import export_rtl
+    from ..converters.tables import load_any, sha256_file
+
+    adc, meta = load_any(src)
+    prov = {k: v for k, v in (meta.get("provenance") or {}).items() if k not in ("hwsim_version", "created_utc")}
+    if src.suffix.lower() != ".pt":
+        prov.update(source_table=src.name, source_table_sha256=sha256_file(src))
+    fs = meta["full_scale"]
+    result = export_rtl(adc, out, fmt, form=args.form or "flash", output_code=args.output_code or "offset_binary",
+                        name=args.name, pipeline=bool(args.pipeline), input_format=args.input_format,
+                        level_format=args.level_format, dac=args.dac_bits,
+                        full_scale=full_scale or (fs["min"], fs["max"]), units=args.units or fs["units"],
+                        provenance=prov)
+    d = result["design"]
+    written = ", ".join(_shown(result[role]) for role in ("module", "dac_rom", "testbench", "vectors", "package")
+                        if role in result)
+    line = (f"wrote {written} ({fmt}): {d.form} converter {d.name}, {d.n_levels} levels, {d.code_bits}-bit "
+            f"{d.output_code} code")
+    if d.input_format is not None:
+        line += f", input {d.input_format.name} ({d.input_format.word} bits)"
+    line += f", levels {d.level_format.name} ({d.level_format.word} bits)"
+    if d.pipeline:
+        line += ", pipelined (1 cycle)"
     print(line)
     return 0
 

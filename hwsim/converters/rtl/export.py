@@ -61,6 +61,8 @@ def write_all(files: dict) -> None:
         for tmp, path in staged:
             if path.is_symlink():
                 raise ValueError(f"{path} is a symbolic link; hwsim writes its own files only, never through a link")
+            if path.exists() and not path.is_file():
+                raise ValueError(f"{path} exists and is not a file; nothing was written")
         for tmp, path in staged:
             os.replace(tmp, path)
     except BaseException:

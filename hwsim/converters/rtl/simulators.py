@@ -8,7 +8,8 @@ simulator's exit status, the whole log, and ``passed``, which needs all three of
 (``apt-get install -y iverilog verilator ghdl``).
 
 - :func:`run_icarus`: ``iverilog -g2005`` then ``vvp -n`` (Icarus 11 exits with status 1 after ``$fatal``);
-- :func:`run_verilator`: ``verilator --binary`` (``--main --exe --build --timing``), then the binary
+- :func:`run_verilator` (or :func:`build_verilator` once, then :meth:`VerilatorBuild.run` per vector set):
+  ``verilator --binary`` (``--main --exe --build --timing``), then the binary
   (a ``$fatal`` aborts it with a non-zero status);
 - :func:`run_ghdl`: ``ghdl -a --std=08`` of each file in order, ``ghdl -e`` and ``ghdl -r`` of the top
   (``severity failure`` exits non-zero);
@@ -124,20 +125,60 @@ def run_icarus(files, top: str, data_files=(), *, timeout: float = DEFAULT_TIMEO
         return _verdict("icarus", rc, log + log2, "run", log2.split("\n", 1)[-1])
 
 
+class VerilatorBuild:
+    """A Verilator binary built once (:func:`build_verilator`) and run as often as wanted with different data
+    files (the testbench reads its vectors when it runs, so changed vectors need no new build).
+
+    Call :meth:`close` (or use it as a context manager) to remove its folder.
+    """
+
+    def __init__(self, folder: tempfile.TemporaryDirectory, binary: Path | None, log: str, returncode: int):
+        self._folder, self.binary, self.log, self.returncode = folder, binary, log, returncode
+
+    @property
+    def ok(self) -> bool:
+        """Whether the build succeeded."""
+        return self.binary is not None
+
+    def run(self, data_files=(), *, timeout: float = DEFAULT_TIMEOUT) -> SimResult:
+        """Run the binary in a fresh folder holding ``data_files`` (paths or ``(name, text)`` pairs)."""
+        if self.binary is None:
+            return _verdict("verilator", self.returncode, self.log, "build")
+        with tempfile.TemporaryDirectory(prefix="hwsim_verilator_run_") as tmp:
+            _stage(list(data_files), Path(tmp))
+            rc, log = _run([str(self.binary)], tmp, timeout)
+        return _verdict("verilator", rc, self.log + log, "run", log.split("\n", 1)[-1])
+
+    def close(self) -> None:
+        """Remove the build folder."""
+        self._folder.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def build_verilator(files, top: str, *, timeout: float = DEFAULT_TIMEOUT, optimize: str = "-O0") -> VerilatorBuild:
+    """Build ``files`` (paths or ``(name, text)`` pairs) with ``verilator --binary``, top module ``top``, C++
+    compiled with ``optimize``; see :class:`VerilatorBuild`."""
+    verilator = require("verilator")
+    folder = tempfile.TemporaryDirectory(prefix="hwsim_verilator_")
+    names = _stage(list(files), Path(folder.name))
+    cmd = [verilator, "--binary", "--top-module", top, "--Mdir", "obj", "-o", "sim", "-CFLAGS", optimize,
+           "--build-jobs", "1", *names]
+    rc, log = _run(cmd, folder.name, timeout)
+    binary = Path(folder.name) / "obj" / "sim"
+    return VerilatorBuild(folder, binary if rc == 0 and binary.is_file() else None, log, rc)
+
+
 def run_verilator(files, top: str, data_files=(), *, timeout: float = DEFAULT_TIMEOUT,
                   optimize: str = "-O0") -> SimResult:
     """Build ``files`` with ``verilator --binary`` (top module ``top``, C++ compiled with ``optimize``) and run
     the binary in a temporary folder holding ``data_files``."""
-    verilator = require("verilator")
-    with tempfile.TemporaryDirectory(prefix="hwsim_verilator_") as tmp:
-        names = _stage(_inputs(files, data_files), Path(tmp))[:len(list(files))]
-        cmd = [verilator, "--binary", "--top-module", top, "-Wno-fatal", "--Mdir", "obj", "-o", "sim",
-               "-CFLAGS", optimize, "--build-jobs", "1", *names]
-        rc, log = _run(cmd, tmp, timeout)
-        if rc:
-            return _verdict("verilator", rc, log, "build")
-        rc, log2 = _run([str(Path(tmp) / "obj" / "sim")], tmp, timeout)
-        return _verdict("verilator", rc, log + log2, "run", log2.split("\n", 1)[-1])
+    with build_verilator(files, top, timeout=timeout, optimize=optimize) as build:
+        return build.run(data_files, timeout=timeout)
 
 
 def run_ghdl(files, top: str, data_files=(), *, timeout: float = DEFAULT_TIMEOUT) -> SimResult:
@@ -195,4 +236,5 @@ def lint_verilator_package(text: str, package: str, *, timeout: float = DEFAULT_
 
 
 __all__ = ["PACKAGES", "SimResult", "SimulatorMissing", "analyse_ghdl", "have", "lint_verilator",
-           "lint_verilator_package", "require", "run_ghdl", "run_icarus", "run_verilator"]
+           "lint_verilator_package", "require", "run_ghdl", "run_icarus", "run_verilator", "build_verilator",
+           "VerilatorBuild"]
