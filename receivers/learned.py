@@ -181,7 +181,7 @@ class Hybrid(Detector):
 
 
 #: What stands in for a hardware-in-the-loop receiver's converters (``converters``).
-Converters = Literal["ideal", "dac", "impaired", "external"]
+Converters = Literal["ideal", "dac", "impaired", "external", "rtl"]
 CONVERTERS = get_args(Converters)
 
 
@@ -201,6 +201,9 @@ class HardwareInTheLoop(Hybrid):
       ``impaired`` bank, :class:`hwsim.converters.hardware.ImpairedBank`);
     - ``external``: the table served by the reference emulator (``python -P -m hwsim.converters.emulator``)
       in a subprocess, over pipes (the ``external`` bank, :class:`hwsim.converters.hardware.ExternalBank`).
+    - ``rtl``: the table exported as a flash converter's Verilog and simulated in Verilator on every
+      sample (the ``rtl`` bank, :class:`hwsim.converters.hardware.RTLBank`; Verilator must be installed):
+      the same decisions as ``ideal``, through the RTL.
 
     Each is the converter bank of that name configured with the receiver's learned table
     (``bank.backend(table, p)``, :mod:`hwsim.converters.hardware`); the same banks convert the antenna
@@ -329,7 +332,7 @@ class HardwareInTheLoop(Hybrid):
     def converter_bank(self):
         """The converter bank that stands in for the receiver's converters (None for ``converters = "ideal"``:
         its own learned table), as the ``adc`` bank of that name would be configured."""
-        from hwsim.converters.hardware import DACRoundedBank, ExternalBank, ImpairedBank
+        from hwsim.converters.hardware import DACRoundedBank, ExternalBank, ImpairedBank, RTLBank
 
         p = self.params
         if p["converters"] == "dac":
@@ -338,6 +341,8 @@ class HardwareInTheLoop(Hybrid):
             return ImpairedBank(offset_lsb=p["offset_lsb"], chip_seed=p["chip_seed"])
         if p["converters"] == "external":
             return ExternalBank()
+        if p["converters"] == "rtl":
+            return RTLBank()
         return None
 
     def _backend(self):

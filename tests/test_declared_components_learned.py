@@ -87,7 +87,7 @@ def test_the_literals_are_the_modules_tables():
                                              "passing_gradient, clipped_passing_gradient, ste, got 'slow'"),
     ({"type": "hybrid", "trainset": "snr"}, "receiver.trainset must be one of optimal, csi, got 'snr'"),
     ({"type": "hil", "converters": "fpga"}, "receiver.converters must be one of ideal, dac, impaired, external, "
-                                            "got 'fpga'"),
+                                            "rtl, got 'fpga'"),
     ({"type": "hil", "converters": "dac"}, "receiver.dac_bits must be >= 1"),
     ({"type": "task_hybrid", "training": "slow"}, "receiver.training must be one of soft_to_hard, "),
     ({"type": "learned", "snr_groups": 9}, r"receiver.snr_groups \(9\) must not exceed receiver.batch_frames"),

@@ -131,15 +131,26 @@ def test_hardware_in_the_loop_backends_reproduce_the_learned_table(trained, tmp_
 
 
 def test_hil_sweep_quick(tmp_path):
+    """The hil study's quick run; its RTL curve needs Verilator, and without it that curve's points fail
+    with the package to install while the others are saved."""
+    import os
+    import shutil
+
+    rtl = shutil.which("verilator") is not None
+    env = {**os.environ, "HWSIM_RTL_CACHE": str(tmp_path / "rtl-cache")}
     r = subprocess.run([sys.executable, "-m", "hwsim.cli", "sweep", "hil", "--quick", "--quiet", "--out",
-                        str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+                        str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    if rtl:
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode != 0 and "apt-get install -y verilator" in r.stderr, r.stderr
     from hwsim.engine.results import read_results
 
-    rows = read_results(tmp_path / "results.csv")
+    rows = read_results(tmp_path / "run" / "results.csv")
+    rows = [row for row in rows if row["ber"] != ""]
     assert {row["curve"] for row in rows} == {"ideal learned table", "8-bit threshold DAC", "10-bit threshold DAC",
                                             "comparator offsets 0.1 LSB", "comparator offsets 0.3 LSB",
-                                            "external emulator"}
+                                            "external emulator"} | ({"RTL (Verilator)"} if rtl else set())
     ber = {(row["curve"], float(row["snr_db"])): float(row["ber"]) for row in rows}
     assert all(ber[c, 14.0] < 1e-3 for c, _ in ber)
 

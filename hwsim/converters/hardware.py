@@ -21,11 +21,17 @@ per Q rail of each input (a real link: one per input):
   (``python -P -m hwsim.converters.emulator``) serving the table, or the program ``command`` (given the
   table file as ``--table PATH``); one process per table and converter count, shared by the points a
   worker runs and closed at exit. What the program does to the codes is its own: no cells.
+- ``rtl``: the table exported as Verilog (:func:`hwsim.converters.rtl.design`, ``form`` flash or
+  requantizer, its ``output_code``) and run in the Verilator HDL simulator on every sample
+  (:mod:`hwsim.converters.rtl.loop`: the module is compiled once into a cached program that speaks the
+  external backend protocol); one process per design and converter count, closed at exit. The flash
+  form's codes are the table's exactly; the requantizer's are those of its fixed-point sample word.
+  Verilator must be installed (``apt-get install -y verilator``).
 
 The converters of bank ``b`` for ``p`` real converters and a given table are ``b.backend(table, p)`` (an
 :class:`~hwsim.converters.backends.ADCBackend`: ``convert(z [B, p]) -> codes [B, p]``); the ``hil`` receiver
 (:class:`hwsim.receivers.learned.HardwareInTheLoop`) builds its converters this way, with its learned
-table: its ``converters = "dac"``, ``"impaired"`` and ``"external"`` are these banks.
+table: its ``converters = "dac"``, ``"impaired"``, ``"external"`` and ``"rtl"`` are these banks.
 
 Converter order: the rails of ``y`` [F, L, N] are stacked as ``[Re y_1 .. Re y_N, Im y_1 .. Im y_N]``
 (``p = 2N``), or ``[y_1 .. y_N]`` on a real link (``p = N``); converter ``j`` always converts the same rail.
@@ -36,6 +42,7 @@ from __future__ import annotations
 import functools
 import json
 import shlex
+from typing import Literal
 
 import numpy as np
 
@@ -316,5 +323,98 @@ def _external(key: str):
     return backend
 
 
-__all__ = ["DACRoundedBank", "ExternalBank", "HardwareBank", "ImpairedBank", "MeasuredBank", "TABLE_DESIGNS",
-           "design_table", "rounded_table"]
+#: Forms of an exported converter the ``rtl`` bank simulates.
+RTLForm = Literal["flash", "requantizer"]
+#: Output codes of an exported converter (:data:`hwsim.converters.rtl.codes.OUTPUT_CODES`).
+RTLOutputCode = Literal["offset_binary", "twos_complement", "gray"]
+#: HDL simulators of the ``rtl`` bank (:data:`hwsim.converters.rtl.loop.SIMULATORS`).
+RTLSimulator = Literal["verilator"]
+
+
+@register("adc", "rtl")
+class RTLBank(HardwareBank):
+    """The table as exported RTL, simulated in Verilator on every sample (see the module text).
+
+    Parameters
+    ----------
+    table, bits, agc, scale
+        As for every hardware bank (:class:`HardwareBank`).
+    form : str
+        ``flash`` (comparators at the table's thresholds, then the module's thermometer-to-code logic:
+        the table's codes exactly) or ``requantizer`` (a fixed-point sample word compared with integer
+        thresholds).
+    output_code : str
+        The module's output code (offset binary, two's complement or Gray), decoded back to code indices.
+    input_bits : int
+        Bits of the requantizer's sample word (0: the design's default); flash converters take none.
+    simulator : str
+        The HDL simulator (``verilator``).
+    """
+
+    def __init__(self, *, table: str = "uniform", bits: int = 3, form: RTLForm = "flash",
+                 output_code: RTLOutputCode = "offset_binary", input_bits: int = 0,
+                 simulator: RTLSimulator = "verilator", agc: AGC = "ideal", scale: float = 1.0):
+        super().__init__(table=table, bits=bits, agc=agc, scale=scale)
+        p = self.params
+        _checks.integer("adc.input_bits", p["input_bits"], minimum=0, maximum=62)
+        if p["form"] == "flash" and p["input_bits"] != 0:
+            raise ValueError(f"adc.input_bits = {p['input_bits']} sets the sample word of the requantizer; a flash "
+                             "converter compares the analog sample, so the value would do nothing (set "
+                             "adc.form = \"requantizer\" or leave adc.input_bits at 0)")
+        if p["form"] == "requantizer" and p["input_bits"] == 1:
+            raise ValueError("adc.input_bits must be 0 (the design's default) or at least 2 (a signed sample word), "
+                             "got 1")
+
+    def design(self, table):
+        """The exported design (:func:`hwsim.converters.rtl.design`) of ``table`` with this bank's settings."""
+        from .rtl import design
+
+        p = self.params
+        options = {"form": p["form"], "output_code": p["output_code"], "pipeline": False}
+        if p["input_bits"]:
+            options["input_format"] = rtl_input_format(table, p["input_bits"])
+        return design(table, **options)
+
+    def backend(self, table, converters: int):
+        """``converters`` converters of ``table`` as the module simulated in Verilator (an
+        :class:`~hwsim.converters.backends.ExternalBackend`, started once per design and converter count)."""
+        p = self.params
+        spec = {"thresholds": table.thresholds.tolist(), "levels": table.levels.tolist(), "p": int(converters),
+                "form": p["form"], "output_code": p["output_code"], "input_bits": p["input_bits"],
+                "simulator": p["simulator"]}
+        return _rtl(json.dumps(spec, sort_keys=True))
+
+
+def rtl_input_format(table, word: int):
+    """The ``word``-bit signed sample word of a requantizer of ``table``: the word the design takes by default
+    with another length (the most fraction bits whose range holds the table's default full scale,
+    :func:`hwsim.converters.fixed_point.default_full_scale`)."""
+    from hwsim.qformat import QFormat
+
+    from .fixed_point import default_full_scale
+
+    lo, hi = default_full_scale(table)
+    return QFormat.covering(max(abs(float(lo)), abs(float(hi))), int(word), signed=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _rtl(key: str):
+    """One simulation process per design and converter count, shared by a worker's points, closed at exit."""
+    import atexit
+
+    from .adc import ThresholdADC
+    from .rtl import loop
+
+    spec = json.loads(key)
+    table = ThresholdADC(spec["thresholds"], spec["levels"])
+    bank = RTLBank(form=spec["form"], output_code=spec["output_code"], input_bits=spec["input_bits"],
+                   simulator=spec["simulator"])
+    d = bank.design(table)
+    backend = loop.backend(d, spec["p"], simulator=spec["simulator"],
+                           name=f"RTL {spec['form']} converters ({spec['output_code']}) in Verilator")
+    atexit.register(backend.close)
+    return backend
+
+
+__all__ = ["DACRoundedBank", "ExternalBank", "HardwareBank", "ImpairedBank", "MeasuredBank", "RTLBank",
+           "TABLE_DESIGNS", "design_table", "rounded_table", "rtl_input_format"]

@@ -20,9 +20,10 @@ How the simulation starts
    the same design at the same time wait for the first and use its program.
 2. **Cache.** The folder's name is a hash of the Verilog text, the harness text, the Verilator
    version and the build flags, under ``$HWSIM_RTL_CACHE`` if set, else ``$XDG_CACHE_HOME/hwsim/rtl``,
-   else ``~/.cache/hwsim/rtl``. A flash converter's module does not depend on its thresholds (they are
-   the comparators', outside the module), so one program serves every table with the same level count
-   and output code; a requantizer's module holds its integer thresholds, so each table builds once.
+   else ``~/.cache/hwsim/rtl``: a design is compiled once (a few seconds) and every later simulation
+   of it, in any process, starts the cached program. A flash module holds no thresholds (they are the
+   comparators', outside it: the program takes them on its command line), but its text names the
+   table's full scale and provenance in comments, so each table still has its own program.
 3. **Run.** :func:`backend` starts ``sim`` (flash: ``sim --thresholds T1 .. T(M-1)``, the comparator
    thresholds as exact hexadecimal floats) under :class:`~hwsim.converters.backends.ExternalBackend`,
    which speaks the external backend protocol, version 2, over its stdin and stdout, with every
@@ -253,9 +254,10 @@ def harness_source(d) -> str:
                  f"    w &= {(1 << lw) - 1}ull;\n"
                  f"    return (w >> {lw - 1}) ? (int64_t)w - (int64_t)(1ull << {lw}) : (int64_t)w;\n"
                  f"}}\n")
-        check_level = ("            if (level_of((uint64_t)top->level) != LEVEL[c]) {\n"
-                       "                say(\"the module's level port reads \" + std::to_string(level_of((uint64_t)top->level))"
-                       " + \" for code \" + std::to_string(c) + \", not the level ROM's \" + std::to_string(LEVEL[c]));\n"
+        check_level = ("            const int64_t lv = level_of((uint64_t)top->level);\n"
+                       "            if (lv != LEVEL[c]) {\n"
+                       "                say(\"the module's level port reads \" + std::to_string(lv) + \" for code \"\n"
+                       "                    + std::to_string(c) + \", not the level ROM's \" + std::to_string(LEVEL[c]));\n"
                        "                return 1;\n"
                        "            }\n")
         args = ("    if (argc != 1) { say(\"usage: sim (no arguments)\"); return 1; }\n")
@@ -435,8 +437,9 @@ def build(d, *, cache_dir=None, simulator: str = "verilator") -> Build:
         try:
             atomic_write_text(work / "module.v", d.verilog)
             atomic_write_text(work / "harness.cpp", harness)
-            argv = [exe, *BUILD_FLAGS, "--top-module", d.name, "--prefix", f"V{d.name}", "-Mdir", "obj",
-                    "-o", "sim", "module.v", "harness.cpp"]
+            jobs = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+            argv = [exe, *BUILD_FLAGS, "-j", str(jobs), "--top-module", d.name, "--prefix", f"V{d.name}",
+                    "-Mdir", "obj", "-o", "sim", "module.v", "harness.cpp"]
             try:
                 r = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -521,5 +524,5 @@ def backend(d, n_converters: int, *, cache_dir=None, simulator: str = "verilator
                       name=name)
 
 
-__all__ = ["BUILD_FLAGS", "Build", "HDLSimulatorMissing", "INSTALL", "RTLBackend", "SIMULATORS", "backend", "build", "cache_key",
-           "cache_root", "command", "find_verilator", "harness_source", "verilator_version"]
+__all__ = ["BUILD_FLAGS", "Build", "HDLSimulatorMissing", "INSTALL", "RTLBackend", "SIMULATORS", "backend", "build",
+           "cache_key", "cache_root", "command", "find_verilator", "harness_source", "verilator_version"]
