@@ -287,3 +287,48 @@ def test_missing_simulator_names_the_package(monkeypatch):
     with pytest.raises(sims.SimulatorMissing, match="Debian package iverilog .*apt-get install -y iverilog verilator "
                                                      "ghdl"):
         sims.run_icarus([("a.v", "module a; endmodule\n")], "a")
+
+
+# ---------------------------------------------------------------------- vector quantizers
+def _vq_codebooks():
+    from hwsim.quantizers.vq import lbg
+
+    rng = np.random.default_rng(0)
+    lbg16, _ = lbg(rng.normal(size=(1000, 2)), 16, rng, iters=10)
+    ang = np.arange(6) * np.pi / 3
+    a2 = np.vstack(([0.0, 0.0], np.c_[np.cos(ang), np.sin(ang)]))        # A2 lattice points around the origin
+    return {"vq_lbg16": lbg16, "vq_a2": a2}
+
+
+def test_vq_nearest_codeword_module_lints_and_passes_its_vectors():
+    from hwsim.converters.rtl.vq import vq_design, vq_files
+
+    need_tool("verilator", "iverilog", "vvp")
+    for name, cb in _vq_codebooks().items():
+        d = vq_design(cb, name)
+        ok, log = sims.lint_verilator(d.verilog, name)
+        assert ok, log
+        f = vq_files(d, f"{name}_vectors.memh")
+        src = [(f"{name}.v", f["module"]), (f"{name}_tb.v", f["testbench"])]
+        r = sims.run_icarus(src, f"{name}_tb", [(f"{name}_vectors.memh", f["vectors"])])
+        assert r.passed, r.log
+        lines = f["vectors"].split("\n")
+        k = next(i for i, line in enumerate(lines) if line and not line.startswith("//"))
+        lines[k] = f"{int(lines[k].split()[0], 16) ^ 1:0{len(lines[k].split()[0])}x}"
+        r = sims.run_icarus(src, f"{name}_tb", [(f"{name}_vectors.memh", "\n".join(lines))])
+        assert not r.passed and r.returncode != 0 and f"MISMATCH {name} vector 0" in r.log
+
+
+def test_vq_reference_is_exact_nearest_with_ties_to_the_lowest_index():
+    from hwsim.converters.rtl.vq import vq_design
+
+    d = vq_design(_vq_codebooks()["vq_a2"], "vq_a2", input_format="Q3.8")
+    c = d.codeword_ints
+    s = np.random.default_rng(2).integers(-600, 600, (3000, 2))
+    dist = ((s[:, None, :] - c[None]) ** 2).sum(-1)
+    idx = d.index_of_ints(s)
+    np.testing.assert_array_equal(dist[np.arange(len(s)), idx], dist.min(1))
+    first = np.array([np.flatnonzero(row == row.min())[0] for row in dist])
+    np.testing.assert_array_equal(idx, first)
+    pair = vq_design([[2.0, 0.0], [0.0, 0.0], [-2.0, 0.0]], "vq_pair", input_format="Q3.8")
+    np.testing.assert_array_equal(pair.index_of_ints([[256, 0], [-256, 5], [-256, -5], [0, 0]]), [0, 1, 1, 1])

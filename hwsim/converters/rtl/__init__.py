@@ -15,6 +15,8 @@ testbenches, and the HDL simulators that run it (in the Monte Carlo loop too).
 - :mod:`~hwsim.converters.rtl.export`: :func:`export_rtl`, all files of one export, all or nothing
   (the CLI's ``hwsim adc export --format verilog|vhdl|sv-package``).
 - :mod:`~hwsim.converters.rtl.simulators`: run a testbench in Icarus Verilog, Verilator or GHDL.
+- :mod:`~hwsim.converters.rtl.vq`: the nearest-codeword module of a small vector quantizer's codebook
+  (Verilog, golden vectors, testbench).
 """
 
 from .design import FORMS, RTLDesign, check_name, design
