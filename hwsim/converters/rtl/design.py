@@ -334,7 +334,8 @@ def _level_ints(g: np.ndarray, fmt: QFormat) -> np.ndarray:
     bad = np.flatnonzero((ints < fmt.lo_int) | (ints > fmt.hi_int))
     if bad.size:
         k = int(bad[0])
-        raise ValueError(f"level_format {fmt.describe()} cannot hold level g_{k} = {float(g[k])!r} (it would saturate); "
+        raise ValueError(f"level_format {fmt.describe()} cannot hold level g_{k} = {float(g[k])!r} (it would "
+                         "saturate); "
                          "use a level format with a wider range")
     return ints.astype(np.int64)
 

@@ -73,7 +73,8 @@ def verilog_testbench(entries, top: str) -> str:
         total += n
         sig = " signed" if d.form == "requantizer" else ""
         port = "therm" if d.form == "flash" else "sample"
-        out += [f"    // design {j}: {d.name} ({d.form}, {d.output_code}, {'pipelined' if d.pipeline else 'combinational'})",
+        timing = "pipelined" if d.pipeline else "combinational"
+        out += [f"    // design {j}: {d.name} ({d.form}, {d.output_code}, {timing})",
                 f"    reg [{v.word_bits - 1}:0] vec{j} [0:{n - 1}];",
                 f"    reg{sig} [{d.input_bits - 1}:0] in{j};",
                 f"    wire [{d.code_bits - 1}:0] code{j};"]
@@ -85,7 +86,7 @@ def verilog_testbench(entries, top: str) -> str:
         ih, il = f["input"]
         ch, cl = f["code"]
         bad = f"code{j} !== vec{j}[i][{ch}:{cl}]"
-        exp = f"expected code %h"
+        exp = "expected code %h"
         got = "got code %h"
         args_exp = [f"vec{j}[i][{ch}:{cl}]"]
         args_got = [f"code{j}"]
