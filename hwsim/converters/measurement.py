@@ -516,7 +516,7 @@ class CaptureAnalysis:
         lines.append("missing codes: " + (", ".join(map(str, self.missing_codes)) if self.missing_codes else "none"))
         if self.table is not None:
             lines.append(f"table:        {self.table.n_levels} levels ({self.levels_source})"
-                         + (f"; codes {', '.join(map(str, self.merged_codes))} merged away (never seen)"
+                         + (f"; code(s) {', '.join(map(str, self.merged_codes))} merged away (never seen)"
                             if self.merged_codes else ""))
         else:
             lines.append("table:        none (fewer than two codes seen)")
@@ -622,7 +622,8 @@ def analyze_codes(codes, n_levels: int, *, stimulus: str, amplitude: float | Non
     std = np.where(measured, np.abs(dtdp) * np.sqrt(p * (1 - p) / n), np.nan)
     missing = tuple(int(k) for k in np.flatnonzero(hits == 0))
     if missing:
-        notes.append(f"codes {', '.join(map(str, missing))} never occur (missing codes)"
+        notes.append((f"codes {', '.join(map(str, missing))} never occur" if len(missing) > 1 else
+                      f"code {missing[0]} never occurs") + " (missing codes)"
                      + ("; transitions next to an end code never seen are not measured (NaN): the stimulus did not "
                         "overdrive the converter" if hits[0] == 0 or hits[-1] == 0 else ""))
     if 0 < hits[0] < 0.001 * n or 0 < hits[-1] < 0.001 * n:
@@ -650,8 +651,8 @@ def analyze_codes(codes, n_levels: int, *, stimulus: str, amplitude: float | Non
             else:
                 notes.append("only two codes were seen and no nominal table gives their levels: no table")
     if merged and table is not None:
-        notes.append(f"the table holds the {seen.size} codes seen: the cells of codes {', '.join(map(str, merged))} "
-                     "are merged into their neighbours")
+        notes.append(f"the table holds the {seen.size} codes seen: the cell{'s' if len(merged) > 1 else ''} of code"
+                     f"{'s' if len(merged) > 1 else ''} {', '.join(map(str, merged))} merged into the neighbours")
     spectrum = None
     if stimulus == "sine":
         if not time_ordered:
