@@ -383,40 +383,54 @@ class CaptureAnalysis:
         The converter's level count ``M``.
     stimulus : str
         ``"sine"`` or ``"ramp"``.
-    amplitude, offset : float
-        The stimulus's ``A`` and ``C`` used (input units).
+    amplitude : float
+        The stimulus's amplitude ``A`` used (input units).
+    offset : float
+        The stimulus's offset ``C`` used (input units).
     amplitude_source : str
-        ``"given"``, or how they were fitted.
+        ``"given"``, or how ``A`` and ``C`` were fitted.
     n_samples : int
         Codes in the capture ``N``.
-    hits : numpy.ndarray, int64 [M]
-        Hits of each code.
-    transition_levels : numpy.ndarray [M-1]
-        :math:`T_1 .. T_{M-1}`, NaN where not measured.
-    transition_std : numpy.ndarray [M-1]
-        Their standard uncertainties (binomial, delta method).
-    dnl : numpy.ndarray [M-2]
-        DNL of the inner codes (LSB, end-point code width).
-    inl_endpoint, inl_best_fit : numpy.ndarray [M-1]
-        INL (LSB) against the end-point line and the least-squares line.
-    deviation_lsb : numpy.ndarray [M-1] or None
-        ``(T - T_nominal) / Q_nominal`` when there is a nominal converter.
-    lsb_endpoint, lsb_best_fit : float
-        The code widths of the two lines (input units).
-    missing_codes : tuple of int
+    hits : numpy.ndarray
+        Hits of each code (int64, shape ``[M]``).
+    transition_levels : numpy.ndarray
+        :math:`T_1 .. T_{M-1}` (shape ``[M-1]``), NaN where not measured.
+    transition_std : numpy.ndarray
+        Their standard uncertainties (binomial, delta method; shape ``[M-1]``).
+    dnl : numpy.ndarray
+        DNL of the inner codes (LSB of the end-point line; shape ``[M-2]``).
+    inl_endpoint : numpy.ndarray
+        INL (LSB) against the end-point line (shape ``[M-1]``).
+    inl_best_fit : numpy.ndarray
+        INL (LSB) against the least-squares line (shape ``[M-1]``).
+    deviation_lsb : numpy.ndarray or None
+        ``(T - T_nominal) / Q_nominal`` when there is a nominal converter (shape ``[M-1]``).
+    lsb_endpoint : float
+        The code width of the end-point line (input units).
+    lsb_best_fit : float
+        The code width (slope) of the least-squares line (input units).
+    missing_codes : tuple
         Codes with no hits.
-    merged_codes : tuple of int
+    merged_codes : tuple
         Codes the table leaves out (the missing ones).
-    sinad_db, sfdr_db, thd_db, enob : float or None
-        Spectral figures of a sine capture (None for a ramp, or a capture with gaps in time).
+    sinad_db : float or None
+        SINAD (dB) of a sine capture; None for a ramp, or a capture with gaps in time.
+    sfdr_db : float or None
+        SFDR (dBc), likewise.
+    thd_db : float or None
+        THD (dBc, harmonics 2 to 6), likewise.
+    enob : float or None
+        ENOB (bits), likewise.
     spectrum : dict or None
         :func:`sine_spectrum`'s result.
     full_scale : tuple or None
         The full scale given.
+    levels_source : str
+        Where the table's levels come from.
     source : dict
         Where the codes came from (capture file, its SHA-256, converter).
-    notes : tuple of str
-        What the analysis did that a reader should know.
+    notes : tuple
+        What the analysis did that a reader should know (text).
     """
 
     table: ThresholdADC | None

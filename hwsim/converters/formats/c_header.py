@@ -111,7 +111,7 @@ def sniff(path: Path, head: bytes) -> None:
         raise ValueError(f"{path} is not a C header table written by hwsim: its first line must be '/*' (the "
                          "comment block that gives the full scale, the DAC and the level format), but the file "
                          f"starts with {head[:48]!r}")
-    sniff_title(path, head[head.index(b"\n") + 1:], " *", "a C header table")
+    sniff_title(path, head.split(b"\n", 1)[1], " *", "a C header table")
 
 
 _DEFINE = re.compile(rf"#define {_C_PREFIX}_([A-Z_]+) \(?({NUM})\)?(?:  /\*.*\*/)?")

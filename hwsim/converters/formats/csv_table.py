@@ -131,7 +131,8 @@ def _csv_rows(src: str, lines: list[str], first: int) -> list[list[str]]:
 
 
 def read(path: Path, data: bytes, max_bytes: int) -> dict:
-    """The canonical document of a CSV table, exported or plain (checked afterwards by :mod:`hwsim.converters.tables`)."""
+    """The canonical document of a CSV table, exported or plain (checked afterwards by
+    :mod:`hwsim.converters.tables`)."""
     src = str(path)
     plain = not data.startswith(_CSV_MAGIC.encode())
     if plain and data.startswith(_BOM):
