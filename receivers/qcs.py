@@ -27,14 +27,27 @@ measurements themselves, so :math:`b = R N / M` (with :math:`N = 20, M = K = 10`
   eq. (33), evaluated at the cell centres), which every reported number uses and which exports
   like any learned converter (:attr:`DeepQCS.table`, a :class:`~hwsim.converters.adc.ThresholdADC`).
 - ``ce_decnet``: the same training without EncNet: the SHQ quantizes each measurement and DecNet
-  (:math:`M \to 4N \to 4N \to 4N \to N`) estimates :math:`x`.
+  (:math:`M \to 4N \to 4N \to 4N \to N`) estimates :math:`x`. With the paper's fixed grid over
+  :math:`[-0.8, 0.8]` (``grid = "paper"``, the default) the measurements, of standard deviation
+  :math:`\sqrt{S/M + \sigma^2} \approx 0.447`, overrun it: about 7.8% of them lie beyond :math:`\pm 0.8` and
+  saturate at every rate, which floors CE-DecNet at high rates. ``grid = "matched"`` scales the grid to the
+  thresholds of the MSE-optimal uniform quantizer of the measurements (:func:`matched_grid_scale`; at 8 bits a
+  factor 2.55, outer thresholds :math:`\pm 2.05 \approx \pm 4.6` standard deviations, 0.02% saturated).
 - ``ce_usq_omp``: each measurement quantized by a uniform quantizer (its support chosen for the
   least quantization MSE on training measurements), orthogonal matching pursuit with the known
   sparsity :math:`S` (scikit-learn's ``orthogonal_mp``).
 - ``ce_usq_l1``, ``ce_sq_l1``: uniform, resp. Lloyd (:func:`lloyd_quantizer`, designed on the pooled
   training measurements) quantizers, then the quadratically constrained basis pursuit :math:`\min \|x\|_1` s.t. :math:`\|\tilde y - \Phi x\|_2 \le \mu_{qc}`,
-  :math:`\mu_{qc} = \sqrt{\sigma_n}\,(1 + 1/I)` (the paper's choice, :math:`\sigma_n` the noise
-  standard deviation). It is solved exactly from the lasso path (scikit-learn's ``lars_path_gram``,
+  :math:`\mu_{qc} = \sqrt{\sigma_n}\,(1 + 1/I)` (the paper's choice). hwsim reads it literally by default
+  (``mu_rule = "paper"``): :math:`\sigma_n` the noise standard deviation, :math:`\mu_{qc} = 0.1\,(1 + 1/I)` at
+  :math:`\sigma^2 = 10^{-4}`. The other reading, :math:`\sqrt{\sigma_n}` the noise vector's norm
+  :math:`\sigma\sqrt M` (``"noise_norm"``, :math:`0.0316\,(1 + 1/I)`), is 0.12-0.37 dB worse at
+  :math:`R \le 2` and 0.37, 0.52, 0.66 dB better at :math:`R = 3, 3.5, 4` (``scripts/qcs_baselines.py``: the
+  same 10 000 test vectors per rate, 95% intervals of :math:`\pm 0.06`-:math:`0.11` dB); ``"genie"`` tunes
+  :math:`\mu` per point on validation vectors over the paper's 56 candidates (its own check on the choice,
+  :func:`genie_mu`) matches or beats the better closed form at every rate (by up to 0.22 dB, at :math:`R = 1`);
+  the paper's per-vector oracle CE-USQ-L1* (the best of the 56 for each vector, knowing :math:`x`) is a further
+  0.5-0.65 dB below. It is solved exactly from the lasso path (scikit-learn's ``lars_path_gram``,
   the solutions of basis pursuit denoising for every penalty): the residual norm grows along the
   path, and the constrained solution is the path's point where it equals :math:`\mu_{qc}`, found
   on the path's piecewise-linear segment in closed form (:func:`bp_constrained`).
@@ -46,7 +59,12 @@ unlimited training set). The paper trains for up to :math:`10^7` steps of batch 
 ``h_max`` and :math:`\beta` from 0 to 1 over the first ``anneal`` fraction of the steps
 (:math:`\alpha = (h^{\max} - h^{\rm init}) / (\text{anneal}\cdot\text{steps})`,
 :math:`\beta = 1 / (\text{anneal}\cdot\text{steps})`), after which training continues at
-:math:`h^{\max}`, :math:`\beta = 1`. Two changes for the short schedule: the step floor
+:math:`h^{\max}`, :math:`\beta = 1`: this ramp (``steepness = "ramp"``) is the default. The schedule as
+printed cannot do what the paper says: :math:`\alpha = 10^{-5}` per step takes :math:`h` from 5 to at most
+105 in :math:`10^7` steps, never to :math:`h^{\max} = 300`; ``steepness = "paper"`` runs it literally
+(:math:`h \le h^{\rm init} + 10^{-5} t`: 5.15 after 15 000 steps) and ``"paper_scaled"`` runs its
+:math:`10^7`-step trajectory compressed into ``steps`` (ending at :math:`h = 105`), see
+:func:`steepness_schedule`. Two changes for the short schedule: the step floor
 :math:`\eta^{\min}` is :math:`3 \cdot 10^{-3}` (the paper's :math:`10^{-4}` suits :math:`10^7` steps;
 it stalls in :math:`10^4`), the levels' step is :math:`\max(10^{-5}, 10^{-3}/\sqrt t)` (paper:
 :math:`\max(5 \cdot 10^{-7}, 5 \cdot 10^{-5}/\sqrt t)`), and after the ramp the steps decay (cosine) to 1%
@@ -61,6 +79,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Literal
 
 import numpy as np
 
@@ -238,37 +257,66 @@ def bp_constrained(phi: np.ndarray, y_tilde: np.ndarray, mu: float) -> np.ndarra
     -------
     x_hat : array [B, N]
     """
+    mu = _checks.real("mu", mu, nonnegative=True)
+    return bp_constrained_grid(phi, y_tilde, [mu])[0]
+
+
+def bp_constrained_grid(phi: np.ndarray, y_tilde: np.ndarray, mus) -> np.ndarray:
+    r""":func:`bp_constrained` for several constraints :math:`\mu` at once, from one lasso path per row.
+
+    The path does not depend on :math:`\mu`, so a whole grid of constraints costs one path per row plus a
+    closed-form crossing per :math:`\mu`; the result for each :math:`\mu` equals :func:`bp_constrained`'s.
+
+    Parameters
+    ----------
+    phi : array [M, N]
+    y_tilde : array [B, M]
+    mus : sequence of float
+        Constraints :math:`\mu \ge 0` (at least one).
+
+    Returns
+    -------
+    x_hat : array [len(mus), B, N]
+    """
     from sklearn.linear_model import lars_path_gram
 
     phi = np.asarray(phi, dtype=np.float64)
     y_tilde = np.atleast_2d(np.asarray(y_tilde, dtype=np.float64))
-    mu = _checks.real("mu", mu, nonnegative=True)
+    mus = [_checks.real("mu", v, nonnegative=True) for v in np.atleast_1d(np.asarray(mus, dtype=np.float64))]
+    if not mus:
+        raise ValueError("mus must hold at least one constraint mu >= 0, got none")
     m, n = phi.shape
     gram = phi.T @ phi
-    out = np.zeros((y_tilde.shape[0], n))
+    out = np.zeros((len(mus), y_tilde.shape[0], n))
     for b, y in enumerate(y_tilde):
         yy = float(y @ y)
-        if yy <= mu * mu:
-            continue
+        if yy <= max(mus) ** 2:
+            todo = [j for j, mu in enumerate(mus) if yy > mu * mu]
+            if not todo:
+                continue
+        else:
+            todo = range(len(mus))
         xy = phi.T @ y
         _, _, coefs = lars_path_gram(Xy=xy, Gram=gram, n_samples=m, method="lasso")
         # residual norms^2 at the knots: ||y||^2 - 2 c.Xy + c^T G c
         res = yy - 2 * (coefs.T @ xy) + np.einsum("ik,ij,jk->k", coefs, gram, coefs)
-        below = np.nonzero(res <= mu * mu)[0]
-        if below.size == 0:
-            out[b] = coefs[:, -1]
-            continue
-        k = int(below[0])  # k >= 1: the path starts at x = 0, residual ||y|| > mu
-        c0, d = coefs[:, k - 1], coefs[:, k] - coefs[:, k - 1]
-        r0 = y - phi @ c0
-        pd = phi @ d
-        a2, a1, a0 = float(pd @ pd), -2.0 * float(r0 @ pd), float(r0 @ r0) - mu * mu
-        if a2 <= 0:
-            tau = 1.0
-        else:
-            disc = max(a1 * a1 - 4 * a2 * a0, 0.0)
-            tau = min(max((-a1 - math.sqrt(disc)) / (2 * a2), 0.0), 1.0)  # the first crossing
-        out[b] = c0 + tau * d
+        for j in todo:
+            mu = mus[j]
+            below = np.nonzero(res <= mu * mu)[0]
+            if below.size == 0:
+                out[j, b] = coefs[:, -1]
+                continue
+            k = int(below[0])  # k >= 1: the path starts at x = 0, residual ||y|| > mu
+            c0, d = coefs[:, k - 1], coefs[:, k] - coefs[:, k - 1]
+            r0 = y - phi @ c0
+            pd = phi @ d
+            a2, a1, a0 = float(pd @ pd), -2.0 * float(r0 @ pd), float(r0 @ r0) - mu * mu
+            if a2 <= 0:
+                tau = 1.0
+            else:
+                disc = max(a1 * a1 - 4 * a2 * a0, 0.0)
+                tau = min(max((-a1 - math.sqrt(disc)) / (2 * a2), 0.0), 1.0)  # the first crossing
+            out[j, b] = c0 + tau * d
     return out
 
 
@@ -322,10 +370,113 @@ class CEUSQOMP(_CE):
                                         precompute=True)).reshape(src.N, -1).T
 
 
+#: The constraints the ``mu_rule = "genie"`` search tries: the paper's 56 values
+#: :math:`10^{-5}, 10^{-4.9}, \dots, 10^{0.5}` (Sec. V-B1, its CE-USQ-L1* check).
+MU_GRID = tuple(10.0 ** (-5 + 0.1 * k) for k in range(56))
+#: Validation vectors of the ``mu_rule = "genie"`` search, drawn per point after the quantizer's training set.
+GENIE_VECTORS = 2_000
+#: The readings of :math:`\mu_{qc}` a ``ce_usq_l1`` or ``ce_sq_l1`` receiver offers (``receiver.mu_rule``).
+MU_RULES = ("paper", "noise_norm", "genie")
+
+
+def mu_qc(noise_var: float, m: int, levels: int, rule: str = "paper") -> float:
+    r"""The constraint :math:`\mu_{qc}` of the CE-L1 decoders under the closed-form readings of the paper's
+    :math:`\mu_{qc} = \sqrt{\sigma_n}\,(1 + 1/I)`.
+
+    Parameters
+    ----------
+    noise_var : float
+        The noise variance :math:`\sigma^2` of each measurement (``source.noise_var``).
+    m : int
+        Measurements :math:`M`.
+    levels : int
+        Quantizer levels :math:`I`.
+    rule : str
+        ``"paper"``: the formula as printed, :math:`\sigma_n` read as the noise standard deviation,
+        :math:`\mu = \sqrt{\sigma}\,(1 + 1/I)` (0.1 (1 + 1/I) at :math:`\sigma^2 = 10^{-4}`);
+        ``"noise_norm"``: :math:`\sigma_n` read as the noise vector's power :math:`E\|n\|^2 = M\sigma^2`, so
+        that :math:`\sqrt{\sigma_n}` is its norm, :math:`\mu = \sigma\sqrt M\,(1 + 1/I)` (0.0316 (1 + 1/I)
+        at :math:`M = 10`).
+
+    Returns
+    -------
+    float
+    """
+    noise_var = _checks.real("noise_var", noise_var, nonnegative=True)
+    m = _checks.integer("m", m, minimum=1)
+    levels = _checks.integer("levels", levels, minimum=2)
+    if rule == "paper":
+        return math.sqrt(math.sqrt(noise_var)) * (1 + 1 / levels)
+    if rule == "noise_norm":
+        return math.sqrt(m * noise_var) * (1 + 1 / levels)
+    raise ValueError(f"rule must be one of paper, noise_norm (the closed forms; \"genie\" is searched by the "
+                     f"receiver), got {rule!r}")
+
+
+def genie_mu(phi: np.ndarray, x: np.ndarray, y_tilde: np.ndarray, mus=MU_GRID):
+    r"""The constraint of ``mus`` whose basis pursuit estimates of ``y_tilde`` have the least squared error
+    against the known ``x`` (one :math:`\mu` for the whole set: a per-point tuning on validation draws).
+
+    Parameters
+    ----------
+    phi : array [M, N]
+    x : array [B, N]
+        The sources behind ``y_tilde``.
+    y_tilde : array [B, M]
+        Their quantized measurements.
+    mus : sequence of float
+        Candidates (default :data:`MU_GRID`, the paper's 56).
+
+    Returns
+    -------
+    mu : float
+        The first candidate of least error.
+    errors : array [len(mus)]
+        :math:`\sum_b \|x_b - \hat x_b\|^2 / \sum_b \|x_b\|^2` of every candidate.
+    """
+    x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    est = bp_constrained_grid(phi, y_tilde, mus)
+    errors = ((est - x[None]) ** 2).sum(axis=(1, 2)) / max(float((x**2).sum()), np.finfo(float).tiny)
+    return float(np.asarray(mus, dtype=np.float64)[int(np.argmin(errors))]), errors
+
+
 class _CEL1(_CE):
+    r"""Shared part of ``ce_usq_l1`` and ``ce_sq_l1``: the quadratically constrained basis pursuit decoder.
+
+    Parameters
+    ----------
+    rate : float
+        Bits per source entry, :math:`R`; each measurement's quantizer has :math:`b = R N / M` bits.
+    mu_rule : str
+        The constraint :math:`\mu_{qc}`: ``"paper"`` (default) the printed
+        :math:`\sqrt{\sigma_n}\,(1 + 1/I)` with :math:`\sigma_n` the noise standard deviation
+        (:func:`mu_qc`); ``"noise_norm"`` the same formula with :math:`\sqrt{\sigma_n}` the noise vector's
+        norm :math:`\sigma\sqrt M`; ``"genie"`` the paper's own check, tuned: the value of :data:`MU_GRID`
+        of least squared error on ``genie_vectors`` validation vectors drawn at the point's set-up
+        (:func:`genie_mu`; one :math:`\mu` per point, not the paper's per-vector oracle).
+    genie_vectors : int
+        Validation vectors of the ``"genie"`` search (default :data:`GENIE_VECTORS`).
+    """
+
+    def __init__(self, *, rate: float = 1.0, mu_rule: Literal["paper", "noise_norm", "genie"] = "paper",
+                 genie_vectors: int = GENIE_VECTORS):
+        super().__init__(rate=rate)
+        _checks.integer("receiver.genie_vectors", self.params["genie_vectors"], minimum=1, maximum=1_000_000)
+        self.mu_value = None
+        self.genie_errors = None
+
+    def prepare(self, link, snr_db, rng) -> None:
+        super().prepare(link, snr_db, rng)
+        src, rule = self._source, self.params["mu_rule"]
+        if rule == "genie":
+            x, y = _sample(src, self.params["genie_vectors"], rng)
+            self.mu_value, self.genie_errors = genie_mu(src.phi, x, self.table.quantize(y))
+        else:
+            self.mu_value = mu_qc(src.noise_var, src.M, self.levels, rule)
+
     def mu(self) -> float:
-        r""":math:`\mu_{qc} = \sqrt{\sigma_n}\,(1 + 1/I)` (the DeepQCS paper, Sec. V-A)."""
-        return math.sqrt(math.sqrt(self._source.noise_var)) * (1 + 1 / self.levels)
+        r"""The point's :math:`\mu_{qc}` (``receiver.mu_rule``; the class text)."""
+        return self.mu_value
 
     def decode(self, y_tilde):
         return bp_constrained(self._source.phi, y_tilde, self.mu())
@@ -378,6 +529,59 @@ def shq_layer(levels: int, *, learn_thresholds: bool = False):
         adc.a.fill_(0.8 / (levels - 1))
     adc.b.requires_grad_(bool(learn_thresholds))
     return adc
+
+
+#: The schedules of the SHQ's steepness :math:`h` (``receiver.steepness``, :func:`steepness_schedule`).
+STEEPNESS = ("ramp", "paper", "paper_scaled")
+#: The paper's step of :math:`h` per iteration, :math:`\alpha = 10^{-5}` (Sec. V-A, "slow" schedule).
+PAPER_ALPHA = 1e-5
+#: The paper's largest number of iterations, :math:`10^7`.
+PAPER_STEPS = 10_000_000
+
+
+def steepness_schedule(kind: str, h_init: float, h_max: float, steps: int, anneal: float):
+    r"""The steepness :math:`h^{(t)} = \min(h^{\rm init} + \alpha t, h^{\max})` of eq. (31) as a function of the
+    step :math:`t`, for one of :data:`STEEPNESS`.
+
+    - ``"ramp"`` (hwsim's default): :math:`\alpha = (h^{\max} - h^{\rm init}) / (\text{anneal} \cdot
+      \text{steps})`, so that :math:`h` reaches :math:`h^{\max}` after the ``anneal`` fraction of the steps;
+    - ``"paper"``: :math:`\alpha = 10^{-5}` (:data:`PAPER_ALPHA`) as printed: :math:`h \le h^{\rm init} +
+      10^{-5} t`, so even the paper's :math:`10^7` steps end at :math:`h = 105`, never at its
+      :math:`h^{\max} = 300`, and a run of ``steps`` ends at :math:`h^{\rm init} + 10^{-5}\,\text{steps}`;
+    - ``"paper_scaled"``: the paper's trajectory over its :math:`10^7` steps (:data:`PAPER_STEPS`) compressed
+      into ``steps``, :math:`\alpha = 10^{-5} \cdot 10^7 / \text{steps}`: :math:`h` ends where the paper's
+      training could end, :math:`\min(h^{\rm init} + 100, h^{\max})`.
+
+    Parameters
+    ----------
+    kind : str
+        One of :data:`STEEPNESS`.
+    h_init, h_max : float
+        :math:`h^{\rm init} \le h^{\max}`.
+    steps : int
+        Training steps of the run.
+    anneal : float
+        The ``"ramp"``'s fraction of the steps, in (0, 1].
+
+    Returns
+    -------
+    callable
+        ``h(t)`` for a step ``t >= 0``.
+    """
+    if kind not in STEEPNESS:
+        raise ValueError(f"steepness must be one of {', '.join(STEEPNESS)}, got {kind!r}")
+    steps = _checks.integer("steps", steps, minimum=1)
+    if kind == "ramp":
+        alpha = (h_max - h_init) / max(anneal * steps, 1.0)
+    elif kind == "paper":
+        alpha = PAPER_ALPHA
+    else:
+        alpha = PAPER_ALPHA * PAPER_STEPS / steps
+
+    def h(t):
+        return min(h_init + alpha * t, h_max)
+
+    return h
 
 
 def set_steepness(adc, h: float) -> None:
@@ -468,7 +672,7 @@ def train_qcs(source, bits: int, rng: np.random.Generator, *, encoder: bool = Tr
               steps: int = DEFAULT_STEPS, batch: int = 100, lr: float = 1e-2, lr_min: float = 3e-3,
               lr_levels: float = 1e-3, lr_levels_min: float = 1e-5, h_init: float = 5.0, h_max: float = 300.0,
               anneal: float = 0.8, learn_thresholds: bool = False, val_samples: int = VAL_SAMPLES,
-              checks: int = 20) -> QCSNet:
+              checks: int = 20, steepness: str = "ramp", input_scale: float = 1.0) -> QCSNet:
     r"""Train DeepQCS (``encoder``) or CE-DecNet on ``source`` (a :class:`~hwsim.channels.sparse.SparseSource`).
 
     Parameters
@@ -489,8 +693,16 @@ def train_qcs(source, bits: int, rng: np.random.Generator, *, encoder: bool = Tr
         Step sizes :math:`\max(\eta^{\min}, \eta/\sqrt t)` of the network weights and of the SHQ levels,
         times a cosine decay from 1 to 0.01 over the steps after the ramp.
     h_init, h_max, anneal : float
-        Eq. (31): :math:`h` rises linearly from ``h_init`` to ``h_max`` over ``anneal * steps`` steps, and
-        :math:`\beta` of eq. (32) from 0 to 1 over the same steps.
+        Eq. (31): :math:`h` rises linearly from ``h_init`` to ``h_max`` over ``anneal * steps`` steps (the
+        ``"ramp"`` schedule), and :math:`\beta` of eq. (32) from 0 to 1 over the same steps (every schedule).
+    steepness : str
+        The schedule of :math:`h` (:func:`steepness_schedule`): ``"ramp"`` (default), ``"paper"``
+        (:math:`\alpha = 10^{-5}` per step as printed) or ``"paper_scaled"`` (the paper's :math:`10^7`-step
+        trajectory compressed into ``steps``).
+    input_scale : float
+        CE-DecNet only: the SHQ quantizes :math:`y / \text{input\_scale}`, i.e. its thresholds lie at
+        ``input_scale`` times the paper's grid in the measurements' units (the returned table is in those
+        units). 1: the paper's fixed grid over :math:`[-0.8, 0.8]`.
     learn_thresholds : bool
         Let the SHQ thresholds move (default: fixed, the paper's footnote 17).
     val_samples, checks : int
@@ -511,6 +723,12 @@ def train_qcs(source, bits: int, rng: np.random.Generator, *, encoder: bool = Tr
 
     _checks.generator("rng", rng)
     bits = _checks.integer("bits", bits, minimum=1, maximum=MAX_SHQ_BITS)
+    if steepness not in STEEPNESS:
+        raise ValueError(f"steepness must be one of {', '.join(STEEPNESS)}, got {steepness!r}")
+    input_scale = _checks.real("input_scale", input_scale, positive=True)
+    if encoder and input_scale != 1.0:
+        raise ValueError(f"input_scale rescales CE-DecNet's measurements (encoder = False); DeepQCS's EncNet "
+                         f"learns its own scale, got input_scale = {input_scale:g} with encoder = True")
     batch = _checks.integer("batch", batch, minimum=1)
     check_network_size(source.N, source.M, source.M if (k is None or not encoder) else int(k), encoder, batch)
     from hwsim._threads import single_threaded
@@ -518,11 +736,11 @@ def train_qcs(source, bits: int, rng: np.random.Generator, *, encoder: bool = Tr
     with torch.random.fork_rng(devices=[]), single_threaded():
         torch.manual_seed(int(rng.integers(2**62)))
         return _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, lr_levels, lr_levels_min,
-                          h_init, h_max, anneal, learn_thresholds, val_samples, checks)
+                          h_init, h_max, anneal, learn_thresholds, val_samples, checks, steepness, input_scale)
 
 
 def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, lr_levels, lr_levels_min,
-               h_init, h_max, anneal, learn_thresholds, val_samples, checks):
+               h_init, h_max, anneal, learn_thresholds, val_samples, checks, steepness, input_scale):
     import hashlib
 
     from hwsim.checkpoint import TORCH_GLOBAL_RNG
@@ -538,7 +756,8 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
     shq_params = [shq.a] + ([shq.b] if learn_thresholds else [])
     opt = torch.optim.Adam([{"params": weights, "lr": lr}, {"params": shq_params, "lr": lr_levels}], foreach=True)
     ramp = max(anneal * steps, 1.0)
-    alpha, beta_rate = (h_max - h_init) / ramp, 1.0 / ramp
+    beta_rate = 1.0 / ramp
+    h_of = steepness_schedule(steepness, h_init, h_max, steps, anneal)
     x_val, y_val = _sample(source, val_samples, rng)
     energy = float((x_val**2).sum(1).mean())
 
@@ -546,10 +765,15 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
         def layers(m):
             return [(lin.weight.detach().double().numpy().copy(), lin.bias.detach().double().numpy().copy())
                     for lin in m if isinstance(lin, torch.nn.Linear)]
-        return QCSNet(layers(enc) if enc is not None else None, shq.to_table(), layers(dec))
+        table = shq.to_table()
+        if input_scale != 1.0:  # the grid in the measurements' units
+            from hwsim.converters.adc import ThresholdADC
+
+            table = ThresholdADC(table.thresholds * input_scale, table.levels)
+        return QCSNet(layers(enc) if enc is not None else None, table, layers(dec))
 
     def h_beta(t):
-        return min(h_init + alpha * t, h_max), min(beta_rate * t, 1.0)
+        return h_of(t), min(beta_rate * t, 1.0)
 
     # one epoch per validation: checks every `every` steps and after the last one
     every = max(steps // max(checks, 1), 1)
@@ -572,7 +796,10 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
         decay = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fine))
         for g, (eta, eta_min) in zip(opt.param_groups, ((lr, lr_min), (lr_levels, lr_levels_min))):
             g["lr"] = decay * max(eta_min, eta / math.sqrt(t))
-        a = enc(drawn.ys[j]) if enc is not None else drawn.ys[j]
+        if enc is not None:
+            a = enc(drawn.ys[j])
+        else:
+            a = drawn.ys[j] if input_scale == 1.0 else drawn.ys[j] / input_scale
         out = dec(shq_blended(shq, a, beta))
         loss = ((out - drawn.xs[j]) ** 2).sum(1).mean()
         opt.zero_grad(set_to_none=True)
@@ -593,6 +820,10 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
            "bits": bits, "steps": steps, "batch": batch, "lr": lr, "lr_min": lr_min, "lr_levels": lr_levels,
            "lr_levels_min": lr_levels_min, "h_init": h_init, "h_max": h_max, "anneal": anneal,
            "learn_thresholds": learn_thresholds, "checks": checks, "chunk": chunk}
+    if steepness != "ramp":  # keys of the defaults as before, so that earlier checkpoints still match
+        key["steepness"] = steepness
+    if input_scale != 1.0:
+        key["input_scale"] = input_scale
     task = Task(model, step, validate, tracked={"opt": opt, "drawn": drawn, "data": rng, "torch": TORCH_GLOBAL_RNG},
                 show=lambda entry: {"loss": f"{entry['loss']:.4g}", "validation NMSE": f"{entry['val_nmse']:.4g}"})
     fitted = fit(task, what="DeepQCS network" if enc is not None else "CE-DecNet network", key=key,
@@ -603,7 +834,7 @@ def _train_qcs(torch, source, bits, rng, encoder, k, steps, batch, lr, lr_min, l
 
 
 class _Learned(Estimator):
-    """Shared part of ``deepqcs`` and ``ce_decnet``: an SHQ and DecNet trained per point (module text).
+    r"""Shared part of ``deepqcs`` and ``ce_decnet``: an SHQ and DecNet trained per point (module text).
 
     Parameters
     ----------
@@ -612,17 +843,23 @@ class _Learned(Estimator):
     steps, batch : int
         Training steps and the batch of each (fresh source draws every step).
     lr, lr_min : float
-        Adam's step :math:`\\max(\\eta^{\\min}, \\eta/\\sqrt t)` of the networks' weights.
+        Adam's step :math:`\max(\eta^{\min}, \eta/\sqrt t)` of the networks' weights.
     lr_levels, lr_levels_min : float
         The same for the SHQ's levels.
     h_init, h_max : float
         The SHQ's steepness :math:`h`, raised from ``h_init`` to ``h_max``.
     anneal : float
-        Fraction of the steps over which :math:`h` and :math:`\\beta` rise, in (0, 1].
+        Fraction of the steps over which :math:`h` and :math:`\beta` rise, in (0, 1].
     learn_thresholds : bool
         Let the SHQ's thresholds move (the paper keeps them on a uniform grid).
     trainings : int
         Networks trained per point.
+    steepness : str
+        The schedule of :math:`h` (:func:`steepness_schedule`): ``"ramp"`` (default, hwsim's: :math:`h`
+        reaches ``h_max`` after the ``anneal`` fraction of the steps), ``"paper"`` (:math:`\alpha = 10^{-5}`
+        per step as printed, which reaches at most :math:`h^{\rm init} + 10^{-5}\,\text{steps}`) or
+        ``"paper_scaled"`` (the paper's :math:`10^7`-step trajectory compressed into ``steps``: :math:`h`
+        ends at 105). :math:`\beta` follows the ``anneal`` ramp in every case.
     """
 
     uses_encoder = True
@@ -642,6 +879,7 @@ class _Learned(Estimator):
         anneal: float = 0.8,
         learn_thresholds: bool = False,
         trainings: int = 1,
+        steepness: Literal["ramp", "paper", "paper_scaled"] = "ramp",
     ):
         _checks.real("receiver.rate", self.params["rate"], positive=True)
         _check_train_params(self.params)
@@ -666,8 +904,15 @@ class _Learned(Estimator):
         bits = bits_per_quantizer(p["rate"], src.N, self.quantizers(src), maximum=MAX_SHQ_BITS)
         train = {key: p[key] for key in TRAIN_PARAMS if key != "trainings"}
         t0 = time.perf_counter()
+        scale = self.input_scale(src, bits, rng)
+        if scale != 1.0:
+            train["input_scale"] = scale
         self.model = train_qcs(src, bits, rng, encoder=self.uses_encoder, k=self.quantizers(src), **train)
         self.train_seconds = time.perf_counter() - t0
+
+    def input_scale(self, source, bits: int, rng) -> float:
+        """The factor of the SHQ's grid (1: the paper's; :class:`CEDecNet` may match it to the measurements)."""
+        return 1.0
 
     @property
     def table(self):
@@ -691,6 +936,8 @@ class DeepQCS(_Learned):
     ----------
     rate, steps, batch, lr, lr_min, lr_levels, lr_levels_min, h_init, h_max, anneal, learn_thresholds, trainings
         As for ``ce_decnet`` (:class:`_Learned`).
+    steepness : str
+        As for ``ce_decnet``.
     k : int
         :math:`K`, EncNet's outputs and scalar quantizers (0: :math:`M`).
     """
@@ -710,19 +957,92 @@ class DeepQCS(_Learned):
         anneal: float = 0.8,
         learn_thresholds: bool = False,
         trainings: int = 1,
+        steepness: Literal["ramp", "paper", "paper_scaled"] = "ramp",
         k: int = 0,
     ):
         super().__init__(rate=rate, steps=steps, batch=batch, lr=lr, lr_min=lr_min, lr_levels=lr_levels,
                          lr_levels_min=lr_levels_min, h_init=h_init, h_max=h_max, anneal=anneal,
-                         learn_thresholds=learn_thresholds, trainings=trainings)
+                         learn_thresholds=learn_thresholds, trainings=trainings, steepness=steepness)
         _checks.integer("receiver.k", self.params["k"], minimum=0, maximum=100_000)
 
     def quantizers(self, source) -> int:
         return self.params["k"] or source.M
 
 
+#: The grids of CE-DecNet's quantizer (``receiver.grid``).
+GRIDS = ("paper", "matched")
+
+
+def paper_grid_support(levels: int) -> float:
+    r"""Support :math:`\gamma` of the uniform quantizer whose thresholds are the paper's grid
+    :math:`[-0.8 : 1.6/(I-2) : 0.8]` (0.8 for :math:`I = 2`, whose one threshold is 0)."""
+    levels = _checks.integer("levels", levels, minimum=2)
+    return 0.8 if levels == 2 else 0.8 * levels / (levels - 2)
+
+
+def matched_grid_scale(y: np.ndarray, levels: int) -> float:
+    r"""The factor that moves the paper's SHQ grid onto the measurements ``y`` (pooled): the MSE-optimal
+    uniform quantizer of ``levels`` levels for ``y`` (:func:`uniform_quantizer`, the CE-USQ quantizer) has
+    support :math:`\gamma^\star`; the factor is :math:`\gamma^\star / \gamma_{\rm paper}`
+    (:func:`paper_grid_support`), so the scaled grid's thresholds are that quantizer's."""
+    return uniform_quantizer(y, levels).gamma / paper_grid_support(levels)
+
+
+def grid_saturation(y: np.ndarray, thresholds) -> float:
+    """Share of the entries of ``y`` in a grid's two outer cells (beyond its outermost ``thresholds``), whose
+    outputs saturate at the outer levels."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    v = np.asarray(y, dtype=np.float64)
+    return float(np.mean((v < t.min()) | (v > t.max())))
+
+
 @register("receiver", "ce_decnet")
 class CEDecNet(_Learned):
-    """CE-DecNet: an SHQ-trained scalar quantizer on every measurement, DecNet as the decoder."""
+    r"""CE-DecNet: an SHQ-trained scalar quantizer on every measurement, DecNet as the decoder.
+
+    Parameters
+    ----------
+    rate, steps, batch, lr, lr_min, lr_levels, lr_levels_min, h_init, h_max, anneal, learn_thresholds, trainings
+        As for :class:`DeepQCS`.
+    steepness : str
+        As for :class:`DeepQCS`: the schedule of :math:`h` (:func:`steepness_schedule`).
+    grid : str
+        The quantizer's fixed thresholds: ``"paper"`` (default) the paper's grid over :math:`[-0.8, 0.8]`,
+        which the measurements (standard deviation about 0.45 for the paper's source) overrun at high rates
+        (about 8% beyond :math:`\pm 0.8`); ``"matched"`` the same grid scaled by :func:`matched_grid_scale`
+        to the thresholds of the MSE-optimal uniform quantizer of :data:`CE_TRAIN_VECTORS` measurements drawn
+        at the point's set-up. The factor is :attr:`grid_scale`.
+    """
 
     uses_encoder = False
+
+    def __init__(
+        self,
+        *,
+        rate: float = 1.0,
+        steps: int = DEFAULT_STEPS,
+        batch: int = 100,
+        lr: float = 1e-2,
+        lr_min: float = 3e-3,
+        lr_levels: float = 1e-3,
+        lr_levels_min: float = 1e-5,
+        h_init: float = 5.0,
+        h_max: float = 300.0,
+        anneal: float = 0.8,
+        learn_thresholds: bool = False,
+        trainings: int = 1,
+        steepness: Literal["ramp", "paper", "paper_scaled"] = "ramp",
+        grid: Literal["paper", "matched"] = "paper",
+    ):
+        super().__init__(rate=rate, steps=steps, batch=batch, lr=lr, lr_min=lr_min, lr_levels=lr_levels,
+                         lr_levels_min=lr_levels_min, h_init=h_init, h_max=h_max, anneal=anneal,
+                         learn_thresholds=learn_thresholds, trainings=trainings, steepness=steepness)
+        self.grid_scale = 1.0
+
+    def input_scale(self, source, bits: int, rng) -> float:
+        if self.params["grid"] == "paper":
+            self.grid_scale = 1.0
+        else:
+            _, y = _sample(source, CE_TRAIN_VECTORS, rng)
+            self.grid_scale = matched_grid_scale(y, 2**bits)
+        return self.grid_scale

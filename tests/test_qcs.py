@@ -280,3 +280,154 @@ def test_large_sets_are_drawn_and_evaluated_in_pieces_with_the_same_results(monk
     assert np.all(np.count_nonzero(xs, axis=1) == 2)
     small = qcs.train_qcs(src, 1, np.random.default_rng(2), steps=5, batch=50, val_samples=100, checks=1)
     assert len(small.history) == 1  # training runs with the draws in pieces of one batch
+
+
+# ---- DeepQCS baselines (issue 31, item 3): mu_qc's readings and the genie, CE-DecNet's grid, eq. (31)'s schedule ----
+
+
+def test_bp_on_a_grid_of_constraints_equals_one_constraint_at_a_time():
+    src = SparseSource()
+    _, y = src.sample(60, np.random.default_rng(20))
+    y_tilde = qcs.uniform_quantizer(y, 16).quantize(y)
+    mus = [0.0, 0.01, 0.0316, 0.1, 0.5, 5.0]  # 5.0 exceeds every ||y_tilde||: x = 0
+    grid = qcs.bp_constrained_grid(src.phi, y_tilde, mus)
+    assert grid.shape == (len(mus), 60, 20)
+    for j, mu in enumerate(mus):
+        np.testing.assert_allclose(grid[j], qcs.bp_constrained(src.phi, y_tilde, mu), rtol=0, atol=1e-12)
+    assert np.all(grid[-1] == 0)
+    with pytest.raises(ValueError, match=r"mu must be >= 0"):
+        qcs.bp_constrained_grid(src.phi, y_tilde, [0.1, -1.0])
+
+
+def test_mu_qc_readings_and_the_receiver_rules():
+    # the printed sqrt(sigma_n) (1 + 1/I) with sigma_n the noise std (hwsim's default), and the noise-norm reading
+    assert qcs.mu_qc(1e-4, 10, 64, "paper") == pytest.approx(0.1 * (1 + 1 / 64), rel=1e-12)
+    assert qcs.mu_qc(1e-4, 10, 64, "noise_norm") == pytest.approx(math.sqrt(10) * 0.01 * (1 + 1 / 64), rel=1e-12)
+    with pytest.raises(ValueError, match=r"rule must be one of paper, noise_norm"):
+        qcs.mu_qc(1e-4, 10, 64, "genie")
+    assert qcs.MU_GRID[0] == pytest.approx(1e-5) and qcs.MU_GRID[-1] == pytest.approx(10**0.5)
+    assert len(qcs.MU_GRID) == 56
+    for rule, want in (("paper", 0.1 * (1 + 1 / 64)), ("noise_norm", math.sqrt(1e-3) * (1 + 1 / 64))):
+        link = _link({"type": "ce_usq_l1", "rate": 3.0, "mu_rule": rule})
+        link.check()
+        link.prepare(None, np.random.default_rng(21))
+        assert link.receiver.mu() == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ValueError, match=r"receiver\.mu_rule must be one of paper, noise_norm, genie, got 'x'"):
+        _link({"type": "ce_usq_l1", "mu_rule": "x"}).check()
+    with pytest.raises(ValueError, match=r"receiver\.genie_vectors must be >= 1"):
+        _link({"type": "ce_sq_l1", "mu_rule": "genie", "genie_vectors": 0}).check()
+
+
+@pytest.mark.parametrize("rate", [1.0, 3.0])
+def test_genie_mu_is_never_worse_than_the_printed_mu_on_its_validation_draws(rate):
+    src = SparseSource()
+    link = _link({"type": "ce_usq_l1", "rate": rate, "mu_rule": "genie", "genie_vectors": 300})
+    link.check()
+    link.prepare(None, np.random.default_rng(22))
+    rx = link.receiver
+    # the same draws again: the quantizer's training set, then the validation vectors
+    rng = np.random.default_rng(22)
+    qcs._sample(src, qcs.CE_TRAIN_VECTORS, rng)
+    x, y = qcs._sample(src, 300, rng)
+    y_tilde = rx.table.quantize(y)
+    printed = qcs.mu_qc(src.noise_var, src.M, rx.levels, "paper")
+
+    def err(mu):
+        return float(((qcs.bp_constrained(src.phi, y_tilde, mu) - x) ** 2).sum() / (x**2).sum())
+
+    assert rx.mu() in qcs.MU_GRID
+    assert rx.genie_errors.shape == (56,)
+    assert err(rx.mu()) == pytest.approx(float(rx.genie_errors.min()), rel=1e-9)
+    assert err(rx.mu()) <= err(printed) * (1 + 1e-12)
+    # and the receiver decodes with it
+    np.testing.assert_allclose(rx.estimate(y[:20], None), qcs.bp_constrained(src.phi, y_tilde[:20], rx.mu()),
+                               atol=1e-12)
+
+
+def test_measurements_overrun_the_paper_grid_and_the_matched_grid_saturates_fewer():
+    src = SparseSource()
+    _, y = src.sample(50_000, np.random.default_rng(23))
+    # E y_m^2 averaged over m is S/M + sigma^2 = 0.2001 (unit-norm columns): std 0.4473
+    var = float((y**2).mean())
+    assert abs(var / 0.2001 - 1) < 0.02
+    paper = qcs.grid_saturation(y, [-0.8, 0.8])
+    assert 0.07 < paper < 0.087  # measured 0.078 (200 000 vectors): the share beyond +-0.8
+    for bits in (4, 6, 8):  # R = 2, 3, 4
+        levels = 2**bits
+        scale = qcs.matched_grid_scale(y, levels)
+        grid = scale * np.linspace(-0.8, 0.8, levels - 1)
+        # the scaled grid is the MSE-optimal uniform quantizer's thresholds
+        np.testing.assert_allclose(grid, qcs.uniform_quantizer(y, levels).thresholds, atol=1e-9)
+        assert qcs.grid_saturation(y, grid) < paper / 4
+    assert qcs.paper_grid_support(2) == 0.8 and qcs.paper_grid_support(4) == pytest.approx(1.6)
+
+
+def test_ce_decnet_with_the_matched_grid_quantizes_on_the_scaled_thresholds():
+    src = SparseSource()
+    x, y = src.sample(2000, np.random.default_rng(24))
+    tables = {}
+    for grid in ("paper", "matched"):
+        link = _link({"type": "ce_decnet", "rate": 4.0, "grid": grid, "steps": 30, "batch": 100})
+        link.check()
+        link.prepare(None, np.random.default_rng(25))
+        tables[grid] = link.receiver
+    paper, matched = tables["paper"], tables["matched"]
+    assert paper.grid_scale == 1.0 and matched.grid_scale > 2  # measured 2.55 at 8 bits
+    np.testing.assert_allclose(paper.table.thresholds[[0, -1]], [-0.8, 0.8], atol=1e-6)
+    np.testing.assert_allclose(matched.table.thresholds, matched.grid_scale * paper.table.thresholds, rtol=1e-6,
+                               atol=1e-9)
+    assert qcs.grid_saturation(y, matched.table.thresholds) < qcs.grid_saturation(y, paper.table.thresholds) / 10
+    est = matched.estimate(y, None)
+    assert est.shape == x.shape and np.all(np.isfinite(est))
+    with pytest.raises(ValueError, match=r"input_scale rescales CE-DecNet's measurements"):
+        qcs.train_qcs(src, 2, np.random.default_rng(0), encoder=True, steps=1, input_scale=2.0)
+    with pytest.raises(ValueError, match=r"receiver\.grid must be one of paper, matched"):
+        _link({"type": "ce_decnet", "grid": "lloyd"}).check()
+
+
+def test_the_steepness_schedules():
+    ramp = qcs.steepness_schedule("ramp", 5.0, 300.0, 1000, 0.8)
+    assert ramp(0) == 5.0 and ramp(800) == pytest.approx(300.0) and ramp(1000) == 300.0
+    assert ramp(400) == pytest.approx(152.5)
+    paper = qcs.steepness_schedule("paper", 5.0, 300.0, 15_000, 0.8)
+    t = np.arange(0, 15_001, 500)
+    assert all(paper(s) <= 5.0 + 1e-5 * s + 1e-12 for s in t)
+    assert paper(15_000) == pytest.approx(5.15) and paper(qcs.PAPER_STEPS) == pytest.approx(105.0)
+    assert paper(10**9) == 300.0  # h_max is reached only after 2.95e7 steps
+    scaled = qcs.steepness_schedule("paper_scaled", 5.0, 300.0, 15_000, 0.8)
+    assert scaled(15_000) == pytest.approx(105.0) and scaled(7_500) == pytest.approx(55.0)
+    with pytest.raises(ValueError, match=r"steepness must be one of ramp, paper, paper_scaled"):
+        qcs.steepness_schedule("fast", 5.0, 300.0, 10, 0.8)
+    with pytest.raises(ValueError, match=r"receiver\.steepness must be one of ramp, paper, paper_scaled"):
+        _link({"type": "deepqcs", "steepness": "fast"}).check()
+
+
+def test_training_with_the_paper_schedule_keeps_h_below_h_init_plus_alpha_t():
+    src = SparseSource()
+    runs = {}
+    for kind in ("ramp", "paper"):
+        runs[kind] = qcs.train_qcs(src, 2, np.random.default_rng(26), steps=60, batch=50, val_samples=200,
+                                   checks=3, steepness=kind)
+    for step, h, beta, _ in runs["paper"].history:
+        assert h <= 5.0 + 1e-5 * step + 1e-12
+    assert runs["ramp"].history[-1][1] == 300.0  # the ramp ends at h_max
+    # beta follows the anneal ramp in both
+    assert [e[2] for e in runs["paper"].history] == [e[2] for e in runs["ramp"].history]
+    link = _link({"type": "deepqcs", "rate": 1.0, "steepness": "paper_scaled", "steps": 40, "batch": 50})
+    link.check()
+    link.prepare(None, np.random.default_rng(27))
+    assert link.receiver.model.history[-1][1] == pytest.approx(105.0)
+
+
+def test_quick_study_smoke_run_with_the_new_curves():
+    """qcs.toml's [quick] runs end to end (every curve, the genie and the matched grid included), shrunk further."""
+    import hwsim
+
+    rows = hwsim.sweep("qcs", quick=True, overrides=["receiver.steps=40", "receiver.batch=100",
+                                                     "stopping.min_samples=200", "stopping.max_samples=200",
+                                                     "stopping.batch=200"])
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
+    curves = {r["curve"] for r in rows} if rows and "curve" in rows[0] else set()
+    assert {"CE-USQ-L1 (genie mu)", "CE-DecNet (matched grid)", "DeepQCS"} <= curves, rows[:2]
+    assert len(rows) == 2 * 7
+    assert all(0 < float(r["nmse"]) < 2 for r in rows)
