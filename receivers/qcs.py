@@ -32,7 +32,8 @@ measurements themselves, so :math:`b = R N / M` (with :math:`N = 20, M = K = 10`
   :math:`\sqrt{S/M + \sigma^2} \approx 0.447`, overrun it: about 7.8% of them lie beyond :math:`\pm 0.8` and
   saturate at every rate, which floors CE-DecNet at high rates. ``grid = "matched"`` scales the grid to the
   thresholds of the MSE-optimal uniform quantizer of the measurements (:func:`matched_grid_scale`; at 8 bits a
-  factor 2.55, outer thresholds :math:`\pm 2.05 \approx \pm 4.6` standard deviations, 0.02% saturated).
+  factor of about 2.6, outer thresholds :math:`\pm 2.1`, 4.7 standard deviations, 0.01% saturated), which lowers
+  the floor from -15.9 dB (R = 3.5) to -20.6 dB at R = 4 in the shipped study (``docs/studies/qcs.md``).
 - ``ce_usq_omp``: each measurement quantized by a uniform quantizer (its support chosen for the
   least quantization MSE on training measurements), orthogonal matching pursuit with the known
   sparsity :math:`S` (scikit-learn's ``orthogonal_mp``).
@@ -43,11 +44,11 @@ measurements themselves, so :math:`b = R N / M` (with :math:`N = 20, M = K = 10`
   :math:`\sigma^2 = 10^{-4}`. The other reading, :math:`\sqrt{\sigma_n}` the noise vector's norm
   :math:`\sigma\sqrt M` (``"noise_norm"``, :math:`0.0316\,(1 + 1/I)`), is 0.12-0.37 dB worse at
   :math:`R \le 2` and 0.37, 0.52, 0.66 dB better at :math:`R = 3, 3.5, 4` (``scripts/qcs_baselines.py``: the
-  same 10 000 test vectors per rate, 95% intervals of :math:`\pm 0.06`-:math:`0.11` dB); ``"genie"`` tunes
-  :math:`\mu` per point on validation vectors over the paper's 56 candidates (its own check on the choice,
-  :func:`genie_mu`) matches or beats the better closed form at every rate (by up to 0.22 dB, at :math:`R = 1`);
+  same 10 000 test vectors per rate, 95% intervals of :math:`\pm 0.06`-:math:`0.11` dB); ``"genie"``,
+  :math:`\mu` tuned per point on validation vectors over the paper's 56 candidates (its own check on the choice,
+  :func:`genie_mu`), matches or beats the better closed form at every rate (by up to 0.22 dB, at :math:`R = 1`);
   the paper's per-vector oracle CE-USQ-L1* (the best of the 56 for each vector, knowing :math:`x`) is a further
-  0.5-0.65 dB below. It is solved exactly from the lasso path (scikit-learn's ``lars_path_gram``,
+  0.5-0.65 dB below. The problem is solved exactly from the lasso path (scikit-learn's ``lars_path_gram``,
   the solutions of basis pursuit denoising for every penalty): the residual norm grows along the
   path, and the constrained solution is the path's point where it equals :math:`\mu_{qc}`, found
   on the path's piecewise-linear segment in closed form (:func:`bp_constrained`).
@@ -1011,7 +1012,7 @@ class CEDecNet(_Learned):
         which the measurements (standard deviation about 0.45 for the paper's source) overrun at high rates
         (about 8% beyond :math:`\pm 0.8`); ``"matched"`` the same grid scaled by :func:`matched_grid_scale`
         to the thresholds of the MSE-optimal uniform quantizer of :data:`CE_TRAIN_VECTORS` measurements drawn
-        at the point's set-up. The factor is :attr:`grid_scale`.
+        at the point's set-up. The factor is the attribute ``grid_scale``.
     """
 
     uses_encoder = False
