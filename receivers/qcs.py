@@ -436,9 +436,17 @@ def genie_mu(phi: np.ndarray, x: np.ndarray, y_tilde: np.ndarray, mus=MU_GRID):
         :math:`\sum_b \|x_b - \hat x_b\|^2 / \sum_b \|x_b\|^2` of every candidate.
     """
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    est = bp_constrained_grid(phi, y_tilde, mus)
-    errors = ((est - x[None]) ** 2).sum(axis=(1, 2)) / max(float((x**2).sum()), np.finfo(float).tiny)
-    return float(np.asarray(mus, dtype=np.float64)[int(np.argmin(errors))]), errors
+    y_tilde = np.atleast_2d(np.asarray(y_tilde, dtype=np.float64))
+    if x.shape[0] != y_tilde.shape[0]:
+        raise ValueError(f"x and y_tilde must hold the same number of vectors, got {x.shape[0]} and {y_tilde.shape[0]}")
+    mus = np.asarray(mus, dtype=np.float64).reshape(-1)
+    rows = max(1, _PIECE_VALUES // max(1, mus.size * x.shape[1]))  # estimates held at once: one piece of rows
+    sq = np.zeros(mus.size)
+    for i in range(0, x.shape[0], rows):
+        est = bp_constrained_grid(phi, y_tilde[i:i + rows], mus)
+        sq += ((est - x[None, i:i + rows]) ** 2).sum(axis=(1, 2))
+    errors = sq / max(float((x**2).sum()), np.finfo(float).tiny)
+    return float(mus[int(np.argmin(errors))]), errors
 
 
 class _CEL1(_CE):

@@ -93,8 +93,9 @@ def part_mu(args, src, streams):
                                                                                  "noise_norm"), rx.mu()]
             genies.append(rx.mu())
             x, y = src.sample(args.test, rng)
-            est = qcs.bp_constrained_grid(src.phi, rx.table.quantize(y), mus + list(qcs.MU_GRID))
-            e = ((est - x[None]) ** 2).sum(2)  # [rules, vectors]
+            y_tilde, cands = rx.table.quantize(y), mus + list(qcs.MU_GRID)
+            e = np.concatenate([((qcs.bp_constrained_grid(src.phi, y_tilde[i:i + 1000], cands) - x[None, i:i + 1000])
+                                 ** 2).sum(2) for i in range(0, len(x), 1000)], axis=1)  # [rules, vectors]
             for k, key in enumerate(("paper", "noise_norm", "genie")):
                 errs[key].append(e[k])
             errs["oracle"].append(e[3:].min(0))

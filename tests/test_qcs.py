@@ -314,6 +314,8 @@ def test_mu_qc_readings_and_the_receiver_rules():
         assert link.receiver.mu() == pytest.approx(want, rel=1e-12)
     with pytest.raises(ValueError, match=r"receiver\.mu_rule must be one of paper, noise_norm, genie, got 'x'"):
         _link({"type": "ce_usq_l1", "mu_rule": "x"}).check()
+    with pytest.raises(ValueError, match=r"x and y_tilde must hold the same number of vectors, got 3 and 2"):
+        qcs.genie_mu(np.eye(10, 20), np.zeros((3, 20)), np.zeros((2, 10)))
     with pytest.raises(ValueError, match=r"receiver\.genie_vectors must be >= 1"):
         _link({"type": "ce_sq_l1", "mu_rule": "genie", "genie_vectors": 0}).check()
 
