@@ -49,7 +49,7 @@ def test_the_parameters_and_defaults_are_the_ones_configs_and_sidecars_know():
               "anneal_to": 0.0, "trainings": 3}
     train = {"steps": DEFAULT_STEPS, "batch": 100, "lr": 1e-2, "lr_min": 3e-3, "lr_levels": 1e-3,
              "lr_levels_min": 1e-5, "h_init": 5.0, "h_max": 300.0, "anneal": 0.8, "learn_thresholds": False,
-             "trainings": 1}
+             "trainings": 1, "steepness": "ramp"}  # steepness: added by issue 31 item 3, after the earlier ones
     expected = {
         Hybrid: hybrid,
         HardwareInTheLoop: {**hybrid, "trainings": 1, "model": "", "train_snr_db": 12.0, "train_seed": 0,
@@ -62,7 +62,7 @@ def test_the_parameters_and_defaults_are_the_ones_configs_and_sidecars_know():
                           "steps": 30, "batch_frames": 8, "snr_groups": 4, "lr": 0.01, "val_frames": 16,
                           "val_snrs": 5, "train_seed": 0, "model": "", "progress": False},
         CEUSQOMP: {"rate": 1.0},
-        CEDecNet: {"rate": 1.0, **train},
+        CEDecNet: {"rate": 1.0, **train, "grid": "paper"},
         DeepQCS: {"rate": 1.0, **train, "k": 0},
     }
     for cls, params in expected.items():
