@@ -5,7 +5,7 @@
 - :mod:`~hwsim.designs.frontends`: the link's analog front ends (``identity``, a fixed
   ``combiner``, the per-frame Theorem 3 combiner ``theorem3``);
 - :mod:`~hwsim.designs.bounds`: Gaussian rate-distortion limits, the indirect bound and Shlezinger and Eldar eq. (7);
-- :mod:`~hwsim.designs.scalar`: Lloyd-Max and MSE-optimal uniform tables for a Gaussian input, their
+- :mod:`~hwsim.designs.scalar`: Lloyd-Max, MSE-optimal uniform and equiprobable tables for a Gaussian input, their
   exact MSE, Bussgang gain, output power and distortion factor, and the Bussgang linearization of
   an I/Q converter bank;
 - :mod:`~hwsim.designs.quadratic`: Theorem 4, quadratic tasks through the lifted vector and Theorem 3;
@@ -14,8 +14,8 @@
 """
 
 from .power import WALDEN_FOM, ConverterPower, energy_per_bit, walden_power
-from .scalar import (bussgang_gain, bussgang_linearization, distortion_factor, gaussian_mse, lloyd_max,
-                     output_power, uniform_gaussian)
+from .scalar import (bussgang_gain, bussgang_linearization, distortion_factor, equiprobable, gaussian_mse,
+                     lloyd_max, output_power, uniform_gaussian)
 from .task_based import lemma2, theorem3
 from .quadratic import theorem4  # noqa: E402
 from .rdp import (distortion_perception, gaussian_distortion_perception,  # noqa: E402
@@ -23,7 +23,7 @@ from .rdp import (distortion_perception, gaussian_distortion_perception,  # noqa
 from .frontends import Combiner, Identity, Theorem3Combiner  # noqa: E402  (the front-end components)
 
 __all__ = ["WALDEN_FOM", "ConverterPower", "energy_per_bit", "walden_power",
-           "bussgang_gain", "bussgang_linearization", "distortion_factor", "gaussian_mse", "lloyd_max",
+           "bussgang_gain", "bussgang_linearization", "distortion_factor", "equiprobable", "gaussian_mse", "lloyd_max",
            "output_power", "uniform_gaussian", "lemma2", "theorem3", "theorem4", "distortion_perception",
            "gaussian_distortion_perception", "gaussian_distortion_perception_common_randomness",
            "interpolated_distortion",

@@ -19,7 +19,7 @@ def test_no_bank_takes_the_channel():
         params = list(inspect.signature(cls.convert).parameters)
         assert params[:3] == ["self", "y", "power"], (name, params)
         assert not {"H", "noise_var", "noise_cov"} & set(params), (name, params)
-    assert AGC_MODES == ("ideal", "measured", "fixed")
+    assert AGC_MODES == ("ideal", "measured", "fixed", "shared")
 
 
 def test_the_measured_agc_sets_the_rms_of_each_antenna_and_frame():

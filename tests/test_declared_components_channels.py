@@ -57,7 +57,7 @@ def test_the_allowed_values_are_the_ones_the_code_uses():
                ("source", "sparse", "normalize"): NORMALIZATIONS,
                ("channel", "tdl", "model"): TDL_MODELS,
                ("frontend", "theorem3", "rotation"): ROTATIONS}
-    for bank in ("uniform", "lloyd_max", "table", "uniform_range", "vector"):
+    for bank in ("uniform", "lloyd_max", "equiprobable", "table", "uniform_range", "vector"):
         allowed["adc", bank, "agc"] = AGC_MODES
     for (kind, name, key), values in allowed.items():
         assert typing.get_args(lookup(kind, name).TYPES[key]) == tuple(values), (kind, name, key)
@@ -78,8 +78,9 @@ def test_the_allowed_values_are_the_ones_the_code_uses():
     ("frontend", {"type": "theorem3", "rotation": "householder"},
      "frontend.rotation must be one of dft, givens, got 'householder'"),
     ("frontend", {"type": "combiner", "matrix": "eye"}, "frontend.matrix must be a list, got 'eye'"),
-    ("adc", {"type": "uniform", "agc": "slow"}, "adc.agc must be one of ideal, measured, fixed, got 'slow'"),
-    ("adc", {"type": "uniform_range", "levels": 4, "agc": "auto"}, "adc.agc must be one of ideal, measured, fixed, got 'auto'"),
+    ("adc", {"type": "uniform", "agc": "slow"}, "adc.agc must be one of ideal, measured, fixed, shared, got 'slow'"),
+    ("adc", {"type": "uniform_range", "levels": 4, "agc": "auto"},
+     "adc.agc must be one of ideal, measured, fixed, shared, got 'auto'"),
     ("adc", {"type": "vector", "train_seed": True}, "adc.train_seed must be an integer, got True"),
     ("adc", {"type": "table", "path": 3}, "adc.path must be a string, got 3"),
     ("metric", {"type": "ber", "bits": 2}, r"metric.bits is not a parameter of metric 'ber' \(its parameters: none\)"),

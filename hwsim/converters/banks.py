@@ -21,6 +21,14 @@ expected power :math:`P_i = E|y_i|^2` of each input per frame, float [F, N], tha
 - ``measured``: the power measured from the samples being converted, per input and per frame (per
   slot on an OFDM link), :math:`P_i = \frac{1}{L} \sum_t |y_i[t]|^2` (:func:`measured_power`): what an
   AGC that averages each antenna's power over a frame sets, noise and all;
+- ``shared``: one gain for every converter input of the bank (all antennas of the array, or all outputs of
+  the front end), set from the power measured over the frame or slot and averaged over the inputs,
+  :math:`P_i = \bar P = \frac{1}{N} \sum_{j=1}^{N} \frac{1}{L} \sum_t |y_j[t]|^2` for every :math:`i`
+  (:func:`shared_power`). The *slot* is the array's samples of one frame: the ``L`` samples of a frame of
+  a flat link (one channel draw), or all time samples of one OFDM slot (cyclic prefixes included) on a
+  wideband link. An input weaker than the array's mean then sees a table that is too wide for it and a
+  stronger one clips more: beside ``measured`` it shows what per-antenna gain control is worth. With
+  equal powers on every input it sets the scale ``measured`` sets;
 - ``fixed``: :math:`\alpha_i` = ``scale`` for every input, whatever the signal level.
 
 A real link (seed 001's model) has one converter per input, :math:`P_i = E y_i^2` and
@@ -29,9 +37,11 @@ A real link (seed 001's model) has one converter per input, :math:`P_i = E y_i^2
 Banks: ``none`` (unquantized), ``uniform_range`` (seed 001's QMAP converters: uniform levels over
 :math:`[-\gamma, \gamma]`), ``uniform`` (the mid-rise uniform quantizer with the MSE-optimal
 step for a Gaussian input, :func:`hwsim.designs.uniform_gaussian`), ``lloyd_max``
-(:func:`hwsim.designs.lloyd_max`), ``table`` (a decision-table file, :mod:`hwsim.converters.tables`)
-and ``vector`` (each I/Q pair quantized by a 2-D vector quantizer, :mod:`hwsim.quantizers`); the
-hardware banks (impaired, DAC-rounded and external converters) are in :mod:`hwsim.converters.hardware`.
+(:func:`hwsim.designs.lloyd_max`), ``equiprobable`` (quantile thresholds, each cell holding :math:`1/M` of
+a Gaussian input, centroid levels: :func:`hwsim.designs.equiprobable`), ``table`` (a decision-table file,
+:mod:`hwsim.converters.tables`) and ``vector`` (each I/Q pair quantized by a 2-D vector quantizer,
+:mod:`hwsim.quantizers`); the hardware banks (impaired, DAC-rounded and external converters) are in
+:mod:`hwsim.converters.hardware`.
 """
 
 from __future__ import annotations
@@ -45,17 +55,17 @@ from ..components import FileParam, register
 from ..hooks import ConverterHooks
 
 #: The AGC modes of a converter bank (``adc.agc``; see the module text).
-AGC_MODES = ("ideal", "measured", "fixed")
+AGC_MODES = ("ideal", "measured", "fixed", "shared")
 #: The annotation of every bank's ``agc`` parameter.
-AGC = Literal["ideal", "measured", "fixed"]
+AGC = Literal["ideal", "measured", "fixed", "shared"]
 #: Most bits a designed bank may have; table files allow up to :data:`hwsim.converters.adc.MAX_LEVELS` levels.
 MAX_DESIGN_BITS = 8
 
 
 def check_agc(params: dict, default_scale: float) -> None:
-    """``adc.scale`` positive, and no scale other than the default under ``agc = "ideal"`` or ``"measured"``
-    (which set the scale from the signal: the value would do nothing). ``adc.agc``, one of :data:`AGC_MODES`,
-    is checked by the registry before a bank's ``__init__`` runs (its annotation)."""
+    """``adc.scale`` positive, and no scale other than the default under ``agc = "ideal"``, ``"measured"`` or
+    ``"shared"`` (which set the scale from the signal: the value would do nothing). ``adc.agc``, one of
+    :data:`AGC_MODES`, is checked by the registry before a bank's ``__init__`` runs (its annotation)."""
     _checks.real("adc.scale", params["scale"], positive=True)
     if params["agc"] != "fixed" and params["scale"] != default_scale:
         raise ValueError(f"adc.scale sets the full scale of agc = 'fixed'; with agc = {params['agc']!r} the scale "
@@ -71,6 +81,14 @@ def measured_power(y: np.ndarray) -> np.ndarray:
     return np.mean(y**2, axis=1)
 
 
+def shared_power(y: np.ndarray) -> np.ndarray:
+    r"""The power of ``agc = "shared"``: the frame's (slot's) measured power averaged over the converter inputs,
+    :math:`\bar P = \frac{1}{N} \sum_j \frac{1}{L} \sum_t |y_j[t]|^2`, the same for every input, float [F, N] of
+    ``y`` [F, L, N] (real or complex)."""
+    power = measured_power(y)
+    return np.broadcast_to(power.mean(axis=1, keepdims=True), power.shape).copy()
+
+
 def agc_scale(params: dict, y: np.ndarray, power=None) -> np.ndarray:
     r""":math:`\alpha` per frame and input, float [F, N], of a bank with ``params["agc"]`` and
     ``params["scale"]`` converting ``y`` [F, L, N] (see the module text): :math:`\sqrt{P_i/2}` for a complex
@@ -80,6 +98,8 @@ def agc_scale(params: dict, y: np.ndarray, power=None) -> np.ndarray:
         return np.full((y.shape[0], y.shape[-1]), params["scale"])
     if mode == "measured":
         power = measured_power(y)
+    elif mode == "shared":
+        power = shared_power(y)
     elif power is None:
         raise ValueError("adc.agc = 'ideal' sets each converter's full scale from the power the link states, and "
                          "this link states none; use adc.agc = \"measured\" (the power of the samples converted, per "
@@ -137,11 +157,11 @@ class TableBank(ConverterBank):
 
     Parameters
     ----------
-    agc : {"ideal", "measured", "fixed"}
+    agc : {"ideal", "measured", "fixed", "shared"}
         The AGC mode (:data:`AGC_MODES`, see the module text).
     scale : float
-        The full scale :math:`\\alpha` of ``agc = "fixed"`` (> 0); under ``"ideal"`` and ``"measured"`` only
-        the default is accepted (the scale follows the signal).
+        The full scale :math:`\\alpha` of ``agc = "fixed"`` (> 0); under ``"ideal"``, ``"measured"`` and
+        ``"shared"`` only the default is accepted (the scale follows the signal).
     """
 
     scalar_cells = True
@@ -199,6 +219,16 @@ class UniformBank(_DesignedBank):
         from hwsim.designs import uniform_gaussian
 
         return uniform_gaussian(self.params["bits"])
+
+
+@register("adc", "equiprobable")
+class EquiprobableBank(_DesignedBank):
+    """Equiprobable (quantile) I/Q converters for a Gaussian input: each cell holds 1/M of it, centroid levels."""
+
+    def make_table(self):
+        from hwsim.designs import equiprobable
+
+        return equiprobable(self.params["bits"])
 
 
 @register("adc", "lloyd_max")
@@ -334,10 +364,10 @@ class VectorBank(ConverterBank):
         Bits per real dimension (4 bits per complex sample at the default 2), at least 0.5 (2 codewords).
         A file fixes the rate: ``rate`` must then ask for the file's number of codewords (it is checked,
         not applied).
-    agc : {"ideal", "measured", "fixed"}
+    agc : {"ideal", "measured", "fixed", "shared"}
         The AGC mode, as for the table banks (:data:`AGC_MODES`).
     scale : float
-        The full scale of ``agc = "fixed"``; under ``"ideal"`` and ``"measured"`` a scale other than 1 is
+        The full scale of ``agc = "fixed"``; under the other modes a scale other than 1 is
         refused (it would do nothing).
     train_seed : int
         Seed of the designs' training samples; with a quantizer file, which needs no training, it must
