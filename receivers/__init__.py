@@ -2,6 +2,7 @@
 
 - :mod:`~hwsim.receivers.base`: what a detector sees (:class:`Observation`) and returns (:class:`Decision`)
 - :mod:`~hwsim.receivers.linear`: MRC, ZF, LMMSE and Bussgang LMMSE for any converter table
+- :mod:`~hwsim.receivers.fixed_point`: those filters applied in fixed-point integer arithmetic (and a C reference)
 - :mod:`~hwsim.receivers.onebit`: near-ML detection from the exact quantized likelihood (1-2 bit converters)
 - :mod:`~hwsim.receivers.sionna_detectors`: Sionna's K-best, EP and MMSE-PIC fed with the Bussgang model
 - :mod:`~hwsim.receivers.map`: exhaustive MAP (eq. 9) and QMAP (eq. 10) of seed 001 for small real systems
@@ -19,6 +20,7 @@ from . import learned_detector, task_hybrid, vq  # noqa: F401,E402  (register "l
 from . import rdp  # noqa: F401,E402  (registers "rdp" and "rdp_bound", seed 003 Sec. II-B)
 from . import qcs  # noqa: F401,E402  (registers deepqcs and the compressed-sensing baselines)
 from . import ofdm  # noqa: F401,E402  (registers "ofdm_lmmse", the wideband OFDM receiver)
+from . import fixed_point  # noqa: F401,E402  (registers "fixed_point", linear detectors in integer arithmetic)
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 # the receiver components, by class (each registered under its config name: hwsim.components.names("receiver"))
@@ -30,6 +32,7 @@ from .learned import HardwareInTheLoop, Hybrid
 from .learned_detector import LearnedDetector
 from .task_hybrid import TaskHybrid
 from .ofdm import OFDMLMMSE
+from .fixed_point import FixedPoint
 from .estimation import (BLMMSEEstimatorComponent, BLMMSETheory, EtaOpt, LearnedEstimator, MMSEBound, ScalarFloor,
                          Theorem3, Theorem3Theory)
 from .vq import VQ, RDBound
@@ -37,9 +40,9 @@ from .rdp import RDP, RDPBound
 from .qcs import CEDecNet, CESQL1, CEUSQL1, CEUSQOMP, DeepQCS
 
 _COMPONENTS = ["MRC", "ZF", "LMMSE", "BLMMSE", "NearML", "MAP", "QMAP", "KBest", "EP", "MMSEPIC", "Hybrid",
-              "HardwareInTheLoop", "LearnedDetector", "TaskHybrid", "OFDMLMMSE", "MMSEBound", "EtaOpt", "Theorem3",
-              "Theorem3Theory", "LearnedEstimator", "BLMMSEEstimatorComponent", "BLMMSETheory", "ScalarFloor", "VQ",
-              "RDBound", "RDP", "RDPBound", "DeepQCS", "CEDecNet", "CEUSQOMP", "CEUSQL1", "CESQL1"]
+              "HardwareInTheLoop", "LearnedDetector", "TaskHybrid", "OFDMLMMSE", "FixedPoint", "MMSEBound", "EtaOpt",
+              "Theorem3", "Theorem3Theory", "LearnedEstimator", "BLMMSEEstimatorComponent", "BLMMSETheory",
+              "ScalarFloor", "VQ", "RDBound", "RDP", "RDPBound", "DeepQCS", "CEDecNet", "CEUSQOMP", "CEUSQL1", "CESQL1"]
 
 #: Names served from :mod:`.hybrid` on first use (importing it loads torch, which this package does not).
 _LAZY = ("HybridReceiver", "TrainedReceiver", "TrainSettings", "train_hybrid")
