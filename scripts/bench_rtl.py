@@ -2,7 +2,7 @@
 """Samples per second through the RTL in the loop against the Python table, in one run on the same samples.
 
 A designed table (``uniform`` or ``lloyd_max``, ``--bits`` bits) exported as Verilog
-(:func:`hwsim.converters.rtl.design`, ``--form`` flash or requantizer) is compiled once with Verilator
+(:func:`hwsim.converters.rtl.rtl_design`, ``--form`` flash or requantizer) is compiled once with Verilator
 into a fresh cache folder (the build time is reported on its own line), then ``--samples`` Gaussian
 samples for ``--converters`` converters go through
 

@@ -21,7 +21,7 @@ per Q rail of each input (a real link: one per input):
   (``python -P -m hwsim.converters.emulator``) serving the table, or the program ``command`` (given the
   table file as ``--table PATH``); one process per table and converter count, shared by the points a
   worker runs and closed at exit. What the program does to the codes is its own: no cells.
-- ``rtl``: the table exported as Verilog (:func:`hwsim.converters.rtl.design`, ``form`` flash or
+- ``rtl``: the table exported as Verilog (:func:`hwsim.converters.rtl.rtl_design`, ``form`` flash or
   requantizer, its ``output_code``) and run in the Verilator HDL simulator on every sample
   (:mod:`hwsim.converters.rtl.loop`: the module is compiled once into a cached program that speaks the
   external backend protocol); one process per design and converter count, closed at exit. The flash
@@ -366,7 +366,7 @@ class RTLBank(HardwareBank):
                              "got 1")
 
     def design(self, table):
-        """The exported design (:func:`hwsim.converters.rtl.design`) of ``table`` with this bank's settings."""
+        """The exported design (:func:`hwsim.converters.rtl.rtl_design`) of ``table`` with this bank's settings."""
         from .rtl import design
 
         p = self.params

@@ -3,7 +3,7 @@ testbenches, and the HDL simulators that run it (in the Monte Carlo loop too).
 
 - :mod:`~hwsim.converters.rtl.codes`: the output codes a module can emit (offset binary, two's
   complement, Gray) and their inverse.
-- :mod:`~hwsim.converters.rtl.design`: :func:`design` and :class:`RTLDesign`, the numbers of an exported
+- :mod:`~hwsim.converters.rtl.rtl_design`: :func:`design` and :class:`RTLDesign`, the numbers of an exported
   converter (a flash encoder with a bubble-tolerant ones counter, or a fixed-point requantizer with
   exact integer thresholds and a level ROM), its Python hard path (:meth:`RTLDesign.reference_index`,
   what the RTL must produce bit for bit) and its HDL text; the port contract is stated there.
@@ -19,7 +19,7 @@ testbenches, and the HDL simulators that run it (in the Monte Carlo loop too).
   (Verilog, golden vectors, testbench).
 """
 
-from .design import FORMS, RTLDesign, check_name, design
+from .rtl_design import FORMS, RTLDesign, check_name, design
 from .export import LANGUAGES, export_rtl
 
 __all__ = ["FORMS", "LANGUAGES", "RTLDesign", "check_name", "design", "export_rtl"]

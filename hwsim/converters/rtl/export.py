@@ -18,7 +18,7 @@ Every text is built before any file is touched; then each goes to a temporary fi
 folder and, once all are written, all are renamed into place, so a refused export writes
 nothing. Verilator's lint rule DECLFILENAME wants a module in a file of its name: with
 ``name=None`` the module is named after ``FILE``'s stem when that stem is a valid name
-(:func:`~hwsim.converters.rtl.design.check_name`), else ``hwsim_adc``.
+(:func:`~hwsim.converters.rtl.rtl_design.check_name`), else ``hwsim_adc``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .design import RTLDesign, check_name, design
+from .rtl_design import RTLDesign, check_name, design
 from .sv_package import package_text
 from .testbench import check_file_name, verilog_testbench, vhdl_testbench
 from .vectors import golden_vectors, memh_text
@@ -112,7 +112,7 @@ def export_rtl(adc_or_design, path, language: str = "verilog", *, n_random: int 
     Parameters
     ----------
     adc_or_design : ThresholdADC or RTLDesign
-        A table (then ``design_args`` go to :func:`~hwsim.converters.rtl.design.design`) or a ready design.
+        A table (then ``design_args`` go to :func:`~hwsim.converters.rtl.rtl_design.design`) or a ready design.
     path : str or Path
         The main file (``.v``, ``.vhd``/``.vhdl`` or ``.sv``); the others go beside it.
     language : str
@@ -130,7 +130,7 @@ def export_rtl(adc_or_design, path, language: str = "verilog", *, n_random: int 
     -------
     dict
         ``{role: Path}`` of the files written (``module``, ``testbench``, ``vectors``, ``dac_rom`` or
-        ``package``) and ``design``: the :class:`~hwsim.converters.rtl.design.RTLDesign`.
+        ``package``) and ``design``: the :class:`~hwsim.converters.rtl.rtl_design.RTLDesign`.
     """
     path = Path(path)
     if isinstance(adc_or_design, RTLDesign):

@@ -1,7 +1,7 @@
 r"""The RTL in the loop: an exported converter module run in Verilator on the Monte Carlo samples.
 
 :func:`backend` turns an :class:`~hwsim.converters.rtl.RTLDesign` (the module
-:func:`hwsim.converters.rtl.design` exports, its ``pipeline = False`` combinational form) into an
+:func:`hwsim.converters.rtl.rtl_design` exports, its ``pipeline = False`` combinational form) into an
 :class:`~hwsim.converters.backends.ExternalBackend`: every sample a link converts goes through the
 Verilog module as a compiled HDL simulation, and the codes the module puts on its ``code`` port come
 back, decoded from the module's output code to code indices. The ``rtl`` converter bank

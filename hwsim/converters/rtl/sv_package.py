@@ -8,13 +8,13 @@ integer thresholds: a requantizer's ``INPUT_WORD``, ``INPUT_FRAC`` and ``THRESHO
 integers of the input format, ``ceil(t_k / LSB)``); a flash design with a threshold DAC its
 ``DAC_BITS``, ``DAC_CODES`` and
 ``DAC_THRESHOLDS_REAL``. Every number is formatted from a value computed in
-:mod:`~hwsim.converters.rtl.design`.
+:mod:`~hwsim.converters.rtl.rtl_design`.
 """
 
 from __future__ import annotations
 
 from ..formats.comments import num
-from .design import RTLDesign, header_lines
+from .rtl_design import RTLDesign, header_lines
 from .verilog import literal
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from .design import RTLDesign, check_name, header_lines
+from .rtl_design import RTLDesign, check_name, header_lines
 from .vectors import Vectors
 
 _FILE_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,127}")

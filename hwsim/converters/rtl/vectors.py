@@ -1,19 +1,19 @@
 r"""Golden vectors of an exported converter, drawn from the Python hard path, and their memory file.
 
 :func:`golden_vectors` picks the inputs that test a design hardest and computes what the RTL must
-answer with :class:`~hwsim.converters.rtl.design.RTLDesign`'s own rules:
+answer with :class:`~hwsim.converters.rtl.rtl_design.RTLDesign`'s own rules:
 
 - flash: the clean thermometer word of every code, reached from float samples on each comparator
   threshold and just below it (``therm(x)`` and ``reference_index(x)``, checked to agree with the
   encoder rule); every single-bubble word (one bit of a clean word flipped: all of them up to
   :data:`MAX_BUBBLES`, else those within two bits of the transition), whose expected code is the
-  stated encoder rule, the number of ones (:meth:`~hwsim.converters.rtl.design.RTLDesign.index_of_therm`);
+  stated encoder rule, the number of ones (:meth:`~hwsim.converters.rtl.rtl_design.RTLDesign.index_of_therm`);
   the rails (samples far below and above the full scale) and seeded random samples;
 - requantizer: for every integer threshold ``thr_k``, the samples ``thr_k - 1`` and ``thr_k``;
   the rails (the word's most negative and most positive sample); float samples on and just below
   each threshold and seeded random samples in the full scale, made integers by
-  :meth:`~hwsim.converters.rtl.design.RTLDesign.sample_ints` (checked against
-  :meth:`~hwsim.converters.rtl.design.RTLDesign.reference_index`); seeded random integers over the word.
+  :meth:`~hwsim.converters.rtl.rtl_design.RTLDesign.sample_ints` (checked against
+  :meth:`~hwsim.converters.rtl.rtl_design.RTLDesign.reference_index`); seeded random integers over the word.
 
 The memory file (:func:`memh_text`) holds one vector per line as one hex word, readable by Verilog's
 ``$readmemh`` and by the VHDL testbench (``hread``): the fields, from the least significant bit, are
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .design import RTLDesign, header_lines
+from .rtl_design import RTLDesign, header_lines
 
 #: Most single-bubble thermometer words a flash vector set holds in full.
 MAX_BUBBLES = 4096
@@ -180,7 +180,7 @@ def memh_text(d: RTLDesign, vectors: Vectors) -> str:
     digits = vectors.word_bits // 4
     out = [f"// {line}".rstrip() for line in header_lines(d, f"golden vectors of {d.name} (hwsim RTL export)")]
     out += [f"// {len(vectors)} vectors, one {vectors.word_bits}-bit hex word each: {_field_doc(d, vectors.fields)}",
-            "// expected values from the Python hard path (hwsim.converters.rtl.design.RTLDesign)"]
+            "// expected values from the Python hard path (hwsim.converters.rtl.rtl_design.RTLDesign)"]
     for i, w in enumerate(vectors.words()):
         if d.form == "flash":
             shown = f"therm={vectors.inputs[i]:0{d.n_levels - 1}b}"

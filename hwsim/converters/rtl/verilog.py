@@ -1,17 +1,17 @@
-"""Verilog-2005 text of an :class:`~hwsim.converters.rtl.design.RTLDesign`: the converter module and the
+"""Verilog-2005 text of an :class:`~hwsim.converters.rtl.rtl_design.RTLDesign`: the converter module and the
 threshold-DAC ROM of a flash design.
 
 The text is plain synthesizable Verilog-2005 (``wire``/``reg``, ``always @*``, ``always @(posedge clk)``,
 ``case``, a ``for`` loop over a constant range) and lints clean with ``verilator --lint-only -Wall``
 when the file is named after the module (Verilator's DECLFILENAME rule). Every literal is formatted
-from an integer computed in :mod:`~hwsim.converters.rtl.design`; the module name is a checked
+from an integer computed in :mod:`~hwsim.converters.rtl.rtl_design`; the module name is a checked
 identifier; provenance reaches the header only through ``comment_text``.
 """
 
 from __future__ import annotations
 
 from ..formats.comments import num
-from .design import RTLDesign, ceil_log2, header_lines
+from .rtl_design import RTLDesign, ceil_log2, header_lines
 
 
 def literal(value: int, width: int, signed: bool = False) -> str:
@@ -71,7 +71,7 @@ def _outputs(d: RTLDesign) -> list[str]:
 
 
 def module_text(d: RTLDesign) -> str:
-    """The converter module ``d.name`` (ports: see :mod:`~hwsim.converters.rtl.design`)."""
+    """The converter module ``d.name`` (ports: see :mod:`~hwsim.converters.rtl.rtl_design`)."""
     m, b = d.n_levels, d.code_bits
     out = _comment_block(d, f"Verilog-2005 module {d.name} (hwsim RTL export of a decision table)")
     ports = ["    input  wire clk"] if d.pipeline else []

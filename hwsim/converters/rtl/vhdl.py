@@ -1,17 +1,17 @@
-"""VHDL-2008 text of an :class:`~hwsim.converters.rtl.design.RTLDesign`: the converter entity and the
+"""VHDL-2008 text of an :class:`~hwsim.converters.rtl.rtl_design.RTLDesign`: the converter entity and the
 threshold-DAC ROM of a flash design (``ieee.numeric_std``; analyses with ``ghdl -a --std=08``).
 
 Ports mirror the Verilog module: ``therm : in std_logic_vector(M-2 downto 0)`` (flash) or
 ``sample : in signed(N-1 downto 0)`` (requantizer), ``code : out std_logic_vector(B-1 downto 0)``,
 ``level : out signed(L-1 downto 0)`` (requantizer) and ``clk : in std_logic`` when pipelined.
-Constants are binary string literals of integers computed in :mod:`~hwsim.converters.rtl.design`
+Constants are binary string literals of integers computed in :mod:`~hwsim.converters.rtl.rtl_design`
 (no VHDL ``integer`` arithmetic, so words up to 62 bits work).
 """
 
 from __future__ import annotations
 
 from ..formats.comments import num
-from .design import RTLDesign, ceil_log2, header_lines
+from .rtl_design import RTLDesign, ceil_log2, header_lines
 
 
 def bits(value: int, width: int) -> str:

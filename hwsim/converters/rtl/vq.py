@@ -22,7 +22,7 @@ import numpy as np
 from ...qformat import QFormat
 from ..formats.comments import comment_text, num
 from . import codes as _codes
-from .design import check_name
+from .rtl_design import check_name
 from .testbench import check_file_name
 from .verilog import literal
 
@@ -95,7 +95,7 @@ def vq_design(codebook, name: str = "hwsim_vq", *, input_format=None, provenance
     codebook : Codebook or array_like [K, n]
         Codewords (2 to :data:`MAX_CODEWORDS`, dimension 1 to :data:`MAX_DIM`).
     name : str
-        Module name (:func:`~hwsim.converters.rtl.design.check_name`).
+        Module name (:func:`~hwsim.converters.rtl.rtl_design.check_name`).
     input_format : QFormat, str or None
         Component format; default the 12-bit signed word covering twice the largest ``|codeword|``.
     provenance : dict or None

@@ -136,7 +136,7 @@ class RTLDesign:
     name : str
         Module / entity name.
     form : str
-        ``"flash"`` or ``"requantizer"`` (module text of :mod:`~hwsim.converters.rtl.design`).
+        ``"flash"`` or ``"requantizer"`` (module text of :mod:`~hwsim.converters.rtl.rtl_design`).
     n_levels : int
         Levels M.
     code_bits : int
@@ -351,7 +351,7 @@ def design(adc, form: str = "flash", output_code: str = "offset_binary", name: s
            pipeline: bool = False, input_format=None, level_format=None, dac=None, full_scale=None,
            units: str = "V", provenance=None, code_bits=None, rounding: str = "nearest",
            overflow: str = "saturate") -> RTLDesign:
-    """The RTL design of decision table ``adc`` (module text of :mod:`~hwsim.converters.rtl.design`).
+    """The RTL design of decision table ``adc`` (module text of :mod:`~hwsim.converters.rtl.rtl_design`).
 
     Parameters
     ----------
