@@ -306,3 +306,16 @@ def test_cli_module_import_is_light():
             "print(any(m in sys.modules for m in ('torch', 'numba', 'scipy', 'matplotlib')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_hwsim_adc_measure_is_a_subcommand_of_the_cli(tmp_path, capsys):
+    """``hwsim adc measure`` through the command line's own parser, straight into a table file."""
+    from hwsim.cli.main import main
+    from hwsim.converters.tables import import_table
+
+    codes = UniformADC(8, 1.0).encode(sine(2**14, 1021, 1.1, 0.0))
+    np.save(tmp_path / "cap.npy", codes.astype(np.int16))
+    assert main(["adc", "measure", str(tmp_path / "cap.npy"), "--stimulus", "sine", "--levels", "8",
+                 "--full-scale", "-1", "1", "--out", str(tmp_path / "t.csv")]) == 0
+    assert "ENOB" in capsys.readouterr().out
+    assert import_table(tmp_path / "t.csv")[0].n_levels == 8

@@ -33,16 +33,18 @@ FORMATS = ("json", "csv", "c", "memh", "mat", "mif", "coe", *RTL_FORMATS)
 
 
 def add_adc_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``adc`` (with ``export``, ``import``, ``inspect``) to an argparse subparsers object."""
+    """Add ``adc`` (with ``export``, ``import``, ``inspect``, ``measure``) to an argparse subparsers object."""
     p = subparsers.add_parser("adc", help="export, import and inspect ADC decision tables (hardware in the loop)",
                               description="Take a learned quantizer to a real converter and back: export its "
-                                          "decision table (JSON, CSV, C header, $readmemh file, MATLAB), import "
-                                          "and validate a table, inspect its DNL/INL and transfer curve.")
+                                          "decision table (JSON, CSV, C header, $readmemh file, MATLAB, Intel "
+                                          "MIF, Xilinx COE, Verilog/VHDL RTL), import "
+                                          "and validate a table, inspect its DNL/INL and transfer curve, derive "
+                                          "a measured converter's table from a capture of its codes.")
     sub = p.add_subparsers(dest="adc_command", metavar="SUBCOMMAND", required=True)
 
     e = sub.add_parser("export", help="write the decision table of a trained receiver or a table file",
                        description="Write MODEL's decision table. MODEL is a trained receiver (.pt with its "
-                                   ".pt.json sidecar) or a table file (.json, .csv, .mat). C headers and memory "
+                                   ".pt.json sidecar) or a table file (.json, .csv, .mat, .h, .memh, .mif, .coe). C headers and memory "
                                    "files hold threshold codes of a DAC (--dac-bits, default 12) over the full "
                                    "scale.")
     e.add_argument("model", metavar="MODEL")
@@ -69,7 +71,8 @@ def add_adc_parser(subparsers) -> argparse.ArgumentParser:
     e.set_defaults(func=export_command)
 
     i = sub.add_parser("import", help="validate a table file and print a summary",
-                       description="Validate a table file (.json, .csv, .mat) and print its levels, thresholds, "
+                       description="Validate a table file (.json, .csv, .mat, .h, .memh, .mif, .coe) and print its "
+                                   "levels, thresholds, "
                                    "full scale and provenance.")
     i.add_argument("file", metavar="FILE")
     i.set_defaults(func=import_command)
@@ -80,6 +83,10 @@ def add_adc_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("file", metavar="FILE")
     s.add_argument("--png", metavar="PATH", help="where to write the plot (default: FILE with the suffix .png)")
     s.set_defaults(func=inspect_command)
+
+    from .adc_measure import add_measure_parser  # light: its heavy modules load when it runs
+
+    add_measure_parser(sub)
     return p
 
 

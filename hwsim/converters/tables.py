@@ -30,17 +30,25 @@ Formats (``fmt`` / file extension)
 - ``json`` (``.json``, exported and imported): the document itself, floats in shortest
   round-trip form (:mod:`~hwsim.converters.formats.json_table`).
 - ``csv`` (``.csv``, exported and imported): one row per code, the input interval
-  ``[lower, upper)`` that maps to it and its level, after two ``#`` lines
-  (:mod:`~hwsim.converters.formats.csv_table`).
+  ``[lower, upper)`` that maps to it and its level, after two ``#`` lines; a plain bench CSV
+  without them is imported when its header row names its columns ``threshold`` or
+  ``threshold,level`` (:mod:`~hwsim.converters.formats.csv_table`).
 - ``mat`` (``.mat``, MATLAB v5 via :func:`scipy.io.savemat`, exported and imported)
   (:mod:`~hwsim.converters.formats.mat`).
-- ``c`` (``.h``, export only): a C header of threshold DAC codes and fixed-point levels
+- ``c`` (``.h``, exported and imported): a C header of threshold DAC codes and fixed-point levels
   (:mod:`~hwsim.converters.formats.c_header`).
-- ``memh`` (``.mem``, ``.memh`` or ``.hex``, export only): a ``$readmemh`` memory file for
-  Verilog / SystemVerilog, one hex word (a threshold's DAC code) per line
+- ``memh`` (``.mem``, ``.memh`` or ``.hex``, exported and imported): a ``$readmemh`` memory file
+  for Verilog / SystemVerilog, one hex word (a threshold's DAC code) per line
   (:mod:`~hwsim.converters.formats.memh`).
+- ``mif`` (``.mif``) and ``coe`` (``.coe``), exported and imported: the table's ROM image (threshold
+  DAC codes, then fixed-point levels) as an Intel Memory Initialization File or a Xilinx coefficient
+  file (:mod:`~hwsim.converters.formats.mif`, :mod:`~hwsim.converters.formats.coe`).
 
-C headers and memory files need integer threshold codes: unless ``dac`` is given, the
+Synthesizable RTL of a table (Verilog, VHDL, a SystemVerilog package) is written by
+:func:`hwsim.converters.rtl.export_rtl`, and a measured converter's table is derived from a capture
+of its raw codes by :mod:`hwsim.converters.measurement` (``hwsim adc measure``).
+
+C headers, memory files and ROM images need integer threshold codes: unless ``dac`` is given, the
 thresholds are rounded to a :data:`~hwsim.converters.fixed_point.DEFAULT_DAC_BITS`-bit DAC over the
 table's full scale.
 
@@ -65,7 +73,7 @@ as a ValueError naming the file.
   before they are written. JSON and CSV carry provenance escaped by :mod:`json` (ASCII only).
 - Import refuses, before parsing: files larger than ``max_bytes`` (default
   :data:`MAX_FILE_BYTES`), files whose first bytes are not those of their format (JSON: an
-  object ``{``; CSV: the ``# hwsim-adc-table version 1`` line; MAT: the v5 header), JSON
+  object ``{``; CSV: the ``# hwsim-adc-table version 1`` line or a plain header row; MAT: the v5 header), JSON
   with more list or object entries than any table needs, CSV with more lines than any table
   needs or characters other than printable ASCII, and number literals longer than
   :data:`~hwsim.converters.formats.bounded_json.MAX_NUMBER_CHARS` characters. Tables above
