@@ -434,3 +434,201 @@ def _train_vq(x_np, k, c0, method, rng, steps, batch, lr, beta, gamma, tau, inte
                  epochs=len(epochs), steps=epochs)
     c = cb.detach().numpy().copy()
     return Codebook(_distinct(c, x_np)), np.array(fitted.losses)
+
+
+# ---------------------------------------------------------------------------------- with an encoder
+
+#: Codebook training rules :func:`train_autoencoder_vq` compares.
+AUTOENCODER_METHODS = ("nsvq", "ste", "ema")
+
+
+class AutoencoderVQ:
+    """A trained encoder, codebook and decoder (what :func:`train_autoencoder_vq` returns).
+
+    Attributes
+    ----------
+    encoder, decoder : torch.nn.Module
+        The networks (float64).
+    codebook : numpy.ndarray [K, latent]
+        The codewords.
+    method : str
+        The codebook rule it was trained with.
+    steps : numpy.ndarray [E]
+        The training steps after which the validation distortion was measured (0: before the first).
+    distortion : numpy.ndarray [E]
+        Hard-VQ reconstruction MSE per dimension on the validation set at those steps.
+    losses : numpy.ndarray [steps]
+        The training loss of each step.
+    """
+
+    def __init__(self, encoder, decoder, codebook, method, steps, distortion, losses):
+        self.encoder, self.decoder = encoder, decoder
+        self.codebook = np.asarray(codebook, dtype=np.float64)
+        self.method = method
+        self.steps, self.distortion = np.asarray(steps), np.asarray(distortion, dtype=np.float64)
+        self.losses = np.asarray(losses, dtype=np.float64)
+
+    def encode(self, x) -> np.ndarray:
+        """Codeword indices [B] of the rows of ``x`` [B, n]: the nearest codeword to each encoder output."""
+        with torch.no_grad():
+            z = self.encoder(torch.as_tensor(check_batch(x, None), dtype=torch.float64))
+            return nearest(z, torch.as_tensor(self.codebook)).numpy()
+
+    def reconstruct(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices [B], reconstructions [B, n])`` of the rows of ``x``: encoder, nearest codeword, decoder."""
+        idx = self.encode(x)
+        with torch.no_grad():
+            out = self.decoder(torch.as_tensor(self.codebook[idx]))
+        return idx, out.numpy()
+
+    def mse(self, x) -> float:
+        """Reconstruction MSE per dimension of ``x`` through the hard quantizer."""
+        x = check_batch(x, None)
+        return float(np.mean((x - self.reconstruct(x)[1]) ** 2))
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                               torch.nn.ReLU(), torch.nn.Linear(hidden, n_out)).double()
+
+
+def _whole(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= int(value) <= high:
+        raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def _positive(name: str, value, below_one: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) \
+            or not value > 0 or (below_one and not value < 1):
+        raise ValueError(f"{name} must be a finite number {'in (0, 1)' if below_one else '> 0'}, got {value!r}")
+    return float(value)
+
+
+def train_autoencoder_vq(samples, codewords: int, method: str, rng: np.random.Generator, *, latent: int = 2,
+                         hidden: int = 32, steps: int = 2000, batch: int = 256, lr: float = 1e-3,
+                         beta: float = 0.25, gamma: float = 0.99, patience: int = 50, replace: bool = True,
+                         validation=None, eval_every: int = 50) -> AutoencoderVQ:
+    r"""Train an MLP encoder, a VQ codebook and an MLP decoder for the reconstruction MSE of ``samples``,
+    the codebook by one of three rules (Vali Sec. 3.2 and Publication II):
+
+    - ``"nsvq"``: the decoder sees :func:`nsvq`'s :math:`z + \lVert z - q\rVert v/\lVert v\rVert`; the loss
+      is the reconstruction alone, which reaches the encoder, the decoder and the selected codeword;
+    - ``"ste"``: the decoder sees :math:`z + \mathrm{sg}(q - z)`; loss = reconstruction +
+      :math:`\lVert\mathrm{sg}(z) - q\rVert^2 + \beta\lVert z - \mathrm{sg}(q)\rVert^2` (Vali eq. (3.5)
+      with :math:`\beta_1 = 1`, :math:`\beta_2 = \beta`; :func:`ste_vq`);
+    - ``"ema"``: as ``"ste"`` without the codebook term, the codebook by :class:`EMACodebook` (eq. (3.8),
+      smoothing ``gamma``) from the batch's encoder outputs.
+
+    Everything else is shared: encoder ``n -> hidden -> hidden -> latent`` and decoder
+    ``latent -> hidden -> hidden -> n`` (ReLU), both initialised from ``rng``; the codebook starts at
+    ``codewords`` distinct encoder outputs of the initial encoder on random samples; Adam (rate ``lr``,
+    constant) on every trained parameter; the batches (drawn with replacement) and the starts come from
+    ``rng`` in the same order for every method, so that ``np.random.default_rng(s)`` gives the three
+    methods the same networks, codebook and batches (NSVQ's noise has its own generator). With
+    ``replace``, every ``patience`` steps the codewords unused for ``patience`` batches are moved onto
+    encoder outputs of the batch (:func:`replace_dead_codes`, Vali Publication II), for every method.
+    Torch runs single-threaded in float64 (the global torch random state is restored afterwards). The
+    loop is a plain loop (no checkpointing).
+
+    Parameters
+    ----------
+    samples : array [N, n]
+        Training vectors.
+    codewords : int
+        Codebook size K (2 .. min(N, 4096)).
+    method : {"nsvq", "ste", "ema"}
+        The codebook rule.
+    rng : numpy.random.Generator
+        Seeds the networks, the codebook start, the batches and the replacements.
+    latent, hidden : int
+        Latent (quantized) dimension and hidden width.
+    steps, batch : int
+        Adam steps and batch size.
+    lr, beta, gamma : float
+        Adam's rate, the commitment weight (STE, EMA) and the EMA smoothing factor.
+    patience : int
+        Dead-code patience in batches.
+    replace : bool
+        Replace dead codewords (all methods alike).
+    validation : array [V, n] or None
+        Vectors on which the hard-VQ distortion is measured every ``eval_every`` steps (None: the first
+        2000 training vectors).
+    eval_every : int
+        Steps between two validation measurements.
+
+    Returns
+    -------
+    AutoencoderVQ
+        The networks, the codebook, the validation curve and the training losses.
+    """
+    x_np = _samples(samples)
+    n_vec, dim = x_np.shape
+    if method not in AUTOENCODER_METHODS:
+        raise ValueError(f"method must be one of {AUTOENCODER_METHODS}, got {method!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {rng!r}")
+    k = _whole("codewords", codewords, 2, min(n_vec, 4096))
+    latent = _whole("latent", latent, 1, MAX_DIM)
+    hidden = _whole("hidden", hidden, 1, 4096)
+    steps = _whole("steps", steps, 1, 1_000_000)
+    batch = _whole("batch", batch, 1, 65536)
+    patience = _whole("patience", patience, 1, 1_000_000)
+    eval_every = _whole("eval_every", eval_every, 1, 1_000_000)
+    lr, beta = _positive("lr", lr), _positive("beta", beta)
+    gamma = _positive("gamma", gamma, below_one=True)
+    if not isinstance(replace, bool):
+        raise ValueError(f"replace must be True or False, got {replace!r}")
+    if batch * k > MAX_BATCH_DISTANCES:
+        raise ValueError(f"batch * codewords = {batch * k} is more than {MAX_BATCH_DISTANCES}; use a smaller batch")
+    x_val = x_np[:2000] if validation is None else check_batch(validation, dim, "validation")
+    with _one_thread(), torch.random.fork_rng(devices=[]):      # the global torch state is left as it was
+        torch_seed, noise_seed = (int(s) for s in rng.integers(2**62, size=2))
+        torch.manual_seed(torch_seed)
+        enc, dec = _mlp(dim, hidden, latent), _mlp(latent, hidden, dim)
+        gen = torch.Generator().manual_seed(torch_seed)
+        noise = torch.Generator().manual_seed(noise_seed)
+        x_all, xv = torch.as_tensor(x_np), torch.as_tensor(x_val)
+        with torch.no_grad():
+            z0 = enc(x_all[torch.randperm(n_vec, generator=gen)[:min(n_vec, 20 * k)]]).numpy()
+        c0 = _distinct(z0[rng.choice(len(z0), size=k, replace=False)], z0)
+        cb = torch.nn.Parameter(torch.as_tensor(c0.copy()))
+        params = list(enc.parameters()) + list(dec.parameters()) + ([cb] if method != "ema" else [])
+        opt = torch.optim.Adam(params, lr=lr)
+        ema = EMACodebook(cb.data, gamma) if method == "ema" else None
+        unused = torch.zeros(k, dtype=torch.int64)
+
+        def hard_distortion():
+            with torch.no_grad():
+                return float(((xv - dec(cb[nearest(enc(xv), cb)])) ** 2).mean())
+
+        at, dist, losses = [0], [hard_distortion()], []
+        for t in range(steps):
+            xb = x_all[torch.randint(0, n_vec, (batch,), generator=gen)]
+            z = enc(xb)
+            if method == "nsvq":
+                zq, idx = nsvq(z, cb, noise)
+                loss = ((xb - dec(zq)) ** 2).mean()
+            else:
+                idx = nearest(z, cb)
+                q = cb[idx]
+                loss = ((xb - dec(z + (q - z).detach())) ** 2).mean() + beta * ((z - q.detach()) ** 2).mean()
+                if method == "ste":
+                    loss = loss + ((z.detach() - q) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if ema is not None:
+                cb.data.copy_(ema.update(z.detach(), idx))
+            losses.append(float(loss.detach()))
+            used = torch.bincount(idx, minlength=k) > 0
+            unused = torch.where(used, torch.zeros_like(unused), unused + 1)
+            if replace and (t + 1) % patience == 0 and t + 1 < steps:
+                dead = replace_dead_codes(cb.data, unused, z.detach(), patience, gen)
+                if ema is not None:
+                    for d in dead.tolist():
+                        ema.reset(d, cb.data[d])
+            if (t + 1) % eval_every == 0 or t + 1 == steps:
+                at.append(t + 1)
+                dist.append(hard_distortion())
+    return AutoencoderVQ(enc, dec, cb.detach().numpy().copy(), method, at, dist, losses)
