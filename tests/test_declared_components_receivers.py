@@ -13,7 +13,8 @@ from _declared import declared_init, receivers_of
 from hwsim import components
 
 #: The modules whose registered receivers are declared by signature.
-MODULES = ("linear", "blmmse", "map", "sionna_detectors", "estimation", "vq", "rdp", "onebit", "ofdm", "base")
+MODULES = ("linear", "blmmse", "map", "sionna_detectors", "estimation", "vq", "rdp", "onebit", "ofdm", "base",
+           "fixed_point")
 
 
 def _receivers():

@@ -150,6 +150,15 @@ def test_the_output_keeps_the_accumulators_top_bits():
     assert _one(path, [-8] * 5, [7] * 5) == -17                                   # -280 / 16 = -17.5, ties up
 
 
+def test_the_words_as_qformats():
+    path = Datapath(coef_bits=10, input_bits=4, prod_bits=9, acc_bits=10, out_bits=8)
+    words = path.formats(coef_frac=14)
+    assert path.full_product_bits == 15 and path.product_shift == 6 and path.output_shift == 2
+    assert (words["product"].word, words["product"].frac) == (9, 8)
+    assert (words["accumulator"].word, words["accumulator"].frac) == (10, 8)
+    assert (words["output"].word, words["output"].frac) == (8, 6) and path.dropped == 8
+
+
 def test_complex_products():
     path = Datapath(coef_bits=6, input_bits=5)
     a_re, a_im = np.array([[3, -2]]), np.array([[1, 4]])
