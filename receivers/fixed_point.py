@@ -52,14 +52,14 @@ from typing import Literal
 import numpy as np
 
 from hwsim.components import register
-from hwsim.qformat import MAX_WORD, OVERFLOWS, ROUNDINGS, QFormat, shift_round
+from hwsim.qformat import MAX_WORD, ROUNDINGS, QFormat, shift_round
 
 from .base import Decision, Detector, Observation
 from .linear import _MIN_VAR, BLMMSE, LMMSE, MRC, ZF, diagonal_model, linear_model, stream_statistics
 
 #: ``detector`` -> the float detector whose filter the fixed-point datapath applies.
 DETECTORS = {"blmmse": BLMMSE, "lmmse": LMMSE, "zf": ZF, "mrc": MRC}
-#: Overflow rules of the datapath (:data:`hwsim.qformat.OVERFLOWS` without ``"error"``: a receiver in a sweep
+#: Overflow rules of the datapath (``hwsim.qformat.OVERFLOWS`` without ``"error"``: a receiver in a sweep
 #: does what its hardware would, it does not stop).
 DATAPATH_OVERFLOWS = ("saturate", "wrap")
 #: Longest coefficient word and longest input word.
@@ -83,14 +83,14 @@ class Datapath:
     Parameters
     ----------
     coef_bits : int
-        Coefficient word (signed, 2 to :data:`MAX_COEF_BITS` bits).
+        Coefficient word (signed, 2 to 32 bits).
     input_bits : int
-        Input word (signed, 2 to :data:`MAX_INPUT_BITS` bits).
+        Input word (signed, 2 to 24 bits).
     prod_bits : int
         Product word, or 0 for the full product word ``coef_bits + input_bits + 1``; a wider one than the
         full word keeps the full word.
     acc_bits : int
-        Accumulator word, at least the product word, at most :data:`hwsim.qformat.MAX_WORD`.
+        Accumulator word, at least the product word, at most 62 (``hwsim.qformat.MAX_WORD``).
     out_bits : int
         Output word (the accumulator's most significant bits), or 0 for the whole accumulator.
     rounding : {"floor", "nearest", "convergent"}
@@ -226,9 +226,9 @@ def input_unit(adc, input_bits: int = 0, rounding: str = "nearest") -> tuple[flo
     spaced = np.allclose(step, step[0], rtol=_LEVEL_TOL, atol=_LEVEL_TOL * scale)
     mirrored = np.allclose(s, -s[::-1], rtol=0, atol=_LEVEL_TOL * scale)
     if not (spaced and mirrored and step[0] > 0):
-        raise ValueError("receiver.input_bits = 0 reads the converter's codes as exact integers, which needs a table of "
-                         "equally spaced levels mirrored about 0 (a uniform converter); this table's levels are not: "
-                         "give receiver.input_bits > 0 (its levels then enter rounded to that word)")
+        raise ValueError("receiver.input_bits = 0 reads the converter's codes as exact integers, which needs a table "
+                         "of equally spaced levels mirrored about 0 (a uniform converter); this table's levels are "
+                         "not: give receiver.input_bits > 0 (its levels then enter rounded to that word)")
     unit = float(step[0]) / (2.0 if m % 2 == 0 else 1.0)
     ints = levels / unit
     codes = np.rint(ints).astype(np.int64)
@@ -524,7 +524,7 @@ def export_c(datapath: Datapath, coef_re, coef_im, *, name: str = "hwsim_fixed_f
     ----------
     datapath : Datapath
     coef_re, coef_im : int [K, N]
-        One frame's coefficient integers (frame ``f`` of :attr:`FixedFilter.coef_re` and ``coef_im``).
+        One frame's coefficient integers (frame ``f`` of ``FixedFilter.coef_re`` and ``coef_im``).
     name : str
         The function's name, a C identifier.
     provenance : dict or None
@@ -556,7 +556,8 @@ def export_c(datapath: Datapath, coef_re, coef_im, *, name: str = "hwsim_fixed_f
     k, n = a_re.shape
     d = datapath
     lines = ["/*",
-             f" * hwsim fixed-point linear filter (C99 reference, integer arithmetic only), hwsim {comment_text(__version__)}",
+             " * hwsim fixed-point linear filter (C99 reference, integer arithmetic only), "
+             f"hwsim {comment_text(__version__)}",
              f" * z[k] = sum over n = 0 .. {n - 1} (in that order) of a[k][n] * x[n], K = {k} outputs, N = {n} inputs",
              f" * coefficients: {d.coef_bits}-bit signed; inputs: {d.input_bits}-bit signed",
              f" * products: exact in {d.full_product_bits} bits, {d.product_shift} low bits dropped, "
@@ -606,7 +607,8 @@ def export_c(datapath: Datapath, coef_re, coef_im, *, name: str = "hwsim_fixed_f
                   "            if (scanf(\"%\" SCNd64, &x_im[n]) != 1) return 1;",
                   f"        {name}(x_re, x_im, z_re, z_im);",
                   "        for (k = 0; k < HW_K; ++k) printf(\"%\" PRId64 \" \", z_re[k]);",
-                  "        for (k = 0; k < HW_K; ++k) printf(\"%\" PRId64 \"%s\", z_im[k], k + 1 < HW_K ? \" \" : \"\\n\");",
+                  "        for (k = 0; k < HW_K; ++k)",
+                  "            printf(\"%\" PRId64 \"%s\", z_im[k], k + 1 < HW_K ? \" \" : \"\\n\");",
                   "    }",
                   "}",
                   "#endif"]

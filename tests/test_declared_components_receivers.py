@@ -1,4 +1,4 @@
-"""The receivers of linear, map, sionna_detectors, estimation, vq, rdp, onebit and ofdm declare their
+"""The receivers of linear, map, sionna_detectors, estimation, vq, rdp, onebit, ofdm and fixed_point declare their
 parameters by the signature of ``__init__`` (hwsim.components), and the declarations say what the
 hand-written checks said before."""
 
