@@ -42,12 +42,19 @@ Channels:
 - ``rayleigh_taps``: ``taps`` i.i.d. :math:`\mathcal{CN}` taps at symbol-rate spacing with an
   exponential power profile (``decay_db`` per tap, 0 for a uniform one), total mean power 1.
 
-The code: each user's data resource elements carry ``blocks`` 5G NR LDPC codewords
-(:class:`sionna.phy.fec.ldpc.LDPC5GEncoder`) of ``block_len`` coded bits and
-``k = round(code_rate * block_len)`` information bits, Gray QAM (Sionna's mapper); the rest of the
-slot's data bits are filler. The link's ``batch`` counts code blocks and is rounded up to whole
-slots (the channel's ``frame_len`` is the code blocks of a slot); its tally's clusters are the slots
-(their blocks share a channel draw).
+The code (``source.code``): each user's data resource elements carry ``blocks`` codewords of ``block_len``
+coded bits, Gray QAM (Sionna's mapper); the rest of the slot's data bits are filler. ``code = "ldpc"`` (the
+default): 5G NR LDPC codewords (:class:`sionna.phy.fec.ldpc.LDPC5GEncoder`, belief-propagation decoding)
+with ``k = round(code_rate * block_len)`` information bits. ``code = "conv"``: the 802.11 convolutional code
+of constraint length 7, generators (133, 171) octal, terminated and punctured to ``code_rate`` = 1/2, 2/3,
+3/4 or 5/6 (written 0.5, 0.6667, 0.75, 0.8333), with ``k = code_rate * block_len - 6`` information bits (6
+tail bits) and Sionna's Viterbi or BCJR decoder (``conv_decoder``; :mod:`hwsim.channels.conv_code`). One
+codeword per user and slot (``blocks = 1``, ``block_len`` the user's data bits of the slot, a multiple of the
+puncturing period's coded bits) is one packet, as in 802.11; the ``per`` metric counts a user's packet of a
+slot wrong when any of its information bits is, whatever the code.
+
+The link's ``batch`` counts code blocks and is rounded up to whole slots (the channel's ``frame_len`` is the
+code blocks of a slot); its tally's clusters are the slots (their blocks share a channel draw).
 
 Randomness: bits, noise and the Rayleigh taps are drawn from the caller's ``numpy.random.Generator``,
 the TDL coefficients from a ``torch.Generator`` seeded from it (never Sionna's global state). Draw
@@ -114,6 +121,11 @@ class OFDMSource(SourceHooks):
         Coded bits per 5G LDPC codeword.
     blocks : int
         Codewords per user and slot (0: as many as fit).
+    code : {"ldpc", "conv"}
+        The channel code: 5G NR LDPC, or the punctured K = 7 (133, 171) convolutional code (see the module
+        text and :mod:`hwsim.channels.conv_code`).
+    conv_decoder : {"viterbi", "bcjr"}
+        The convolutional code's decoder (Sionna's); only the default is accepted with ``code = "ldpc"``.
     """
 
     task = "detection"
@@ -123,7 +135,15 @@ class OFDMSource(SourceHooks):
     def describe(cls, params: dict) -> str:
         from .sources import constellation_label
 
-        return (f"K={params['users']}, {constellation_label(params['constellation'])}, LDPC r={params['code_rate']:g}, "
+        if params.get("code", "ldpc") == "conv":
+            from .conv_code import RATES, RATE_TOLERANCE
+
+            rate = next((name for name, value in RATES.items() if abs(params["code_rate"] - value) <= RATE_TOLERANCE),
+                        f"{params['code_rate']:g}")
+            code = f"conv K=7 r={rate}" + (" BCJR" if params.get("conv_decoder") == "bcjr" else "")
+        else:
+            code = f"LDPC r={params['code_rate']:g}"
+        return (f"K={params['users']}, {constellation_label(params['constellation'])}, {code}, "
                 f"OFDM {params['fft_size']} subcarriers")
 
     @classmethod
@@ -131,11 +151,22 @@ class OFDMSource(SourceHooks):
         from .sources import CONSTELLATION_LABELS
 
         bits = CONSTELLATION_LABELS.get(params["constellation"], (None, None))[1]
-        return None if bits is None else bits * float(params["code_rate"])
+        if bits is None:
+            return None
+        if params.get("code", "ldpc") == "conv":  # k / n exactly: the tail bits cost rate
+            from .conv_code import info_bits, rate_name
+
+            try:
+                n = int(params["block_len"])
+                return bits * info_bits(rate_name(params["code_rate"]), n) / n
+            except (TypeError, ValueError):
+                pass  # refused when the source is built; here the nominal rate
+        return bits * float(params["code_rate"])
 
     def __init__(self, *, users: int = 2, constellation: Literal["qpsk", "qam16", "qam64", "qam256"] = "qam16",
                  fft_size: int = 128, subcarrier_spacing: float = 30e3, cp_length: int = 9, ofdm_symbols: int = 14,
-                 pilot_symbols: list = [2, 11], code_rate: float = 0.5, block_len: int = 1536, blocks: int = 0):
+                 pilot_symbols: list = [2, 11], code_rate: float = 0.5, block_len: int = 1536, blocks: int = 0,
+                 code: Literal["ldpc", "conv"] = "ldpc", conv_decoder: Literal["viterbi", "bcjr"] = "viterbi"):
         p = self.params
         self.users = _checks.integer("source.users", p["users"], minimum=1, maximum=64)
         from .constellations import get_qam
@@ -168,9 +199,25 @@ class OFDMSource(SourceHooks):
         rate = _checks.real("source.code_rate", p["code_rate"], positive=True)
         if rate > 1:
             raise ValueError(f"source.code_rate must be in (0, 1] (information bits per coded bit), got {rate:g}")
-        self.k = int(round(rate * self.n))
+        self.code = p["code"]
+        self.conv_rate = None
+        if self.code == "conv":
+            from .conv_code import info_bits, rate_name
+
+            self.conv_rate = rate_name(rate, "source.code_rate")
+            try:
+                self.k = info_bits(self.conv_rate, self.n)
+            except ValueError as exc:
+                raise ValueError(f"source.block_len = {self.n} with source.code = \"conv\": {exc}") from None
+        else:
+            if p["conv_decoder"] != self.PARAMS["conv_decoder"]:
+                raise ValueError(f"source.conv_decoder = {p['conv_decoder']!r} picks the decoder of source.code = "
+                                 "\"conv\"; with the 5G LDPC code (source.code = \"ldpc\") it would do nothing")
+            self.k = int(round(rate * self.n))
         problem = None
-        if not LDPC_K_MIN <= self.k <= LDPC_K_MAX:
+        if self.code == "conv":
+            pass  # the convolutional code's sizes are checked above
+        elif not LDPC_K_MIN <= self.k <= LDPC_K_MAX:
             problem = f"k = {self.k} information bits (the code needs {LDPC_K_MIN} <= k <= {LDPC_K_MAX})"
         elif not LDPC_RATE_MIN <= self.k / self.n <= LDPC_RATE_MAX:
             problem = (f"rate k/n = {self.k}/{self.n} = {self.k / self.n:.4f} (the code realises "
@@ -595,20 +642,28 @@ def papr_db(x: np.ndarray, axis=-1) -> np.ndarray:
 class OFDMChain:
     """The Sionna blocks of one OFDM link, shared by its stages (built by :meth:`OFDMSource.bind`): the grid
     at the channel's ADC rate, the code, mapper and modulator the source uses, the lags the channel uses,
-    and the demodulator, demapper and decoder the receiver uses.
+    and the demodulator, demapper and decoder the receiver uses. ``encoder`` maps information bits [..., k]
+    to codewords [..., n] and ``decoder`` LLRs [..., n] to hard information bits [..., k], for either code
+    (``code``: the :class:`hwsim.channels.conv_code.ConvCode` of ``source.code = "conv"``, else None).
 
     ``decoded``: the link scores the information bits after decoding (``link.metric.scores_decoded``).
     """
 
     def __init__(self, source: OFDMSource, channel: "WidebandChannel", decoded: bool = True):
-        from sionna.phy.fec.ldpc import LDPC5GDecoder
         from sionna.phy.mapping import Demapper, Mapper
         from sionna.phy.mimo import StreamManagement
         from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, ResourceGridMapper
 
         self.source, self.channel, self.decoded = source, channel, bool(decoded)
         self.rg = make_grid(source, channel)
-        self.encoder = _encoder(source)
+        self.code = None  # the convolutional code (hwsim.channels.conv_code.ConvCode) of source.code = "conv"
+        if source.code == "conv":
+            from .conv_code import ConvCode
+
+            self.code = ConvCode(source.conv_rate, source.params["conv_decoder"], precision=DECODER_PRECISION)
+            self.encoder = self.code
+        else:
+            self.encoder = _encoder(source)
         self.sm = StreamManagement(np.ones((1, 1), dtype=int), source.users)
         self.fft_size = channel.oversampling * source.fft_size
         self.sample_rate = self.fft_size * source.params["subcarrier_spacing"]
@@ -620,7 +675,12 @@ class OFDMChain:
         self.rg_mapper = ResourceGridMapper(self.rg, precision=PRECISION)
         self.modulator = OFDMModulator(cp, precision=PRECISION)
         self.demodulator = OFDMDemodulator(self.fft_size, self.l_min, cp, precision=PRECISION)
-        self.decoder = LDPC5GDecoder(self.encoder, hard_out=True, precision=DECODER_PRECISION)
+        if self.code is not None:
+            self.decoder = self.code.decode  # LLRs [..., n] -> information bits [..., k], as the LDPC decoder
+        else:
+            from sionna.phy.fec.ldpc import LDPC5GDecoder
+
+            self.decoder = LDPC5GDecoder(self.encoder, hard_out=True, precision=DECODER_PRECISION)
 
     def freq_covariance(self) -> np.ndarray:
         """Covariance of one antenna pair's frequency response over the used subcarriers, [M, M]."""

@@ -198,3 +198,50 @@ class CodedBER(_OFDMMetric):
 
     def slot_errors(self, wrong):
         return wrong.reshape(wrong.shape[0], -1).sum(axis=1), wrong.shape[1] * wrong.shape[2]
+
+
+@register("metric", "per")
+class PER(_OFDMMetric):
+    r"""Packet error rate per user of a coded OFDM link: a user's packet of a slot is all its information bits
+    there (its ``source.blocks`` code blocks; one codeword when ``blocks = 1``, as an 802.11 packet), wrong when
+    any bit is. Trials are packets, one per user and slot (``user = -1``: every user's, the mean PER over the
+    users) or one per slot (``user`` = k: user k's alone); the clusters of the interval are the slots (their
+    packets share a channel draw); ``stopping.target_errors`` counts packet errors.
+
+    Parameters
+    ----------
+    user : int
+        -1 for the packets of every user, or the index (0 to K - 1) of the one user scored.
+    """
+
+    column, samples_column = "per", "packets"
+
+    def __init__(self, *, user: int = -1):
+        from . import _checks
+
+        _checks.integer("metric.user", user, minimum=-1)
+
+    def check_link(self, link) -> None:
+        super().check_link(link)
+        users = getattr(link.source, "users", None)
+        if users is not None and self.params["user"] >= users:
+            raise ValueError(f"metric.user = {self.params['user']} names no user of the link's {users} (use -1 for "
+                             f"every user's packets, or 0 to {users - 1})")
+
+    def count(self, source, idx_true: np.ndarray, idx_hat: np.ndarray, *,
+              per_sample: bool = False) -> tuple[np.ndarray, int]:
+        """Packet errors per slot and the packets of one slot, from the sent and decoded information bits
+        [F, B, k] (B = users x blocks, user after user)."""
+        if idx_hat.shape != idx_true.shape or idx_true.ndim != 3:
+            raise ValueError(f"decoded bits have shape {idx_hat.shape}, the sent ones {idx_true.shape} (both "
+                             "[slots, blocks, information bits])")
+        users = source.users
+        if idx_true.shape[1] % users:
+            raise ValueError(f"the {idx_true.shape[1]} code blocks of a slot do not split into {users} users' packets")
+        wrong = (np.asarray(idx_true) != np.asarray(idx_hat)).reshape(idx_true.shape[0], users, -1).any(axis=-1)
+        user = self.params["user"]
+        if user >= users:
+            raise ValueError(f"metric.user = {user} names no user of the link's {users}")
+        if user >= 0:
+            return wrong[:, user].astype(np.int64), 1
+        return wrong.sum(axis=1), users
