@@ -17,11 +17,11 @@
 from . import banks  # noqa: F401  (registers the converter-bank components)
 from . import hardware  # noqa: F401  (registers the hardware banks: dac_rounded, impaired, measured, external, rtl)
 from .adc import ThresholdADC
-from .banks import (ConverterBank, FileBank, LloydMaxBank, TableBank, Unquantized, UniformBank,
+from .banks import (ConverterBank, EquiprobableBank, FileBank, LloydMaxBank, TableBank, Unquantized, UniformBank,
                     UniformRangeBank, VectorBank)
 from .hardware import DACRoundedBank, ExternalBank, HardwareBank, ImpairedBank, MeasuredBank, RTLBank
 
 #: The converter banks (the ``adc`` components of a link) and the decision table they reduce to.
-__all__ = ["ConverterBank", "TableBank", "Unquantized", "UniformBank", "LloydMaxBank", "FileBank",
+__all__ = ["ConverterBank", "TableBank", "Unquantized", "UniformBank", "LloydMaxBank", "EquiprobableBank", "FileBank",
            "UniformRangeBank", "VectorBank", "HardwareBank", "DACRoundedBank", "ImpairedBank", "MeasuredBank",
            "ExternalBank", "RTLBank", "ThresholdADC"]
