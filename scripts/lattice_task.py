@@ -248,12 +248,11 @@ def main(argv=None) -> int:
         print(f"| --- | --- |")
         for row in ROWS:
             print(f"| {row} | {fmt([r['snr'][row] for r in res])} |")
-        best_a2 = [r["snr"]["A2, best rotation"] for r in res]
-        for key, row in (("source", "learned, fixed-rate source objective"),
-                         ("ball", "learned, ball objective (fixed volume)")):
-            d = [r["snr"][row] - b for r, b in zip(res, best_a2)]
-            wins = sum(x > 0 for x in d)
-            print(f"| {row} - A2 best rotation | {fmt(d)} (wins {wins}/{len(d)}) |")
+        for row in ("learned, fixed-rate source objective", "learned, ball objective (fixed volume)"):
+            for ref in ("A2, standard orientation", "A2, best rotation", "Z2, best rotation", "LBG (reference)"):
+                d = [r["snr"][row] - r["snr"][ref] for r in res]
+                wins = sum(x > 0 for x in d)
+                print(f"| {row} - {ref} | {fmt(d)} (higher on {wins}/{len(d)}) |")
         for key, label in (("source", "source objective"), ("ball", "ball objective")):
             print(f"| basis angle, {label} (deg; A2 60, Z2 90) | {fmt([r['basis_angle'][key] for r in res])} |")
             print(f"| overload, {label} (share of test vectors) | "
