@@ -27,6 +27,8 @@ Notation: input ``x`` [B, n], codebook ``C`` [K, n], nearest index
 - :func:`sfvq_points` / :func:`sfvq`: space-filling VQ (Vali Publication IV).
 - :func:`replace_dead_codes`: codebook replacement of codewords unused for a number of batches.
 - :func:`train_vq`: learns a codebook for the MSE of a source with one of the estimators.
+- :func:`train_autoencoder_vq`: an MLP encoder, a codebook and an MLP decoder trained together for the
+  reconstruction MSE, the codebook by NSVQ, STE or EMA from the same start (``scripts/nsvq_claims.py``).
 """
 
 from __future__ import annotations
