@@ -1,11 +1,11 @@
 r"""The IEEE 802.11 convolutional code: constraint length 7, generators (133, 171) octal, punctured to
-rate 2/3, 3/4 or 5/6, decoded by Sionna's Viterbi or BCJR decoder (:mod:`sionna.phy.fec.conv`).
+rate 2/3, 3/4 or 5/6, decoded by Sionna's Viterbi or BCJR decoder (``sionna.phy.fec.conv``).
 
 The mother code is the rate-1/2 feed-forward code of constraint length :math:`K = 7` (memory 6) with
 generators :math:`g_A = 133_8 = 1011011_2` and :math:`g_B = 171_8 = 1111001_2` (the leftmost tap on the
 current input bit), free distance 10: :math:`A_t = u_t \oplus u_{t-2} \oplus u_{t-3} \oplus u_{t-5} \oplus
 u_{t-6}` and :math:`B_t = u_t \oplus u_{t-1} \oplus u_{t-2} \oplus u_{t-3} \oplus u_{t-6}`, sent in the order
-:math:`A_1 B_1 A_2 B_2 \dots` (:class:`sionna.phy.fec.conv.ConvEncoder`). Every codeword is terminated: the
+:math:`A_1 B_1 A_2 B_2 \dots` (``sionna.phy.fec.conv.ConvEncoder``). Every codeword is terminated: the
 :math:`k` information bits are followed by 6 zero tail bits that return the encoder to the zero state, so the
 mother codeword has :math:`2(k + 6)` bits.
 
@@ -27,9 +27,9 @@ must be a whole number of puncturing periods, i.e. :math:`n` a multiple of :math
 rate :math:`k/n` is slightly below :math:`r`. Decoding first depunctures: the removed positions get the LLR 0
 (an erasure, no information), then Sionna's decoder runs on the :math:`2(k + 6)` mother LLRs:
 
-- ``viterbi``: :class:`sionna.phy.fec.conv.ViterbiDecoder` on the soft LLRs, with traceback over the whole
+- ``viterbi``: ``sionna.phy.fec.conv.ViterbiDecoder`` on the soft LLRs, with traceback over the whole
   terminated block: the maximum-likelihood codeword (least packet errors);
-- ``bcjr``: :class:`sionna.phy.fec.conv.BCJRDecoder` in the log domain (``algorithm = "log"``, exact MAP):
+- ``bcjr``: ``sionna.phy.fec.conv.BCJRDecoder`` in the log domain (``algorithm = "log"``, exact MAP):
   the a-posteriori most likely value of every information bit (least bit errors).
 
 LLRs follow Sionna's sign convention, :math:`\log P(b = 1) / P(b = 0)` (what its demappers give).
