@@ -75,6 +75,8 @@ from hwsim.hooks import ChannelHooks, SourceHooks
 
 #: Constellations of an OFDM source and their bits per symbol (Sionna's Gray QAM).
 OFDM_CONSTELLATIONS = {"qpsk": 2, "qam16": 4, "qam64": 6, "qam256": 8}
+#: Channel codes of an OFDM source (``source.code``): 5G NR LDPC, the 802.11 convolutional code.
+OFDM_CODES = ("ldpc", "conv")
 #: TDL models a ``tdl`` channel offers (3GPP TR 38.901 Tables 7.7.2-1 to 7.7.2-5).
 TDL_MODELS = ("A", "B", "C", "D", "E")
 #: 5G NR LDPC limits (3GPP TS 38.212, as Sionna's encoder implements them).
@@ -691,4 +693,4 @@ class OFDMChain:
 
 
 __all__ = ["OFDMSource", "TDLChannel", "RayleighTaps", "OFDMChain", "make_grid", "frequency_response", "papr_db",
-           "OFDM_CONSTELLATIONS", "TDL_MODELS"]
+           "OFDM_CONSTELLATIONS", "OFDM_CODES", "TDL_MODELS"]

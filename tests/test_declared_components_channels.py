@@ -46,7 +46,8 @@ def test_every_component_is_declared_by_its_signature(kind, name, cls):
 
 def test_the_allowed_values_are_the_ones_the_code_uses():
     """Each Literal annotation lists exactly the module's table of allowed values (no drift between the two)."""
-    from hwsim.channels.ofdm import OFDM_CONSTELLATIONS, TDL_MODELS
+    from hwsim.channels.conv_code import DECODERS
+    from hwsim.channels.ofdm import OFDM_CODES, OFDM_CONSTELLATIONS, TDL_MODELS
     from hwsim.channels.constellations import QAM_NAMES
     from hwsim.channels.sparse import NORMALIZATIONS
     from hwsim.converters.banks import AGC_MODES
@@ -54,6 +55,7 @@ def test_the_allowed_values_are_the_ones_the_code_uses():
 
     allowed = {("source", "users", "constellation"): QAM_NAMES,
                ("source", "ofdm", "constellation"): tuple(OFDM_CONSTELLATIONS),
+               ("source", "ofdm", "code"): OFDM_CODES, ("source", "ofdm", "conv_decoder"): DECODERS,
                ("source", "sparse", "normalize"): NORMALIZATIONS,
                ("channel", "tdl", "model"): TDL_MODELS,
                ("frontend", "theorem3", "rotation"): ROTATIONS}
