@@ -208,6 +208,8 @@ def test_export_writes_files_that_run_where_they_are(tmp_path):
     res = export_rtl(TABLES["lloyd"], tmp_path / "lm_params.sv", "sv-package", form="requantizer")
     text = res["package"].read_text()
     assert "package lm_params_pkg;" in text and "localparam int N_LEVELS = 8;" in text
+    res = export_rtl(TABLES["lloyd"], tmp_path / "lm_pkg.sv", "sv-package")  # the file names the package
+    assert "package lm_pkg;" in res["package"].read_text()
 
 
 def test_export_is_all_or_nothing(tmp_path):

@@ -8,7 +8,8 @@ r"""Write an exported converter to files: :func:`export_rtl`.
 - ``"vhdl"``: ``FILE`` (``.vhd`` or ``.vhdl``), ``<stem>_tb.vhd``, ``<stem>_vectors.memh`` (the same
   vector file, read with ``std.textio``) and ``<stem>_dac_rom.vhd`` likewise;
 - ``"sv-package"``: ``FILE`` (``.sv``), the SystemVerilog package ``<name>_pkg``
-  (:mod:`~hwsim.converters.rtl.sv_package`).
+  (:mod:`~hwsim.converters.rtl.sv_package`; without ``name``, a file ``adc_pkg.sv`` names the converter
+  ``adc``, so its package is ``adc_pkg``).
 
 Run a testbench from the folder the files are in (it names its vector file without a folder), e.g.
 ``iverilog -g2005 -o tb.vvp FILE.v FILE_tb.v && vvp -n tb.vvp`` or
@@ -36,9 +37,13 @@ from .vectors import golden_vectors, memh_text
 LANGUAGES = {"verilog": (".v",), "vhdl": (".vhd", ".vhdl"), "sv-package": (".sv",)}
 
 
-def _default_name(path: Path) -> str:
+def _default_name(path: Path, language: str = "verilog") -> str:
+    """The module name a file name implies (a package file ``adc_pkg.sv`` names the converter ``adc``)."""
+    stem = path.stem
+    if language == "sv-package" and stem.endswith("_pkg") and len(stem) > 4:
+        stem = stem[:-4]
     try:
-        return check_name(path.stem)
+        return check_name(stem)
     except ValueError:
         return "hwsim_adc"
 
@@ -140,7 +145,7 @@ def export_rtl(adc_or_design, path, language: str = "verilog", *, n_random: int 
         d = adc_or_design
     else:
         if design_args.get("name") is None:
-            design_args["name"] = _default_name(path)
+            design_args["name"] = _default_name(path, language)
         d = design(adc_or_design, **design_args)
     files = rtl_files(d, path, language, n_random=n_random, seed=seed)
     write_all({p: text for p, text in files.values()})
