@@ -77,6 +77,16 @@ from hwsim.hooks import ChannelHooks, SourceHooks
 OFDM_CONSTELLATIONS = {"qpsk": 2, "qam16": 4, "qam64": 6, "qam256": 8}
 #: Channel codes of an OFDM source (``source.code``): 5G NR LDPC, the 802.11 convolutional code.
 OFDM_CODES = ("ldpc", "conv")
+#: Named tone maps of an OFDM source (``source.tone_map``; "none": every subcarrier of the FFT is used).
+TONE_MAPS = ("none", "80211n_40mhz")
+#: Training of an OFDM source (``source.training``): Sionna's Kronecker pilots, or Hadamard-coded symbols.
+TRAININGS = ("kronecker", "hadamard")
+#: What a wideband channel's ``snr_db`` means (``channel.snr_mode``): 1/N0 per user, or all users' total.
+SNR_MODES = ("per_user", "total")
+#: Seed of the known BPSK symbols on the pilot tones of the data OFDM symbols.
+PILOT_TONE_SEED = 80211
+#: Seed of the BPSK sequence over the subcarriers of the Hadamard training symbols (:func:`training_sequence`).
+TRAINING_SEED = 80212
 #: TDL models a ``tdl`` channel offers (3GPP TR 38.901 Tables 7.7.2-1 to 7.7.2-5).
 TDL_MODELS = ("A", "B", "C", "D", "E")
 #: 5G NR LDPC limits (3GPP TS 38.212, as Sionna's encoder implements them).
@@ -94,6 +104,25 @@ PRECISION = "double"
 PILOT_SEED = 38211
 #: The LDPC decoder's precision: float32 (belief propagation on LLRs; about twice as fast as float64).
 DECODER_PRECISION = "single"
+
+
+def tone_map_tones(name: str) -> tuple[list[int], list[int], int]:
+    """``(null tones, pilot tones, FFT size)`` of a named tone map (:data:`TONE_MAPS`), centred subcarrier indices
+    (DC at 0). ``"80211n_40mhz"``: the 802.11n 40 MHz (HT40) map of a 128-point FFT: 14 null tones (the guard
+    bands -64 ... -59 and 59 ... 63, the DC tones -1, 0, 1), 6 pilot tones at -53, -25, -11, 11, 25, 53, and
+    the other 108 tones carry data."""
+    if name == "80211n_40mhz":
+        nulls = list(range(-64, -58)) + [-1, 0, 1] + list(range(59, 64))
+        return nulls, [-53, -25, -11, 11, 25, 53], 128
+    raise ValueError(f"source.tone_map must be one of {', '.join(TONE_MAPS)}, got {name!r}")
+
+
+def hadamard(order: int) -> np.ndarray:
+    """The Sylvester Hadamard matrix of ``order`` (a power of 2), entries +-1, rows orthogonal."""
+    h = np.ones((1, 1))
+    while h.shape[0] < order:
+        h = np.block([[h, h], [h, -h]])
+    return h
 
 
 @register("source", "ofdm")
@@ -128,6 +157,20 @@ class OFDMSource(SourceHooks):
         text and :mod:`hwsim.channels.conv_code`).
     conv_decoder : {"viterbi", "bcjr"}
         The convolutional code's decoder (Sionna's); only the default is accepted with ``code = "ldpc"``.
+    tone_map : {"none", "80211n_40mhz"}
+        A named tone map (:func:`tone_map_tones`): its null and pilot tones; ``fft_size`` must be its FFT size.
+        "none": the tones ``null_tones`` and ``pilot_tones`` give (by default every subcarrier carries data).
+    null_tones : list of int
+        Subcarriers (centred indices, DC at 0, from ``-fft_size // 2``) that carry nothing: guard bands, DC.
+    pilot_tones : list of int
+        Subcarriers that carry known BPSK symbols (unit power, fixed seed) in every data OFDM symbol (802.11's
+        pilot tones; the receivers here do not use them, no phase tracking being needed), not data.
+    training : {"kronecker", "hadamard"}
+        The pilots in the OFDM symbols ``pilot_symbols``: Sionna's Kronecker pilots (each user its own comb of
+        subcarriers), or orthogonal Hadamard training: user k sends :math:`\Phi_{k t}` (row k of the
+        Sylvester Hadamard matrix of order T = ``len(pilot_symbols)``, a power of 2 at least ``users``) on
+        every used tone (data and pilot tones) of the t-th training symbol. A tone map (null or pilot tones)
+        needs ``"hadamard"``.
     """
 
     task = "detection"
@@ -145,8 +188,16 @@ class OFDMSource(SourceHooks):
             code = f"conv K=7 r={rate}" + (" BCJR" if params.get("conv_decoder") == "bcjr" else "")
         else:
             code = f"LDPC r={params['code_rate']:g}"
-        return (f"K={params['users']}, {constellation_label(params['constellation'])}, {code}, "
-                f"OFDM {params['fft_size']} subcarriers")
+        tones = f"OFDM {params['fft_size']} subcarriers"
+        if params.get("tone_map", "none") == "80211n_40mhz":
+            tones = f"OFDM {params['fft_size']}-point FFT, 802.11n 40 MHz tone map"
+        elif params.get("null_tones") or params.get("pilot_tones"):
+            nulls, pilots = len(params.get("null_tones") or []), len(params.get("pilot_tones") or [])
+            tones = (f"OFDM {params['fft_size']}-point FFT, {params['fft_size'] - nulls - pilots} data tones"
+                     + (f", {pilots} pilot tones" if pilots else ""))
+        if params.get("training", "kronecker") == "hadamard":
+            tones += f", {len(params['pilot_symbols'])} Hadamard training symbols"
+        return f"K={params['users']}, {constellation_label(params['constellation'])}, {code}, {tones}"
 
     @classmethod
     def information_bits(cls, params: dict) -> float | None:
@@ -168,7 +219,9 @@ class OFDMSource(SourceHooks):
     def __init__(self, *, users: int = 2, constellation: Literal["qpsk", "qam16", "qam64", "qam256"] = "qam16",
                  fft_size: int = 128, subcarrier_spacing: float = 30e3, cp_length: int = 9, ofdm_symbols: int = 14,
                  pilot_symbols: list = [2, 11], code_rate: float = 0.5, block_len: int = 1536, blocks: int = 0,
-                 code: Literal["ldpc", "conv"] = "ldpc", conv_decoder: Literal["viterbi", "bcjr"] = "viterbi"):
+                 code: Literal["ldpc", "conv"] = "ldpc", conv_decoder: Literal["viterbi", "bcjr"] = "viterbi",
+                 tone_map: Literal["none", "80211n_40mhz"] = "none", null_tones: list = [], pilot_tones: list = [],
+                 training: Literal["kronecker", "hadamard"] = "kronecker"):
         p = self.params
         self.users = _checks.integer("source.users", p["users"], minimum=1, maximum=64)
         from .constellations import get_qam
@@ -176,7 +229,9 @@ class OFDMSource(SourceHooks):
         self.constellation = get_qam(p["constellation"])
         self.bits_per_symbol = OFDM_CONSTELLATIONS[p["constellation"]]
         self.fft_size = _checks.integer("source.fft_size", p["fft_size"], minimum=1)
-        if self.fft_size < 2 * self.users:
+        self.training = p["training"]
+        self._tone_map(p)
+        if self.training == "kronecker" and self.fft_size < 2 * self.users:
             raise ValueError(f"source.fft_size = {self.fft_size} is too small for the Kronecker pilots of "
                              f"{self.users} users (each needs its own subcarriers): use at least {2 * self.users}")
         self.cp_length = _checks.integer("source.cp_length", p["cp_length"], minimum=0)
@@ -197,6 +252,17 @@ class OFDMSource(SourceHooks):
             raise ValueError(f"source.pilot_symbols = {pilots} must be distinct indices that leave at least one of the "
                              f"{self.ofdm_symbols} OFDM symbols for data")
         self.pilot_symbols = sorted(int(i) for i in pilots)
+        self.training_code = None  # [K, T] +-1: the Hadamard code of training = "hadamard"
+        if self.training == "hadamard":
+            T = len(self.pilot_symbols)
+            if T < self.users:
+                raise ValueError(f"source.pilot_symbols holds {T} training symbols, too few for {self.users} users: "
+                                 f"orthogonal (Hadamard) training needs at least one training symbol per user "
+                                 f"(source.users = {self.users}); list at least {self.users} OFDM symbols")
+            if T & (T - 1):
+                raise ValueError(f"source.pilot_symbols holds {T} training symbols; the Sylvester Hadamard code "
+                                 f"needs a power of 2 (e.g. {1 << T.bit_length()}) with source.training = \"hadamard\"")
+            self.training_code = hadamard(T)[:self.users]
         self.n = _checks.integer("source.block_len", p["block_len"], minimum=1)
         rate = _checks.real("source.code_rate", p["code_rate"], positive=True)
         if rate > 1:
@@ -227,17 +293,57 @@ class OFDMSource(SourceHooks):
         if problem is not None:
             raise ValueError(f"source.code_rate = {rate} with source.block_len = {self.n} gives {problem}, which the "
                              "5G NR LDPC code cannot realise; change source.code_rate or source.block_len")
-        self.data_bits = (self.ofdm_symbols - len(self.pilot_symbols)) * self.fft_size * self.bits_per_symbol
+        self.data_bits = (self.ofdm_symbols - len(self.pilot_symbols)) * self.data_tones * self.bits_per_symbol
         fit = self.data_bits // self.n
         blocks = _checks.integer("source.blocks", p["blocks"], minimum=0)
         if fit < 1 or blocks > fit:
             raise ValueError(f"a user's slot carries {self.data_bits} coded bits ({self.ofdm_symbols - len(self.pilot_symbols)} "
-                             f"data OFDM symbols x {self.fft_size} subcarriers x {self.bits_per_symbol} bits), room for "
+                             f"data OFDM symbols x {self.data_tones} data subcarriers x {self.bits_per_symbol} bits), room for "
                              f"{fit} codewords of source.block_len = {self.n}; asked for "
                              f"{blocks or 'at least 1'}: lower source.block_len or source.blocks")
         self.blocks = blocks or fit
 
     chain = None  # the link's Sionna blocks, once bound (bind)
+
+    def _tone_map(self, p: dict) -> None:
+        """The null, pilot and data tones (centred indices) from ``tone_map``, ``null_tones``, ``pilot_tones``."""
+        N = self.fft_size
+        if p["tone_map"] != "none":
+            if p["null_tones"] or p["pilot_tones"]:
+                raise ValueError(f"source.tone_map = {p['tone_map']!r} gives the null and pilot tones itself: leave "
+                                 "source.null_tones and source.pilot_tones empty (or set tone_map = \"none\" and list "
+                                 "them)")
+            nulls, pilot_tones, size = tone_map_tones(p["tone_map"])
+            if N != size:
+                raise ValueError(f"source.tone_map = {p['tone_map']!r} is the map of a {size}-point FFT "
+                                 f"({size - len(nulls)} used tones); source.fft_size = {N} cannot hold it: set "
+                                 f"source.fft_size = {size}")
+        else:
+            nulls, pilot_tones = p["null_tones"], p["pilot_tones"]
+        lo, hi = -(N // 2), N - N // 2 - 1
+        for key, tones in (("source.null_tones", nulls), ("source.pilot_tones", pilot_tones)):
+            if not isinstance(tones, list):
+                raise ValueError(f"{key} must be a list of subcarrier indices, got {tones!r}")
+            for t in tones:
+                _checks.integer(f"{key}[]", t, minimum=lo, maximum=hi)
+            if len(set(tones)) != len(tones):
+                raise ValueError(f"{key} = {tones} lists a subcarrier twice")
+        both = sorted(set(nulls) & set(pilot_tones))
+        if both:
+            raise ValueError(f"subcarriers {both} are in both source.null_tones and source.pilot_tones")
+        used = N - len(nulls)
+        if used - len(pilot_tones) < 1:
+            raise ValueError(f"source.null_tones ({len(nulls)}) and source.pilot_tones ({len(pilot_tones)}) leave no "
+                             f"data tone of the {N} subcarriers (source.fft_size)")
+        if (nulls or pilot_tones) and self.training != "hadamard":
+            raise ValueError("a tone map (source.tone_map, source.null_tones or source.pilot_tones) needs "
+                             "source.training = \"hadamard\": Sionna's Kronecker pilots would sit on the null and "
+                             "pilot tones")
+        tone = np.arange(N) - N // 2
+        self.null_tones = np.isin(tone, nulls)             # [N] over centred indices -N//2 ...
+        self.pilot_tones = np.isin(tone, pilot_tones)
+        self.data_tones = int(N - self.null_tones.sum() - self.pilot_tones.sum())
+        self.used_tones = int(N - self.null_tones.sum())
 
     @property
     def blocks_per_slot(self) -> int:
@@ -297,7 +403,7 @@ class OFDMSource(SourceHooks):
 
 
 class WidebandChannel(ChannelHooks):
-    """Base of the OFDM channels: taps per slot, convolved with the time-domain signal (:meth:`receive`).
+    r"""Base of the OFDM channels: taps per slot, convolved with the time-domain signal (:meth:`receive`).
 
     Parameters
     ----------
@@ -305,6 +411,13 @@ class WidebandChannel(ChannelHooks):
         :math:`N_r`, the receive antennas (1 to 1024).
     oversampling : int
         The ADC rate in multiples of the symbol rate (1 to 16, see the module text).
+    snr_mode : {"per_user", "total"}
+        What ``snr_db`` means (:data:`SNR_MODES`): ``"per_user"``, :math:`1/N_0` with every user received
+        at unit power per antenna (:math:`E_s/N_0` of each user); ``"total"``, the total received SNR per
+        antenna of all K users together (Studer and Durisi's): each user's taps scaled by
+        :math:`1/\sqrt K`, so :math:`E \sum_k |h_{ik}|^2 = 1` and the per-user SNR is
+        :math:`\mathrm{SNR} - 10 \log_{10} K` (:func:`per_user_snr_db`). :math:`N_0 = 10^{-\mathrm{SNR}/10}`
+        either way.
     """
 
     real = False
@@ -313,9 +426,24 @@ class WidebandChannel(ChannelHooks):
 
     @classmethod
     def snr_definition(cls, params: dict) -> str:
+        if params.get("snr_mode", "per_user") == "total":
+            return "SNR = all users' received power / N0 per receive antenna"
         return "SNR = 1/N0 per resource element and receive antenna"
 
-    def __init__(self, *, antennas: int = 16, oversampling: int = 1):
+    @classmethod
+    def esn0_db(cls, snr_db: float, params: dict) -> float:
+        r"""Each user's :math:`E_s/N_0` at ``snr_db``: the SNR itself with ``snr_mode = "per_user"``; with
+        ``"total"`` it is :math:`\mathrm{SNR} - 10\log_{10} K`, and K (``source.users``) is not the channel's
+        to know, so an :math:`E_b/N_0` axis is refused there."""
+        if params.get("snr_mode", "per_user") == "total":
+            raise ValueError("channel.snr_mode = \"total\": each user's Es/N0 is the SNR less 10 log10(source.users), "
+                             "which the channel does not know; draw an Eb/N0 axis with channel.snr_mode = \"per_user\"")
+        return float(snr_db)
+
+    def __init__(self, *, antennas: int = 16, oversampling: int = 1, snr_mode: str = "per_user"):
+        if snr_mode not in SNR_MODES:
+            raise ValueError(f"channel.snr_mode must be one of {', '.join(SNR_MODES)}, got {snr_mode!r}")
+        self.snr_mode = snr_mode
         self.antennas = _checks.integer("channel.antennas", antennas, minimum=1, maximum=1024)
         self.oversampling = _checks.integer("channel.oversampling", oversampling, minimum=1, maximum=16)
         self.frame_len = 1  # code blocks per slot once a link binds it (check_link, prepare)
@@ -392,9 +520,18 @@ class WidebandChannel(ChannelHooks):
         """Bind the link's chain and slot, and refuse what the link cannot run (:meth:`check_link`)."""
         self.check_link(link)
 
+    def power_scale(self, users: int) -> float:
+        """Each user's received power per antenna relative to :meth:`draw_taps`'s: 1, or 1/K with
+        ``snr_mode = "total"``."""
+        return 1.0 / users if self.snr_mode == "total" else 1.0
+
     def draw(self, n_frames: int, users: int, rng: np.random.Generator) -> np.ndarray:
-        """The taps of ``n_frames`` slots, complex [S, N_r, K, L] of lags L_min..L_max at the ADC rate."""
-        return self.draw_taps(n_frames, users, self._chain().sample_rate, rng)
+        r"""The taps of ``n_frames`` slots, complex [S, N_r, K, L] of lags L_min..L_max at the ADC rate (scaled
+        by :math:`1/\sqrt K` with ``snr_mode = "total"``)."""
+        h = self.draw_taps(n_frames, users, self._chain().sample_rate, rng)
+        if self.snr_mode == "total":
+            h *= math.sqrt(1.0 / users)
+        return h
 
     def receive(self, s, H, snr_db: float, rng, noise=None):
         r"""The antenna signals :math:`y_i[t]`, complex [S, T + L - 1, N_r] (index 0 is lag ``l_min``), of the
@@ -451,6 +588,8 @@ class TDLChannel(WidebandChannel):
         RMS delay spread in seconds (nominal values 10e-9 to 1000e-9).
     antennas, oversampling : int
         As for every wideband channel (:class:`WidebandChannel`).
+    snr_mode : {"per_user", "total"}
+        What ``snr_db`` means (:class:`WidebandChannel`).
     carrier_frequency : float
         In Hz; only its default is accepted (see above).
     """
@@ -460,8 +599,9 @@ class TDLChannel(WidebandChannel):
         return f"N_r={params['antennas']}, TDL-{params['model']} {params['delay_spread'] * 1e9:g} ns"
 
     def __init__(self, *, model: Literal["A", "B", "C", "D", "E"] = "C", delay_spread: float = 100e-9,
-                 antennas: int = 16, oversampling: int = 1, carrier_frequency: float = 3.5e9):
-        super().__init__(antennas=antennas, oversampling=oversampling)
+                 antennas: int = 16, oversampling: int = 1, carrier_frequency: float = 3.5e9,
+                 snr_mode: Literal["per_user", "total"] = "per_user"):
+        super().__init__(antennas=antennas, oversampling=oversampling, snr_mode=snr_mode)
         _checks.real("channel.delay_spread", self.params["delay_spread"], positive=True)
         if self.params["delay_spread"] > 1e-5:
             raise ValueError(f"channel.delay_spread is in seconds; {self.params['delay_spread']} s is beyond any TDL "
@@ -547,6 +687,8 @@ class RayleighTaps(WidebandChannel):
         Power decay per tap in dB (>= 0; 0: a uniform profile).
     antennas, oversampling : int
         As for every wideband channel (:class:`WidebandChannel`).
+    snr_mode : {"per_user", "total"}
+        What ``snr_db`` means (:class:`WidebandChannel`).
     """
 
     @classmethod
@@ -554,8 +696,9 @@ class RayleighTaps(WidebandChannel):
         return (f"N_r={params['antennas']}, {params['taps']}-tap Rayleigh"
                 + (f" ({params['decay_db']:g} dB per tap)" if params["decay_db"] else ""))
 
-    def __init__(self, *, taps: int = 4, decay_db: float = 0.0, antennas: int = 16, oversampling: int = 1):
-        super().__init__(antennas=antennas, oversampling=oversampling)
+    def __init__(self, *, taps: int = 4, decay_db: float = 0.0, antennas: int = 16, oversampling: int = 1,
+                 snr_mode: Literal["per_user", "total"] = "per_user"):
+        super().__init__(antennas=antennas, oversampling=oversampling, snr_mode=snr_mode)
         self.taps = _checks.integer("channel.taps", taps, minimum=1, maximum=256)
         _checks.real("channel.decay_db", decay_db, nonnegative=True)
         p = 10.0 ** (-np.arange(self.taps) * self.params["decay_db"] / 10)
@@ -596,23 +739,63 @@ def make_grid(source: OFDMSource, channel: WidebandChannel):
 
     os_ = channel.oversampling
     guard = (os_ - 1) * source.fft_size
+    pattern = "kronecker" if source.training == "kronecker" else training_pattern(source)
     try:
         rg = ResourceGrid(num_ofdm_symbols=source.ofdm_symbols, fft_size=os_ * source.fft_size,
                             subcarrier_spacing=float(source.params["subcarrier_spacing"]), num_tx=1,
                             num_streams_per_tx=source.users, cyclic_prefix_length=os_ * source.cp_length,
                             num_guard_carriers=(guard // 2, guard - guard // 2), dc_null=False,
-                            pilot_pattern="kronecker", pilot_ofdm_symbol_indices=source.pilot_symbols,
+                            pilot_pattern=pattern, pilot_ofdm_symbol_indices=source.pilot_symbols,
                             precision=PRECISION)
     except (ValueError, AssertionError) as exc:
         raise ValueError(f"the resource grid (source.fft_size = {source.fft_size}, source.cp_length = "
                          f"{source.cp_length}, source.ofdm_symbols = {source.ofdm_symbols}, source.pilot_symbols = "
                          f"{source.pilot_symbols}, channel.oversampling = {os_}) is refused by Sionna: {exc}") from exc
+    if source.training != "kronecker":
+        return rg
     # Sionna draws the Kronecker pilots' QPSK phases from its global generator; fix them (same support and
     # modulus) so that every link, worker and run sends the same pilots
     old = np.asarray(rg.pilot_pattern.pilots)
     phase = np.random.default_rng(PILOT_SEED).integers(0, 4, size=old.shape)
     rg.pilot_pattern.pilots = np.abs(old) * np.exp(1j * np.pi * (0.25 + 0.5 * phase))
     return rg
+
+
+def training_grid(source: OFDMSource) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(mask, values)`` of the non-data resource elements of a source with ``training = "hadamard"``, bool and
+    complex [K, syms, N] (N = ``fft_size`` subcarriers from index ``-N // 2``): every subcarrier of the training
+    symbols (``pilot_symbols``), and the null and pilot tones of the other symbols. Values: user k sends the
+    Hadamard code's :math:`\Phi_{k t} L_m` on every used tone m of the t-th training symbol
+    (:func:`training_sequence`), 0 on the null tones,
+    and a known BPSK symbol (seed :data:`PILOT_TONE_SEED`) on each pilot tone of a data symbol."""
+    K, syms, N = source.users, source.ofdm_symbols, source.fft_size
+    mask = np.zeros((K, syms, N), dtype=bool)
+    mask[:, :, source.null_tones | source.pilot_tones] = True
+    mask[:, source.pilot_symbols, :] = True
+    values = np.zeros((K, syms, N), dtype=np.complex128)
+    bpsk = 1.0 - 2.0 * np.random.default_rng(PILOT_TONE_SEED).integers(0, 2, size=(K, syms, N))
+    values[:, :, source.pilot_tones] = bpsk[:, :, source.pilot_tones]
+    values[:, source.pilot_symbols, :] = source.training_code[:, :, None] * training_sequence(source.fft_size)
+    values[:, :, source.null_tones] = 0.0
+    return mask, values
+
+
+def training_sequence(fft_size: int) -> np.ndarray:
+    r"""The BPSK sequence :math:`L_m = \pm 1` over the ``fft_size`` subcarriers that every user's training symbols
+    carry, times the user's Hadamard code (seed :data:`TRAINING_SEED`): the same value on every tone would make
+    each training symbol an impulse in time (a peak-to-average ratio of about ``fft_size``, which converters
+    whose full scale follows the slot's mean power clip); a random sign per tone keeps it near a data symbol's."""
+    return 1.0 - 2.0 * np.random.default_rng(TRAINING_SEED).integers(0, 2, size=fft_size)
+
+
+def training_pattern(source: OFDMSource):
+    """Sionna's :class:`~sionna.phy.ofdm.PilotPattern` of :func:`training_grid` (one transmitter, a stream per
+    user; pilots listed row-major over the mask, as Sionna maps them)."""
+    from sionna.phy.ofdm import PilotPattern
+
+    mask, values = training_grid(source)
+    pilots = np.stack([values[k][mask[k]] for k in range(source.users)])
+    return PilotPattern(mask[None].astype(np.int32), pilots[None], precision=PRECISION)
 
 
 def _encoder(source: OFDMSource):
@@ -633,6 +816,22 @@ def frequency_response(h: np.ndarray, l_min: int, fft_size: int, used: np.ndarra
     lag = l_min + np.arange(h.shape[-1])
     phase = np.exp(-2j * np.pi * np.outer(lag, used) / fft_size)  # [L, M]
     return h @ phase
+
+
+def per_user_snr_db(snr_db, users: int, snr_mode: str = "total"):
+    r"""Each user's SNR (:math:`E_s/N_0` per receive antenna) in dB at ``snr_db`` of ``snr_mode``: the SNR itself
+    for ``"per_user"``, :math:`\mathrm{SNR} - 10\log_{10} K` for ``"total"`` (K = ``users`` of equal power)."""
+    if snr_mode not in SNR_MODES:
+        raise ValueError(f"snr_mode must be one of {', '.join(SNR_MODES)}, got {snr_mode!r}")
+    users = _checks.integer("users", users, minimum=1)
+    return np.asarray(snr_db, dtype=np.float64) - (10 * math.log10(users) if snr_mode == "total" else 0.0)
+
+
+def total_snr_db(snr_db, users: int):
+    r"""The total received SNR per antenna of ``users`` equal-power users whose per-user SNR is ``snr_db``:
+    :math:`\mathrm{SNR}_\text{user} + 10\log_{10} K` (the inverse of :func:`per_user_snr_db`)."""
+    users = _checks.integer("users", users, minimum=1)
+    return np.asarray(snr_db, dtype=np.float64) + 10 * math.log10(users)
 
 
 def papr_db(x: np.ndarray, axis=-1) -> np.ndarray:
@@ -687,10 +886,13 @@ class OFDMChain:
     def freq_covariance(self) -> np.ndarray:
         """Covariance of one antenna pair's frequency response over the used subcarriers, [M, M]."""
         cov = self.channel.tap_covariance(self.sample_rate)
+        if self.channel.snr_mode == "total":
+            cov = cov * self.channel.power_scale(self.source.users)
         lag = self.l_min + np.arange(cov.shape[0])
         F = np.exp(-2j * np.pi * np.outer(self.used, lag) / self.fft_size)  # [M, L]
         return F @ cov @ F.conj().T
 
 
 __all__ = ["OFDMSource", "TDLChannel", "RayleighTaps", "OFDMChain", "make_grid", "frequency_response", "papr_db",
-           "OFDM_CONSTELLATIONS", "OFDM_CODES", "TDL_MODELS"]
+           "tone_map_tones", "hadamard", "training_grid", "training_sequence", "training_pattern", "per_user_snr_db", "total_snr_db",
+           "OFDM_CONSTELLATIONS", "OFDM_CODES", "TDL_MODELS", "TONE_MAPS", "TRAININGS", "SNR_MODES"]

@@ -21,12 +21,14 @@ an AWGN model with a per-antenna noise variance. The receiver ``ofdm_lmmse`` wor
 
 - ``perfect``: the true :math:`H_{ik}[m]` (a reference);
 - ``ls``: Sionna's :class:`~sionna.phy.ofdm.LSChannelEstimator` on the Kronecker pilots with linear
-  interpolation;
+  interpolation; with Hadamard training (``source.training = "hadamard"``) the LS estimate over the code
+  on every used tone (:class:`TrainingEstimator`);
 - ``blmmse``: Bussgang-aware LMMSE estimation (:class:`BussgangLMMSEEstimator`): the LS estimates of a
   user's pilot comb, averaged over the pilot symbols (the channel is static over a slot), filtered with the
   channel's exact frequency covariance (from its power-delay profile) and the per-antenna :math:`\nu_i`.
   It computes what Sionna's :class:`~sionna.phy.ofdm.LMMSEChannelEstimator` would with an all-ones time
-  covariance, through one eigendecomposition per user and link, about ten times faster here.
+  covariance, through one eigendecomposition per user and link, about ten times faster here. With Hadamard
+  training the same filter acts on the LS estimates over the code (:class:`TrainingEstimator`).
 
 Equalisation: Sionna's :class:`~sionna.phy.ofdm.LMMSEEqualizer` (per subcarrier, with the estimation error
 variance and :math:`\nu_i`), then APP demapping (exact, not max-log) to LLRs (:class:`~sionna.phy.mapping.Demapper`).
@@ -87,7 +89,9 @@ class OFDMLMMSE(ReceiverHooks):
         self.equalizer = LMMSEEqualizer(rg, chain.sm, precision=PRECISION)
         csi = self.params["csi"]
         self.estimator = None
-        if csi == "ls":
+        if csi != "perfect" and chain.source.training == "hadamard":
+            self.estimator = TrainingEstimator(chain, csi)
+        elif csi == "ls":
             self.estimator = LSChannelEstimator(rg, interpolation_type="lin", precision=PRECISION)
         elif csi == "blmmse":
             self.estimator = BussgangLMMSEEstimator(chain)
@@ -243,5 +247,71 @@ class BussgangLMMSEEstimator:
             h[:, :, k] = ((z @ U.conj()) * inv) @ A.T             # (A inv U^H z)^T, row vectors
             err[:, :, k] = self.prior - inv @ (np.abs(A.T) ** 2)
         h_t = torch.from_numpy(h)[:, None, :, None, :, None, :].expand(-1, -1, -1, -1, -1, self.syms, -1)
+        err_t = torch.from_numpy(np.maximum(err, 0.0))[:, None, :, None, :, None, :]
+        return h_t, err_t
+
+
+class TrainingEstimator:
+    r"""Channel estimates from orthogonal (Hadamard) training, per antenna, user and slot: ``mode`` = "ls" or
+    "blmmse".
+
+    In the T training symbols user k sends :math:`\Phi_{kt} L_m` (:math:`\Phi_{kt}, L_m = \pm 1`) on every used
+    tone m (source.training = "hadamard", :func:`hwsim.channels.ofdm.training_grid`), so on the Bussgang-scaled
+    grid :math:`Y_{t,m} = L_m \sum_k H_{km} \Phi_{kt} + W_{t,m}` and, the rows of :math:`\Phi` being orthogonal
+    (:math:`\Phi \Phi^T = T I`), the LS estimate over the code
+
+    .. math:: z_{km} = \frac{L_m}{T} \sum_t \Phi_{kt} Y_{t,m} = H_{km} + w_{km}, \qquad E|w_{km}|^2 = \nu_i / T,
+
+    on every used tone m, exact without noise (``ls``: :math:`\hat H = z`, error variance :math:`\nu_i/T`). The
+    Bussgang LMMSE estimate (``blmmse``) filters z over the used tones :math:`\mathcal U` with the channel's
+    frequency covariance R (its power-delay profile, known), :math:`R_{\mathcal{UU}} = V \Lambda V^H`:
+    :math:`\hat H = R_{:,\mathcal U} V (\Lambda + \sigma_i^2 I)^{-1} V^H z`, :math:`\sigma_i^2 = \nu_i / T`,
+    with error variance :math:`R_{mm} - \sum_j |A_{mj}|^2 / (\lambda_j + \sigma_i^2)`, :math:`A = R_{:,\mathcal U} V`.
+    The null tones carry no estimate (``ls``: 0 with the prior as error variance); no data sits on them.
+    """
+
+    def __init__(self, chain, mode: str):
+        from hwsim.channels.ofdm import training_sequence
+
+        src = chain.source
+        self.mode = mode
+        self.symbols = np.asarray(src.pilot_symbols)
+        self.code = np.asarray(src.training_code, dtype=np.float64)          # [K, T]
+        self.eff = np.asarray(chain.rg.effective_subcarrier_ind)
+        self.tones = np.flatnonzero(~src.null_tones)                         # used tones, of the M effective ones
+        self.sequence = training_sequence(src.fft_size)[self.tones]          # L_m = +-1 on the used tones
+        R = chain.freq_covariance()
+        self.M = R.shape[0]
+        self.prior = np.real(np.diag(R))
+        lam, V = np.linalg.eigh(R[np.ix_(self.tones, self.tones)])
+        self.lam, self.V, self.A = np.maximum(lam, 0.0), V, R[:, self.tones] @ V
+        self.syms = chain.rg.num_ofdm_symbols
+
+    def ls(self, Y: np.ndarray) -> np.ndarray:
+        """The LS estimates over the code, complex [S, N_r, K, U], of the training symbols' used tones
+        ``Y`` [S, N_r, T, U]."""
+        return np.einsum("sntu,kt->snku", Y, self.code) * (self.sequence / self.code.shape[1])
+
+    def __call__(self, y, no):
+        """(h_hat [S, 1, N_r, 1, K, syms, M], err_var [S, 1, N_r, 1, K, 1, M]) from ``y`` [S, 1, N_r, syms, fft]
+        and the per-antenna noise variance ``no`` [S, 1, N_r] (torch tensors)."""
+        import torch
+
+        Y = y[:, 0].numpy()[:, :, self.symbols][..., self.eff][..., self.tones]   # [S, N_r, T, U]
+        nu = no[:, 0].numpy()                                                    # [S, N_r]
+        z = self.ls(Y)                                                           # [S, N_r, K, U]
+        S, N, K = z.shape[:3]
+        sigma2 = nu / self.code.shape[1]                                         # [S, N_r]
+        if self.mode == "ls":
+            h = np.zeros((S, N, K, self.M), dtype=np.complex128)
+            h[..., self.tones] = z
+            err = np.broadcast_to(self.prior, (S, N, K, self.M)).copy()
+            err[..., self.tones] = sigma2[:, :, None, None]
+        else:
+            inv = 1.0 / (self.lam + sigma2[..., None])                           # [S, N_r, U]
+            h = ((z @ self.V.conj()) * inv[:, :, None]) @ self.A.T               # [S, N_r, K, M]
+            err = np.broadcast_to((self.prior - inv @ (np.abs(self.A.T) ** 2))[:, :, None], (S, N, K, self.M))
+        h_t = torch.from_numpy(np.ascontiguousarray(h))[:, None, :, None, :, None, :].expand(
+            -1, -1, -1, -1, -1, self.syms, -1)
         err_t = torch.from_numpy(np.maximum(err, 0.0))[:, None, :, None, :, None, :]
         return h_t, err_t

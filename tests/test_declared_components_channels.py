@@ -47,7 +47,7 @@ def test_every_component_is_declared_by_its_signature(kind, name, cls):
 def test_the_allowed_values_are_the_ones_the_code_uses():
     """Each Literal annotation lists exactly the module's table of allowed values (no drift between the two)."""
     from hwsim.channels.conv_code import DECODERS
-    from hwsim.channels.ofdm import OFDM_CODES, OFDM_CONSTELLATIONS, TDL_MODELS
+    from hwsim.channels.ofdm import OFDM_CODES, OFDM_CONSTELLATIONS, SNR_MODES, TDL_MODELS, TONE_MAPS, TRAININGS
     from hwsim.channels.constellations import QAM_NAMES
     from hwsim.channels.sparse import NORMALIZATIONS
     from hwsim.converters.banks import AGC_MODES
@@ -57,7 +57,9 @@ def test_the_allowed_values_are_the_ones_the_code_uses():
                ("source", "ofdm", "constellation"): tuple(OFDM_CONSTELLATIONS),
                ("source", "ofdm", "code"): OFDM_CODES, ("source", "ofdm", "conv_decoder"): DECODERS,
                ("source", "sparse", "normalize"): NORMALIZATIONS,
+               ("source", "ofdm", "tone_map"): TONE_MAPS, ("source", "ofdm", "training"): TRAININGS,
                ("channel", "tdl", "model"): TDL_MODELS,
+               ("channel", "tdl", "snr_mode"): SNR_MODES, ("channel", "rayleigh_taps", "snr_mode"): SNR_MODES,
                ("frontend", "theorem3", "rotation"): ROTATIONS}
     for bank in ("uniform", "lloyd_max", "equiprobable", "table", "uniform_range", "vector"):
         allowed["adc", bank, "agc"] = AGC_MODES
