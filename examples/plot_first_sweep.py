@@ -20,7 +20,11 @@ out = Path(tempfile.mkdtemp()) / "ber_snr"
 cfg = load_config("ber_snr", quick=True)
 run_sweep(cfg, out, workers=1, quiet=True, plot=False)
 rows = read_results(out / "results.csv")
-print(f"{len(rows)} points; columns: {', '.join(rows[0])}")
+print(f"{len(rows)} points; columns: {', '.join(rows[0])}\n")
+print(f"{'curve':28s} {'SNR (dB)':>8s} {'BER':>10s}   {'95% interval':24s} {'bits':>9s}")
+for r in rows:
+    print(f"{r['curve']:28s} {float(r['snr_db']):8.1f} {float(r['ber']):10.3e}   "
+          f"[{float(r['ci_low']):.3e}, {float(r['ci_high']):.3e}] {int(float(r['bits'])):9d}")
 
 # %%
 # Every row is one Monte Carlo point: its estimate, the interval, and the trials behind it.

@@ -21,6 +21,7 @@ curves = {"unquantized LMMSE": ({"type": "none"}, "lmmse")}
 curves.update({f"{b}-bit BLMMSE": ({"type": "uniform", "bits": b}, "blmmse") for b in (1, 2, 3, 4)})
 
 fig, ax = plt.subplots(figsize=(6, 4))
+print(f"{'curve':18s} {'SNR (dB)':>8s} {'BER':>10s}   95% interval")
 for (name, (adc, receiver)), (marker, style) in zip(curves.items(), [("o", "-"), ("v", "--"), ("s", "-."),
                                                                        ("d", ":"), ("^", "-")]):
     link = Pipeline.from_tables({"source": {"type": "users", "users": 8, "constellation": "qam16"},
@@ -33,7 +34,8 @@ for (name, (adc, receiver)), (marker, style) in zip(curves.items(), [("o", "-"),
     bounds = [(s, e.ci_high) for s, e in zip(SNRS, est) if not e.errors]
     if bounds:
         ax.plot(*zip(*bounds), "v", color=line[0].get_color(), markersize=8)
-    print(name, " ".join(f"{e.estimate:.2e}" for e in est))
+    for snr, e in zip(SNRS, est):
+        print(f"{name:18s} {snr:8.1f} {e.estimate:10.2e}   [{e.ci_low:.2e}, {e.ci_high:.2e}]")
 ax.set_yscale("log")
 ax.set_xlabel("SNR (dB)")
 ax.set_ylabel("BER (95% intervals)")

@@ -24,13 +24,23 @@ for n, (g, lo, hi) in zip(names, values):
 # %%
 # Distortion per dimension at 1 bit per dimension (dimension 8 for E8, 2 for LBG).
 train, test = rng.standard_normal((20_000, 8)), rng.standard_normal((20_000, 8))
-mse = {"Lloyd-Max (scalar)": np.mean((lloyd_max(1).quantize(test) - test) ** 2)}
+
+
+def mse_ci(err):
+    """MSE per dimension with a 95% normal interval over the test vectors (rows of ``err``)."""
+    per_vector = np.mean(err**2, axis=1)
+    half = 1.96 * per_vector.std(ddof=1) / np.sqrt(len(per_vector))
+    return per_vector.mean(), per_vector.mean() - half, per_vector.mean() + half
+
+
+mse = {"Lloyd-Max (scalar)": mse_ci(lloyd_max(1).quantize(test) - test)}
 book, _ = lbg(train[:, :2], 4, rng)
-mse["LBG (n = 2)"] = np.mean((book.quantize(test[:, :2])[1] - test[:, :2]) ** 2)
+mse["LBG (n = 2)"] = mse_ci(book.quantize(test[:, :2])[1] - test[:, :2])
 e8 = gaussian_codebook("E8", 256, train)
-mse["E8 codebook (n = 8)"] = np.mean((e8.quantize(test)[1] - test) ** 2)
-for k, v in mse.items():
-    print(f"{k:22s} MSE {v:.4f}  ({10 * np.log10(v / 0.25):+.2f} dB from the bound)")
+mse["E8 codebook (n = 8)"] = mse_ci(e8.quantize(test)[1] - test)
+print(f"{'quantizer':22s} {'MSE':>7s}   {'95% interval':18s} from the bound 2^-2R = 0.25")
+for k, (v, lo, hi) in mse.items():
+    print(f"{k:22s} {v:7.4f}   [{lo:.4f}, {hi:.4f}]  {10 * np.log10(v / 0.25):+.2f} dB")
 
 fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
 a.errorbar(range(4), [v[0] for v in values], yerr=[[v[0] - v[1] for v in values], [v[2] - v[0] for v in values]],
@@ -40,7 +50,8 @@ a.axhline(1 / (2 * np.pi * np.e), linestyle=":", color="gray", label="1/(2 pi e)
 a.set_xticks(range(4), names)
 a.set_ylabel("normalized second moment")
 a.legend()
-b.bar(range(len(mse)), list(mse.values()), color="0.6", edgecolor="k", hatch="/")
+b.bar(range(len(mse)), [v[0] for v in mse.values()], color="0.6", edgecolor="k", hatch="/",
+      yerr=[[v[0] - v[1] for v in mse.values()], [v[2] - v[0] for v in mse.values()]], capsize=3)
 b.axhline(0.25, linestyle="--", color="k", label="bound 2^-2R")
 b.set_xticks(range(len(mse)), [k.split(" (")[0] for k in mse])
 b.set_ylabel("MSE per dimension, R = 1")

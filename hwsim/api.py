@@ -81,7 +81,7 @@ def sweep(config, out=None, *, quick: bool = False, overrides=(), workers: int =
           plot: bool = True, quiet: bool = True, plugins=()):
     """Run a sweep from Python: ``config`` is a shipped config's name, a TOML file or a parsed table
     (a dict, as :func:`tomllib.load` gives). Returns its results.csv as records (a list of dicts, numbers
-    as floats), or a :class:`pandas.DataFrame` where pandas is installed.
+    as floats), or a ``pandas.DataFrame`` where pandas is installed.
 
     ``out``: the run folder to write, the same folder ``hwsim sweep --out`` writes (resumed when it holds
     this sweep); None runs in a temporary folder that is removed afterwards. ``overrides``:

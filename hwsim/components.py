@@ -49,6 +49,7 @@ HOMES = {
     "receiver": ("hwsim.receivers",),
     "metric": ("hwsim.metrics",),
 }
+#: The kinds of stage of a link, in chain order (source, channel, front end, converters, receiver, metric).
 KINDS = tuple(HOMES)
 
 _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}

@@ -54,7 +54,9 @@ NAMES = ("link",)
 COMPONENTS = KINDS
 #: Most complex samples one frame may hold (frame_len x antennas): a link call holds several frames.
 MAX_FRAME_VALUES = 2**22
+#: The ``[system]`` keys with their defaults (the link study has none: its stages are component tables).
 SYSTEM: dict = {}
+#: Point keys every point must have once curve and grid are merged (none beyond the components').
 REQUIRED = ()
 
 

@@ -1,4 +1,4 @@
-"""The one training loop of hwsim's learned parts: :func:`fit`.
+"""The one training loop of hwsim's learned parts: :func:`~hwsim.training.fit`.
 
 A training describes what it trains in a :class:`Task`: the network, one optimizer step (which draws
 its own batch and returns its loss), the validation and the other objects whose state it changes (the

@@ -1,7 +1,7 @@
 """The learned detector's model files (:mod:`hwsim.receivers.learned_detector`): a trained network with
 what it was trained for (:class:`TrainedDetector`), written as two files (:func:`save_detector`): the
 torch state (tensors only) and a JSON sidecar with the architecture, the link it was trained for
-(:func:`link_spec`), the training settings, the seed, the software versions and the history; read back by
+(:func:`~hwsim.receivers.detector_files.link_spec`), the training settings, the seed, the software versions and the history; read back by
 :func:`load_detector`, the sidecar checked first (format, version, bounded architecture, the link) and the
 weight file refused before it is read when it is larger than the network its sidecar describes needs.
 Nothing is allocated from a sidecar's sizes before they are checked.

@@ -1,7 +1,7 @@
 r"""The learned detector's network (:mod:`hwsim.receivers.learned_detector`): its architecture
 (:class:`Arch`, what a model file's sidecar records), the unfolded torch module (built on first use,
 :func:`load_torch`, so that importing this module does not import torch) and its inputs and outputs
-(:func:`inputs` from an observation, :func:`forward` in chunks of bounded memory).
+(:func:`~hwsim.receivers.detector_network.inputs` from an observation, :func:`~hwsim.receivers.detector_network.forward` in chunks of bounded memory).
 
 Which network, and why
 ----------------------
@@ -86,6 +86,7 @@ import numpy as np
 
 #: Bounds checked before anything is allocated, in the component's parameters and in a sidecar.
 MAX_LAYERS = 64
+#: Most search rounds of the network (checked as :data:`MAX_LAYERS` is).
 MAX_SEARCH = 8
 #: Most values (frames x frame_len x candidates x 2N) the candidate list of one forward pass holds.
 MAX_LIST_VALUES = 2**25

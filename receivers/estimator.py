@@ -70,6 +70,8 @@ class LearnedEstimator(nn.Module):
         self.digital = nn.Linear(p, k)
 
     def forward(self, x: torch.Tensor, hard: bool = False) -> torch.Tensor:
+        """The estimate of a batch of observations ``x``: combiner, converters (``hard``: the hard
+        quantizer of inference, else the training surrogate), digital network."""
         return self.digital(self.adc(self.analog(x), hard=hard))
 
     @torch.no_grad()

@@ -23,6 +23,7 @@ from .base import Decision, Detector
 
 #: Training modes of the learned converters (the same as hwsim.converters.learned_adc.MODES; a test checks).
 Training = Literal["soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste"]
+#: The training modes, as a tuple (:data:`hwsim.converters.learned_adc.MODES`).
 TRAININGS = get_args(Training)
 #: ``optimal``: train on the true channel; ``csi``: on copies carrying the CSI error ``csi_error``.
 Trainset = Literal["optimal", "csi"]
@@ -182,6 +183,7 @@ class Hybrid(Detector):
 
 #: What stands in for a hardware-in-the-loop receiver's converters (``converters``).
 Converters = Literal["ideal", "dac", "impaired", "external", "rtl"]
+#: The converters a hardware-in-the-loop receiver may use, as a tuple.
 CONVERTERS = get_args(Converters)
 
 

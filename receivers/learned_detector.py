@@ -41,7 +41,7 @@ The point's stream only draws the test data, as for every other receiver.
 :func:`load_detector`: the torch state and a JSON sidecar with the architecture, the training
 settings, the seed, software versions and the link's tables it was trained for). A model
 whose link differs from the sweep's is refused, as is a sidecar asking for more than
-:data:`MAX_LAYERS` layers or :data:`MAX_SEARCH` search rounds (checked before allocating).
+:data:`~hwsim.receivers.detector_network.MAX_LAYERS` layers or :data:`~hwsim.receivers.detector_network.MAX_SEARCH` search rounds (checked before allocating).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from .detector_files import (FORMAT, FORMAT_VERSION, MAX_SIDECAR_BYTES, TrainedD
 from .detector_network import MAX_LAYERS, MAX_LIST_VALUES, MAX_SEARCH, Arch, load_torch, network, parameter_count
 from .detector_training import train_network as _train  # the name train_detector calls (tests wrap it)
 
-#: Bounds checked before anything is allocated (the network's are :data:`MAX_LAYERS`, :data:`MAX_SEARCH`).
+#: Bounds checked before anything is allocated (the network's are :data:`~hwsim.receivers.detector_network.MAX_LAYERS`, :data:`~hwsim.receivers.detector_network.MAX_SEARCH`).
 MAX_ANTENNAS = 4096
 MAX_USERS = 256
 #: Most real values (frames x frame_len x antennas) one training step may hold.

@@ -1,7 +1,7 @@
 r"""Exhaustive model-based symbol detectors: MAP (seed 001 eq. (9)) and QMAP (eq. (10)).
 
 Both enumerate the ``Q = A**k`` equiprobable symbol vectors :math:`s_q` of the
-constellation (at most :data:`hwsim.channels.MAX_HYPOTHESES`) and pick the most likely
+constellation (at most :data:`hwsim.channels.constellations.MAX_HYPOTHESES`) and pick the most likely
 one, in the log domain, under the model :math:`x = H s + w`, :math:`w \sim \mathcal N(0, \sigma^2 I)`.
 
 Channel argument ``H``: one matrix ``[n, k]`` used for every sample, or one per frame
@@ -427,7 +427,7 @@ from .base import Decision, Detector  # noqa: E402
 
 def _check_real_link(link, name: str) -> None:
     """The hybrid receiver serves seed 001's real link (``channel.real``) of at most
-    :data:`hwsim.channels.MAX_HYPOTHESES` symbol vectors."""
+    :data:`hwsim.channels.constellations.MAX_HYPOTHESES` symbol vectors."""
     if not link.channel.real:
         raise ValueError(f"receiver.type = {name!r} detects on a real-valued link (seed 001's model: "
                          f"channel.type = \"exponential\"), got channel.type = {link.channel.name!r}; for complex "
@@ -436,7 +436,7 @@ def _check_real_link(link, name: str) -> None:
 
 
 def _check_exhaustive(link) -> None:
-    """At most :data:`hwsim.channels.MAX_HYPOTHESES` symbol vectors (e.g. 12 BPSK, 6 QPSK or 3 16-QAM users)."""
+    """At most :data:`hwsim.channels.constellations.MAX_HYPOTHESES` symbol vectors (e.g. 12 BPSK, 6 QPSK or 3 16-QAM users)."""
     view = _RealView(link.source.constellation, link.channel.real)
     view.alphabet.hypothesis_indices(link.source.users * view.dims_per_user)
 

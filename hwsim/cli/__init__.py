@@ -1,4 +1,4 @@
-"""The command line: ``hwsim sweep | plot | train | adc ...`` (:mod:`.main`, :mod:`.adc`)."""
+"""The command line: ``hwsim sweep | plot | train | adc ...`` (:mod:`~hwsim.cli.main`, :mod:`~hwsim.cli.adc`)."""
 
 from .main import main
 

@@ -76,7 +76,7 @@ def design_table(table: str, bits: int, default_bits: int):
 
 class HardwareBank(ConverterBank):
     """Base of the hardware banks: the AGC of the table banks, then ``p`` real converters that give codes
-    (:meth:`backend`), reconstructed with the table's levels (see the module text).
+    (:meth:`HardwareBank.backend`), reconstructed with the table's levels (see the module text).
 
     Parameters
     ----------

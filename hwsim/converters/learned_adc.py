@@ -36,6 +36,7 @@ from torch import nn
 from .. import _checks
 from .adc import ThresholdADC, UniformADC
 
+#: Training modes of a learned converter (how the hard quantizer is differentiated; see the module text).
 MODES = ("soft_to_hard", "uniform_soft_to_hard", "passing_gradient", "clipped_passing_gradient", "ste")
 
 #: Default tanh sharpness c * D: the soft step rises over about a third of a cell.

@@ -165,6 +165,7 @@ STYLES = {"screen": {"figsize": (8.4, 4.6), "dpi": 120, "font": 10, "legend": 8,
           "paper": {"figsize": (6.2, 3.4), "dpi": 300, "font": 8, "legend": 6.5,
                     # curves i and i + 4 share a line style (four of them): their gray levels lie far apart
                     "colors": ("0.0", "0.0", "0.0", "0.0", "0.45", "0.45", "0.45", "0.45", "0.7", "0.7")}}
+#: File formats a figure is written in (``[plot] formats``).
 FORMATS = ("png", "pdf", "svg")
 
 

@@ -414,6 +414,7 @@ class GeneratorPrior(nn.Module):
                 self.net[-1].bias.copy_(start.reshape(-1) - (h @ self.net[-1].weight.T).reshape(-1))
 
     def forward(self) -> torch.Tensor:
+        """The generator matrix ``G`` the prior gives now (``[dim, dim]``, float64)."""
         if self.prior == "direct":
             return self.g
         return torch.eye(self.dim, dtype=torch.float64) + self.net(self.u).reshape(self.dim, self.dim)

@@ -43,6 +43,7 @@ from .. import _checks
 from .base import MAX_DIM, Codebook, VectorQuantizer, check_batch
 from .vq import _count, _distinct, _samples, kmeans_pp
 
+#: Codebook training rules of :func:`train_vq` (the module text describes each).
 METHODS = ("ste", "ema", "nsvq", "gumbel", "rotation", "sfvq")
 #: Most batch-row x codeword distances one training step of :func:`train_vq` may hold.
 MAX_BATCH_DISTANCES = 2**24

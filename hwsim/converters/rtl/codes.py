@@ -1,4 +1,4 @@
-"""Output codes of an exported converter: how code index ``c`` (``0 .. M-1``, the number of thresholds at
+"""Output codes of an exported converter: how code index ``c`` (from 0 to ``M-1``, the number of thresholds at
 or below the input) appears on the module's ``B``-bit output, ``B = max(1, ceil(log2 M))``.
 
 - ``offset_binary``: ``c`` itself (code 0 for the lowest cell);
