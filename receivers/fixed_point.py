@@ -55,7 +55,7 @@ from hwsim.components import register
 from hwsim.qformat import MAX_WORD, ROUNDINGS, QFormat, shift_round
 
 from .base import Decision, Detector, Observation
-from .linear import _MIN_VAR, BLMMSE, LMMSE, MRC, ZF, diagonal_model, linear_model, stream_statistics
+from .linear import BLMMSE, LMMSE, MRC, ZF, decide, diagonal_model, linear_model, stream_statistics
 
 #: ``detector`` -> the float detector whose filter the fixed-point datapath applies.
 DETECTORS = {"blmmse": BLMMSE, "lmmse": LMMSE, "zf": ZF, "mrc": MRC}
@@ -415,13 +415,7 @@ class FixedPoint(Detector):
 
     def detect(self, obs: Observation) -> Decision:
         z, var = self.equalize(obs)
-        c = obs.constellation
-        indices = np.asarray(c.hard_decision(z), dtype=np.int64)
-        llr = None
-        if self.params["llr"]:
-            v = np.clip(var.astype(np.float64), _MIN_VAR, np.finfo(np.float64).max)[:, None, :]
-            llr = c.llr(z, np.broadcast_to(v, z.shape))
-        return Decision(indices=indices, llr=llr)
+        return decide(z, var, obs.constellation, self.params["llr"])
 
 
 # ---------------------------------------------------------------------------------------------- C reference

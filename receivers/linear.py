@@ -280,13 +280,18 @@ class LinearDetector(Detector):
 
     def detect(self, obs: Observation) -> Decision:
         z, var = self.equalize(obs)
-        c = obs.constellation
-        indices = np.asarray(c.hard_decision(z), dtype=np.int64)
-        llr = None
-        if self.params["llr"]:
-            v = np.clip(var.astype(np.float64), _MIN_VAR, np.finfo(np.float64).max)[:, None, :]
-            llr = c.llr(z, np.broadcast_to(v, z.shape))
-        return Decision(indices=indices, llr=llr)
+        return decide(z, var, obs.constellation, self.params["llr"])
+
+
+def decide(z: np.ndarray, var: np.ndarray, constellation, llr: bool) -> Decision:
+    """Hard decisions on the unbiased outputs ``z`` complex [F, L, K] and, with ``llr``, max-log LLRs with
+    each stream's noise-plus-interference variance ``var`` float [F, K] (shared by the linear detectors)."""
+    indices = np.asarray(constellation.hard_decision(z), dtype=np.int64)
+    llrs = None
+    if llr:
+        v = np.clip(var.astype(np.float64), _MIN_VAR, np.finfo(np.float64).max)[:, None, :]
+        llrs = constellation.llr(z, np.broadcast_to(v, z.shape))
+    return Decision(indices=indices, llr=llrs)
 
 
 @register("receiver", "mrc")
