@@ -68,14 +68,29 @@ cfg = parse_config(tomllib.loads(TEXT))
 out = Path(tempfile.mkdtemp()) / "mine"
 run_sweep(cfg, out, workers=1, quiet=True, plot=False)
 rows = read_results(out / "results.csv")
+print(f"{'curve':18s} {'SNR (dB)':>8s} {'BER':>10s}   {'95% interval':24s} {'bits':>8s}")
+for r in rows:
+    print(f"{r['curve']:18s} {float(r['snr_db']):8.1f} {float(r['ber']):10.3e}   "
+          f"[{float(r['ci_low']):.3e}, {float(r['ci_high']):.3e}] {int(float(r['bits'])):8d}")
 
+# %%
+# The curves with their intervals (a point with no error seen is drawn at the top of its interval, an
+# upper bound, with a downward marker).
 fig, ax = plt.subplots(figsize=(6, 4))
 for (marker, style), curve in zip([("o", "-"), ("s", "--"), ("d", "-."), ("^", ":")], [c["name"] for c in cfg.curves]):
     pts = [r for r in rows if r["curve"] == curve]
-    ax.plot([float(r["snr_db"]) for r in pts], [max(float(r["ber"]), 1e-7) for r in pts], marker=marker,
-            linestyle=style, label=curve)
+    seen = [r for r in pts if float(r["ber"]) > 0]
+    y = [float(r["ber"]) for r in seen]
+    err = [[v - float(r["ci_low"]) for v, r in zip(y, seen)], [float(r["ci_high"]) - v for v, r in zip(y, seen)]]
+    line = ax.errorbar([float(r["snr_db"]) for r in seen], y, yerr=err, marker=marker, linestyle=style, capsize=3,
+                       label=curve)
+    bounds = [r for r in pts if float(r["ber"]) == 0]
+    if bounds:
+        ax.plot([float(r["snr_db"]) for r in bounds], [float(r["ci_high"]) for r in bounds], "v",
+                color=line[0].get_color())
 ax.set_yscale("log")
-ax.set_xlabel("SNR (dB)")
-ax.set_ylabel("BER")
+ax.set_xlabel("SNR (dB), per receive antenna")
+ax.set_ylabel("BER (95% intervals)")
+ax.set_title("16 x 4 QPSK, Rayleigh")
 ax.legend()
 ax.grid(True, which="both", alpha=0.3)
