@@ -141,10 +141,6 @@ _ERFCX_POLY = (
     7.795122669713508e-08, 1.5352633398082838e-08, -1.7060807323373566e-08, -3.2727855351973e-10,
     2.897924756345276e-09, -3.26104546261355e-10, -2.703562432063331e-10, 5.473714338980995e-11)
 _ERFCX_K = 3.0
-#: 2**k for k = -_POW2_OFFSET .. _POW2_OFFSET (0 below the subnormals, inf above the largest double).
-_POW2_OFFSET = 1500
-with np.errstate(over="ignore"):
-    _POW2 = np.ldexp(1.0, np.arange(-_POW2_OFFSET, _POW2_OFFSET + 1))
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact for |k| < 2**20
 _LN2_LO = 1.90821492927058770002e-10
@@ -188,10 +184,11 @@ def _erfcx_fast(u):  # pragma: no cover - compiled
 
 @njit(inline="always", **_FAST)
 def _exp_fast(y):  # pragma: no cover - compiled
-    """exp(y), branch-free: y = k ln2 + r, |r| <= ln2 / 2, a degree-13 Taylor polynomial in r times 2**k
-    from a table (inputs clamped to [-1000, 1000], so NaN gives exp(-1000) = 0 and never reaches the table)."""
-    y = y if y > -1000.0 else -1000.0
-    y = y if y < 1000.0 else 1000.0
+    """exp(y), branch-free: y = k ln2 + r, |r| <= ln2 / 2, a degree-13 Taylor polynomial in r times 2**k (built
+    from its bits). Inputs are clamped to [-708, 709] (NaN to -708), where 2**k is a normal number: below -708
+    the result is exp(-708) ~ 3e-308 instead of a subnormal or 0, which changes no sum it enters here."""
+    y = y if y > -708.0 else -708.0
+    y = y if y < 709.0 else 709.0
     kf = math.floor(y * _LOG2E + 0.5)
     r = (y - kf * _LN2_HI) - kf * _LN2_LO
     p = 1.0 / 6227020800.0
@@ -208,12 +205,13 @@ def _exp_fast(y):  # pragma: no cover - compiled
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    return p * _POW2[np.int64(kf) + _POW2_OFFSET]
+    return p * np.int64((np.int64(kf) + 1023) << 52).view(np.float64)
 
 
 @njit(inline="always", **_FAST)
-def _score_fast(a, b):  # pragma: no cover - compiled
-    """:func:`_score` written without branches (every case computed, then selected), for vectorized loops."""
+def _score_fast(a, b, inv):  # pragma: no cover - compiled
+    """:func:`_score` times ``inv``, written without branches (every case computed, then selected), for
+    vectorized loops."""
     both_inf = (a == -math.inf) & (b == math.inf)
     mid = 0.5 * (a + b)
     narrow = (b - a) * max(1.0, abs(mid)) < _NARROW
@@ -227,30 +225,30 @@ def _score_fast(a, b):  # pragma: no cover - compiled
     ebn = 2.0 * _exp_fast(zb * zb) - ebp
     eb = ebp if zb >= 0.0 else (ebn if zb >= -26.6 else math.inf)
     den = eb - r * ea
-    h = 2.0 * (r - 1.0) / (_SQRT_2PI * den)
+    h = (2.0 * (r - 1.0) * inv) / (_SQRT_2PI * den)
     h = h if abs(h) < math.inf else 0.0  # also NaN -> 0
     h = -h if flip else h
-    h = mid if narrow else h
+    h = mid * inv if narrow else h
     return 0.0 if both_inf else h
 
 
 @njit(inline="always", **_FAST)
-def _score_half(w):  # pragma: no cover - compiled
-    """:func:`_score` of the half-line cell (-inf, w) (finite w), branch-free: -phi(w) / Phi(w)."""
+def _score_half(w, c):  # pragma: no cover - compiled
+    """:func:`_score` of the half-line cell (-inf, w) (finite w) times ``c``, branch-free: -c phi(w) / Phi(w)."""
     x = -_SQRT_HALF * w
     u = abs(x)
     e = _erfcx_fast(u)
     en = 2.0 * _exp_fast(u * u) - e
     den = e if x >= 0.0 else (en if x >= -26.6 else math.inf)
-    h = 2.0 * (0.0 - 1.0) / (_SQRT_2PI * den)
+    h = (-2.0 * c) / (_SQRT_2PI * den)
     return h if abs(h) < math.inf else 0.0
 
 
 @njit(**_FAST)
 def _score_loop(a, b, s, out):  # pragma: no cover - compiled
-    """out[j] = _score_fast(a[j], b[j]) / s[j] (the loop the compiler vectorizes)."""
+    """out[j] = cell score of (a[j], b[j]) / s[j] (the loop the compiler vectorizes)."""
     for j in range(a.size):
-        out[j] = _score_fast(a[j], b[j]) / s[j]
+        out[j] = _score_fast(a[j], b[j], 1.0 / s[j])
 
 
 def _cell_score_fast(a, b) -> np.ndarray:
@@ -264,7 +262,7 @@ def _cell_score_fast(a, b) -> np.ndarray:
 @njit(**_FAST)
 def _half_loop(w, out):  # pragma: no cover - compiled
     for j in range(w.size):
-        out[j] = _score_half(w[j])
+        out[j] = _score_half(w[j], 1.0)
 
 
 def _half_score_fast(w) -> np.ndarray:
@@ -280,7 +278,7 @@ def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover 
     """Frame f's cells sorted once for the iteration. Element e = (axis * N + i) * L + t of the frame's
     [2 N, L] layout (axis 0: real parts). Half-line cells (exactly one infinite edge) go to list A with
     their finite edge and the sign that maps them to (-inf, w); the others (both edges finite, or the whole
-    line) to list B with both edges."""
+    line) to list B with both edges. Each list holds 1 / sigma of its elements."""
     M = 2 * N * L
     idx_a = np.empty(M, np.int64)
     edge_a = np.empty(M)
@@ -309,13 +307,13 @@ def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover 
                     idx_a[na] = e
                     edge_a[na] = hi if lo_inf else lo
                     sgn_a[na] = 1.0 if lo_inf else -1.0
-                    s_a[na] = si
+                    s_a[na] = 1.0 / si
                     na += 1
                 else:
                     idx_b[nb] = e
                     lo_b[nb] = lo
                     hi_b[nb] = hi
-                    s_b[nb] = si
+                    s_b[nb] = 1.0 / si
                     nb += 1
     return idx_a[:na], edge_a[:na], sgn_a[:na], s_a[:na], idx_b[:nb], lo_b[:nb], hi_b[:nb], s_b[:nb]
 
@@ -341,18 +339,22 @@ def _frame_gradient(H, f, vr, vi, r_re, r_im, sig, quantized, cells, m, h, buf, 
                 m[oim + t] += vr[k, t] * hi + vi[k, t] * hr
     if quantized:
         idx_a, edge_a, sgn_a, s_a, idx_b, lo_b, hi_b, s_b = cells
-        # gathers and scatters in loops of their own: they keep the compiler from vectorizing the score loops
         na = idx_a.size
         nb = idx_b.size
+        if nb == 0:  # every cell a half-line (a one-bit table): list A is the frame's layout, no gathers
+            for j in range(na):
+                h[j] = _score_half(sgn_a[j] * ((edge_a[j] - m[j]) * s_a[j]), sgn_a[j] * s_a[j])
+            na = 0
+        # gathers and scatters in loops of their own: they keep the compiler from vectorizing the score loops
         for j in range(na):
             buf[j] = m[idx_a[j]]
         for j in range(nb):
             buf[na + j] = m[idx_b[j]]
         for j in range(na):
-            buf[j] = sgn_a[j] * _score_half(sgn_a[j] * ((edge_a[j] - buf[j]) / s_a[j])) / s_a[j]
+            buf[j] = _score_half(sgn_a[j] * ((edge_a[j] - buf[j]) * s_a[j]), sgn_a[j] * s_a[j])
         for j in range(nb):
             mj = buf[na + j]
-            buf[na + j] = _score_fast((lo_b[j] - mj) / s_b[j], (hi_b[j] - mj) / s_b[j]) / s_b[j]
+            buf[na + j] = _score_fast((lo_b[j] - mj) * s_b[j], (hi_b[j] - mj) * s_b[j], s_b[j])
         for j in range(na):
             h[idx_a[j]] = buf[j]
         for j in range(nb):
