@@ -264,7 +264,8 @@ class TrainingEstimator:
 
     on every used tone m, exact without noise (``ls``: :math:`\hat H = z`, error variance :math:`\nu_i/T`). The
     Bussgang LMMSE estimate (``blmmse``) filters z over the used tones :math:`\mathcal U` with the channel's
-    frequency covariance R (its power-delay profile, known), :math:`R_{\mathcal{UU}} = V \Lambda V^H`:
+    frequency covariance R (its power-delay profile, known), :math:`R_{\mathcal{UU}} = V \Lambda V^H` (its nonzero
+    eigenvalues; the rank is that of the taps' covariance):
     :math:`\hat H = R_{:,\mathcal U} V (\Lambda + \sigma_i^2 I)^{-1} V^H z`, :math:`\sigma_i^2 = \nu_i / T`,
     with error variance :math:`R_{mm} - \sum_j |A_{mj}|^2 / (\lambda_j + \sigma_i^2)`, :math:`A = R_{:,\mathcal U} V`.
     The null tones carry no estimate (``ls``: 0 with the prior as error variance); no data sits on them.
@@ -284,7 +285,12 @@ class TrainingEstimator:
         self.M = R.shape[0]
         self.prior = np.real(np.diag(R))
         lam, V = np.linalg.eigh(R[np.ix_(self.tones, self.tones)])
-        self.lam, self.V, self.A = np.maximum(lam, 0.0), V, R[:, self.tones] @ V
+        # R has the rank of the channel's taps (4 taps: rank 4 over 114 tones): the filter is 0 along the
+        # eigenvectors of zero eigenvalue (A v = R v = 0), so keep the numerical rank only (round-off there
+        # would otherwise be divided by sigma^2 at high SNR)
+        keep = lam > 1e-10 * lam.max()
+        self.lam, self.V = lam[keep], V[:, keep]
+        self.A = R[:, self.tones] @ self.V
         self.syms = chain.rg.num_ofdm_symbols
 
     def ls(self, Y: np.ndarray) -> np.ndarray:
