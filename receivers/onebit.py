@@ -141,6 +141,9 @@ _ERFCX_POLY = (
     7.795122669713508e-08, 1.5352633398082838e-08, -1.7060807323373566e-08, -3.2727855351973e-10,
     2.897924756345276e-09, -3.26104546261355e-10, -2.703562432063331e-10, 5.473714338980995e-11)
 _ERFCX_K = 3.0
+#: A frame's half-line cells get their own score loop (with gathers) when they are at least 1 / _HALF_LIST_MIN
+#: of its cells; fewer, and every cell takes the general score in the frame's layout.
+_HALF_LIST_MIN = 4
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k * _LN2_HI is exact for |k| < 2**20
 _LN2_LO = 1.90821492927058770002e-10
@@ -278,7 +281,8 @@ def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover 
     """Frame f's cells sorted once for the iteration. Element e = (axis * N + i) * L + t of the frame's
     [2 N, L] layout (axis 0: real parts). Half-line cells (exactly one infinite edge) go to list A with
     their finite edge and the sign that maps them to (-inf, w); the others (both edges finite, or the whole
-    line) to list B with both edges. Each list holds 1 / sigma of its elements."""
+    line) to list B with both edges. Each list holds 1 / sigma of its elements. Last, both edges and 1 / sigma
+    of every element in the frame's layout."""
     M = 2 * N * L
     idx_a = np.empty(M, np.int64)
     edge_a = np.empty(M)
@@ -288,6 +292,9 @@ def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover 
     lo_b = np.empty(M)
     hi_b = np.empty(M)
     s_b = np.empty(M)
+    lo_n = np.empty(M)
+    hi_n = np.empty(M)
+    s_n = np.empty(M)
     na = 0
     nb = 0
     for ax in range(2):
@@ -301,6 +308,9 @@ def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover 
                     lo = lo_im[f, t, i]
                     hi = hi_im[f, t, i]
                 e = (ax * N + i) * L + t
+                lo_n[e] = lo
+                hi_n[e] = hi
+                s_n[e] = 1.0 / si
                 lo_inf = lo == -math.inf
                 hi_inf = hi == math.inf
                 if lo_inf != hi_inf:
@@ -315,7 +325,7 @@ def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover 
                     hi_b[nb] = hi
                     s_b[nb] = 1.0 / si
                     nb += 1
-    return idx_a[:na], edge_a[:na], sgn_a[:na], s_a[:na], idx_b[:nb], lo_b[:nb], hi_b[:nb], s_b[:nb]
+    return idx_a[:na], edge_a[:na], sgn_a[:na], s_a[:na], idx_b[:nb], lo_b[:nb], hi_b[:nb], s_b[:nb], lo_n, hi_n, s_n
 
 
 @njit(inline="always", **_FAST)
@@ -338,13 +348,18 @@ def _frame_gradient(H, f, vr, vi, r_re, r_im, sig, quantized, cells, m, h, buf, 
                 m[ore + t] += vr[k, t] * hr - vi[k, t] * hi
                 m[oim + t] += vr[k, t] * hi + vi[k, t] * hr
     if quantized:
-        idx_a, edge_a, sgn_a, s_a, idx_b, lo_b, hi_b, s_b = cells
+        idx_a, edge_a, sgn_a, s_a, idx_b, lo_b, hi_b, s_b, lo_n, hi_n, s_n = cells
         na = idx_a.size
         nb = idx_b.size
         if nb == 0:  # every cell a half-line (a one-bit table): list A is the frame's layout, no gathers
             for j in range(na):
                 h[j] = _score_half(sgn_a[j] * ((edge_a[j] - m[j]) * s_a[j]), sgn_a[j] * s_a[j])
             na = 0
+        elif na * _HALF_LIST_MIN < na + nb:  # few half-lines: every cell by the general score, no gathers
+            for j in range(na + nb):
+                h[j] = _score_fast((lo_n[j] - m[j]) * s_n[j], (hi_n[j] - m[j]) * s_n[j], s_n[j])
+            na = 0
+            nb = 0
         # gathers and scatters in loops of their own: they keep the compiler from vectorizing the score loops
         for j in range(na):
             buf[j] = m[idx_a[j]]
