@@ -2,6 +2,8 @@
 
 - :mod:`~hwsim.receivers.base`: what a detector sees (:class:`Observation`) and returns (:class:`Decision`)
 - :mod:`~hwsim.receivers.linear`: MRC, ZF, LMMSE and Bussgang LMMSE for any converter table
+- :mod:`~hwsim.receivers.ofdm_quantized`: OFDM detection and channel estimation from the cells of the quantized
+  time-domain samples (exact likelihood, per-sample-variance surrogate)
 - :mod:`~hwsim.receivers.fixed_point`: those filters applied in fixed-point integer arithmetic (and a C reference)
 - :mod:`~hwsim.receivers.onebit`: near-ML detection from the exact quantized likelihood (1-2 bit converters)
 - :mod:`~hwsim.receivers.sionna_detectors`: Sionna's K-best, EP and MMSE-PIC fed with the Bussgang model
@@ -20,6 +22,7 @@ from . import learned_detector, task_hybrid, vq  # noqa: F401,E402  (register "l
 from . import rdp  # noqa: F401,E402  (registers "rdp" and "rdp_bound", seed 003 Sec. II-B)
 from . import qcs  # noqa: F401,E402  (registers deepqcs and the compressed-sensing baselines)
 from . import ofdm  # noqa: F401,E402  (registers "ofdm_lmmse", the wideband OFDM receiver)
+from . import ofdm_quantized  # noqa: F401,E402  (registers "ofdm_qml" and "ofdm_qwls", quantization-aware OFDM)
 from . import fixed_point  # noqa: F401,E402  (registers "fixed_point", linear detectors in integer arithmetic)
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
@@ -32,6 +35,7 @@ from .learned import HardwareInTheLoop, Hybrid
 from .learned_detector import LearnedDetector
 from .task_hybrid import TaskHybrid
 from .ofdm import OFDMLMMSE
+from .ofdm_quantized import OFDMQML, OFDMQWLS
 from .fixed_point import FixedPoint
 from .estimation import (BLMMSEEstimatorComponent, BLMMSETheory, EtaOpt, LearnedEstimator, MMSEBound, ScalarFloor,
                          Theorem3, Theorem3Theory)
@@ -40,7 +44,7 @@ from .rdp import RDP, RDPBound
 from .qcs import CEDecNet, CESQL1, CEUSQL1, CEUSQOMP, DeepQCS
 
 _COMPONENTS = ["MRC", "ZF", "LMMSE", "BLMMSE", "NearML", "MAP", "QMAP", "KBest", "EP", "MMSEPIC", "Hybrid",
-              "HardwareInTheLoop", "LearnedDetector", "TaskHybrid", "OFDMLMMSE", "FixedPoint", "MMSEBound", "EtaOpt",
+              "HardwareInTheLoop", "LearnedDetector", "TaskHybrid", "OFDMLMMSE", "OFDMQML", "OFDMQWLS", "FixedPoint", "MMSEBound", "EtaOpt",
               "Theorem3", "Theorem3Theory", "LearnedEstimator", "BLMMSEEstimatorComponent", "BLMMSETheory",
               "ScalarFloor", "VQ", "RDBound", "RDP", "RDPBound", "DeepQCS", "CEDecNet", "CEUSQOMP", "CEUSQL1", "CESQL1"]
 
