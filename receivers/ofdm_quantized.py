@@ -230,7 +230,8 @@ class OFDMQuantizedBase(OFDMLMMSE):
             raise RuntimeError("ofdm_llrs is called from detect(obs)")
         cells = _cells_of(obs)
         Y = y_rg[:, 0].numpy()[..., geo.eff] / gain[:, :, None, None]      # Bussgang-scaled grid [S, N_r, syms, M]
-        sigma2 = self.rail_variance(obs, np.full(gain.shape, n0 / 2.0))     # per rail [S, N_r]
+        exact = np.full(gain.shape, n0 / 2.0)                               # per rail [S, N_r]
+        sigma2 = self.rail_variance(obs, exact)                             # what the detection's likelihood uses
         csi = self.params["csi"]
         if csi == "perfect":
             Hh = np.asarray(H)
@@ -239,7 +240,7 @@ class OFDMQuantizedBase(OFDMLMMSE):
             Hh = h[:, 0, :, 0, :, 0].numpy()                                # [S, N_r, K, M]
             sigma2 = sigma2 + 0.5 * err[:, 0, :, 0, :, 0].numpy().sum(axis=-2).mean(axis=-1)
         else:
-            Hh, err = self.estimate_channel(obs, cells, Y, sigma2)
+            Hh, err = self.estimate_channel(obs, cells, Y, exact)           # the exact cell likelihood
             sigma2 = sigma2 + 0.5 * err.sum(axis=-2).mean(axis=-1)
         X0 = geo.lmmse_start(Y, Hh, no)                                     # [S, J, K, M]
         X, curv = self.solve(obs, cells, Hh, sigma2, X0)
