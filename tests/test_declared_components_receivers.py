@@ -1,4 +1,5 @@
-"""The receivers of linear, map, sionna_detectors, estimation, vq, rdp, onebit, ofdm and fixed_point declare their
+"""The receivers of linear, map, sionna_detectors, estimation, vq, rdp, onebit, ofdm, ofdm_quantized and fixed_point
+declare their
 parameters by the signature of ``__init__`` (hwsim.components), and the declarations say what the
 hand-written checks said before."""
 
@@ -14,7 +15,7 @@ from hwsim import components
 
 #: The modules whose registered receivers are declared by signature.
 MODULES = ("linear", "blmmse", "map", "sionna_detectors", "estimation", "vq", "rdp", "onebit", "ofdm", "base",
-           "fixed_point")
+           "fixed_point", "ofdm_quantized")
 
 
 def _receivers():
@@ -24,7 +25,7 @@ def _receivers():
 def test_the_receivers_of_these_modules_are_many():
     names = {cls.name for cls in _receivers()}
     assert {"mrc", "zf", "lmmse", "blmmse", "map", "qmap", "nml", "kbest", "ep", "mmse_pic", "vq", "rd_bound",
-            "rdp", "rdp_bound", "thm3", "learned_estimator", "ofdm_lmmse", "mmse"} <= names
+            "rdp", "rdp_bound", "thm3", "learned_estimator", "ofdm_lmmse", "mmse", "ofdm_qml", "ofdm_qwls"} <= names
 
 
 @pytest.mark.parametrize("cls", _receivers(), ids=lambda c: c.name)
@@ -43,7 +44,7 @@ def _allowed(cls, key):
 
 
 def test_the_literals_are_the_modules_tables():
-    from hwsim.receivers import estimation, linear, ofdm, rdp, sionna_detectors, vq
+    from hwsim.receivers import estimation, linear, ofdm, ofdm_quantized, rdp, sionna_detectors, vq
 
     for cls in (linear.MRC, linear.ZF, linear.LMMSE, linear.BLMMSE):
         assert set(_allowed(cls, "precision")) == set(linear.PRECISIONS)
@@ -56,6 +57,8 @@ def test_the_literals_are_the_modules_tables():
     assert _allowed(rdp.RDP, "measure") == _allowed(rdp.RDPBound, "measure") == rdp.MEASURES
     assert _allowed(rdp.RDPBound, "limit") == rdp.LIMITS
     assert _allowed(ofdm.OFDMLMMSE, "csi") == ofdm.CSI_MODES
+    for cls in (ofdm_quantized.OFDMQML, ofdm_quantized.OFDMQWLS):
+        assert _allowed(cls, "csi") == ofdm_quantized.CSI_MODES
 
 
 def test_subclasses_repeat_their_bases_parameters():
@@ -85,6 +88,8 @@ def test_subclasses_repeat_their_bases_parameters():
     ({"type": "rdp", "measure": "both"}, "receiver.measure must be one of distortion, perception, got 'both'"),
     ({"type": "rdp_bound", "limit": "exact"}, "receiver.limit must be one of lloyd_max, shannon, got 'exact'"),
     ({"type": "ofdm_lmmse", "csi": "genie"}, "receiver.csi must be one of perfect, ls, blmmse, got 'genie'"),
+    ({"type": "ofdm_qml", "csi": "ls"}, "receiver.csi must be one of perfect, blmmse, qml, got 'ls'"),
+    ({"type": "ofdm_qwls", "tol": 0.0}, r"receiver.tol must be a number in \(0, 1\)"),
     ({"type": "nml", "iterations": 2.5}, "receiver.iterations must be an integer, got 2.5"),
     ({"type": "nml", "step": 2.0}, r"receiver.step must lie in \(0, 2\)"),
     ({"type": "zf", "llr": 1}, "receiver.llr must be a boolean, got 1"),
