@@ -129,17 +129,17 @@ def _gradient_kernel(lo, hi, m, sigma, out):  # pragma: no cover - compiled
 _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 #: Power-series coefficients (in s = 2 t - 1, t = 3 / (3 + u), lowest first) of erfcx(u) (3 + u) / 3 for
-#: u >= 0: a degree-24 Chebyshev series, fitted here by 80-node Chebyshev interpolation of the function
-#: evaluated in 40-digit arithmetic (mpmath), truncated and converted to powers of s in 50-digit
+#: u >= 0: a Chebyshev series fitted here by 80-node Chebyshev interpolation of the function evaluated in
+#: 40-digit arithmetic (mpmath), truncated at degree 21 and converted to powers of s in 50-digit
 #: arithmetic; relative error of :func:`_erfcx_fast` below 7e-16 on [0, inf] (``tests/test_nml_speed.py``
 #: checks it against mpmath).
 _ERFCX_POLY = (
-    0.35800230236277986, 0.29446481772329447, 0.19674278570136744, 0.10348908730019442, 0.03984258709575589,
-    0.008942411541350472, -0.0004041388756152773, -0.0010113539986860462, -0.00018276989812552789,
-    9.225927134071366e-05, 3.585383190933426e-05, -1.0132683861908937e-05, -5.823526632789038e-06,
-    1.5830094253678585e-06, 9.21797828119643e-07, -3.3293900476369915e-07, -1.3598529515459902e-07,
-    7.795122669713508e-08, 1.5352633398082838e-08, -1.7060807323373566e-08, -3.2727855351973e-10,
-    2.897924756345276e-09, -3.26104546261355e-10, -2.703562432063331e-10, 5.473714338980995e-11)
+    0.35800230236277986, 0.29446481772329297, 0.19674278570136905, 0.10348908730032487, 0.039842587095677014,
+    0.008942411537958437, -0.00040413887411009487, -0.0010113539579816233, -0.00018276991291403435,
+    9.225899997789508e-05, 3.585391740464576e-05, -1.0131578675156923e-05, -5.823839277695447e-06,
+    1.5801189369395158e-06, 9.225490949004146e-07, -3.2798388174368307e-07, -1.3718778405338227e-07,
+    7.241314802770534e-08, 1.662235757595342e-08, -1.3174436327282529e-08, -1.176637834482961e-09,
+    1.3433763579088608e-09)
 _ERFCX_K = 3.0
 #: A frame's half-line cells get their own score loop (with gathers) when they are at least 1 / _HALF_LIST_MIN
 #: of its cells; fewer, and every cell takes the general score in the frame's layout.
@@ -157,10 +157,7 @@ def _erfcx_fast(u):  # pragma: no cover - compiled
     c = _ERFCX_POLY
     t = _ERFCX_K / (_ERFCX_K + u)
     s = 2.0 * t - 1.0
-    p = c[24]
-    p = p * s + c[23]
-    p = p * s + c[22]
-    p = p * s + c[21]
+    p = c[21]
     p = p * s + c[20]
     p = p * s + c[19]
     p = p * s + c[18]
@@ -191,7 +188,24 @@ def _exp_fast(y):  # pragma: no cover - compiled
     from its bits). Inputs are clamped to [-708, 709] (NaN to -708), where 2**k is a normal number: below -708
     the result is exp(-708) ~ 3e-308 instead of a subnormal or 0, which changes no sum it enters here."""
     y = y if y > -708.0 else -708.0
-    y = y if y < 709.0 else 709.0
+    return _exp_core(y if y < 709.0 else 709.0)
+
+
+@njit(inline="always", **_FAST)
+def _exp_below(y):  # pragma: no cover - compiled
+    """:func:`_exp_fast` for y >= -708 (not NaN): clamped above only."""
+    return _exp_core(y if y < 709.0 else 709.0)
+
+
+@njit(inline="always", **_FAST)
+def _exp_above(y):  # pragma: no cover - compiled
+    """:func:`_exp_fast` for y <= 709 or NaN: clamped below only (NaN to -708)."""
+    return _exp_core(y if y > -708.0 else -708.0)
+
+
+@njit(inline="always", **_FAST)
+def _exp_core(y):  # pragma: no cover - compiled
+    """:func:`_exp_fast` without the clamps (y in [-708, 709])."""
     kf = math.floor(y * _LOG2E + 0.5)
     r = (y - kf * _LN2_HI) - kf * _LN2_LO
     p = 1.0 / 6227020800.0
@@ -221,11 +235,11 @@ def _score_fast(a, b, inv):  # pragma: no cover - compiled
     flip = mid > 0.0
     aa = -b if flip else a
     bb = -a if flip else b
-    r = _exp_fast(-0.5 * (aa - bb) * (aa + bb))  # 0 for aa = -inf
+    r = _exp_above(-0.5 * (aa - bb) * (aa + bb))  # <= 0 (NaN for the whole line); ~0 for aa = -inf
     ea = _erfcx_fast(-_SQRT_HALF * aa)  # 0 for aa = -inf
     zb = -_SQRT_HALF * bb
     ebp = _erfcx_fast(abs(zb))
-    ebn = 2.0 * _exp_fast(zb * zb) - ebp
+    ebn = 2.0 * _exp_below(zb * zb) - ebp
     eb = ebp if zb >= 0.0 else (ebn if zb >= -26.6 else math.inf)
     den = eb - r * ea
     h = (2.0 * (r - 1.0) * inv) / (_SQRT_2PI * den)
@@ -241,10 +255,9 @@ def _score_half(w, c):  # pragma: no cover - compiled
     x = -_SQRT_HALF * w
     u = abs(x)
     e = _erfcx_fast(u)
-    en = 2.0 * _exp_fast(u * u) - e
+    en = 2.0 * _exp_below(u * u) - e
     den = e if x >= 0.0 else (en if x >= -26.6 else math.inf)
-    h = (-2.0 * c) / (_SQRT_2PI * den)
-    return h if abs(h) < math.inf else 0.0
+    return (-2.0 * c) / (_SQRT_2PI * den)  # den > 0 (or inf): always finite
 
 
 @njit(**_FAST)
@@ -280,8 +293,8 @@ def _half_score_fast(w) -> np.ndarray:
 def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover - compiled
     """Frame f's cells sorted once for the iteration. Element e = (axis * N + i) * L + t of the frame's
     [2 N, L] layout (axis 0: real parts). Half-line cells (exactly one infinite edge) go to list A with
-    their finite edge and the sign that maps them to (-inf, w); the others (both edges finite, or the whole
-    line) to list B with both edges. Each list holds 1 / sigma of its elements. Last, both edges and 1 / sigma
+    their finite edge and the sign that maps them to (-inf, w) (list A's scale is that sign / sigma); the others
+    (both edges finite, or the whole line) to list B with both edges and 1 / sigma. Last, both edges and 1 / sigma
     of every element in the frame's layout."""
     M = 2 * N * L
     idx_a = np.empty(M, np.int64)
@@ -317,7 +330,7 @@ def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover 
                     idx_a[na] = e
                     edge_a[na] = hi if lo_inf else lo
                     sgn_a[na] = 1.0 if lo_inf else -1.0
-                    s_a[na] = 1.0 / si
+                    s_a[na] = sgn_a[na] / si
                     na += 1
                 else:
                     idx_b[nb] = e
@@ -353,7 +366,7 @@ def _frame_gradient(H, f, vr, vi, r_re, r_im, sig, quantized, cells, m, h, buf, 
         nb = idx_b.size
         if nb == 0:  # every cell a half-line (a one-bit table): list A is the frame's layout, no gathers
             for j in range(na):
-                h[j] = _score_half(sgn_a[j] * ((edge_a[j] - m[j]) * s_a[j]), sgn_a[j] * s_a[j])
+                h[j] = _score_half((edge_a[j] - m[j]) * s_a[j], s_a[j])  # s_a = sign / sigma: exact
             na = 0
         elif na * _HALF_LIST_MIN < na + nb:  # few half-lines: every cell by the general score, no gathers
             for j in range(na + nb):
@@ -366,7 +379,7 @@ def _frame_gradient(H, f, vr, vi, r_re, r_im, sig, quantized, cells, m, h, buf, 
         for j in range(nb):
             buf[na + j] = m[idx_b[j]]
         for j in range(na):
-            buf[j] = _score_half(sgn_a[j] * ((edge_a[j] - buf[j]) * s_a[j]), sgn_a[j] * s_a[j])
+            buf[j] = _score_half((edge_a[j] - buf[j]) * s_a[j], s_a[j])
         for j in range(nb):
             mj = buf[na + j]
             buf[na + j] = _score_fast((lo_b[j] - mj) * s_b[j], (hi_b[j] - mj) * s_b[j], s_b[j])
