@@ -30,14 +30,16 @@ step, the momentum, and the multi-bit cell likelihood. A coloured noise covarian
 (``obs.noise_cov``) is reduced to its diagonal (the exact likelihood would not separate over
 antennas). No LLRs are computed (``Decision.llr`` is None).
 
-Speed: the whole iteration runs in one compiled kernel per frame (:func:`_fista_kernel`), and the
-cell scores of a frame are computed in one branch-free loop that the compiler vectorizes, with its
-own :math:`\mathrm{erfcx}` (:func:`_erfcx_cheb`, a Chebyshev series, within 7e-16 relative of the
-exact function) and :math:`\exp` (:func:`_exp_table`) instead of the C library's scalar ``erfc``
-and ``exp``. The earlier implementation (NumPy iteration around a scalar score kernel) is kept as
-:func:`_estimate_reference`, the baseline of ``scripts/bench_nml.py``; the two agree to rounding
-(about 1e-13 relative on the estimates) and give the same decisions on the seeded batches of
-``tests/test_nml_speed.py``.
+Speed: the whole iteration runs in one compiled kernel per frame (``_fista_kernel``): the frame's
+cells are sorted once into half-lines (one infinite edge: every cell of a one-bit table) and the
+others, and each step scores them in branch-free loops that the compiler vectorizes, with its own
+:math:`\mathrm{erfcx}` (a polynomial in :math:`3/(3+u)`, within 7e-16 relative of the exact
+function) and :math:`\exp` instead of the C library's scalar ``erfc`` and ``exp``. The earlier
+implementation (a NumPy iteration around the scalar score kernel) is kept as
+``_estimate_reference`` / ``_detect_reference``, the baseline of ``scripts/bench_nml.py``; the two
+agree to rounding (below 1e-12 on the estimates, measured about 1e-15) and give the same decisions
+on the seeded batches of ``tests/test_nml_speed.py`` and on every point of
+``hwsim sweep massive_mimo --quick``.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 #: Power-series coefficients (in s = 2 t - 1, t = 3 / (3 + u), lowest first) of erfcx(u) (3 + u) / 3 for
 #: u >= 0: a Chebyshev series fitted here by 80-node Chebyshev interpolation of the function evaluated in
 #: 40-digit arithmetic (mpmath), truncated at degree 21 and converted to powers of s in 50-digit
-#: arithmetic; relative error of :func:`_erfcx_fast` below 7e-16 on [0, inf] (``tests/test_nml_speed.py``
+#: arithmetic; relative error of ``_erfcx_fast`` below 7e-16 on [0, inf] (``tests/test_nml_speed.py``
 #: checks it against mpmath).
 _ERFCX_POLY = (
     0.35800230236277986, 0.29446481772329297, 0.19674278570136905, 0.10348908730032487, 0.039842587095677014,
@@ -151,7 +153,7 @@ _LN2_LO = 1.90821492927058770002e-10
 
 @njit(inline="always", **_FAST)
 def _erfcx_fast(u):  # pragma: no cover - compiled
-    """exp(u^2) erfc(u) for u >= 0 (0 at +inf), branch-free: :data:`_ERFCX_POLY` in s = 2 t - 1, t = 3 / (3 + u),
+    """exp(u^2) erfc(u) for u >= 0 (0 at +inf), branch-free: ``_ERFCX_POLY`` in s = 2 t - 1, t = 3 / (3 + u),
     by Horner's rule written out (a loop over the coefficients would keep the compiler from vectorizing
     the loops that call this)."""
     c = _ERFCX_POLY
@@ -193,19 +195,19 @@ def _exp_fast(y):  # pragma: no cover - compiled
 
 @njit(inline="always", **_FAST)
 def _exp_below(y):  # pragma: no cover - compiled
-    """:func:`_exp_fast` for y >= -708 (not NaN): clamped above only."""
+    """``_exp_fast`` for y >= -708 (not NaN): clamped above only."""
     return _exp_core(y if y < 709.0 else 709.0)
 
 
 @njit(inline="always", **_FAST)
 def _exp_above(y):  # pragma: no cover - compiled
-    """:func:`_exp_fast` for y <= 709 or NaN: clamped below only (NaN to -708)."""
+    """``_exp_fast`` for y <= 709 or NaN: clamped below only (NaN to -708)."""
     return _exp_core(y if y > -708.0 else -708.0)
 
 
 @njit(inline="always", **_FAST)
 def _exp_core(y):  # pragma: no cover - compiled
-    """:func:`_exp_fast` without the clamps (y in [-708, 709])."""
+    """``_exp_fast`` without the clamps (y in [-708, 709])."""
     kf = math.floor(y * _LOG2E + 0.5)
     r = (y - kf * _LN2_HI) - kf * _LN2_LO
     p = 1.0 / 6227020800.0
@@ -227,7 +229,7 @@ def _exp_core(y):  # pragma: no cover - compiled
 
 @njit(inline="always", **_FAST)
 def _score_fast(a, b, inv):  # pragma: no cover - compiled
-    """:func:`_score` times ``inv``, written without branches (every case computed, then selected), for
+    """``_score`` times ``inv``, written without branches (every case computed, then selected), for
     vectorized loops."""
     both_inf = (a == -math.inf) & (b == math.inf)
     mid = 0.5 * (a + b)
@@ -251,7 +253,7 @@ def _score_fast(a, b, inv):  # pragma: no cover - compiled
 
 @njit(inline="always", **_FAST)
 def _score_half(w, c):  # pragma: no cover - compiled
-    """:func:`_score` of the half-line cell (-inf, w) (finite w) times ``c``, branch-free: -c phi(w) / Phi(w)."""
+    """``_score`` of the half-line cell (-inf, w) (finite w) times ``c``, branch-free: -c phi(w) / Phi(w)."""
     x = -_SQRT_HALF * w
     u = abs(x)
     e = _erfcx_fast(u)
@@ -344,7 +346,7 @@ def _frame_cells(f, lo_re, hi_re, lo_im, hi_im, sig, L, N):  # pragma: no cover 
 @njit(inline="always", **_FAST)
 def _frame_gradient(H, f, vr, vi, r_re, r_im, sig, quantized, cells, m, h, buf, gr, gi):  # pragma: no cover
     """Gradient gr + j gi [K, L] of frame f's log-likelihood at v = vr + j vi [K, L]; ``cells`` from
-    :func:`_frame_cells`; m, h [2 N L] and buf [2 N L] are work arrays."""
+    ``_frame_cells``; m, h [2 N L] and buf [2 N L] are work arrays."""
     K, L = vr.shape
     N = H.shape[1]
     NL = N * L
@@ -448,7 +450,8 @@ def _fista_kernel(H, r_re, r_im, lo_re, hi_re, lo_im, hi_im, sig, quantized, tau
 
 
 @njit(**_FAST)
-def _gradient_all(H, x_re, x_im, r_re, r_im, lo_re, hi_re, lo_im, hi_im, sig, quantized, g_re, g_im):  # pragma: no cover
+def _gradient_all(H, x_re, x_im, r_re, r_im, lo_re, hi_re, lo_im, hi_im, sig, quantized, g_re,
+                  g_im):  # pragma: no cover - compiled
     """:meth:`NearML.gradient` of every frame at x_re + j x_im [F, L, K] into g_re + j g_im."""
     F, L, K = x_re.shape
     N = H.shape[1]
@@ -573,9 +576,9 @@ class NearML(Detector):
         cells = _cells(obs) if obs.adc is not None else None
         H, tau, (box_re, box_im), x = self._start(obs, sigma)
         x_re, x_im = np.ascontiguousarray(x.real), np.ascontiguousarray(x.imag)
-        _fista_kernel(np.ascontiguousarray(H), *_kernel_inputs(obs, cells, sigma), np.ascontiguousarray(tau, dtype=np.float64),
-                      float(box_re), float(box_im), x_re, x_im, int(self.params["iterations"]),
-                      bool(self.params["momentum"]))
+        _fista_kernel(np.ascontiguousarray(H), *_kernel_inputs(obs, cells, sigma),
+                      np.ascontiguousarray(tau, dtype=np.float64), float(box_re), float(box_im), x_re, x_im,
+                      int(self.params["iterations"]), bool(self.params["momentum"]))
         return x_re + 1j * x_im
 
     def detect(self, obs: Observation) -> Decision:
@@ -610,7 +613,8 @@ def _gradient_reference(det: NearML, obs: Observation, x: np.ndarray, cells=None
         if cells is None:
             cells = _cells(obs)
         lo_re, hi_re, lo_im, hi_im = cells
-        g = _axis_gradient_reference(lo_re, hi_re, m.real, sigma) + 1j * _axis_gradient_reference(lo_im, hi_im, m.imag, sigma)
+        g = (_axis_gradient_reference(lo_re, hi_re, m.real, sigma)
+             + 1j * _axis_gradient_reference(lo_im, hi_im, m.imag, sigma))
     return g @ H.conj()
 
 
@@ -623,7 +627,7 @@ def _axis_gradient_reference(lo, hi, m, sigma):
 def _estimate_reference(det: NearML, obs: Observation) -> np.ndarray:
     """The earlier :meth:`NearML.estimate`, kept as the baseline of ``scripts/bench_nml.py`` and the
     reference of ``tests/test_nml_speed.py``: a NumPy iteration over all frames at once, one call of the
-    scalar score kernel (:func:`_gradient_kernel`) per axis and step."""
+    scalar score kernel (``_gradient_kernel``) per axis and step."""
     sigma = det._sigma(obs)
     cells = _cells(obs) if obs.adc is not None else None
     H = np.asarray(obs.H, dtype=np.complex128)
@@ -650,6 +654,6 @@ def _estimate_reference(det: NearML, obs: Observation) -> np.ndarray:
 
 
 def _detect_reference(det: NearML, obs: Observation) -> Decision:
-    """The earlier :meth:`NearML.detect` (on :func:`_estimate_reference`)."""
+    """The earlier :meth:`NearML.detect` (on ``_estimate_reference``)."""
     x = _estimate_reference(det, obs)
     return Decision(indices=np.asarray(obs.constellation.hard_decision(x), dtype=np.int64), llr=None)

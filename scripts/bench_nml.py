@@ -8,7 +8,7 @@ receiver with the settings of the nML curves of hwsim/configs/massive_mimo.toml 
 (its defaults: 20 iterations, step 1 / Lipschitz, FISTA momentum).
 
 - ``reference``: the earlier implementation, kept in the module as
-  :func:`hwsim.receivers.onebit._detect_reference` (a NumPy iteration over all frames, one call of the
+  ``hwsim.receivers.onebit._detect_reference`` (a NumPy iteration over all frames, one call of the
   scalar cell-score kernel per axis and step);
 - ``new``: ``NearML.detect`` (one compiled kernel per frame, vectorized cell scores).
 
