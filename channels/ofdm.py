@@ -53,6 +53,28 @@ codeword per user and slot (``blocks = 1``, ``block_len`` the user's data bits o
 puncturing period's coded bits) is one packet, as in 802.11; the ``per`` metric counts a user's packet of a
 slot wrong when any of its information bits is, whatever the code.
 
+Tone map and training (``source.tone_map``, ``null_tones``, ``pilot_tones``, ``training``): by default every one of
+the ``fft_size`` subcarriers carries data and the OFDM symbols ``pilot_symbols`` carry Sionna's Kronecker pilots.
+A tone map makes ``fft_size`` the FFT size (at the symbol rate) and leaves some of its subcarriers without data:
+the null tones carry nothing, the pilot tones carry known BPSK symbols in the data OFDM symbols; the named map
+``"80211n_40mhz"`` is 802.11n's 40 MHz map of a 128-point FFT (108 data, 6 pilot, 14 null tones;
+:func:`tone_map_tones`). Hadamard training (``training = "hadamard"``, which a tone map needs) makes the
+``pilot_symbols`` (T of them, a power of 2, at least K) orthogonal training symbols: user k sends
+:math:`\Phi_{kt} L_m` on every used tone m of the t-th (:func:`training_grid`; :math:`\Phi` the Sylvester
+Hadamard matrix, :math:`L_m = \pm 1` a fixed sequence that keeps the training symbols' peak-to-average ratio
+that of data). The receivers estimate the channel from it by LS over the code, or Bussgang LMMSE
+(:class:`hwsim.receivers.ofdm.TrainingEstimator`). Null and pilot tones are entries of a custom Sionna
+:class:`~sionna.phy.ofdm.PilotPattern` (zero-valued on the null tones), so Sionna's mapper and equaliser place
+and skip them; guard carriers of Sionna's grid serve oversampling only.
+
+SNR (``channel.snr_mode``): ``"per_user"`` (the default), :math:`1/N_0` with each user received at unit power per
+antenna, so each user's :math:`E_s/N_0`; ``"total"``, the total received SNR per antenna with all users (Studer
+and Durisi's axis), each user's taps scaled by :math:`1/\sqrt K`: the per-user SNR is
+:math:`\mathrm{SNR} - 10\log_{10} K` (:func:`per_user_snr_db`, :func:`total_snr_db`).
+
+A cyclic prefix shorter than the channel (its last path or tap beyond ``cp_length`` samples) draws a warning that
+names the inter-symbol interference it causes (:meth:`WidebandChannel.check_link`); the link still runs.
+
 The link's ``batch`` counts code blocks and is rounded up to whole slots (the channel's ``frame_len`` is the
 code blocks of a slot); its tally's clusters are the slots (their blocks share a channel draw).
 

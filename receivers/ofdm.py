@@ -281,7 +281,12 @@ class TrainingEstimator:
         self.eff = np.asarray(chain.rg.effective_subcarrier_ind)
         self.tones = np.flatnonzero(~src.null_tones)                         # used tones, of the M effective ones
         self.sequence = training_sequence(src.fft_size)[self.tones]          # L_m = +-1 on the used tones
-        R = chain.freq_covariance()
+        self.syms = chain.rg.num_ofdm_symbols
+        self.chain, self.lam = chain, None  # the filter is built at the first estimate (a check builds none)
+
+    def _filter(self) -> None:
+        """The prior and the eigendecomposition of the covariance over the used tones (once)."""
+        R = self.chain.freq_covariance()
         self.M = R.shape[0]
         self.prior = np.real(np.diag(R))
         lam, V = np.linalg.eigh(R[np.ix_(self.tones, self.tones)])
@@ -291,7 +296,6 @@ class TrainingEstimator:
         keep = lam > 1e-10 * lam.max()
         self.lam, self.V = lam[keep], V[:, keep]
         self.A = R[:, self.tones] @ self.V
-        self.syms = chain.rg.num_ofdm_symbols
 
     def ls(self, Y: np.ndarray) -> np.ndarray:
         """The LS estimates over the code, complex [S, N_r, K, U], of the training symbols' used tones
@@ -303,6 +307,8 @@ class TrainingEstimator:
         and the per-antenna noise variance ``no`` [S, 1, N_r] (torch tensors)."""
         import torch
 
+        if self.lam is None:
+            self._filter()
         Y = y[:, 0].numpy()[:, :, self.symbols][..., self.eff][..., self.tones]   # [S, N_r, T, U]
         nu = no[:, 0].numpy()                                                    # [S, N_r]
         z = self.ls(Y)                                                           # [S, N_r, K, U]
