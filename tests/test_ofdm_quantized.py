@@ -160,3 +160,11 @@ def test_bad_input_gets_clear_messages():
         cell_terms(1.0, 0.0, 0.0, 1.0)
     with pytest.raises(ValueError, match="sigma must be > 0"):
         cell_terms(0.0, 1.0, 0.0, 0.0)
+
+
+def test_hadamard_training_and_joint_estimation_run_with_the_pilot_tones_known():
+    source = {"training": "hadamard", "pilot_symbols": [0, 3]}
+    idx, _, ref, _ = run({"type": "ofdm_lmmse", "csi": "blmmse"}, {"type": "uniform", "bits": 3}, source=source)
+    _, _, got, rx = run({"type": "ofdm_qml", "csi": "qml"}, {"type": "uniform", "bits": 3}, source=source)
+    assert rx.unconverged == 0 and rx.solves == 4 * 4 + 4 * 8          # detections, then slot x antenna estimations
+    assert (got.indices != idx).mean() < 0.01 and (ref.indices != idx).mean() < 0.01
