@@ -9,9 +9,10 @@ uncoded BER counts the coded bits of every slot (``metric = "ber"``), with the W
 receiver sees the same slots (the same seed). Receivers: ``ofdm_lmmse`` (Bussgang LMMSE), ``ofdm_qml`` (the
 cell likelihood, ``smoothing`` 1 and the exact likelihood ``smoothing`` 0), ``ofdm_qwls`` (the
 per-sample-variance surrogate). ``gain`` is the BER of ``ofdm_lmmse`` over the receiver's; ``s/slot`` its
-wall time per slot (the machine may be shared: read ratios).
+wall time per slot (the machine may be shared: read ratios). ``--csi blmmse | qml`` estimates the channel
+instead (``ofdm_lmmse`` then uses its Bussgang LMMSE estimate).
 
-    python scripts/ofdm_quantized_gain.py [--slots S] [--snr DB] [--quick]
+    python scripts/ofdm_quantized_gain.py [--slots S] [--snr DB] [--bits B ...] [--csi C] [--quick]
 """
 
 import argparse
@@ -20,10 +21,12 @@ import warnings
 
 import numpy as np
 
-RECEIVERS = (("ofdm_lmmse", {"type": "ofdm_lmmse", "csi": "perfect"}),
-             ("ofdm_qml", {"type": "ofdm_qml"}),
-             ("ofdm_qml smoothing=0", {"type": "ofdm_qml", "smoothing": 0.0}),
-             ("ofdm_qwls", {"type": "ofdm_qwls"}))
+def receivers(csi):
+    """(label, receiver table) of each receiver measured; ``ofdm_lmmse`` takes ``blmmse`` where ``csi = "qml"``."""
+    return (("ofdm_lmmse", {"type": "ofdm_lmmse", "csi": "perfect" if csi == "perfect" else "blmmse"}),
+            ("ofdm_qml", {"type": "ofdm_qml", "csi": csi}),
+            ("ofdm_qml smoothing=0", {"type": "ofdm_qml", "csi": csi, "smoothing": 0.0}),
+            ("ofdm_qwls", {"type": "ofdm_qwls", "csi": csi}))
 
 
 def pipeline(receiver, bits, users=8, antennas=16):
@@ -45,17 +48,19 @@ def main(argv=None):
     ap.add_argument("--slots", type=int, default=40, help="slots per point (default 40)")
     ap.add_argument("--snr", type=float, default=18.0, help="snr_db (default 18)")
     ap.add_argument("--bits", type=int, nargs="+", default=[1, 2, 3, 4])
+    ap.add_argument("--csi", choices=("perfect", "blmmse", "qml"), default="perfect",
+                    help="channel knowledge (default perfect; ofdm_lmmse uses blmmse unless perfect)")
     ap.add_argument("--quick", action="store_true", help="4 slots per point")
     args = ap.parse_args(argv)
     slots = 4 if args.quick else args.slots
     if slots < 1:
         raise SystemExit("--slots must be >= 1")
     print(f"K = 8, N_r = 16, 16-QAM, 64 tones, 4-tap Rayleigh, snr_db = {args.snr}, {slots} slots per point, "
-          f"perfect CSI")
+          f"csi = {args.csi}")
     print(f"{'bits':>4}  {'receiver':<22} {'BER':>10}  {'95% interval':<23} {'gain':>6} {'s/slot':>7} {'unconv.':>7}")
     for bits in args.bits:
         base = None
-        for name, table in RECEIVERS:
+        for name, table in receivers(args.csi):
             p = pipeline(table, bits)
             idx, obs = p.observe(slots, args.snr, np.random.default_rng(2027 + bits))
             t0 = time.perf_counter()
