@@ -63,9 +63,10 @@ Channel knowledge (``csi``):
   support for ``tdl``; nothing of the power-delay profile beyond that support) from the quantized training
   OFDM symbols (the Kronecker pilot symbols or the Hadamard training symbols, every value known) by maximising
   the same cell likelihood, convex in :math:`h`, from the least-squares estimate over the taps, by FISTA in the
-  metric of its Gaussian majoriser :math:`\sum_t B_t^H B_t / s_i^2` with adaptive restart (no prior, hence no
-  scoring needed: the ML taps from the exact likelihood, ``smoothing`` not applied). The estimate's error (the Laplace covariance of the taps) is folded into
-  the detection as extra white noise per antenna.
+  metric of its Gaussian majoriser :math:`\sum_t B_t^H B_t / s_i^2` (:math:`B_t h` the noise-free samples of
+  training symbol t) with adaptive restart (no prior, hence no
+  scoring needed: the ML taps from the exact likelihood, ``smoothing`` not applied). The estimate's error
+  (the Laplace covariance of the taps) is folded into the detection as extra white noise per antenna.
 
 A constellation prior and a message-passing receiver are not implemented (the issue's optional item).
 """
@@ -245,7 +246,7 @@ class OFDMQuantizedBase(OFDMLMMSE):
         if csi == "perfect":
             Hh = np.asarray(H)
         elif csi == "blmmse":
-            h, err = self.estimator(torch.from_numpy(Y_full(y_rg, gain)), torch.from_numpy(no)[:, None, :])
+            h, err = self.estimator(torch.from_numpy(_bussgang_grid(y_rg, gain)), torch.from_numpy(no)[:, None, :])
             Hh = h[:, 0, :, 0, :, 0].numpy()                                # [S, N_r, K, M]
             sigma2 = sigma2 + 0.5 * err[:, 0, :, 0, :, 0].numpy().sum(axis=-2).mean(axis=-1)
         else:
@@ -291,7 +292,8 @@ class OFDMQuantizedBase(OFDMLMMSE):
                 _, gr, _ = cell_terms(lo_re, hi_re, mu.real, s)
                 _, gi, _ = cell_terms(lo_im, hi_im, mu.imag, s)
                 grad = geo.train_adjoint(gr + 1j * gi)                       # [S, N_r, K, L]
-                step = np.einsum("ab,snb->sna", Qinv, grad.reshape(S, Nr, -1)).reshape(grad.shape) * sigma2[..., None, None]
+                step = np.einsum("ab,snb->sna", Qinv, grad.reshape(S, Nr, -1)).reshape(grad.shape)
+                step = step * sigma2[..., None, None]
                 x_new = z + step
                 restart = np.real(np.sum(np.conj(grad) * (x_new - x), axis=(-1, -2))) < 0
                 t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
@@ -315,7 +317,7 @@ class OFDMQuantizedBase(OFDMLMMSE):
         return geo.tap_response(h), err
 
 
-def Y_full(y_rg, gain):
+def _bussgang_grid(y_rg, gain):
     """The Bussgang-scaled resource grid ``y_rg / g`` as ``ofdm_lmmse``'s estimators take it (torch [S, 1, N_r,
     syms, fft])."""
     import torch

@@ -136,7 +136,8 @@ def test_joint_estimation_from_coarse_training_is_no_worse_than_least_squares():
 def test_a_solver_that_stops_at_its_iteration_limit_is_reported():
     adc = {"type": "uniform", "bits": 2}
     for receiver in ("ofdm_qml", "ofdm_qwls"):
-        with pytest.warns(RuntimeWarning, match=r"of 16 symbol detections .* did not converge within receiver.iterations = 1"):
+        said = r"of 16 symbol detections .* did not converge within receiver.iterations = 1"
+        with pytest.warns(RuntimeWarning, match=said):
             _, _, _, rx = run({"type": receiver, "iterations": 1, "tol": 1e-12}, adc)
         assert rx.unconverged > 0 and rx.solves == 16
     with pytest.warns(RuntimeWarning) as record:
