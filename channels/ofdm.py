@@ -320,7 +320,8 @@ class OFDMSource(SourceHooks):
         blocks = _checks.integer("source.blocks", p["blocks"], minimum=0)
         if fit < 1 or blocks > fit:
             raise ValueError(f"a user's slot carries {self.data_bits} coded bits ({self.ofdm_symbols - len(self.pilot_symbols)} "
-                             f"data OFDM symbols x {self.data_tones} data subcarriers x {self.bits_per_symbol} bits), room for "
+                             f"data OFDM symbols x {self.data_tones} data subcarriers x {self.bits_per_symbol} bits), "
+                             "room for "
                              f"{fit} codewords of source.block_len = {self.n}; asked for "
                              f"{blocks or 'at least 1'}: lower source.block_len or source.blocks")
         self.blocks = blocks or fit
@@ -916,5 +917,6 @@ class OFDMChain:
 
 
 __all__ = ["OFDMSource", "TDLChannel", "RayleighTaps", "OFDMChain", "make_grid", "frequency_response", "papr_db",
-           "tone_map_tones", "hadamard", "training_grid", "training_sequence", "training_pattern", "per_user_snr_db", "total_snr_db",
-           "OFDM_CONSTELLATIONS", "OFDM_CODES", "TDL_MODELS", "TONE_MAPS", "TRAININGS", "SNR_MODES"]
+           "tone_map_tones", "hadamard", "training_grid", "training_sequence", "training_pattern", "per_user_snr_db",
+           "total_snr_db", "OFDM_CONSTELLATIONS", "OFDM_CODES", "TDL_MODELS", "TONE_MAPS", "TRAININGS", "SNR_MODES",
+           "PILOT_TONE_SEED", "TRAINING_SEED"]

@@ -133,7 +133,8 @@ def test_the_two_snr_definitions_differ_by_10_log10_users():
         assert np.mean(np.abs(y) ** 2) == pytest.approx(power[mode], rel=0.15)
     assert power["per_user"] == pytest.approx(4.0, rel=0.05) and power["total"] == pytest.approx(1.0, rel=0.05)
     # the figure's axis states the definition; an Eb/N0 axis needs the per-user one
-    assert RayleighTaps.snr_definition({"snr_mode": "total"}) == "SNR = all users' received power / N0 per receive antenna"
+    total = RayleighTaps.snr_definition({"snr_mode": "total"})
+    assert total == "SNR = all users' received power / N0 per receive antenna"
     assert "1/N0 per resource element" in RayleighTaps.snr_definition({"snr_mode": "per_user"})
     assert RayleighTaps.esn0_db(3.0, {"snr_mode": "per_user"}) == 3.0
     with pytest.raises(ValueError, match=r"channel.snr_mode = \"total\""):
