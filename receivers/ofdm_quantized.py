@@ -62,10 +62,10 @@ Channel knowledge (``csi``):
   \ell_\max` (the channel's lags: ``taps`` symbol-spaced taps for ``rayleigh_taps``, the sinc-interpolated
   support for ``tdl``; nothing of the power-delay profile beyond that support) from the quantized training
   OFDM symbols (the Kronecker pilot symbols or the Hadamard training symbols, every value known) by maximising
-  the same cell likelihood, convex in :math:`h`, from the least-squares estimate over the taps, by FISTA in the
-  metric of its Gaussian majoriser :math:`\sum_t B_t^H B_t / s_i^2` (:math:`B_t h` the noise-free samples of
-  training symbol t) with adaptive restart (no prior, hence no
-  scoring needed: the ML taps from the exact likelihood, ``smoothing`` not applied). The estimate's error
+  the same cell likelihood, convex in :math:`h`, from the least-squares estimate over the taps, by scoring in
+  the metric :math:`\bar c_i \sum_t B_t^H B_t` (:math:`B_t h` the noise-free samples of training symbol t,
+  :math:`\bar c_i` the current mean curvature per rail) with the same line search and stopping rule (no
+  prior: the ML taps from the exact likelihood, ``smoothing`` not applied). The estimate's error
   (the Laplace covariance of the taps) is folded into the detection as extra white noise per antenna.
 
 A constellation prior and a message-passing receiver are not implemented (the issue's optional item).
@@ -284,32 +284,23 @@ class OFDMQuantizedBase(OFDMLMMSE):
         h = geo.tap_ls(Y)                                                   # [S, N_r, K, L]
         quantized = lo_re is not None
         if quantized:
-            Qinv = geo.Qinv
-            x, z, t = h, h.copy(), np.ones((S, Nr))
-            done = np.zeros((S, Nr), dtype=bool)
-            for _ in range(self.params["iterations"]):
-                mu = geo.train_forward(z)                                   # [S, N_r, T, N]
-                _, gr, _ = cell_terms(lo_re, hi_re, mu.real, s)
-                _, gi, _ = cell_terms(lo_im, hi_im, mu.imag, s)
-                grad = geo.train_adjoint(gr + 1j * gi)                       # [S, N_r, K, L]
-                step = np.einsum("ab,snb->sna", Qinv, grad.reshape(S, Nr, -1)).reshape(grad.shape)
-                step = step * sigma2[..., None, None]
-                x_new = z + step
-                restart = np.real(np.sum(np.conj(grad) * (x_new - x), axis=(-1, -2))) < 0
-                t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
-                mom = np.where(restart, 0.0, (t - 1) / t_new)[..., None, None]
-                change = np.sqrt(np.sum(np.abs(x_new - x) ** 2, axis=(-1, -2)) /
-                                 np.maximum(np.sum(np.abs(x_new) ** 2, axis=(-1, -2)), 1e-300))
-                done |= change < self.params["tol"]
-                z = np.where(done[..., None, None], x_new, x_new + mom * (x_new - x))
-                x, t = x_new, np.where(restart, 1.0, t_new)
-                if done.all():
-                    break
-            self._report(int((~done).sum()), done.size, "channel estimations (slot x antenna)")
-            h = x
-            mu = geo.train_forward(h)
-            c = 0.5 * (cell_terms(lo_re, hi_re, mu.real, s)[2] + cell_terms(lo_im, hi_im, mu.imag, s)[2])
-            cbar = c.mean(axis=(-1, -2))                                    # mean curvature per rail [S, N_r]
+            def evaluate(taps, need_grad=True):
+                mu = geo.train_forward(taps)                                # [S, N_r, T, N]
+                lr, gr, cr = cell_terms(lo_re, hi_re, mu.real, s)
+                li, gi, ci = cell_terms(lo_im, hi_im, mu.imag, s)
+                f = (lr + li).sum(axis=(-1, -2))
+                if not need_grad:
+                    return f, None, None
+                return f, geo.train_adjoint(gr + 1j * gi), 0.5 * (cr + ci).mean(axis=(-1, -2))
+
+            def direction(taps, grad, c):
+                # scoring: (Q c_i)^-1 per slot and antenna, c_i the mean curvature per rail (floored)
+                c = np.maximum(c, 1e-6 / sigma2)
+                step = np.einsum("ab,snb->sna", geo.Qinv, grad.reshape(S, Nr, -1)).reshape(grad.shape)
+                return step / c[..., None, None]
+
+            h, cbar, bad = _scoring(h, evaluate, direction, self.params["iterations"], self.params["tol"])
+            self._report(bad, S * Nr, "channel estimations (slot x antenna)")
         else:
             cbar = 1.0 / sigma2
         # Laplace covariance of the taps: (Q c/2)^-1; its frequency-domain diagonal per user
