@@ -62,10 +62,13 @@ Channel knowledge (``csi``):
   \ell_\max` (the channel's lags: ``taps`` symbol-spaced taps for ``rayleigh_taps``, the sinc-interpolated
   support for ``tdl``; nothing of the power-delay profile beyond that support) from the quantized training
   OFDM symbols (the Kronecker pilot symbols or the Hadamard training symbols, every value known) by maximising
-  the same cell likelihood, convex in :math:`h`, from the least-squares estimate over the taps, by scoring in
-  the metric :math:`\bar c_i \sum_t B_t^H B_t` (:math:`B_t h` the noise-free samples of training symbol t,
-  :math:`\bar c_i` the current mean curvature per rail) with the same line search and stopping rule (no
-  prior: the ML taps from the exact likelihood, ``smoothing`` not applied). The estimate's error
+  the same cell likelihood plus a weak prior, :math:`\mathcal{CN}(0, 1)` per tap (the bound the channel's
+  normalisation gives, not its profile; without it the ML taps from one coarse training symbol run off to
+  infinity), convex in :math:`h`, from the least-squares estimate over the taps, by scoring in the metric
+  :math:`\bar c_i \sum_t B_t^H B_t + 2I` (:math:`B_t h` the noise-free samples of training symbol t,
+  :math:`\bar c_i` the current mean curvature per rail) with the same line search and stopping rule
+  (``smoothing`` not applied: the exact likelihood). Without quantization it is the LMMSE estimate of taps
+  of that prior. The estimate's error
   (the Laplace covariance of the taps) is folded into the detection as extra white noise per antenna.
 
 A constellation prior and a message-passing receiver are not implemented (the issue's optional item).
@@ -281,30 +284,27 @@ class OFDMQuantizedBase(OFDMLMMSE):
         lo_re, hi_re, lo_im, hi_im = _training_cells(geo, cells, obs)
         S, Nr = sigma2.shape
         s = np.sqrt(sigma2)[:, :, None, None]                               # [S, N_r, 1, 1]
-        h = geo.tap_ls(Y)                                                   # [S, N_r, K, L]
-        quantized = lo_re is not None
-        if quantized:
+        h = geo.tap_ls(Y)                                                   # [S, N_r, K, L], the start
+        if lo_re is None:  # unquantized: the Gaussian likelihood of the samples, a closed form
+            w = geo.windows(obs.r, geo.train_syms)
+            cbar = 1.0 / sigma2
+            h = geo.tap_solve(geo.train_adjoint(w) * cbar[..., None, None], cbar)
+        else:
             def evaluate(taps, need_grad=True):
                 mu = geo.train_forward(taps)                                # [S, N_r, T, N]
                 lr, gr, cr = cell_terms(lo_re, hi_re, mu.real, s)
                 li, gi, ci = cell_terms(lo_im, hi_im, mu.imag, s)
-                f = (lr + li).sum(axis=(-1, -2))
+                f = (lr + li).sum(axis=(-1, -2)) - np.sum(np.abs(taps) ** 2, axis=(-1, -2))
                 if not need_grad:
                     return f, None, None
-                return f, geo.train_adjoint(gr + 1j * gi), 0.5 * (cr + ci).mean(axis=(-1, -2))
+                return f, geo.train_adjoint(gr + 1j * gi) - 2.0 * taps, 0.5 * (cr + ci).mean(axis=(-1, -2))
 
             def direction(taps, grad, c):
-                # scoring: (Q c_i)^-1 per slot and antenna, c_i the mean curvature per rail (floored)
-                c = np.maximum(c, 1e-6 / sigma2)
-                step = np.einsum("ab,snb->sna", geo.Qinv, grad.reshape(S, Nr, -1)).reshape(grad.shape)
-                return step / c[..., None, None]
+                return geo.tap_solve(grad, c)     # scoring: (c_i Q + 2 I)^-1, c_i the mean curvature per rail
 
             h, cbar, bad = _scoring(h, evaluate, direction, self.params["iterations"], self.params["tol"])
             self._report(bad, S * Nr, "channel estimations (slot x antenna)")
-        else:
-            cbar = 1.0 / sigma2
-        # Laplace covariance of the taps: (Q c/2)^-1; its frequency-domain diagonal per user
-        err = geo.tap_error(2.0 / cbar)                                     # [S, N_r, K, M]
+        err = geo.tap_error(cbar)                                           # [S, N_r, K, M]
         return geo.tap_response(h), err
 
 
@@ -368,6 +368,8 @@ class _Geometry:
             self.Q = Q
             ridge = 1e-10 * np.real(np.trace(Q)) / Q.shape[0]
             self.Qinv = np.linalg.inv(Q + ridge * np.eye(Q.shape[0]))
+            lam, V = np.linalg.eigh(Q)
+            self.Qlam, self.QV = np.maximum(lam, 0.0), V
 
     # --- the time-domain operator of one OFDM symbol: tones [..., M] <-> samples [..., N]
     def to_time(self, Z):
@@ -444,15 +446,24 @@ class _Geometry:
         S, N = b.shape[:2]
         return np.einsum("ab,snb->sna", self.Qinv, b.reshape(S, N, -1)).reshape(b.shape)
 
+    def tap_solve(self, g, c):
+        r""":math:`(c\,Q + 2 I)^{-1} g` per slot and antenna: ``g`` [S, N_r, K, L], ``c`` [S, N_r]."""
+        S, N = g.shape[:2]
+        u = g.reshape(S, N, -1) @ self.QV.conj()                          # (V^H g) as row vectors
+        u = u / (self.Qlam * c[..., None] + 2.0)
+        return (u @ self.QV.T).reshape(g.shape)
+
     def tap_response(self, h):
         return h @ self.F.T
 
-    def tap_error(self, scale):
-        """Per user and tone the error variance of taps with covariance ``scale`` [S, N_r] times Q^-1."""
-        Qi = self.Qinv.reshape(self.K, self.L, self.K, self.L)
-        diag = np.stack([np.real(np.einsum("ma,ab,mb->m", self.F, Qi[k, :, k, :], self.F.conj()))
-                         for k in range(self.K)])                          # [K, M]
-        return scale[:, :, None, None] * diag[None, None]
+    def tap_error(self, c):
+        """Per user and tone the error variance [S, N_r, K, M] of taps with the Laplace covariance
+        :math:`(Q c/2 + I)^{-1}`, ``c`` [S, N_r] the mean curvature per rail."""
+        w = 1.0 / (self.Qlam * c[..., None] / 2.0 + 1.0)                   # [S, N_r, KL]
+        Sig = np.einsum("ai,sni,bi->snab", self.QV, w, self.QV.conj())
+        Sig = Sig.reshape(Sig.shape[:2] + (self.K, self.L, self.K, self.L))
+        diag = np.stack([Sig[:, :, k, :, k, :] for k in range(self.K)], axis=2)   # [S, N_r, K, L, L]
+        return np.real(np.einsum("ma,snkab,mb->snkm", self.F, diag, self.F.conj()))
 
 
 def _data_cells(geo, cells):
