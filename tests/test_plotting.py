@@ -198,3 +198,21 @@ def test_paper_style_curves_stay_distinct_in_the_rendered_grayscale_image():
             # pairs at 4-7 %; every pair of today's differs in at least 15 %
             assert share > 0.12, (f"curves {j} and {i} of the paper style look alike in gray: {share:.1%} of their "
                                   "pixels differ")
+
+
+def test_many_curves_keep_distinct_colour_and_marker_and_a_long_title_fits_the_figure(tmp_path):
+    """Beyond ten curves the screen style's colours do not repeat (curve i + 10: a lighter shade of curve i's hue,
+    and another marker), and a long title is broken into lines inside the figure, not cut at its edge."""
+    data = _flat_link(title="{system}: " + "a rather long description of what the figure compares " * 3,
+                      curves=[{"name": f"curve {i}"} for i in range(14)])
+    data["grid"] = {"snr_db": [0.0]}
+    ((stem, fig, title, described),) = _figures(tmp_path, data, quick=True)
+    ax = fig.axes[0]
+    lines = [c[0] for c in ax.containers if c.get_label().startswith("curve ")]  # each curve's data line
+    assert len(lines) == 14
+    looks = [(to_rgb(line.get_color()), line.get_marker()) for line in lines]
+    assert len({c for c, _ in looks}) == 14 and len(set(looks)) == 14
+    assert lines[0].get_marker() != lines[10].get_marker()
+    fig.canvas.draw()
+    box = ax.title.get_window_extent()
+    assert "\n" in ax.get_title() and box.x0 >= 0 and box.x1 <= fig.bbox.width + 1

@@ -287,7 +287,12 @@ def sweep_figures(out_dir, *, curves=None, ylim=None, style: str = "screen"):
             if shifts:
                 pts = [{**r, x: str(float(r[x]) - shifts[curve])} for r in pts]
             if pts:
-                color = None if look["colors"] is None else {"color": look["colors"][i % len(look["colors"])]}
+                if look["colors"] is not None:
+                    color = {"color": look["colors"][i % len(look["colors"])]}
+                elif len(names) > _MANY_COLORS:
+                    color = {"color": _many_color(i)}
+                else:
+                    color = None
                 # no-error bounds of different curves side by side: centred, a small step of the axis apart
                 offset = (i - (len(names) - 1) / 2) * _BOUND_STEP * span if len(names) > 1 else 0.0
                 handle, curve_notes = _draw_curve(ax, curve, pts, x, y, logy, i, style=color, bound_offset=offset)
@@ -308,7 +313,7 @@ def sweep_figures(out_dir, *, curves=None, ylim=None, style: str = "screen"):
         suffix = ", ".join(f"{a} = {v}" for a, v in zip(panel_axes, combo))
         head, _, system_line = title.partition("\n")
         full = " | ".join(t for t in (head, group_name, suffix) if t) + (f"\n{system_line}" if system_line else "")
-        ax.set_title(full, fontsize=look["font"])
+        ax.set_title(_wrap_title(full, fig, look["font"]), fontsize=look["font"])
         fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=look["font"] - 3, color="0.35")
         top = 1.0
         if marks:  # a quick run, overrides: in red in the top right corner, above the title
@@ -356,6 +361,31 @@ def _ebno_label(facts: dict, bits: set, shifts: dict) -> str:
     return f"Eb/N0 (dB) = {how}" + (f"; {facts['snr']}" if facts.get("snr") else "")
 _MARKERS = "os^D<>PXh*"  # not "v": it marks the no-error bounds
 _LINES = ("-", "--", "-.", ":")
+# More than ten curves in colour: Matplotlib's 20-colour palette, its ten dark shades first and then their light
+# ones, so that curve i + 10 has curve i's hue in a lighter shade (and a marker of its own: _marker).
+_MANY_COLORS = 10
+
+
+def _marker(i: int) -> str:
+    """Curve ``i``'s marker: curves ``i`` and ``i + 10`` (same marker index) get different ones."""
+    return _MARKERS[(i + i // len(_MARKERS)) % len(_MARKERS)]
+
+
+def _many_color(i: int):
+    """Curve ``i``'s colour when a panel has more than ten curves (screen style)."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"].colors
+    return palette[(2 * i) % 20 if i % 20 < 10 else (2 * (i % 10) + 1)]
+
+
+def _wrap_title(text: str, fig, font: float) -> str:
+    """Each line of a title broken to the width of the axes (about 60 % of the figure; the legend is beside
+    them), so that a long title is never cut at the figure's edge."""
+    import textwrap
+
+    chars = max(30, int(0.6 * fig.get_figwidth() * 72 / (0.55 * font)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
 def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: int, *, label: str | None = None,
@@ -372,7 +402,7 @@ def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: 
     hi = np.array([float(r["ci_high"]) for r in pts])
     exact = all(r["stop"] == "exact" for r in pts)
     # closed forms: large hollow markers, so a simulated point drawn at the same place stays visible
-    style = {**dict(marker=_MARKERS[i % len(_MARKERS)], ls=_LINES[i % len(_LINES)], ms=8 if exact else 4,
+    style = {**dict(marker=_marker(i), ls=_LINES[i % len(_LINES)], ms=8 if exact else 4,
                     mfc="none" if exact else None, label=curve if label is None else label), **(style or {})}
     finite = np.isfinite(est) & np.isfinite(xs)
     shown = finite & (est > 0) if logy else finite
