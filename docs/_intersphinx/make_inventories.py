@@ -90,6 +90,7 @@ PROJECTS = {
     }),
     "sionna": ("2", {
         "sionna.phy.ofdm.ResourceGrid": ("class", "phy/api/ofdm.html#sionna.phy.ofdm.ResourceGrid"),
+        "sionna.phy.ofdm.PilotPattern": ("class", "phy/api/ofdm.html#sionna.phy.ofdm.PilotPattern"),
         "sionna.phy.channel.cir_to_time_channel": ("function",
                                                    "phy/api/channel.wireless.html#sionna.phy.channel.cir_to_time_channel"),
         "sionna.phy.mimo.LinearDetector": ("class", "phy/api/mimo.html#sionna.phy.mimo.LinearDetector"),
