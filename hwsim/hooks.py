@@ -242,6 +242,14 @@ class ReceiverHooks(StageHooks):
         """A faster ``run(rng, batch)`` of the whole link for the same draws, or None (the generic path)."""
         return None
 
+    def solver_counts(self) -> tuple[int, int] | None:
+        """``(problems solved, problems that reached the iteration limit)`` so far, cumulative over this
+        receiver's calls, for a receiver whose decisions come from an iterative solver; None (the default)
+        for one without. The Monte Carlo engine records the difference over a point in the point's result
+        (columns ``solves`` and ``unconverged`` of results.csv), so a solver that stopped short is never
+        silent."""
+        return None
+
     def measured_by(self, link):
         """The metric component this receiver's curve is scored by instead of the link's, or None."""
         return None

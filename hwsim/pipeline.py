@@ -252,7 +252,11 @@ class Pipeline:
             return self._importance_link(snr_db)
         fast = self.receiver.fused_link(self, float(snr_db))
         if fast is not None:
-            return lambda rng, batch: Tally(*fast(rng, batch))
+            def fused(rng: np.random.Generator, batch: int):
+                return Tally(*fast(rng, batch))
+
+            fused.solver_counts = self.receiver.solver_counts
+            return fused
         per_sample = not self.channel.random
 
         def frames(rng: np.random.Generator, n_frames: int):
@@ -269,6 +273,7 @@ class Pipeline:
             parts = [frames(rng, min(piece, n_frames - start)) for start in range(0, n_frames, piece)]
             return Tally(*(sum(field) for field in zip(*parts)))
 
+        run.solver_counts = self.receiver.solver_counts  # read by hwsim.engine.montecarlo.estimate
         return run
 
     def _importance_link(self, snr_db: float):

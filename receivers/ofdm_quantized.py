@@ -33,8 +33,8 @@ Receivers (each gives LLRs to the link's demapper and decoder like ``ofdm_lmmse`
   high SNR with few bits most samples lie in wide cells whose curvature is far below :math:`1/s^2`, and 200
   iterations did not converge.) A problem stops when the relative change of :math:`X` falls below ``tol``
   (or when no step length raises the objective); one that reaches ``iterations`` first counts as not
-  converged (the receiver's ``unconverged`` count, and a :class:`RuntimeWarning` naming the count: the
-  engine has no per-point diagnostic column). ``smoothing`` :math:`\kappa` widens the likelihood's noise to
+  converged: the receiver's ``unconverged`` count (a sweep records it per point, columns ``unconverged``
+  and ``solves`` of results.csv) and a :class:`RuntimeWarning` naming the count. ``smoothing`` :math:`\kappa` widens the likelihood's noise to
   :math:`s^2 = N_0/2 + \kappa \Delta_i^2/12` (:math:`\Delta_i` the mean spacing of the table's levels at
   antenna i's AGC scale; ``OFDMQML.rail_variance``). With :math:`\kappa = 0` (the exact likelihood) the
   MAP point at high SNR and few bits sits where the Gaussian prior pulls it, at the cells' edges, far from the
@@ -267,6 +267,10 @@ class OFDMQuantizedBase(OFDMLMMSE):
 
     def solve(self, obs, cells, H, sigma2, X0):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def solver_counts(self) -> tuple[int, int]:
+        """``(solves, unconverged)``: what a sweep records per point (columns of results.csv)."""
+        return self.solves, self.unconverged
 
     def _report(self, bad: int, total: int, what: str) -> None:
         self.solves += int(total)

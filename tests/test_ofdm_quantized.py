@@ -176,3 +176,25 @@ def test_hadamard_training_and_joint_estimation_run_with_the_pilot_tones_known()
     _, _, got, rx = run({"type": "ofdm_qml", "csi": "qml"}, {"type": "uniform", "bits": 3}, source=source)
     assert rx.unconverged == 0 and rx.solves == 4 * 4 + 4 * 8          # detections, then slot x antenna estimations
     assert (got.indices != idx).mean() < 0.01 and (ref.indices != idx).mean() < 0.01
+
+
+def test_a_sweep_records_each_points_solves_and_unconverged_problems_in_results_csv(tmp_path):
+    """The iteration limit reached is never silent in a sweep: results.csv has the counts per point."""
+    import csv
+
+    from hwsim.engine.sweep import parse_config, run_sweep
+
+    tables = {"study": "link", "seed": 4, "source": SMALL, "channel": {"type": "rayleigh_taps", "taps": 4, "antennas": 8},
+              "adc": {"type": "uniform", "bits": 2}, "receiver": {"type": "ofdm_qml"}, "metric": {"type": "ber"},
+              "grid": {"snr_db": [15.0]},
+              "curves": [{"name": "limit 1", "receiver.iterations": 1, "receiver.tol": 1e-12},
+                         {"name": "converged"}, {"name": "bussgang", "receiver": "ofdm_lmmse"}],
+              "stopping": {"min_samples": 4, "max_samples": 4, "batch": 4}}
+    with pytest.warns(RuntimeWarning, match="did not converge"):                 # in-process: the warning shows too
+        run_sweep(parse_config(tables), tmp_path, workers=1, quiet=True, plot=False)
+    rows = {r["curve"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    slots = int(rows["converged"]["bits"]) // (2 * 4 * 24 * 4)            # 2 users x 4 data symbols x 24 tones x 4 bits
+    assert int(rows["limit 1"]["solves"]) == int(rows["converged"]["solves"]) == 4 * slots   # slot x data symbol
+    assert 0 < int(rows["limit 1"]["unconverged"]) <= 4 * slots
+    assert rows["converged"]["unconverged"] == "0"
+    assert rows["bussgang"]["solves"] == rows["bussgang"]["unconverged"] == ""        # no solver: empty

@@ -41,6 +41,11 @@ clusters held errors and the weights' effective size is :data:`~hwsim.engine.imp
 (it ran to ``max_samples`` first, its weights degenerated, or its weighted errors are too small
 to square in floating point) has no honest interval from its weights: it falls back to the plain
 link (its ``plain`` attribute) with a warning, and its ``stop`` says why.
+
+A link whose receiver solves an iterative problem per detection carries a ``solver_counts()``
+attribute (the receiver's :meth:`~hwsim.hooks.ReceiverHooks.solver_counts`): the estimate records how
+many problems the point solved and how many of them reached the solver's iteration limit
+(:attr:`Estimate.solves`, :attr:`Estimate.unconverged`).
 """
 
 from __future__ import annotations
@@ -134,7 +139,9 @@ class Estimate:
     ``samples`` for independent trials); ``interval`` names the interval (see the module
     doc); ``stop`` which rule ended the run. An estimate that averages ``replicas``
     independently set-up systems (see :func:`combine`) gives their smallest and largest
-    estimates as ``spread_low`` / ``spread_high``.
+    estimates as ``spread_low`` / ``spread_high``. ``solves`` / ``unconverged``: the problems an
+    iterative receiver solved for the point and those that reached its iteration limit (None for a
+    receiver without a solver).
     """
 
     metric: str
@@ -152,6 +159,8 @@ class Estimate:
     spread_low: float | None = None
     spread_high: float | None = None
     ess: float | None = None
+    solves: int | None = None
+    unconverged: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -293,6 +302,8 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
     if not isinstance(rule, StoppingRule):
         raise TypeError(f"rule must be a StoppingRule, got {type(rule).__name__}")
     start = time.perf_counter()
+    solver = getattr(link, "solver_counts", None)
+    solved = solver() if solver is not None else None
     acc = _Accumulator(metric)
     stop = "max_samples"
     while acc.trials < rule.max_samples:
@@ -332,7 +343,7 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
         if trouble:
             warnings.warn(f"{trouble}; re-running the point with plain Monte Carlo", RuntimeWarning, stacklevel=2)
             plain = estimate(link.plain, rng, rule, metric)
-            return dataclasses.replace(plain, seconds=time.perf_counter() - start,
+            return dataclasses.replace(plain, seconds=time.perf_counter() - start, **_solver_delta(solver, solved),
                                        stop=f"{plain.stop} (plain: importance weights {why})")
     low, high = acc.interval(rule)
     value = acc.estimate
@@ -340,7 +351,16 @@ def estimate(link, rng: np.random.Generator, rule: StoppingRule, metric: str = "
         value = min(value, 1.0)
     errors = int(acc.total) if metric == "rate" and acc.kind != "importance" else acc.total
     return Estimate(metric, value, low, high, errors, acc.trials, acc.calls, time.perf_counter() - start,
-                    stop, acc.clusters, acc.name(rule), ess=acc.ess if acc.kind == "importance" else None)
+                    stop, acc.clusters, acc.name(rule), ess=acc.ess if acc.kind == "importance" else None,
+                    **_solver_delta(solver, solved))
+
+
+def _solver_delta(solver, before) -> dict:
+    """``solves`` / ``unconverged`` of a point: the link's solver counts now less ``before`` (none without)."""
+    if solver is None or before is None:
+        return {}
+    after = solver()
+    return {"solves": int(after[0] - before[0]), "unconverged": int(after[1] - before[1])}
 
 
 def run_replicas(make_link, seed: np.random.SeedSequence, rule: StoppingRule, metric: str = "rate",
@@ -381,7 +401,7 @@ def combine(estimates, confidence: float = 0.95) -> Estimate:
     independent errors of the mean (the test samples alone never justify less), and it is
     clipped at 0 (and at 1 for rates).
     ``spread_low`` / ``spread_high`` are the smallest and largest replica estimates; the
-    counts, calls and seconds are totals over the replicas.
+    counts, calls, seconds and solver counts are totals over the replicas.
     """
     estimates = list(estimates)
     if not estimates or not all(isinstance(e, Estimate) for e in estimates):
@@ -407,7 +427,10 @@ def combine(estimates, confidence: float = 0.95) -> Estimate:
         high = min(1.0, high)
     stops = {e.stop for e in estimates}
     errors = sum(e.errors for e in estimates)
+    solver = {}
+    if any(e.solves is not None for e in estimates):
+        solver = {key: sum(getattr(e, key) or 0 for e in estimates) for key in ("solves", "unconverged")}
     return Estimate(metric, mean, low, high, errors, sum(e.samples for e in estimates),
                     sum(e.calls for e in estimates), sum(e.seconds for e in estimates),
                     stops.pop() if len(stops) == 1 else "mixed", sum(e.clusters for e in estimates),
-                    f"t over {r} replicas", r, float(values.min()), float(values.max()))
+                    f"t over {r} replicas", r, float(values.min()), float(values.max()), **solver)

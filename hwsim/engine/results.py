@@ -123,11 +123,13 @@ def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> 
     ``replicas`` is the number of independently set-up (trained) systems averaged, and
     ``spread_min`` / ``spread_max`` their smallest and largest estimates (empty for one); ``ess`` is
     the effective sample size of an importance-sampled point's error contributions
-    (:mod:`hwsim.engine.importance`; empty for plain Monte Carlo).
+    (:mod:`hwsim.engine.importance`; empty for plain Monte Carlo); ``solves`` and ``unconverged`` are the
+    problems an iterative receiver solved for the point and those that reached its iteration limit (empty for
+    a receiver without a solver; :meth:`hwsim.hooks.ReceiverHooks.solver_counts`).
     """
     param_keys = list(dict.fromkeys(k for p in points for k in p.params))
     header = ["curve", *param_keys, columns[0], "ci_low", "ci_high", "interval", "errors",
-              columns[1], "clusters", "replicas", "spread_min", "spread_max", "ess", "calls", "seconds", "stop"]
+              columns[1], "clusters", "replicas", "spread_min", "spread_max", "ess", "solves", "unconverged", "calls", "seconds", "stop"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -138,7 +140,8 @@ def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> 
         writer.writerow([p.curve, *(_fmt(p.params.get(k)) for k in param_keys), _fmt(r["estimate"]),
                          _fmt(r["ci_low"]), _fmt(r["ci_high"]), r.get("interval", ""), _fmt(r["errors"]),
                          _fmt(r["samples"]), _fmt(r.get("clusters")), _fmt(r.get("replicas", 1)),
-                         _fmt(r.get("spread_low")), _fmt(r.get("spread_high")), _fmt(r.get("ess")), _fmt(r["calls"]),
+                         _fmt(r.get("spread_low")), _fmt(r.get("spread_high")), _fmt(r.get("ess")), _fmt(r.get("solves")),
+                         _fmt(r.get("unconverged")), _fmt(r["calls"]),
                          f"{r['seconds']:.3f}", r["stop"]])
     atomic_write_text(path, buf.getvalue())
 
@@ -157,7 +160,8 @@ MAX_RESULTS_BYTES = 256 * 2**20
 #: count, the one after ``errors``).
 RESULT_COLUMNS = ("curve", "ci_low", "ci_high", "errors", "stop")
 #: Columns that hold a number when not empty.
-_NUMERIC_OPTIONAL = ("clusters", "replicas", "spread_min", "spread_max", "ess", "calls", "seconds")
+_NUMERIC_OPTIONAL = ("clusters", "replicas", "spread_min", "spread_max", "ess", "solves", "unconverged", "calls",
+                     "seconds")
 
 
 def _read_bounded(path: Path, limit: int, what: str) -> bytes:
@@ -205,7 +209,8 @@ def load_results(path, journal=None) -> list[dict]:
     the line when the header is not hwsim's, a row has more or fewer cells than the header, the file does
     not end with a newline (its last row was cut), or a number column holds something that is not a number
     (the estimate, ``ci_low``, ``ci_high``, ``errors`` and the sample count always hold one; ``clusters``,
-    ``replicas``, ``spread_min``, ``spread_max``, ``ess``, ``calls`` and ``seconds`` hold one or nothing).
+    ``replicas``, ``spread_min``, ``spread_max``, ``ess``, ``solves``, ``unconverged``, ``calls`` and ``seconds``
+    hold one or nothing).
     A missing or empty file has no rows.
 
     ``journal``: the folder's ``points.jsonl``; a results.csv with fewer rows than the journal has finished

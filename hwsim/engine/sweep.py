@@ -146,8 +146,9 @@ def _point_line(k: int, n: int, p: Point, res, grid: dict, y: str) -> str:
     head = f"sweep: [{k}/{n}] {p.curve}" + (f" | {where}" if where else "")
     if isinstance(res, BaseException):
         return shown(f"{head}: failed ({type(res).__name__}: {res})")
+    late = f", {res['unconverged']} of {res['solves']} solves unconverged" if res.get("unconverged") else ""
     return shown(f"{head}: {y} {res['estimate']:.3e} [{res['ci_low']:.2e}, {res['ci_high']:.2e}] "
-                 f"({res['seconds']:.1f} s)")
+                 f"({res['seconds']:.1f} s{late})")
 
 
 def _has_plots(out: Path) -> bool:
@@ -234,6 +235,11 @@ def _run_locked(cfg, out, workers, scheduler, resume, quiet, connect_timeout, pl
         shown = "\n  ".join(failed[:5]) + (f"\n  ... and {len(failed) - 5} more" if len(failed) > 5 else "")
         raise SweepError(f"{len(failed)} of {len(points)} points failed (the others are saved in {out}; "
                          f"fix the cause and rerun with --resume):\n  {shown}")
+    late = [p for p in points if (results.get(p.index) or {}).get("unconverged")]
+    if late:
+        _say(quiet, f"sweep: {len(late)} point{'s' if len(late) != 1 else ''} had solver problems that reached the "
+                    "receiver's iteration limit (their last iterate was used): see the columns unconverged and solves "
+                    f"of {out / 'results.csv'}")
     if todo:
         _say(quiet, f"sweep: computed {len(todo)} point{'s' if len(todo) != 1 else ''} in "
                     f"{time.monotonic() - t0:.1f} s" + (f" ({len(done)} were finished before)" if done else ""))
