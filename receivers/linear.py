@@ -32,6 +32,22 @@ noise and a symmetric multi-bit table: :func:`diagonal_model`); otherwise BLMMSE
 uses complex128. Sweeps run one point per worker process with one BLAS thread each
 (:func:`hwsim._threads.single_threaded`), so workers times threads never exceeds the cores.
 
+Device: ``device = "cpu"`` (the default) is the NumPy path above. Any other value runs the detector in
+PyTorch on a torch device: ``"torch:cpu"`` on the CPU (the same arithmetic as on a GPU, which the tests
+check against NumPy on machines without one), ``"cuda"`` or ``"cuda:N"`` on a GPU (``"torch:cuda"`` and
+``"torch:cuda:N"`` are the same). On the torch path the model's matrices (the Gram matrix, the Bussgang
+covariance :math:`C_{yy} \to C_{rr}` and :math:`C_e`), the filter's solve, the per-stream statistics, the
+application :math:`Z = R W^T` and the hard decisions and max-log LLRs run on that device, in the arithmetic
+``precision`` names (complex128 by default); only the per-antenna scalars of the Bussgang model (gain,
+output power and mean at each converter's input variance, :math:`O(F N)` values) are computed with NumPy
+(:mod:`hwsim.designs.scalar`) and moved there. The result is the same :class:`~hwsim.receivers.base.Decision`
+of NumPy arrays; decisions and LLRs agree with the NumPy path's to rounding (a decision can differ only where
+an output lies on a decision boundary to rounding, i.e. where an LLR is zero to rounding). torch is imported
+only when a torch device is chosen, and a device torch cannot reach (``"cuda"`` without a CUDA GPU, a GPU
+index beyond the count) is refused when the detector is built, i.e. when a sweep checks its points, by a
+``ValueError`` naming ``receiver.device`` and the devices there are. In a sweep, worker processes on one GPU
+share it; a CPU torch path runs one thread per worker as BLAS does.
+
 Filters: MRC :math:`\mathrm{diag}(H^H H)^{-1} H^H`; ZF :math:`(H^H H)^{-1} H^H` (needs
 :math:`N \ge K` and full column rank); LMMSE :math:`(H^H H + N_0/E_s I)^{-1} H^H` (white
 noise; :math:`H^H (H H^H + C_n/E_s)^{-1}` for a given noise covariance); BLMMSE
@@ -40,6 +56,7 @@ noise; :math:`H^H (H H^H + C_n/E_s)^{-1}` for a given noise covariance); BLMMSE
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,6 +73,9 @@ _MIN_VAR = 1e-300
 @dataclass
 class LinearModel:
     """The linear(ized) model of one observation, per frame.
+
+    The arrays are NumPy arrays, or torch tensors on one device on a linear detector's torch path
+    (``device`` other than ``"cpu"``).
 
     Attributes
     ----------
@@ -255,19 +275,38 @@ class LinearDetector(Detector):
     precision : {"float64", "float32"}
         Arithmetic of the filter, its statistics and its application: complex128 (default) or
         complex64. The linear(ized) model is always computed in float64 and then rounded.
+    device : str
+        Where the detector computes: ``"cpu"`` (default) with NumPy; ``"torch:cpu"`` with PyTorch on the
+        CPU; ``"cuda"`` or ``"cuda:N"`` (also spelled ``"torch:cuda"``, ``"torch:cuda:N"``) with PyTorch
+        on that GPU. The torch path computes the model's matrices, the filter, its statistics, its
+        application and the decisions and LLRs on the device (see the module's text) and returns the same
+        :class:`~hwsim.receivers.base.Decision`; a device torch cannot reach here is refused when the
+        detector is built (``ValueError`` naming ``receiver.device`` and the devices there are).
     """
 
     error_directions = "linear"  # importance sampling biases the noise toward this filter's boundaries
 
-    def __init__(self, *, llr: bool = True, precision: Literal["float64", "float32"] = "float64"):
+    def __init__(self, *, llr: bool = True, precision: Literal["float64", "float32"] = "float64",
+                 device: str = "cpu"):
         super().__init__()  # the registry has checked the values (precision one of PRECISIONS) and set self.params
+        key = f"{self.kind or 'receiver'}.device"
+        #: The torch device of the torch path, or None: the NumPy path (``device = "cpu"``).
+        self._torch_device = None if device == "cpu" else _reachable(key, device, _torch_device_name(key, device))
+        self._slicers: dict = {}
 
     def filter(self, obs: Observation, model: LinearModel | None = None) -> np.ndarray:
         """The filter of each frame, complex [F, K, N]."""
         raise NotImplementedError  # pragma: no cover - interface
 
+    def _torch_filter(self, obs: Observation, model: LinearModel, torch):
+        """:meth:`filter` on the torch path: ``model`` holds tensors on the detector's device."""
+        raise NotImplementedError  # pragma: no cover - interface
+
     def equalize(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Unbiased outputs complex [F, L, K] and their noise-plus-interference variances float [F, K]."""
+        if getattr(self, "_torch_device", None) is not None:
+            z, var = self._torch_equalize(obs)
+            return z.cpu().numpy(), var.cpu().numpy()
         precision = self.params.get("precision", "float64")
         model = diagonal_model(obs)
         model = _cast(model if model is not None else linear_model(obs), precision)
@@ -279,8 +318,39 @@ class LinearDetector(Detector):
         return z, var
 
     def detect(self, obs: Observation) -> Decision:
+        if getattr(self, "_torch_device", None) is not None:
+            return self._torch_detect(obs)
         z, var = self.equalize(obs)
         return decide(z, var, obs.constellation, self.params["llr"])
+
+    # ------------------------------------------------------------------ the torch path
+    def _torch_equalize(self, obs: Observation):
+        """:meth:`equalize` on the detector's torch device: (z complex [F, L, K], var real [F, K]) tensors there."""
+        import torch  # noqa: PLC0415 - only the torch path imports it
+
+        precision = self.params.get("precision", "float64")
+        dev = self._torch_device
+        with torch.no_grad():
+            model = _torch_cast(_torch_model(obs, torch, dev), precision, torch)
+            W = self._torch_filter(obs, model, torch)
+            gain, var = _torch_statistics(W, model, torch)
+            z = _torch_array(obs.r, PRECISIONS[precision], torch, dev) @ W.transpose(1, 2)
+            safe = torch.where(gain != 0, gain, torch.ones((), dtype=gain.dtype, device=dev))
+            z /= safe[:, None, :]
+        return z, var
+
+    def _torch_detect(self, obs: Observation) -> Decision:
+        import torch  # noqa: PLC0415 - only the torch path imports it
+
+        c = obs.constellation
+        key = (c.bits_per_symbol, bool(c.is_real), np.asarray(c.points).tobytes())
+        slicer = self._slicers.get(key)
+        if slicer is None:
+            slicer = self._slicers[key] = _TorchSlicer(c, torch, self._torch_device)
+        z, var = self._torch_equalize(obs)
+        with torch.no_grad():
+            indices, llrs = slicer.decide(z, var, self.params["llr"])
+        return Decision(indices=indices.cpu().numpy(), llr=None if llrs is None else llrs.cpu().numpy())
 
 
 def decide(z: np.ndarray, var: np.ndarray, constellation, llr: bool) -> Decision:
@@ -306,6 +376,14 @@ class MRC(LinearDetector):
             raise ValueError("obs.H has an all-zero column (a user the receiver cannot see); MRC needs every "
                              "column nonzero")
         return _hermitian(H) / energy[:, :, None]
+
+    def _torch_filter(self, obs, model, torch):
+        H = model.H
+        energy = torch.sum(torch.abs(H) ** 2, dim=1)  # [F, K]
+        if bool(torch.any(energy == 0)):
+            raise ValueError("obs.H has an all-zero column (a user the receiver cannot see); MRC needs every "
+                             "column nonzero")
+        return H.mH / energy[:, :, None]
 
 
 @register("receiver", "zf")
@@ -333,6 +411,20 @@ class ZF(LinearDetector):
         Hh = _hermitian(H)
         return np.linalg.solve(Hh @ H, Hh)
 
+    def _torch_filter(self, obs, model, torch):
+        H = model.H
+        _, n, k = H.shape
+        if n < k:
+            raise ValueError(f"zero forcing needs at least as many antennas as users (N >= K), got N = {n}, K = {k}")
+        s = torch.linalg.svdvals(H)  # [F, K], descending
+        tol = s[:, :1] * max(n, k) * torch.finfo(s.dtype).eps
+        bad = torch.nonzero(torch.any(s <= tol, dim=1)).flatten().cpu().numpy()
+        if bad.size:
+            raise ValueError(f"obs.H is rank deficient (rank < K = {k}) in frame(s) {bad[:5].tolist()}; "
+                             "zero forcing needs full column rank")
+        Hh = H.mH
+        return torch.linalg.solve(Hh @ H, Hh)
+
 
 @register("receiver", "lmmse")
 class LMMSE(LinearDetector):
@@ -351,6 +443,15 @@ class LMMSE(LinearDetector):
             return np.linalg.solve(gram, Hh)
         # W^H = (H H^H + C_n/Es)^{-1} H, the matrix being Hermitian
         return _hermitian(np.linalg.solve(H @ Hh + model.C_n / model.es, H))
+
+    def _torch_filter(self, obs, model, torch):
+        H = model.H
+        Hh = H.mH
+        k = H.shape[2]
+        if obs.noise_cov is None:
+            gram = Hh @ H + (float(obs.noise_var) / model.es) * torch.eye(k, dtype=H.dtype, device=H.device)
+            return torch.linalg.solve(gram, Hh)
+        return torch.linalg.solve(H @ Hh + model.C_n / model.es, H).mH
 
 
 @register("receiver", "blmmse")
@@ -387,3 +488,228 @@ class BLMMSE(LinearDetector):
             return np.linalg.solve(gram, Hd)
         # W^H = C_rr^{-1} G H Es, C_rr Hermitian
         return _hermitian(np.linalg.solve(model.C_rr, model.es * model.H_eff))
+
+    def _torch_filter(self, obs, model, torch):
+        if model.G is None:
+            return LMMSE._torch_filter(self, obs, model, torch)
+        He = model.H_eff
+        if model.d_e is not None:
+            k = He.shape[2]
+            Hd = He.mH / model.d_e[:, None, :]                              # H_e^H D^-1, [F, K, N]
+            gram = Hd @ He + torch.eye(k, dtype=He.dtype, device=He.device) / model.es
+            return torch.linalg.solve(gram, Hd)
+        return torch.linalg.solve(model.C_rr, model.es * He).mH
+
+
+# ---------------------------------------------------------------------- the torch path (device other than "cpu")
+#: ``device`` spellings of the torch path: ``torch:cpu``, ``cuda``, ``cuda:N``, ``torch:cuda``, ``torch:cuda:N``.
+_TORCH_DEVICE = re.compile(r"(?:torch:(cpu|cuda(?::[0-9]+)?))|(cuda(?::[0-9]+)?)")
+_DEVICES = '"cpu" (NumPy), "torch:cpu" (torch on the CPU), "cuda" or "cuda:N" (torch on a GPU)'
+
+
+def _torch_device_name(key: str, device) -> str | None:
+    """The torch device a linear detector's ``device`` names (``"cpu"``, ``"cuda"``, ``"cuda:1"``), or None
+    for ``"cpu"`` (NumPy); a ``ValueError`` naming ``key`` for any other spelling. Imports nothing."""
+    if device == "cpu":
+        return None
+    m = _TORCH_DEVICE.fullmatch(device) if isinstance(device, str) else None
+    if m is None:
+        raise ValueError(f"{key} must be {_DEVICES}, got {device!r}")
+    return m.group(1) or m.group(2)
+
+
+def _reachable(key: str, device: str, name: str):
+    """The ``torch.device`` of ``name``, imported and checked here: a ``ValueError`` naming ``key`` and the
+    devices there are where torch is missing or cannot reach it."""
+    try:
+        import torch  # noqa: PLC0415 - only the torch path imports it
+    except ImportError as exc:
+        raise ValueError(f"{key} = {device!r} runs the detector in PyTorch, which is not installed here ({exc}); "
+                         f'use {key} = "cpu" (NumPy)') from exc
+    if name.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name[5:]) if ":" in name else 0
+        if index >= count:
+            there = (f"CUDA devices cuda:0 .. cuda:{count - 1}" if count else
+                     f"no CUDA GPU (torch {torch.__version__}, torch.cuda.is_available() is False)")
+            raise ValueError(f"{key} = {device!r}: torch sees {there} here; available: \"cpu\" (NumPy), "
+                             f"\"torch:cpu\"" + (', "cuda"' + "".join(f', "cuda:{i}"' for i in range(count))
+                                                 if count else ""))
+    return torch.device(name)
+
+
+def _torch_array(a, dtype, torch, device):
+    """``a`` as a tensor of the NumPy ``dtype`` on ``device`` (no copy on the CPU where it is already one)."""
+    a = np.asarray(a, dtype=dtype)
+    if not a.flags.writeable:
+        a = a.copy()  # torch shares the memory and wants it writeable
+    return torch.as_tensor(a, device=device)
+
+
+def _torch_model(obs: Observation, torch, device) -> LinearModel:
+    """:func:`diagonal_model` or :func:`linear_model` of ``obs`` with tensors on ``device`` (float64 / complex128).
+
+    The diagonal model's per-antenna scalars are NumPy's (:func:`diagonal_model`); otherwise the Bussgang
+    covariance is formed on the device (:func:`_torch_bussgang`)."""
+    diag = diagonal_model(obs)
+    if diag is not None:
+        H = _torch_array(diag.H, np.complex128, torch, device)
+        if diag.G is None:
+            return LinearModel(H=H, H_eff=H, C_n=None, C_e=None, es=diag.es,
+                               d_e=_torch_array(diag.d_e, np.float64, torch, device))
+        G = _torch_array(diag.G, np.float64, torch, device)
+        return LinearModel(H=H, H_eff=G[:, :, None] * H, C_n=None, C_e=None, es=diag.es, G=G,
+                           d_e=_torch_array(diag.d_e, np.float64, torch, device))
+    f, _, n, _ = _check_observation(obs)
+    H = _torch_array(obs.H, np.complex128, torch, device)
+    es = float(np.mean(np.abs(obs.constellation.points) ** 2))
+    if obs.noise_cov is None:
+        C_n = (float(obs.noise_var) * torch.eye(n, dtype=torch.complex128, device=device)).expand(f, n, n)
+    else:
+        C_n = _torch_array(noise_covariance(obs), np.complex128, torch, device)
+    if obs.adc is None:
+        return LinearModel(H=H, H_eff=H, C_n=C_n, C_e=C_n, es=es)
+    C_yy = es * H @ H.mH + C_n
+    G, C_rr = _torch_bussgang(obs.adc, obs.scale, C_yy, torch)
+    H_eff = G[:, :, None] * H
+    C_e = C_rr - es * H_eff @ H_eff.mH
+    C_e = 0.5 * (C_e + C_e.mH)
+    return LinearModel(H=H, H_eff=H_eff, C_n=C_n, C_e=C_e, es=es, G=G, C_rr=C_rr)
+
+
+def _torch_bussgang(adc, scale, C, torch):
+    """:func:`hwsim.designs.bussgang_linearization` with ``C_yy`` a tensor: (G [F, N], C_rr [F, N, N]) there.
+
+    The same model and checks; the per-antenna gain, output power and mean are NumPy's
+    (:mod:`hwsim.designs.scalar`), the :math:`N \\times N` covariance is formed on ``C``'s device."""
+    from hwsim import _checks  # noqa: PLC0415
+    from hwsim.designs.scalar import _output_mean, bussgang_gain, output_power  # noqa: PLC0415
+
+    alpha = _checks.finite_array("scale", scale, ndim=2)
+    if np.any(alpha <= 0):
+        raise ValueError(f"scale must be > 0, got minimum {alpha.min()}")
+    F, N = alpha.shape
+    if tuple(C.shape) != (F, N, N):
+        raise ValueError(f"C_yy must have shape [F, N, N] = {(F, N, N)} to match scale {alpha.shape}, "
+                         f"got {tuple(C.shape)}")
+    if not bool(torch.all(torch.isfinite(C))):
+        raise ValueError("C_yy must be finite")
+    power_t = torch.diagonal(C, dim1=1, dim2=2).real                      # E|y_i|^2, [F, N]
+    power = power_t.cpu().numpy()
+    if np.any(power <= 0):
+        raise ValueError("C_yy must have a positive diagonal (the power at each converter input)")
+    tol = 1e-8 * float(torch.max(torch.abs(C)))
+    if bool(torch.any(torch.abs(C - C.mH) > tol)):
+        raise ValueError("C_yy must be Hermitian")
+    sigma = np.sqrt(power / 2.0) / alpha
+    dev = C.device
+
+    def there(a):
+        return _torch_array(np.asarray(a, dtype=np.float64).reshape(F, N), np.float64, torch, dev)
+
+    G = there(bussgang_gain(adc, sigma))
+    out_power = there(output_power(adc, sigma))
+    alpha_t = there(alpha)
+    aa = alpha_t[:, :, None] * alpha_t[:, None, :]
+    t, q = adc.thresholds, adc.levels
+    if adc.n_levels == 2 and t[0] == 0.0:
+        mu, c = 0.5 * (q[0] + q[1]), 0.5 * (q[1] - q[0])
+        rho = C / torch.sqrt(power_t[:, :, None] * power_t[:, None, :])
+        arcsin = torch.complex(torch.asin(torch.clamp(rho.real, -1, 1)), torch.asin(torch.clamp(rho.imag, -1, 1)))
+        C_rr = aa * (2 * mu * mu + (4.0 / np.pi) * c * c * arcsin)
+    else:
+        mu = there(_output_mean(adc, sigma))
+        C_rr = G[:, :, None] * G[:, None, :] * C + 2.0 * aa * mu[:, :, None] * mu[:, None, :]
+    torch.diagonal(C_rr, dim1=1, dim2=2).copy_(2.0 * alpha_t**2 * out_power)
+    return G, C_rr
+
+
+def _torch_cast(model: LinearModel, precision: str, torch) -> LinearModel:
+    """:func:`_cast` of a model of tensors."""
+    if precision == "float64":
+        return model
+
+    def cast(a, dtype):
+        return None if a is None else a.to(dtype)
+
+    c, f = torch.complex64, torch.float32
+    return LinearModel(H=cast(model.H, c), H_eff=cast(model.H_eff, c), C_n=cast(model.C_n, c),
+                       C_e=cast(model.C_e, c), es=model.es, G=cast(model.G, f), C_rr=cast(model.C_rr, c),
+                       d_e=cast(model.d_e, f))
+
+
+def _torch_statistics(W, model: LinearModel, torch):
+    """:func:`stream_statistics` of tensors: (gain complex [F, K], var real [F, K])."""
+    A = W @ model.H_eff  # [F, K, K]
+    gain = torch.diagonal(A, dim1=1, dim2=2).clone()
+    power = torch.abs(A) ** 2
+    g2 = torch.abs(gain) ** 2
+    interference = model.es * (power.sum(dim=2) - g2)
+    if model.d_e is not None:  # diagonal C_e
+        noise = torch.einsum("fkn,fn->fk", (W * W.conj()).real, model.d_e)
+    else:
+        noise = torch.sum((W @ model.C_e) * W.conj(), dim=2).real  # (W C_e W^H)_kk
+    var = (torch.clamp(interference, min=0.0) + torch.clamp(noise, min=0.0)) / g2
+    return gain, torch.where(g2 > 0, var, torch.full((), float("inf"), dtype=var.dtype, device=var.device))
+
+
+class _TorchSlicer:
+    """:meth:`hwsim.channels.Constellation.hard_decision` and :meth:`~hwsim.channels.Constellation.llr` of one
+    constellation on a torch device (per real axis, as there), with its tables read from the constellation's
+    public slicing on its own axis points."""
+
+    def __init__(self, constellation, torch, device):
+        amp = np.asarray(constellation.axis_points, dtype=np.float64)
+        self.torch, self.m = torch, amp.size
+        self.a0, self.step = amp[0], amp[1] - amp[0]
+        self.axes = 1 if constellation.is_real else 2
+        ab = constellation.bits_per_symbol // self.axes
+        if self.axes == 1:
+            index = np.asarray(constellation.hard_decision(amp.astype(np.complex128)), dtype=np.int64)  # [m]
+            labels = [constellation.bits(index)]
+        else:
+            index = np.asarray(constellation.hard_decision(amp[:, None] + 1j * amp[None, :]), dtype=np.int64)
+            bits = constellation.bits(index)                               # [m, m, bits]
+            labels = [bits[:, 0, :ab], bits[0, :, ab:]]                   # I axis bits, Q axis bits
+        self.index = torch.as_tensor(index.reshape(-1), device=device)
+        self.amp = torch.as_tensor(amp, device=device)
+        # per axis and bit: positions labelled 1 and 0
+        self.sets = [[(torch.as_tensor(np.flatnonzero(lab[:, j] == 1), device=device),
+                       torch.as_tensor(np.flatnonzero(lab[:, j] == 0), device=device)) for j in range(ab)]
+                     for lab in labels]
+
+    def _position(self, v):
+        return _clamp_round(self.torch, (v - self.a0) / self.step, self.m)
+
+    def _axis_llr(self, v, half, sets):
+        d2 = (v[..., None] - self.amp) ** 2                                # [..., m]
+        t = self.torch
+        out = t.stack([t.amin(d2.index_select(-1, zero), dim=-1) - t.amin(d2.index_select(-1, one), dim=-1)
+                       for one, zero in sets], dim=-1)
+        return out / (2 * half[..., None])
+
+    def decide(self, z, var, llr: bool):
+        """(indices int64 [F, L, K], max-log LLRs float64 [F, L, K, bits] or None) of ``z`` [F, L, K]."""
+        t = self.torch
+        re = z.real.to(t.float64)
+        first = self._position(re)
+        if self.axes == 1:
+            indices = self.index[first]
+        else:
+            im = z.imag.to(t.float64)
+            indices = self.index[first * self.m + self._position(im)]
+        if not llr:
+            return indices, None
+        v = t.clamp(var.to(t.float64), _MIN_VAR, np.finfo(np.float64).max)[:, None, :].expand(z.shape)
+        if bool(t.any(~(v > 0))):
+            raise ValueError("noise_var must be positive")
+        half = v / 2  # per real axis
+        parts = [self._axis_llr(re, half, self.sets[0])]
+        if self.axes == 2:
+            parts.append(self._axis_llr(im, half, self.sets[1]))
+        return indices, t.cat(parts, dim=-1)
+
+
+def _clamp_round(torch, x, m: int):
+    """Nearest position ``round(x)`` (half to even, as :func:`numpy.rint`) clipped to ``0 .. m-1``, int64."""
+    return torch.clamp(torch.round(x), 0, m - 1).to(torch.int64)

@@ -58,7 +58,7 @@ def observe(seed, F, L, N, K, const="qpsk", snr_db=10.0, adc=None, H=None):
 def test_registration_and_repr():
     for name, cls in [("mrc", MRC), ("zf", ZF), ("lmmse", LMMSE), ("blmmse", BLMMSE), ("nml", NearML)]:
         assert lookup("receiver", name) is cls
-    assert repr(LMMSE(llr=False)) == "LMMSE(llr=False, precision='float64')"
+    assert repr(LMMSE(llr=False)) == "LMMSE(llr=False, precision='float64', device='cpu')"
     assert "iterations=20" in repr(NearML())
     with pytest.raises(ValueError, match="iterations"):
         NearML(iterations=-1)
