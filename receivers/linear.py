@@ -38,9 +38,9 @@ check against NumPy on machines without one), ``"cuda"`` or ``"cuda:N"`` on a GP
 ``"torch:cuda:N"`` are the same). On the torch path the model's matrices (the Gram matrix, the Bussgang
 covariance :math:`C_{yy} \to C_{rr}` and :math:`C_e`), the filter's solve, the per-stream statistics, the
 application :math:`Z = R W^T` and the hard decisions and max-log LLRs run on that device, in the arithmetic
-``precision`` names (complex128 by default); only the per-antenna scalars of the Bussgang model (gain,
-output power and mean at each converter's input variance, :math:`O(F N)` values) are computed with NumPy
-(:mod:`hwsim.designs.scalar`) and moved there. The result is the same :class:`~hwsim.receivers.base.Decision`
+``precision`` names (complex128 by default), the per-antenna Bussgang gains and output moments included
+(the cell probabilities of :mod:`hwsim.designs.scalar`, from the normal distribution function there); the
+observation is moved there once. The result is the same :class:`~hwsim.receivers.base.Decision`
 of NumPy arrays; decisions and LLRs agree with the NumPy path's to rounding (a decision can differ only where
 an output lies on a decision boundary to rounding, i.e. where an LLR is zero to rounding). torch is imported
 only when a torch device is chosen, and a device torch cannot reach (``"cuda"`` without a CUDA GPU, a GPU
@@ -68,6 +68,8 @@ from .base import Decision, Detector, Observation
 
 #: Smallest variance handed to the LLR computation (a noiseless, interference-free stream).
 _MIN_VAR = 1e-300
+#: :math:`1/\sqrt{2\pi}`, the standard normal density at 0.
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
 @dataclass
@@ -547,19 +549,11 @@ def _torch_array(a, dtype, torch, device):
 
 
 def _torch_model(obs: Observation, torch, device) -> LinearModel:
-    """:func:`diagonal_model` or :func:`linear_model` of ``obs`` with tensors on ``device`` (float64 / complex128).
-
-    The diagonal model's per-antenna scalars are NumPy's (:func:`diagonal_model`); otherwise the Bussgang
-    covariance is formed on the device (:func:`_torch_bussgang`)."""
-    diag = diagonal_model(obs)
-    if diag is not None:
-        H = _torch_array(diag.H, np.complex128, torch, device)
-        if diag.G is None:
-            return LinearModel(H=H, H_eff=H, C_n=None, C_e=None, es=diag.es,
-                               d_e=_torch_array(diag.d_e, np.float64, torch, device))
-        G = _torch_array(diag.G, np.float64, torch, device)
-        return LinearModel(H=H, H_eff=G[:, :, None] * H, C_n=None, C_e=None, es=diag.es, G=G,
-                           d_e=_torch_array(diag.d_e, np.float64, torch, device))
+    """:func:`diagonal_model` or :func:`linear_model` of ``obs`` with tensors on ``device`` (float64 / complex128),
+    every matrix and per-antenna statistic computed there."""
+    model = _torch_diagonal_model(obs, torch, device)
+    if model is not None:
+        return model
     f, _, n, _ = _check_observation(obs)
     H = _torch_array(obs.H, np.complex128, torch, device)
     es = float(np.mean(np.abs(obs.constellation.points) ** 2))
@@ -577,13 +571,58 @@ def _torch_model(obs: Observation, torch, device) -> LinearModel:
     return LinearModel(H=H, H_eff=H_eff, C_n=C_n, C_e=C_e, es=es, G=G, C_rr=C_rr)
 
 
+def _torch_diagonal_model(obs: Observation, torch, device) -> LinearModel | None:
+    """:func:`diagonal_model` with its :math:`O(F N K)` work on ``device``; None where it does not hold."""
+    _check_observation(obs)
+    if obs.noise_cov is not None:
+        return None
+    es = float(np.mean(np.abs(obs.constellation.points) ** 2))
+    n0 = float(obs.noise_var)
+    f, n, _ = np.shape(obs.H)
+    adc = obs.adc
+    if adc is None:
+        if n0 <= 0:
+            return None
+        H = _torch_array(obs.H, np.complex128, torch, device)
+        return LinearModel(H=H, H_eff=H, C_n=None, C_e=None, es=es,
+                           d_e=torch.full((f, n), n0, dtype=torch.float64, device=device))
+    if (adc.n_levels == 2 and adc.thresholds[0] == 0.0) or not _symmetric(adc):
+        return None
+    alpha = np.asarray(obs.scale, dtype=np.float64)
+    if alpha.shape != (f, n) or not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
+        return None  # linear_model's checks report it
+    H = _torch_array(obs.H, np.complex128, torch, device)
+    a = _torch_array(alpha, np.float64, torch, device)
+    row_power = es * torch.sum(torch.abs(H) ** 2, dim=2)                 # E_s ||h_i||^2, [F, N]
+    sigma = torch.sqrt((row_power + n0) / 2.0) / a                        # std at the table input
+    if not bool(torch.all(sigma > 0)):
+        return diagonal_model(obs)  # NumPy's checks report it (a zero row without noise)
+    P, m1 = _torch_moments(adc, sigma, torch)
+    levels = _torch_array(adc.levels, np.float64, torch, device)
+    G = (m1 @ levels) / sigma
+    d_e = 2.0 * a**2 * (P @ levels**2) - G**2 * row_power
+    if not bool(torch.all(d_e > 0)):
+        return None
+    return LinearModel(H=H, H_eff=G[:, :, None] * H, C_n=None, C_e=None, es=es, G=G, d_e=d_e)
+
+
+def _torch_moments(adc, std, torch):
+    """Cell masses and first partial moments of :math:`u = x/\\sigma` per cell (``hwsim.designs.scalar``'s
+    ``_partial_moments``) for the input standard deviations ``std`` (a tensor): each ``std.shape + (M,)``."""
+    edges = _torch_array(adc.cell_edges, np.float64, torch, std.device)
+    z = edges / std[..., None]                                            # +-inf at the ends
+    pdf = _INV_SQRT_2PI * torch.exp(-0.5 * z * z)                         # 0 at +-inf
+    lo, hi = z[..., :-1], z[..., 1:]
+    ndtr = torch.special.ndtr
+    mass = torch.where(lo >= 0, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))  # upper tails in the right half
+    return mass, pdf[..., :-1] - pdf[..., 1:]
+
+
 def _torch_bussgang(adc, scale, C, torch):
     """:func:`hwsim.designs.bussgang_linearization` with ``C_yy`` a tensor: (G [F, N], C_rr [F, N, N]) there.
 
-    The same model and checks; the per-antenna gain, output power and mean are NumPy's
-    (:mod:`hwsim.designs.scalar`), the :math:`N \\times N` covariance is formed on ``C``'s device."""
+    The same model and checks, computed on ``C``'s device."""
     from hwsim import _checks  # noqa: PLC0415
-    from hwsim.designs.scalar import _output_mean, bussgang_gain, output_power  # noqa: PLC0415
 
     alpha = _checks.finite_array("scale", scale, ndim=2)
     if np.any(alpha <= 0):
@@ -594,33 +633,29 @@ def _torch_bussgang(adc, scale, C, torch):
                          f"got {tuple(C.shape)}")
     if not bool(torch.all(torch.isfinite(C))):
         raise ValueError("C_yy must be finite")
-    power_t = torch.diagonal(C, dim1=1, dim2=2).real                      # E|y_i|^2, [F, N]
-    power = power_t.cpu().numpy()
-    if np.any(power <= 0):
+    power = torch.diagonal(C, dim1=1, dim2=2).real                        # E|y_i|^2, [F, N]
+    if not bool(torch.all(power > 0)):
         raise ValueError("C_yy must have a positive diagonal (the power at each converter input)")
     tol = 1e-8 * float(torch.max(torch.abs(C)))
     if bool(torch.any(torch.abs(C - C.mH) > tol)):
         raise ValueError("C_yy must be Hermitian")
-    sigma = np.sqrt(power / 2.0) / alpha
-    dev = C.device
-
-    def there(a):
-        return _torch_array(np.asarray(a, dtype=np.float64).reshape(F, N), np.float64, torch, dev)
-
-    G = there(bussgang_gain(adc, sigma))
-    out_power = there(output_power(adc, sigma))
-    alpha_t = there(alpha)
-    aa = alpha_t[:, :, None] * alpha_t[:, None, :]
+    a = _torch_array(alpha, np.float64, torch, C.device)
+    sigma = torch.sqrt(power / 2.0) / a
+    P, m1 = _torch_moments(adc, sigma, torch)
+    levels = _torch_array(adc.levels, np.float64, torch, C.device)
+    G = (m1 @ levels) / sigma
+    out_power = P @ levels**2
+    aa = a[:, :, None] * a[:, None, :]                                   # alpha_i alpha_j
     t, q = adc.thresholds, adc.levels
     if adc.n_levels == 2 and t[0] == 0.0:
         mu, c = 0.5 * (q[0] + q[1]), 0.5 * (q[1] - q[0])
-        rho = C / torch.sqrt(power_t[:, :, None] * power_t[:, None, :])
+        rho = C / torch.sqrt(power[:, :, None] * power[:, None, :])
         arcsin = torch.complex(torch.asin(torch.clamp(rho.real, -1, 1)), torch.asin(torch.clamp(rho.imag, -1, 1)))
         C_rr = aa * (2 * mu * mu + (4.0 / np.pi) * c * c * arcsin)
     else:
-        mu = there(_output_mean(adc, sigma))
+        mu = P @ levels                                                   # E[Q(u_i)]
         C_rr = G[:, :, None] * G[:, None, :] * C + 2.0 * aa * mu[:, :, None] * mu[:, None, :]
-    torch.diagonal(C_rr, dim1=1, dim2=2).copy_(2.0 * alpha_t**2 * out_power)
+    torch.diagonal(C_rr, dim1=1, dim2=2).copy_(2.0 * a**2 * out_power)
     return G, C_rr
 
 

@@ -28,7 +28,13 @@ counted, turned into an achieved GFLOP/s (link rate, and the detector alone on p
 observations), and compared with the measured one-thread complex matrix-multiply rate (times
 the number of workers for the link).
 
-    python scripts/bench_massive_mimo.py [--frame-len 100] [--calls 40] [--quick]
+Detector device (--device DEVICE, the receiver's ``device``: "torch:cpu", "cuda", "cuda:N"): the link and
+the detector alone are also timed with BLMMSE on that device beside the NumPy path ("cpu"), in this process
+with one CPU thread each, the same sizes and seeds, rounds alternating, best of --rounds; --device-only
+times only that comparison. A device that is not there (no CUDA GPU) is said in one line and skipped, so
+the script runs anywhere.
+
+    python scripts/bench_massive_mimo.py [--frame-len 100] [--calls 40] [--quick] [--device cuda [--device-only]]
 """
 
 from __future__ import annotations
@@ -45,9 +51,9 @@ N_R, USERS, BITS_PER_SYMBOL, SNR_DB, ADC_BITS = 64, 8, 4, 10.0, 3
 
 
 # --------------------------------------------------------------------------- hwsim side
-def make_pipeline(frame_len: int, adc_bits: int | None = ADC_BITS, receiver: str = "blmmse"):
+def make_pipeline(frame_len: int, adc_bits: int | None = ADC_BITS, receiver: str = "blmmse", device: str = "cpu"):
     """The one place that builds the hwsim link: the pipeline of hwsim/configs/massive_mimo.toml
-    (hard decisions only: the BER metric needs no LLRs)."""
+    (hard decisions only: the BER metric needs no LLRs), the detector on ``device``."""
     from hwsim.pipeline import Pipeline
 
     adc = {"type": "uniform", "bits": adc_bits, "agc": "ideal"} if adc_bits else {"type": "none"}
@@ -55,22 +61,22 @@ def make_pipeline(frame_len: int, adc_bits: int | None = ADC_BITS, receiver: str
         "source": {"type": "users", "users": USERS, "constellation": "qam16"},
         "channel": {"type": "rayleigh", "antennas": N_R, "frame_len": frame_len},
         "adc": adc,
-        "receiver": {"type": receiver, "llr": False},
+        "receiver": {"type": receiver, "llr": False, "device": device},
         "metric": {"type": "ber"},
     })
 
 
-def make_link(frame_len: int):
+def make_link(frame_len: int, device: str = "cpu"):
     """``link(rng, batch) -> Tally`` of bit errors for ``batch`` channel uses (whole frames)."""
-    return make_pipeline(frame_len).link(snr_db=SNR_DB)
+    return make_pipeline(frame_len, device=device).link(snr_db=SNR_DB)
 
 
-def detector_rate(frames: int, frame_len: int, repeats: int) -> float:
-    """Symbols/s of the BLMMSE detector alone (one thread, pre-drawn 3-bit observations)."""
+def detector_rate(frames: int, frame_len: int, repeats: int, device: str = "cpu") -> float:
+    """Symbols/s of the BLMMSE detector alone (one thread, pre-drawn 3-bit observations) on ``device``."""
     from hwsim.engine.sweep import single_threaded
 
     with single_threaded():
-        pipe = make_pipeline(frame_len)
+        pipe = make_pipeline(frame_len, device=device)
         _, obs = pipe.observe(frames, SNR_DB, np.random.default_rng(5))
         pipe.receiver.detect(obs)
         best = float("inf")
@@ -81,12 +87,13 @@ def detector_rate(frames: int, frame_len: int, repeats: int) -> float:
     return frames * frame_len * USERS / best
 
 
-def run_link(seed: int, calls: int, frames: int, frame_len: int) -> tuple[int, float, float]:
-    """``calls`` link calls of ``frames`` frames, one thread; returns (symbols, bit errors, seconds)."""
+def run_link(seed: int, calls: int, frames: int, frame_len: int, device: str = "cpu") -> tuple[int, float, float]:
+    """``calls`` link calls of ``frames`` frames, one thread, the detector on ``device``; returns (symbols,
+    bit errors, seconds)."""
     from hwsim.engine.sweep import single_threaded
 
     with single_threaded():
-        link = make_link(frame_len)
+        link = make_link(frame_len, device)
         rng = np.random.default_rng(seed)
         batch = frames * frame_len
         link(rng, batch)  # warm caches, numba, allocations at full size
@@ -247,6 +254,51 @@ def zgemm_rate(threads: int, n: int = 768, repeats: int = 3) -> float:
     return 8 * n**3 / best / 1e9
 
 
+def device_name(device: str) -> str:
+    """What ``device`` is here (the GPU's name), for the report."""
+    import torch
+
+    d = torch.device(device.removeprefix("torch:"))
+    if d.type == "cuda":
+        return f"{torch.cuda.get_device_name(d)}, torch {torch.__version__}"
+    return f"torch {torch.__version__} on the CPU"
+
+
+def compare_device(device: str, calls: int, frames: int, frame_len: int, rounds: int) -> None:
+    """Time the link and the detector alone with BLMMSE on ``device`` beside the NumPy path, in this process
+    (one CPU thread each; the same sizes and seeds; rounds alternate; best of ``rounds``), and print both.
+    A device that is not there is said in one line and skipped."""
+    devices = ["cpu", device]
+    try:
+        make_pipeline(frame_len, device=device)
+    except ValueError as exc:
+        print(f"detector device {device!r}: not available here ({exc}); the NumPy path only")
+        devices = ["cpu"]
+    best = dict.fromkeys(devices, 0.0)
+    errors = dict.fromkeys(devices, 0.0)
+    symbols = dict.fromkeys(devices, 0)
+    for r in range(rounds):
+        for dev in best:
+            n, e, t = run_link(1000 + r, calls, frames, frame_len, dev)  # the same draws for both
+            best[dev] = max(best[dev], n / t)
+            errors[dev] += e
+            symbols[dev] += n
+    alone = {dev: detector_rate(frames, frame_len, max(3, rounds), dev) for dev in best}
+    ber = {dev: errors[dev] / (symbols[dev] * BITS_PER_SYMBOL) for dev in best}
+    if device not in best:
+        print(f"NumPy path, 1 process x 1 CPU thread, {frames} frames x {frame_len} uses per call, best of {rounds} "
+              f"rounds of {calls} calls: link {best['cpu']:,.0f} symbols/s (BER {ber['cpu']:.3e}); detector alone "
+              f"{alone['cpu']:,.0f} symbols/s")
+        return
+    print(f"detector on {device} ({device_name(device)}) beside NumPy, 1 process x 1 CPU thread, {frames} frames "
+          f"x {frame_len} uses per call, best of {rounds} rounds of {calls} calls:")
+    print(f"  link (draw + channel + 3-bit I/Q quantization + detect + count): NumPy {best['cpu']:,.0f} symbols/s, "
+          f"{device} {best[device]:,.0f} symbols/s ({best[device] / best['cpu']:.2f} x); BER {ber['cpu']:.3e} vs "
+          f"{ber[device]:.3e} on the same draws")
+    print(f"  detector alone (BLMMSE.detect on pre-drawn observations): NumPy {alone['cpu']:,.0f} symbols/s, "
+          f"{device} {alone[device]:,.0f} symbols/s ({alone[device] / alone['cpu']:.2f} x)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frame-len", type=int, default=100, help="channel uses per frame L (default 100)")
@@ -260,10 +312,22 @@ def main(argv=None):
     ap.add_argument("--sionna-threads", type=int, default=2, help="torch threads for Sionna (default 2)")
     ap.add_argument("--repeats", type=int, default=2, help="Sionna calls per configuration and round (default 2)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    ap.add_argument("--device", default=None,
+                    help="also time BLMMSE on this receiver device (\"torch:cpu\", \"cuda\", \"cuda:N\") beside the "
+                         "NumPy path; a device that is not there is said and skipped")
+    ap.add_argument("--device-only", action="store_true",
+                    help="time only the --device comparison (no worker pool, no Sionna)")
+    ap.add_argument("--device-frames", type=int, default=None,
+                    help="frames per link call in the --device comparison (default --frames)")
     args = ap.parse_args(argv)
     if args.quick:
         args.calls, args.rounds, args.frames, args.sionna_frames, args.repeats = 2, 1, 4, 2, 1
     L = args.frame_len
+    if args.device_only and args.device is None:
+        ap.error("--device-only needs --device")
+    if args.device is not None and args.device_only:
+        compare_device(args.device, args.calls, args.device_frames or args.frames, L, args.rounds)
+        return
 
     # hwsim rounds and Sionna timings alternate, so both sample the same load on a shared machine
     pool = HwsimPool(args.workers, args.calls, args.frames, L)
@@ -320,6 +384,8 @@ def main(argv=None):
           f"(NumPy's Generator, 1 thread) -> {rng_lim['symbols_s']:,.0f} symbols/s; the link runs at "
           f"{100 * per_worker / rng_lim['symbols_s']:.0f} % of it; drawing and detecting alone, one after the "
           f"other, would give {1 / (1 / rng_lim['symbols_s'] + 1 / det_rate):,.0f} symbols/s")
+    if args.device is not None:
+        compare_device(args.device, args.calls, args.device_frames or args.frames, L, args.rounds)
 
 
 if __name__ == "__main__":
