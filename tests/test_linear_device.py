@@ -1,5 +1,6 @@
 """The linear detectors' ``device`` (issue 30 item 5): ``"cpu"`` is the NumPy path, ``"torch:cpu"`` (and
-``"cuda"``, ``"cuda:N"`` on a GPU) the torch path, which must decide as NumPy does on the same observations.
+``"cuda"``, ``"cuda:N"`` on a GPU) the torch path, which must decide as NumPy does on the same observations
+(checked on the CPU everywhere, and on ``"cuda"`` too where there is a GPU).
 
 Tolerances: LLRs agree to ``LLR_RTOL`` times the largest LLR magnitude of the batch (measured: about 1e-15 of
 it; both paths are float64 arithmetic in a different order); a hard decision may differ only where one of its
@@ -77,25 +78,32 @@ CASES = {
 }
 
 
+#: The torch devices compared with NumPy: the CPU always, a GPU where there is one.
+DEVICES = ["torch:cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                      reason="no CUDA GPU here"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("cls", LINEAR, ids=lambda c: c.__name__)
-def test_the_torch_path_on_the_cpu_decides_as_numpy(cls, case):
+def test_the_torch_path_decides_as_numpy(cls, case, device):
     obs = observe(3, **CASES[case])
     a = cls().detect(obs)
-    b = cls(device="torch:cpu").detect(obs)
+    b = cls(device=device).detect(obs)
     assert_same_decisions(a, b)
     # hard decisions alone (no LLRs) are the same slicing
-    ha, hb = cls(llr=False).detect(obs), cls(llr=False, device="torch:cpu").detect(obs)
+    ha, hb = cls(llr=False).detect(obs), cls(llr=False, device=device).detect(obs)
     assert ha.llr is None and hb.llr is None
     boundary = np.any(np.abs(a.llr) <= LLR_RTOL * max(1.0, float(np.max(np.abs(a.llr)))), axis=-1)
     assert np.array_equal(ha.indices[~boundary], hb.indices[~boundary])
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("cls", LINEAR, ids=lambda c: c.__name__)
-def test_equalize_gives_numpy_arrays_close_to_numpys(cls):
+def test_equalize_gives_numpy_arrays_close_to_numpys(cls, device):
     obs = observe(5, adc=UniformADC(4, 1.5))
     z, var = cls().equalize(obs)
-    zt, vt = cls(device="torch:cpu").equalize(obs)
+    zt, vt = cls(device=device).equalize(obs)
     assert isinstance(zt, np.ndarray) and zt.dtype == np.complex128 and vt.dtype == np.float64
     np.testing.assert_allclose(zt, z, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(vt, var, rtol=1e-10)
