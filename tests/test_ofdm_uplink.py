@@ -193,16 +193,35 @@ def test_bad_input_gets_clear_messages():
 def test_the_shipped_study_validates_and_its_quick_sweep_runs(tmp_path):
     from hwsim.engine.sweep import load_config, run_sweep
 
-    quick = load_config("ofdm_uplink", quick=True)                       # validates every (quick) point
-    assert [c["name"] for c in quick.curves] == ["unquantized"] + [f"{b}-bit" for b in range(1, 7)]
-    assert quick.stopping.max_samples <= 32 and quick.grid["channel.antennas"] == [16, 32, 64]
-    assert set(quick.grid["receiver.csi"]) == {"perfect", "blmmse"}
-    sets = ['grid."channel.antennas"=[16]', 'grid."receiver.csi"=["blmmse"]', "stopping.min_samples=16",
-            "stopping.max_samples=16", "stopping.batch=16"]                   # one packet a point
-    run_sweep(load_config("ofdm_uplink", quick=True, overrides=sets), tmp_path, workers=1, quiet=True, plot=False)
-    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert [r["curve"] for r in rows] == ["unquantized"] + [f"{b}-bit" for b in range(1, 7)]
-    ber = {r["curve"]: float(r["ber"]) for r in rows}
-    assert all(int(r["bits"]) == 8 * 3456 for r in rows)                 # a packet: 8 users' data bits
-    assert ber["1-bit"] > ber["3-bit"] > ber["6-bit"] > 0, ber
-    assert ber["6-bit"] < 1.5 * ber["unquantized"] + 1e-3, ber
+    full = load_config("ofdm_uplink")                                    # validates every point
+    names = ["unquantized", "bussgang", "qml", "qwls"]
+    assert [c["name"] for c in full.curves] == names + [f"{n} est." for n in names]
+    assert full.grid["channel.antennas"] == [16, 32, 64] and full.grid["adc.bits"] == [1, 2, 3, 4, 5, 6]
+    # the unquantized curves have no converter: one point per SNR and array, drawn in every resolution's figure
+    unq = [p for p in full.points() if p.curve == "unquantized"]
+    assert len(unq) == len(full.grid["snr_db"]) * 3 and all("adc.bits" not in p.params for p in unq)
+    assert len([p for p in full.points() if p.curve == "qml"]) == len(full.grid["snr_db"]) * 3 * 6
+    quick = load_config("ofdm_uplink", quick=True)
+    assert quick.stopping.max_samples <= 16 and quick.grid["channel.antennas"] == [16]
+    run_sweep(quick, tmp_path, workers=1, quiet=True, plot=True)
+    rows = {r["curve"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    assert list(rows) == names + [f"{n} est." for n in names]
+    assert all(int(r["bits"]) == 8 * 3456 for r in rows.values())       # a packet: 8 users' data bits
+    ber = {c: float(r["ber"]) for c, r in rows.items()}
+    assert all(0 < b < 0.2 for b in ber.values()), ber                   # 3 bits at 10 dB: about 0.08
+    assert rows["unquantized"]["adc.bits"] == "" and rows["qml"]["adc.bits"] == "3"
+    assert rows["qml est."]["solves"] != "" and rows["bussgang"]["solves"] == ""
+    assert (tmp_path / "plot.png").is_file()
+
+
+def test_the_coded_study_validates_and_its_quick_sweep_decodes(tmp_path):
+    from hwsim.engine.sweep import load_config, run_sweep
+
+    full = load_config("ofdm_uplink_per")
+    assert full.system["source"]["code"] == "conv" and full.system["adc"]["agc"] == "shared"
+    quick = load_config("ofdm_uplink_per", quick=True)
+    run_sweep(quick, tmp_path, workers=1, quiet=True, plot=False)
+    rows = {r["curve"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    assert list(rows) == ["unquantized", "bussgang", "qml", "qwls"]
+    assert all(int(r["packets"]) == 16 for r in rows.values())           # 2 slots x 8 users
+    assert all(0 <= float(r["per"]) <= 1 for r in rows.values())

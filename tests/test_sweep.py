@@ -84,6 +84,20 @@ def test_points_merge_curves_and_grid_and_quick_overrides():
     assert load_config("ber_snr").hash != load_config("ber_snr", quick=True).hash
 
 
+def test_a_grid_axis_of_a_parameter_skips_the_curves_whose_component_type_lacks_it():
+    cfg = tiny()
+    cfg["adc"] = {"type": "uniform_range", "rate": 2.0}
+    cfg["receiver"] = {"type": "qmap"}
+    cfg["grid"]["adc.rate"] = [1.0, 2.0]
+    cfg["curves"] = [{"name": "unquantized", "adc": "none", "receiver": "map"}, {"name": "QMAP"}]
+    pts = parse_config(cfg).points()
+    assert sum(p.curve == "unquantized" for p in pts) == 3 and sum(p.curve == "QMAP" for p in pts) == 6
+    assert all("adc.rate" not in p.params for p in pts if p.curve == "unquantized")
+    cfg["curves"][0]["adc.rate"] = 1.0          # a parameter the curve sets itself must still exist
+    with pytest.raises(ValueError, match="adc.rate is not a parameter of adc 'none'"):
+        parse_config(cfg)
+
+
 # --------------------------------------------------------------------------- running
 def test_results_do_not_depend_on_workers(tmp_path):
     cfg = parse_config(tiny())

@@ -208,13 +208,33 @@ class SweepConfig:
         return out
 
     def points(self) -> list[Point]:
+        """Every (curve, grid position) point. A curve spans the grid's axes but those it sets itself and
+        those of a component parameter that the type the curve gives the component lacks (``adc = "none"``
+        over an ``adc.bits`` axis, :func:`curve_axes`): such a curve has one point per position of the other
+        axes, and the plots draw it in every figure of the axis it lacks."""
         out = []
         for curve in self.curves:
             fixed = {k: v for k, v in curve.items() if k != "name"}
-            axes = [a for a in self.grid if a not in fixed]
+            axes = curve_axes(self.grid, fixed)
             for combo in itertools.product(*(self.grid[a] for a in axes)):
                 out.append(Point(len(out), curve["name"], {**fixed, **dict(zip(axes, combo))}))
         return out
+
+
+def curve_axes(grid: dict, curve: dict) -> list[str]:
+    """The grid axes a curve spans: not those it sets, nor an axis ``KIND.PARAM`` when the curve sets the type
+    of ``KIND`` to one without ``PARAM`` (the axis changes nothing of that curve's link)."""
+    from ..components import lookup
+
+    def applies(axis: str) -> bool:
+        kind, _, param = axis.partition(".")
+        if not param or not isinstance(curve.get(kind), str):
+            return True
+        try:
+            return param in lookup(kind, curve[kind]).PARAMS
+        except (KeyError, ValueError):
+            return True  # an unknown type: the point's validation names it
+    return [a for a in grid if a not in curve and applies(a)]
 
 
 def parse_override(text: str) -> tuple[str, dict]:
@@ -407,7 +427,7 @@ def parse_config(data: dict, *, quick: bool = False, overrides=(), base=None, pl
     cfg = SweepConfig(raw=data, study=study_name, seed=data["seed"], system=system, grid=grid, curves=curves,
                       stopping=stopping, plot=plot, summary=summary, title=data.get("title", ""),
                       common_random_numbers=data.get("common_random_numbers", False), plugins=plugin_names)
-    count = sum(math.prod(len(grid[a]) for a in grid if a not in curve) for curve in curves)
+    count = sum(math.prod(len(grid[a]) for a in curve_axes(grid, curve)) for curve in curves)
     if count > MAX_POINTS:
         raise ValueError(f"the sweep has {count} points ({len(curves)} curves over the grid), more than the limit "
                          f"of {MAX_POINTS} (hwsim.engine.config.MAX_POINTS, a guard against configs that exhaust memory; "
