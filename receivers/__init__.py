@@ -4,6 +4,8 @@
 - :mod:`~hwsim.receivers.linear`: MRC, ZF, LMMSE and Bussgang LMMSE for any converter table
 - :mod:`~hwsim.receivers.ofdm_quantized`: OFDM detection and channel estimation from the cells of the quantized
   time-domain samples (exact likelihood, per-sample-variance surrogate)
+- :mod:`~hwsim.receivers.flat_quantized`: flat massive-MIMO detection from the cells of the quantized samples
+  (exact likelihood, per-sample-variance surrogate)
 - :mod:`~hwsim.receivers.fixed_point`: those filters applied in fixed-point integer arithmetic (and a C reference)
 - :mod:`~hwsim.receivers.onebit`: near-ML detection from the exact quantized likelihood (1-2 bit converters)
 - :mod:`~hwsim.receivers.sionna_detectors`: Sionna's K-best, EP and MMSE-PIC fed with the Bussgang model
@@ -24,6 +26,7 @@ from . import qcs  # noqa: F401,E402  (registers deepqcs and the compressed-sens
 from . import ofdm  # noqa: F401,E402  (registers "ofdm_lmmse", the wideband OFDM receiver)
 from . import ofdm_quantized  # noqa: F401,E402  (registers "ofdm_qml" and "ofdm_qwls", quantization-aware OFDM)
 from . import fixed_point  # noqa: F401,E402  (registers "fixed_point", linear detectors in integer arithmetic)
+from . import flat_quantized  # noqa: F401,E402  (registers "qml" and "qwls", quantization-aware flat links)
 from .base import Decision, Detector, Observation
 from .map import MAPDetector, QMAPDetector, log_prob_interval, qmap_bit_errors, qmap_direct
 # the receiver components, by class (each registered under its config name: hwsim.components.names("receiver"))
@@ -36,6 +39,7 @@ from .learned_detector import LearnedDetector
 from .task_hybrid import TaskHybrid
 from .ofdm import OFDMLMMSE
 from .ofdm_quantized import OFDMQML, OFDMQWLS
+from .flat_quantized import QML, QWLS
 from .fixed_point import FixedPoint
 from .estimation import (BLMMSEEstimatorComponent, BLMMSETheory, EtaOpt, LearnedEstimator, MMSEBound, ScalarFloor,
                          Theorem3, Theorem3Theory)
@@ -44,7 +48,7 @@ from .rdp import RDP, RDPBound
 from .qcs import CEDecNet, CESQL1, CEUSQL1, CEUSQOMP, DeepQCS
 
 _COMPONENTS = ["MRC", "ZF", "LMMSE", "BLMMSE", "NearML", "MAP", "QMAP", "KBest", "EP", "MMSEPIC", "Hybrid",
-              "HardwareInTheLoop", "LearnedDetector", "TaskHybrid", "OFDMLMMSE", "OFDMQML", "OFDMQWLS", "FixedPoint", "MMSEBound", "EtaOpt",
+              "HardwareInTheLoop", "LearnedDetector", "TaskHybrid", "OFDMLMMSE", "OFDMQML", "OFDMQWLS", "QML", "QWLS", "FixedPoint", "MMSEBound", "EtaOpt",
               "Theorem3", "Theorem3Theory", "LearnedEstimator", "BLMMSEEstimatorComponent", "BLMMSETheory",
               "ScalarFloor", "VQ", "RDBound", "RDP", "RDPBound", "DeepQCS", "CEDecNet", "CEUSQOMP", "CEUSQL1", "CESQL1"]
 

@@ -15,7 +15,7 @@ from hwsim import components
 
 #: The modules whose registered receivers are declared by signature.
 MODULES = ("linear", "blmmse", "map", "sionna_detectors", "estimation", "vq", "rdp", "onebit", "ofdm", "base",
-           "fixed_point", "ofdm_quantized")
+           "fixed_point", "ofdm_quantized", "flat_quantized")
 
 
 def _receivers():
@@ -25,7 +25,7 @@ def _receivers():
 def test_the_receivers_of_these_modules_are_many():
     names = {cls.name for cls in _receivers()}
     assert {"mrc", "zf", "lmmse", "blmmse", "map", "qmap", "nml", "kbest", "ep", "mmse_pic", "vq", "rd_bound",
-            "rdp", "rdp_bound", "thm3", "learned_estimator", "ofdm_lmmse", "mmse", "ofdm_qml", "ofdm_qwls"} <= names
+            "rdp", "rdp_bound", "thm3", "learned_estimator", "ofdm_lmmse", "mmse", "ofdm_qml", "ofdm_qwls", "qml", "qwls"} <= names
 
 
 @pytest.mark.parametrize("cls", _receivers(), ids=lambda c: c.name)
