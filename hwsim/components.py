@@ -76,12 +76,15 @@ class Component:
     parameter and defines no ``__init__`` shares its base's. ``FILES`` names the parameters that hold
     file paths (:class:`FileParam`): a sweep reads those files once, hashes them into its identity
     and gives every worker the same contents (:mod:`hwsim.engine.inputs`).
-    A component without parameters needs no ``__init__`` of its own.
+    A component without parameters needs no ``__init__`` of its own. ``UNHASHED_DEFAULTS`` names parameters
+    added after sweeps were recorded whose default gives the earlier numbers: at that default they stay out of
+    a sweep's config hash, so the earlier run folders still resume.
     """
 
     PARAMS: dict[str, Any] = {}
     TYPES: dict[str, Any] = {}
     FILES: dict[str, FileParam] = {}
+    UNHASHED_DEFAULTS: tuple[str, ...] = ()
     kind = ""
     name = ""
 

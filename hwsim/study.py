@@ -78,14 +78,18 @@ def columns(system: dict) -> tuple[str, str]:
 
 def resolved(system: dict) -> dict:
     """Every component table with its type's defaults filled in (what the config hash covers, so a
-    changed default is a changed sweep)."""
+    changed default is a changed sweep), but a parameter of the type's ``UNHASHED_DEFAULTS`` at its default
+    (:class:`hwsim.components.Component`)."""
     from hwsim.pipeline import DEFAULT_TYPES
 
     out = {}
     for kind in KINDS:
         table = system.get(kind, {})
         name = table.get("type", DEFAULT_TYPES[kind])
-        out[kind] = {**lookup(kind, name).PARAMS, **table, "type": name}
+        cls = lookup(kind, name)
+        full = {**cls.PARAMS, **table, "type": name}
+        # a parameter added later stays out at the default that gives the earlier numbers (their folders resume)
+        out[kind] = {k: v for k, v in full.items() if not (k in cls.UNHASHED_DEFAULTS and v == cls.PARAMS[k])}
     return out
 
 

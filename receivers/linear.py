@@ -287,6 +287,7 @@ class LinearDetector(Detector):
     """
 
     error_directions = "linear"  # importance sampling biases the noise toward this filter's boundaries
+    UNHASHED_DEFAULTS = ("device",)  # added later; "cpu" is the earlier NumPy path: earlier sweeps resume
 
     def __init__(self, *, llr: bool = True, precision: Literal["float64", "float32"] = "float64",
                  device: str = "cpu"):

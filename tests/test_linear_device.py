@@ -221,3 +221,13 @@ def test_the_numpy_path_does_not_import_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1]) is False
+
+
+def test_device_at_its_default_stays_out_of_the_config_hash():
+    """Sweeps recorded before the device parameter existed keep their hash (their folders resume)."""
+    from hwsim.study import resolved
+
+    system = {"receiver": {"type": "blmmse"}, "adc": {"type": "uniform", "bits": 3}}
+    assert "device" not in resolved(system)["receiver"]
+    assert resolved({**system, "receiver": {"type": "blmmse", "device": "cpu"}}) == resolved(system)
+    assert resolved({**system, "receiver": {"type": "blmmse", "device": "torch:cpu"}})["receiver"]["device"] == "torch:cpu"
