@@ -43,10 +43,18 @@ Receivers (each gives LLRs to the link's demapper and decoder like ``ofdm_lmmse`
 - ``ofdm_qwls``: the per-sample-variance surrogate: each rail's sample replaced by its cell's conditional mean
   and variance :math:`V` under the sample's prior :math:`\mathcal N(0, P_i/2)` (:math:`P_i` the stated input
   power; the truncated-Gaussian moments for every cell, inner and outer; for fine inner cells
-  :math:`V \to w^2/12`), weighted by :math:`1/(s^2 + V)` in a least-squares problem with the same prior, solved
-  by conjugate gradients (preconditioned with :math:`C^{-1}` at the antennas' mean weights; FFTs for
-  :math:`G`). The outer cells of a uniform converter carry far more distortion than the inner ones and get
-  less weight.
+  :math:`V \to w^2/12`). A cell's mean :math:`m` is not the sample: over the input's law the centroids shrink
+  it by the rail's Bussgang gain :math:`g = E[m^2]/\sigma^2` (:math:`\sigma^2 = P_i/2`; for a centroid
+  table :math:`E[m y] = E[m^2]`; :func:`centroid_gain` from the table at the rail's AGC scale), which a 16-QAM decision feels
+  as a wrong amplitude. So each sample enters as :math:`m/g` with the variance
+  :math:`V + m^2 (1/g - 1)^2` of the sample about it given its cell (:func:`debiased_moments`), weighted by
+  :math:`1/(s^2 + V + m^2 (1/g - 1)^2)` in a least-squares problem with the same prior, solved by conjugate
+  gradients (preconditioned with :math:`C^{-1}` at the antennas' mean weights; FFTs for :math:`G`). The outer
+  cells of a uniform converter carry far more distortion than the inner ones and get less weight; at 1 bit
+  every sample gets the same weight and the receiver is the Bussgang LMMSE one. (Without the gain, as the
+  centroid "mismatch" detector of the published work, it lost to the Bussgang receiver at 1-2 bits: uncoded
+  BER 1.6e-1 against 5.7e-2 at 1 bit, 1.55e-2 against 5.95e-3 at 2 bits, on the ofdm_uplink study's 64
+  antennas at 10 dB; with it, 5.7e-2 and 5.4e-3.)
 
 Soft outputs (both): a Laplace approximation per tone, :math:`\Sigma_m = (H_m^H \mathrm{diag}(c_i/2) H_m +
 I/E_s)^{-1}` with :math:`c_i` the mean curvature per rail at antenna :math:`i` at the solution (the exact cell
@@ -185,6 +193,29 @@ def truncated_moments(lower, upper, sigma):
     sigma = np.asarray(sigma, dtype=np.float64)
     _, g, c = cell_terms(lower, upper, 0.0, sigma)
     return sigma * sigma * g, np.maximum(sigma**2 * (1.0 - c * sigma**2), 0.0)
+
+
+def centroid_gain(edges, scale, sigma):
+    r"""Bussgang gain :math:`g = E[m^2]/\sigma^2` of the centroid quantizer of :math:`\mathcal N(0, \sigma^2)` with
+    the cells of a table's ``edges`` [E] (from -inf to inf) at the AGC ``scale`` [S, N_r]: :math:`\sum_k
+    (\varphi(a_k) - \varphi(b_k))^2 / (\Phi(b_k) - \Phi(a_k))` over the standardised cells; ``sigma``
+    [S, N_r] the input's standard deviation per rail. Returns [S, N_r, 1, 1]."""
+    from scipy.special import ndtr
+
+    z = np.asarray(edges, dtype=np.float64) * (np.asarray(scale, dtype=np.float64) / np.asarray(sigma))[..., None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        phi = np.where(np.isfinite(z), np.exp(-0.5 * np.square(np.where(np.isfinite(z), z, 0.0))), 0.0)
+    mass, drop = np.diff(ndtr(z), axis=-1), -np.diff(phi, axis=-1) / np.sqrt(2 * np.pi)
+    g = np.sum(np.where(mass > 1e-300, np.square(drop) / np.maximum(mass, 1e-300), 0.0), axis=-1)
+    return np.clip(g, 1e-3, 1.0)[..., None, None]
+
+
+def debiased_moments(m, v, g):
+    r"""Cell means ``m`` and variances ``v`` (:func:`truncated_moments`) turned into samples on the input's scale:
+    ``m / g`` and ``v + (m (1/g - 1))^2``, the sample's variance about ``m / g`` given its cell; ``g`` the rail's
+    Bussgang gain (:func:`centroid_gain`, broadcast against ``m``)."""
+    m, v = np.asarray(m, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    return m / g, v + np.square(m * (1.0 / g - 1.0))
 
 
 class OFDMQuantizedBase(OFDMLMMSE):
@@ -588,8 +619,9 @@ class OFDMQWLS(OFDMQuantizedBase):
         else:
             lo_re, hi_re, lo_im, hi_im = _data_cells(geo, cells)
             sp = np.sqrt(np.asarray(obs.power) / 2.0)[:, :, None, None]    # the prior's std per rail [S, N_r]
-            m_re, v_re = truncated_moments(lo_re, hi_re, sp)
-            m_im, v_im = truncated_moments(lo_im, hi_im, sp)
+            g = centroid_gain(obs.adc.cell_edges, obs.scale, sp[..., 0, 0])  # [S, N_r, 1, 1]
+            m_re, v_re = debiased_moments(*truncated_moments(lo_re, hi_re, sp), g)
+            m_im, v_im = debiased_moments(*truncated_moments(lo_im, hi_im, sp), g)
             r = m_re + 1j * m_im
             w_re, w_im = 1.0 / (s2 + v_re), 1.0 / (s2 + v_im)
 
@@ -630,4 +662,5 @@ class OFDMQWLS(OFDMQuantizedBase):
         return x, np.asarray(curv)
 
 
-__all__ = ["OFDMQML", "OFDMQWLS", "OFDMQuantizedBase", "cell_terms", "truncated_moments", "CSI_MODES"]
+__all__ = ["OFDMQML", "OFDMQWLS", "OFDMQuantizedBase", "cell_terms", "centroid_gain", "debiased_moments", "truncated_moments",
+           "CSI_MODES"]

@@ -198,3 +198,26 @@ def test_a_sweep_records_each_points_solves_and_unconverged_problems_in_results_
     assert 0 < int(rows["limit 1"]["unconverged"]) <= 4 * slots
     assert rows["converged"]["unconverged"] == "0"
     assert rows["bussgang"]["solves"] == rows["bussgang"]["unconverged"] == ""        # no solver: empty
+
+
+def test_debiased_moments_undo_the_centroids_bussgang_gain():
+    """One-bit cells of N(0, 1): the centroids +-sqrt(2/pi) shrink the input by g = 2/pi; m / g has the input's
+    scale. Fine cells: g -> 1 and nothing changes."""
+    from hwsim.receivers.ofdm_quantized import centroid_gain, debiased_moments
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 1, 50, 200))
+    one = np.ones((1, 1))
+    g = centroid_gain(np.array([-np.inf, 0.0, np.inf]), one, one)
+    assert g.shape == (1, 1, 1, 1) and abs(g.item() - 2 / np.pi) < 1e-12
+    lo, hi = np.where(x < 0, -np.inf, 0.0), np.where(x < 0, 0.0, np.inf)
+    m, v = truncated_moments(lo, hi, np.ones((1, 1, 1, 1)))
+    r, w = debiased_moments(m, v, g)
+    assert np.allclose(np.abs(r), np.sqrt(np.pi / 2), rtol=1e-12)
+    assert abs(np.mean(r * x) / np.mean(x * x) - 1.0) < 0.05             # unbiased on the input's scale
+    assert np.allclose(w, 1 - 2 / np.pi + (np.sqrt(2 / np.pi) * (np.pi / 2 - 1)) ** 2, rtol=1e-12)
+    # a table at twice the scale of another on half the input: the same standardised cells, the same gain
+    edges = np.array([-np.inf, -1.0, 0.0, 1.0, np.inf])
+    assert np.allclose(centroid_gain(edges, 2 * one, 2 * one), centroid_gain(edges, one, one), rtol=1e-12)
+    fine = np.concatenate([[-np.inf], np.arange(-2048, 2049) / 256, [np.inf]])
+    assert 1 - centroid_gain(fine, one, one).item() < 1e-5
