@@ -200,16 +200,27 @@ class OFDMSource(SourceHooks):
 
     @classmethod
     def describe(cls, params: dict) -> str:
-        from .sources import constellation_label
+        return cls._words(params, cls._code_words(params))
 
+    @classmethod
+    def describe_scored(cls, params: dict, decoded: bool) -> str:
+        """The code is named where a metric decodes it; a metric of the bits as sent (``ber``) says "uncoded"."""
+        return cls._words(params, cls._code_words(params) if decoded else "uncoded")
+
+    @staticmethod
+    def _code_words(params: dict) -> str:
         if params.get("code", "ldpc") == "conv":
             from .conv_code import RATES, RATE_TOLERANCE
 
             rate = next((name for name, value in RATES.items() if abs(params["code_rate"] - value) <= RATE_TOLERANCE),
                         f"{params['code_rate']:g}")
-            code = f"conv K=7 r={rate}" + (" BCJR" if params.get("conv_decoder") == "bcjr" else "")
-        else:
-            code = f"LDPC r={params['code_rate']:g}"
+            return f"conv K=7 r={rate}" + (" BCJR" if params.get("conv_decoder") == "bcjr" else "")
+        return f"LDPC r={params['code_rate']:g}"
+
+    @staticmethod
+    def _words(params: dict, code: str) -> str:
+        from .sources import constellation_label
+
         tones = f"OFDM {params['fft_size']} subcarriers"
         if params.get("tone_map", "none") == "80211n_40mhz":
             tones = f"OFDM {params['fft_size']}-point FFT, 802.11n 40 MHz tone map"

@@ -90,6 +90,13 @@ class SourceHooks(StageHooks):
         symbols (an estimation source)."""
         return None
 
+    @classmethod
+    def describe_scored(cls, params: dict, decoded: bool) -> str:
+        """:meth:`~hwsim.hooks.StageHooks.describe` as a figure states it when its metric scores the decoded
+        information bits (``decoded``) or the bits as sent, undecoded: a coded source names its code only where
+        the code is decoded. The default: the same words either way."""
+        return cls.describe(params)
+
 
 class ChannelHooks(StageHooks):
     """What a channel says of the samples it gives."""

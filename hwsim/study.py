@@ -312,8 +312,15 @@ def describe(system: dict, points: list) -> dict:
     values: dict = {}
     for point in points:
         stages = _stage_classes(system, point)
+        metric = point_tables(system, point)["metric"]["type"]
+        decoded = bool(lookup("metric", metric).scores_decoded)
         for kind in DESCRIBED:
-            seen[kind].add(stages[kind][0].describe(stages[kind][1]) if kind in stages else "")
+            words = ""
+            if kind == "source":
+                words = stages[kind][0].describe_scored(stages[kind][1], decoded)
+            elif kind in stages:
+                words = stages[kind][0].describe(stages[kind][1])
+            seen[kind].add(words)
             for param, value in (stages[kind][1].items() if kind in stages else ()):
                 values.setdefault(f"{kind}.{param}", set()).add(json.dumps(value, sort_keys=True, default=str))
         channel = stages.get("channel")

@@ -216,3 +216,16 @@ def test_many_curves_keep_distinct_colour_and_marker_and_a_long_title_fits_the_f
     fig.canvas.draw()
     box = ax.title.get_window_extent()
     assert "\n" in ax.get_title() and box.x0 >= 0 and box.x1 <= fig.bbox.width + 1
+
+
+def test_long_overrides_are_marked_in_lines_that_fit_the_figure(tmp_path):
+    """A run with many --set values: its red mark is broken into lines inside the figure, none cut at an edge."""
+    sets = ["channel.antennas=8", "stopping.min_samples=200", "stopping.max_samples=400", "stopping.batch=200",
+            "stopping.target_errors=400", "channel.frame_len=50", 'grid.snr_db=[0.0,2.0,4.0,6.0,8.0,10.0,12.0]']
+    ((_, fig, _, described),) = _figures(tmp_path, _flat_link(), overrides=sets)
+    (mark,) = [t for t in fig.texts if t.get_gid() == "hwsim-run-marks"]
+    assert mark.get_text().count("\n") >= 1 and all(s in described for s in sets)
+    fig.canvas.draw()
+    box = mark.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width + 1 and box.y1 <= fig.bbox.height + 1
+    assert box.y0 > fig.axes[0].title.get_window_extent().y1 - 1           # above the title, not over it

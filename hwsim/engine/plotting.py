@@ -316,10 +316,11 @@ def sweep_figures(out_dir, *, curves=None, ylim=None, style: str = "screen"):
         ax.set_title(_wrap_title(full, fig, look["font"]), fontsize=look["font"])
         fig.text(0.01, 0.01, "; ".join(sorted(notes)), fontsize=look["font"] - 3, color="0.35")
         top = 1.0
-        if marks:  # a quick run, overrides: in red in the top right corner, above the title
-            fig.text(0.99, 0.995, "\n".join(marks), fontsize=look["font"] - 2, color=MARK_COLOR, ha="right",
+        if marks:  # a quick run, overrides: in red in the top right corner, above the title, never cut
+            lines = _wrap_marks(marks, fig, look["font"] - 2)
+            fig.text(0.99, 0.995, "\n".join(lines), fontsize=look["font"] - 2, color=MARK_COLOR, ha="right",
                      va="top", gid="hwsim-run-marks", fontweight="bold")
-            top = 1.0 - 0.045 * len(marks)
+            top = 1.0 - 0.045 * len(lines)
         fig.tight_layout(rect=(0, 0.03, 1, top))
         described = "; ".join([*marks, f"x: {ax.get_xlabel()}", f"y: {ax.get_ylabel()}"])
         stem = "plot" + group_stem + "".join(f"_{_name_part(a)}={_name_part(v)}" for a, v in zip(panel_axes, combo))
@@ -386,6 +387,14 @@ def _wrap_title(text: str, fig, font: float) -> str:
 
     chars = max(30, int(0.6 * fig.get_figwidth() * 72 / (0.55 * font)))
     return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
+def _wrap_marks(marks: list[str], fig, font: float) -> list[str]:
+    """The run's marks as lines that fit the figure's width (bold text, a little wider than the title's)."""
+    import textwrap
+
+    chars = max(30, int(0.97 * fig.get_figwidth() * 72 / (0.62 * font)))
+    return [line for mark in marks for line in textwrap.wrap(mark, chars, break_on_hyphens=False)]
 
 
 def _draw_curve(ax, curve: str, pts: list[dict], x: str, y: str, logy: bool, i: int, *, label: str | None = None,
