@@ -220,8 +220,15 @@ def test_the_coded_study_validates_and_its_quick_sweep_decodes(tmp_path):
     full = load_config("ofdm_uplink_per")
     assert full.system["source"]["code"] == "conv" and full.system["adc"]["agc"] == "shared"
     quick = load_config("ofdm_uplink_per", quick=True)
+    from hwsim import study
+
+    words = study.describe(quick.system, [p.params for p in quick.points()])["system"]
+    assert "conv K=7 r=5/6 BCJR" in words and "uncoded" not in words          # a decoded metric names its code
+    plain = load_config("ofdm_uplink", quick=True)
+    words = study.describe(plain.system, [p.params for p in plain.points()])["system"]
+    assert "uncoded" in words and "LDPC" not in words                       # the bits as sent: nothing decoded
     run_sweep(quick, tmp_path, workers=1, quiet=True, plot=False)
     rows = {r["curve"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
     assert list(rows) == ["unquantized", "bussgang", "qml", "qwls"]
-    assert all(int(r["packets"]) == 16 for r in rows.values())           # 2 slots x 8 users
+    assert all(int(r["packets"]) == 8 for r in rows.values())            # one slot: 8 users
     assert all(0 <= float(r["per"]) <= 1 for r in rows.values())
