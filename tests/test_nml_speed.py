@@ -155,3 +155,86 @@ def test_gradient_matches_finite_differences_of_the_cell_loglikelihood(adc):
         fd_im = (_loglik(obs, x + 1j * e) - _loglik(obs, x - 1j * e)) / (2 * eps)
         assert g[f, t, k].real == pytest.approx(fd_re, rel=1e-5, abs=1e-6)
         assert g[f, t, k].imag == pytest.approx(fd_im, rel=1e-5, abs=1e-6)
+
+
+# ----------------------------------------------------------------- the single-precision iteration of detect()
+@njit
+def _erfcx32_array(u):
+    out = np.empty(u.size, np.float32)
+    for j in range(u.size):
+        out[j] = onebit._erfcx32(u[j])
+    return out
+
+
+@njit
+def _exp32_array(y):
+    out = np.empty(y.size, np.float32)
+    for j in range(y.size):
+        out[j] = onebit._exp32(y[j])
+    return out
+
+
+@njit
+def _scores32(a, b, s, half):
+    out = np.empty(a.size, np.float32)
+    for j in range(a.size):
+        out[j] = onebit._score_half32(b[j], s[j]) if half else onebit._score32(a[j], b[j], s[j])
+    return out
+
+
+def test_single_precision_functions_match_mpmath():
+    u = np.concatenate([np.linspace(0, 6, 301), np.geomspace(6, 1e8, 200)]).astype(np.float32)
+    got = _erfcx32_array(u).astype(np.float64)
+    want = np.array([float(mpmath.erfc(float(x)) * mpmath.exp(mpmath.mpf(float(x)) ** 2)) for x in u])
+    assert np.max(np.abs(got / want - 1)) < 5e-7  # float32 rounding (6e-8) and the fit (6e-8)
+    y = np.linspace(-87, 88, 4001).astype(np.float32)
+    got = _exp32_array(y).astype(np.float64)
+    assert np.max(np.abs(got / np.exp(y.astype(np.float64)) - 1)) < 5e-7
+
+
+def test_single_precision_scores_match_the_double_precision_ones():
+    rng = np.random.default_rng(5)
+    a = rng.normal(0, 5, 4000)
+    b = a + np.exp(rng.uniform(-2, 2, 4000))
+    a[:800] = -np.inf
+    b[800:1600] = np.inf
+    want = cell_score(a, b)
+    got = _scores32(a.astype(np.float32), b.astype(np.float32), np.ones(4000, np.float32), False).astype(np.float64)
+    # the arguments' own float32 rounding (|a|, |b| up to ~20, relative 6e-8) moves the score by about that
+    assert np.max(np.abs(got - want) / np.maximum(1, np.abs(want))) < 2e-5
+    w = rng.normal(0, 8, 3000)
+    want = cell_score(-np.inf, w)
+    got = _scores32(w.astype(np.float32), w.astype(np.float32), np.ones(3000, np.float32), True).astype(np.float64)
+    assert np.max(np.abs(got - want) / np.maximum(1, np.abs(want))) < 2e-5
+
+
+@pytest.mark.parametrize("case", CASES[:-1], ids=lambda c: f"seed{c[0]}")
+def test_detect_gives_the_double_precision_decisions(case):
+    # detect's float32 iteration with the float64 re-run near decision boundaries, against estimate (float64)
+    seed, F, L, N, K, const, snr, adc = case
+    obs, _ = observe(seed, F, L, N, K, const, snr, adc)
+    det = NearML()
+    want = obs.constellation.hard_decision(det.estimate(obs))
+    assert np.array_equal(det.detect(obs).indices, want)
+
+
+def test_detect_reruns_in_double_precision(monkeypatch):
+    obs, _ = observe(3, 5, 100, 16, 2, "qpsk", 10.0, UniformADC(2, 1.6))
+    det = NearML()
+    want = obs.constellation.hard_decision(det.estimate(obs))
+    monkeypatch.setattr(onebit, "_F32_MARGIN", 10.0)  # every sample near a boundary: all re-run in float64
+    calls = []
+    kernel = onebit._fista_kernel
+    monkeypatch.setattr(onebit, "_fista_kernel", lambda *a: calls.append(a[0].shape[0]) or kernel(*a))
+    assert np.array_equal(det.detect(obs).indices, want)
+    assert calls == [5 * 100]  # one one-sample frame per sample
+
+
+def test_frames_with_narrow_cells_take_double_precision():
+    # cells of 0.01 standard deviations: below _F32_MIN_WIDTH, so every frame is re-run in float64
+    adc = UniformADC(256, 0.01)
+    obs, _ = observe(4, 3, 20, 8, 2, "qpsk", 0.0, adc)
+    det = NearML()
+    widths = (obs.upper_re - obs.lower_re) / np.sqrt(obs.noise_var / 2)
+    assert np.nanmin(widths[np.isfinite(widths)]) < onebit._F32_MIN_WIDTH
+    assert np.array_equal(det.detect(obs).indices, obs.constellation.hard_decision(det.estimate(obs)))
