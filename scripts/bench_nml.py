@@ -10,7 +10,8 @@ receiver with the settings of the nML curves of hwsim/configs/massive_mimo.toml 
 - ``reference``: the earlier implementation, kept in the module as
   ``hwsim.receivers.onebit._detect_reference`` (a NumPy iteration over all frames, one call of the
   scalar cell-score kernel per axis and step);
-- ``new``: ``NearML.detect`` (one compiled kernel per frame, vectorized cell scores).
+- ``new``: ``NearML.detect`` (one compiled single-precision kernel over all frames, vectorized cell
+  scores, then the double-precision kernel on the samples whose estimate lies near a decision boundary).
 
 Both run one thread (``hwsim.engine.sweep.single_threaded``, as sweep points do) on the same pre-drawn
 observations (--frames frames per call); each is timed --rounds times, the two alternating (the machine
