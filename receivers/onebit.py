@@ -38,8 +38,8 @@ function) and :math:`\exp` instead of the C library's scalar ``erfc`` and ``exp`
 implementation (a NumPy iteration around the scalar score kernel) is kept as
 ``_estimate_reference`` / ``_detect_reference``, the baseline of ``scripts/bench_nml.py``; the two
 agree to rounding (below 1e-12 on the estimates, measured about 1e-15) and give the same decisions
-on the seeded batches of ``tests/test_nml_speed.py`` and on every point of
-``hwsim sweep massive_mimo --quick``.
+on the seeded batches of ``tests/test_nml_speed.py`` and (measured before the single-precision
+detect below) on every point of ``hwsim sweep massive_mimo --quick``.
 
 :meth:`hwsim.receivers.onebit.NearML.detect` (decisions only) runs the same iteration in single precision first
 (``_fista_kernel32``: eight lanes per vector instead of four, and an :math:`\mathrm{erfcx}` and
@@ -48,8 +48,8 @@ double precision every sample whose single-precision estimate of some user lies 
 ``_F32_MARGIN`` times the constellation's box of a decision boundary (or is not finite), and every
 frame with a cell narrower than ``_F32_MIN_WIDTH`` noise standard deviations (where the
 single-precision cell score loses accuracy). Each sample's iteration is independent of the
-others' (the step and the momentum sequence are the frame's), so a re-run sample gets exactly the
-double-precision iteration's decision; the others' decisions can differ from it only where the
+others' (the step and the momentum sequence are the frame's), so a re-run sample gets the
+double-precision iteration's decision (to rounding); the others' decisions can differ from it only where the
 two estimates differ by more than the margin (7e-4 for QPSK), while they were measured to differ
 by at most 3.7e-6 (16 x 2 QPSK, 1 to 4 bits, -10 to 25 dB, 168,000 symbols, decisions all equal;
 0.05 % of the samples re-run). :meth:`hwsim.receivers.onebit.NearML.estimate` is the double-precision iteration.
