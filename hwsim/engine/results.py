@@ -129,7 +129,8 @@ def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> 
     """
     param_keys = list(dict.fromkeys(k for p in points for k in p.params))
     header = ["curve", *param_keys, columns[0], "ci_low", "ci_high", "interval", "errors",
-              columns[1], "clusters", "replicas", "spread_min", "spread_max", "ess", "solves", "unconverged", "calls", "seconds", "stop"]
+              columns[1], "clusters", "replicas", "spread_min", "spread_max", "ess", "solves", "unconverged", "calls",
+              "seconds", "stop"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -140,8 +141,8 @@ def write_results_csv(path, points, results: dict, columns: tuple[str, str]) -> 
         writer.writerow([p.curve, *(_fmt(p.params.get(k)) for k in param_keys), _fmt(r["estimate"]),
                          _fmt(r["ci_low"]), _fmt(r["ci_high"]), r.get("interval", ""), _fmt(r["errors"]),
                          _fmt(r["samples"]), _fmt(r.get("clusters")), _fmt(r.get("replicas", 1)),
-                         _fmt(r.get("spread_low")), _fmt(r.get("spread_high")), _fmt(r.get("ess")), _fmt(r.get("solves")),
-                         _fmt(r.get("unconverged")), _fmt(r["calls"]),
+                         _fmt(r.get("spread_low")), _fmt(r.get("spread_high")), _fmt(r.get("ess")),
+                         _fmt(r.get("solves")), _fmt(r.get("unconverged")), _fmt(r["calls"]),
                          f"{r['seconds']:.3f}", r["stop"]])
     atomic_write_text(path, buf.getvalue())
 
