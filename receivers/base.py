@@ -92,3 +92,29 @@ class Detector(ReceiverHooks):
 
     def detect(self, obs: Observation) -> Decision:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+class SolverCounts:
+    """What an iterative detector counts of its solves: ``solves`` problems solved and ``unconverged`` of them that
+    reached ``receiver.iterations`` before ``receiver.tol`` (cumulative over its calls), reported to a sweep by
+    :meth:`solver_counts` and warned of by :meth:`count_solves`. A detector mixes it in beside :class:`Detector`
+    and has ``iterations`` and ``tol`` parameters."""
+
+    solves = 0
+    unconverged = 0
+
+    def solver_counts(self) -> tuple[int, int]:
+        """``(solves, unconverged)``: what a sweep records per point (columns of results.csv)."""
+        return self.solves, self.unconverged
+
+    def count_solves(self, bad: int, total: int, what: str, stacklevel: int = 3) -> None:
+        """Add one call's ``total`` problems (``what``, e.g. "symbol detections (channel uses)"), ``bad`` of them
+        unconverged, with a :class:`RuntimeWarning` naming the count when any is."""
+        import warnings
+
+        self.solves += int(total)
+        self.unconverged += int(bad)
+        if bad:
+            warnings.warn(f"receiver.type = {self.name!r}: {bad} of {total} {what} did not converge within "
+                          f"receiver.iterations = {self.params['iterations']} (receiver.tol = {self.params['tol']}); "
+                          f"their last iterate is used", RuntimeWarning, stacklevel=stacklevel + 1)

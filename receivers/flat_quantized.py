@@ -79,13 +79,12 @@ matrix :math:`A` of that use's curvatures), plus the line search's :math:`O(N K)
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 
 from hwsim.components import register
 
-from .base import Decision, Detector, Observation
+from .base import Decision, Detector, Observation, SolverCounts
 from .linear import _check_observation
 from .ofdm_quantized import _cells_of, cell_terms, centroid_gain, truncated_moments
 
@@ -280,7 +279,7 @@ class QWLS(FlatQuantizedDetector):
 
 
 @register("receiver", "qml")
-class QML(FlatQuantizedDetector):
+class QML(SolverCounts, FlatQuantizedDetector):
     r"""Flat-link detection from the exact likelihood of the quantized samples' cells: the MAP symbols under the
     prior :math:`\mathcal{CN}(0, E_s I)` per channel use, by damped Newton steps with an Armijo line search from
     the ``qwls`` estimate (``qml``, module text); Laplace LLRs.
@@ -311,10 +310,6 @@ class QML(FlatQuantizedDetector):
         #: Problems (channel uses) solved, and those whose solver reached ``iterations`` before ``tol``
         #: (cumulative over this receiver's calls).
         self.solves, self.unconverged = 0, 0
-
-    def solver_counts(self) -> tuple[int, int]:
-        """``(solves, unconverged)``: what a sweep records per point (columns of results.csv)."""
-        return self.solves, self.unconverged
 
     def rail_variance(self, problem: _Problem, frames: slice) -> np.ndarray:
         r"""The likelihood's variance per rail [F', 2N]: :math:`N_0/2 + \kappa \Delta_i^2 / 12` with :math:`\kappa`
@@ -394,16 +389,8 @@ class QML(FlatQuantizedDetector):
             change = np.where(moved, t * size, 0.0)
             done |= moved & (change < tol)
             refresh(moved)
-        self._report(int((~done).sum()), done.size)
+        self.count_solves(int((~done).sum()), done.size, "symbol detections (channel uses)")
         return x, _precision(Hr, curv, es)
-
-    def _report(self, bad: int, total: int) -> None:
-        self.solves += int(total)
-        self.unconverged += int(bad)
-        if bad:
-            warnings.warn(f"receiver.type = {self.name!r}: {bad} of {total} symbol detections (channel uses) did not "
-                          f"converge within receiver.iterations = {self.params['iterations']} (receiver.tol = "
-                          f"{self.params['tol']}); their last iterate is used", RuntimeWarning, stacklevel=4)
 
 
 __all__ = ["QML", "QWLS", "FlatQuantizedDetector"]

@@ -85,7 +85,6 @@ A constellation prior and a message-passing receiver are not implemented (the is
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Literal
 
 import numpy as np
@@ -93,6 +92,7 @@ from numba import njit, prange
 
 from hwsim.components import register
 
+from .base import SolverCounts
 from .ofdm import OFDMLMMSE
 from .onebit import _NARROW, _erfcx
 
@@ -218,7 +218,7 @@ def debiased_moments(m, v, g):
     return m / g, v + np.square(m * (1.0 / g - 1.0))
 
 
-class OFDMQuantizedBase(OFDMLMMSE):
+class OFDMQuantizedBase(SolverCounts, OFDMLMMSE):
     """Shared plumbing of the quantization-aware OFDM receivers: the chain, the Bussgang start, the time-domain
     operator of every OFDM symbol, channel knowledge, the Laplace LLRs (see the module text)."""
 
@@ -299,18 +299,6 @@ class OFDMQuantizedBase(OFDMLMMSE):
     def solve(self, obs, cells, H, sigma2, X0):  # pragma: no cover - interface
         raise NotImplementedError
 
-    def solver_counts(self) -> tuple[int, int]:
-        """``(solves, unconverged)``: what a sweep records per point (columns of results.csv)."""
-        return self.solves, self.unconverged
-
-    def _report(self, bad: int, total: int, what: str) -> None:
-        self.solves += int(total)
-        self.unconverged += int(bad)
-        if bad:
-            warnings.warn(f"receiver.type = {self.name!r}: {bad} of {total} {what} did not converge within "
-                          f"receiver.iterations = {self.params['iterations']} (receiver.tol = {self.params['tol']}); "
-                          f"their last iterate is used", RuntimeWarning, stacklevel=3)
-
     # ---------------------------------------------------------------------------------- channel estimation
     def estimate_channel(self, obs, cells, Y, sigma2):
         """``csi = "qml"``: the taps of every slot and antenna from the cells of the training symbols (module
@@ -338,7 +326,7 @@ class OFDMQuantizedBase(OFDMLMMSE):
                 return geo.tap_solve(grad, c)     # scoring: (c_i Q + 2 I)^-1, c_i the mean curvature per rail
 
             h, cbar, bad = _scoring(h, evaluate, direction, self.params["iterations"], self.params["tol"])
-            self._report(bad, S * Nr, "channel estimations (slot x antenna)")
+            self.count_solves(bad, S * Nr, "channel estimations (slot x antenna)")
         err = geo.tap_error(cbar)                                           # [S, N_r, K, M]
         return geo.tap_response(h), err
 
@@ -560,7 +548,7 @@ class OFDMQML(OFDMQuantizedBase):
             return np.einsum("sjmkl,sjlm->sjkm", np.linalg.inv(C), grad) * dm
 
         x, curv, bad = _scoring(X0, evaluate, direction, self.params["iterations"], self.params["tol"])
-        self._report(bad, x.shape[0] * x.shape[1], "symbol detections (slot x OFDM symbol)")
+        self.count_solves(bad, x.shape[0] * x.shape[1], "symbol detections (slot x OFDM symbol)")
         return x, np.asarray(curv)
 
 
@@ -657,7 +645,7 @@ class OFDMQWLS(OFDMQuantizedBase):
             beta = (rz_new / np.maximum(rz, 1e-300))[..., None, None]
             p = zr + beta * p
             rz = rz_new
-        self._report(int((~done).sum()), done.size, "symbol detections (slot x OFDM symbol)")
+        self.count_solves(int((~done).sum()), done.size, "symbol detections (slot x OFDM symbol)")
         curv = 0.5 * (w_re + w_im).mean(axis=-1)
         return x, np.asarray(curv)
 
