@@ -31,6 +31,7 @@ PROJECTS = {
         "typing.Literal": ("data", "library/typing.html#typing.Literal"),
         "typing.NamedTuple": ("class", "library/typing.html#typing.NamedTuple"),
         "UserWarning": ("exception", "library/exceptions.html#UserWarning"),
+        "RuntimeWarning": ("exception", "library/exceptions.html#RuntimeWarning"),
         "float": ("class", "library/functions.html#float"),
         "int": ("class", "library/functions.html#int"),
         "str": ("class", "library/stdtypes.html#str"),
